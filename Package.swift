@@ -1,0 +1,98 @@
+// swift-tools-version: 6.1
+// Seamless: peer-to-peer service overlays whose services migrate while they run, and the
+// testbed that proves it from packet captures. Layering (arrows only point down) is described
+// in README.md; layer-1 targets do no I/O.
+import PackageDescription
+
+let strict: [SwiftSetting] = [.unsafeFlags(["-warnings-as-errors"])]
+
+let package = Package(
+    name: "Seamless",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "testbed", targets: ["testbed"]),
+        .executable(name: "peer", targets: ["peer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+    ],
+    targets: [
+        // Layer 0: C.
+        .target(name: "CSeamlessLinux"),
+        .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+        .systemLibrary(name: "CSpeex", pkgConfig: "speex", providers: [.apt(["libspeex-dev"])]),
+        .systemLibrary(name: "CSpeexDSP", pkgConfig: "speexdsp", providers: [.apt(["libspeexdsp-dev"])]),
+
+        // Layer 1: values, no I/O.
+        .target(
+            name: "OverlayCore",
+            dependencies: [.product(name: "RealModule", package: "swift-numerics")],
+            swiftSettings: strict),
+        .target(
+            name: "Scenario",
+            dependencies: ["OverlayCore", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict),
+        .target(name: "ControlProtocol", dependencies: ["OverlayCore"], swiftSettings: strict),
+
+        // Layer 2: adapters.
+        .target(
+            name: "Analysis",
+            dependencies: ["OverlayCore", "Scenario", "ControlProtocol"],
+            swiftSettings: strict),
+        .target(
+            name: "PeerNode",
+            dependencies: [
+                "OverlayCore", "ControlProtocol", "CSeamlessLinux",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "Harness",
+            dependencies: [
+                "OverlayCore", "Scenario", "ControlProtocol", "Analysis", "CSeamlessLinux",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+
+        // Layer 3: executables.
+        .executableTarget(
+            name: "peer",
+            dependencies: [
+                "PeerNode",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "testbed",
+            dependencies: [
+                "Harness", "Scenario", "Analysis",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+
+        // Tests, one folder per target.
+        .testTarget(name: "OverlayCoreTests", dependencies: ["OverlayCore"]),
+        .testTarget(name: "ScenarioTests", dependencies: ["Scenario"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol"]),
+        .testTarget(name: "AnalysisTests", dependencies: ["Analysis"]),
+        .testTarget(name: "HarnessTests", dependencies: ["Harness"]),
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CPcap", "CSpeex", "CSpeexDSP"]),
+    ]
+)

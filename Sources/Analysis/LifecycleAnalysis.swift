@@ -1,0 +1,99 @@
+import ControlProtocol
+
+extension RunReport {
+    /// Builds the report's lifecycle figures from a run's events (in any order).
+    public init(events unordered: [EventLine], malformedEventLines: Int = 0) {
+        let events = unordered.enumerated().sorted {
+            ($0.element.t, $0.offset) < ($1.element.t, $1.offset)
+        }.map(\.element)
+        var summary = RunSummary(
+            scenario: "", seed: "", mode: "", start: events.first?.t.seconds ?? 0,
+            end: events.last?.t.seconds ?? 0, elapsedSeconds: 0, plannedSeconds: 0, outcome: "unfinished",
+            peerErrors: 0, malformedEventLines: malformedEventLines)
+        var peers: [String: PeerSummary] = [:]
+        var order: [String] = []
+        var rssKB: [String: Int] = [:]
+        // Durations come from whole microseconds: differences of Unix-time doubles lose them.
+        var spawnedAt: [String: Int64] = [:]
+        var readyAt: [String: Int64] = [:]
+        func milliseconds(_ from: Int64, _ to: Int64) -> Double { Double(to - from) / 1000 }
+        var firstSpawnStep: (t: Int64, peers: [String])?
+        var inFirstSpawnStep = false
+
+        for line in events {
+            let name = line.peer
+            func update(_ change: (inout PeerSummary) -> Void) {
+                if peers[name] == nil {
+                    peers[name] = PeerSummary(name: name, end: "running")
+                    order.append(name)
+                }
+                change(&peers[name]!)
+            }
+            switch line.event {
+            case .runStarted(let scenario, let seed, let mode, let planned):
+                summary.scenario = scenario
+                summary.seed = String(seed)
+                summary.mode = mode
+                summary.plannedSeconds = planned
+            case .runEnded(let reason, let elapsed):
+                summary.outcome = reason
+                summary.elapsedSeconds = elapsed
+            case .step(_, let action):
+                if firstSpawnStep == nil, action.hasPrefix("spawn") {
+                    firstSpawnStep = (line.t.microseconds, [])
+                    inFirstSpawnStep = true
+                } else {
+                    inFirstSpawnStep = false
+                }
+            case .spawned(let pid, let address):
+                spawnedAt[name] = line.t.microseconds
+                update {
+                    $0.pid = pid
+                    $0.address = address
+                    $0.spawnedAt = line.t.seconds
+                }
+                if inFirstSpawnStep { firstSpawnStep?.peers.append(name) }
+            case .spawnFailed:
+                update { $0.end = "failed" }
+            case .ready:
+                if let spawned = spawnedAt[name], readyAt[name] == nil {
+                    readyAt[name] = line.t.microseconds
+                    update { $0.readyMs = milliseconds(spawned, line.t.microseconds) }
+                }
+            case .exited(_, _, let cause, let maxRssKB):
+                update { peer in
+                    peer.end = cause
+                    if let spawned = spawnedAt[name] {
+                        peer.uptimeSeconds = milliseconds(spawned, line.t.microseconds) / 1000
+                    }
+                    if maxRssKB > 0 { peer.maxRssMB = Double(maxRssKB) / 1024 }
+                }
+                rssKB[name] = maxRssKB
+            case .error:
+                summary.peerErrors += 1
+            default:
+                break
+            }
+        }
+
+        let list = order.compactMap { peers[$0] }
+        func count(_ end: String) -> Int { list.filter { $0.end == end }.count }
+        let rss = rssKB.values.filter { $0 > 0 }.map { Double($0) / 1024 }
+        let figures = PeerFigures(
+            spawned: list.filter { $0.spawnedAt != nil }.count, left: count("left"), crashed: count("crashed"),
+            stopped: count("stopped"), killed: count("killed"), failed: count("failed"),
+            maxRssMB: rss.max() ?? 0, meanRssMB: rss.isEmpty ? 0 : rss.reduce(0, +) / Double(rss.count),
+            list: list)
+
+        var startup = StartupFigures(allReadyMs: nil, peers: 0, ready: 0)
+        if let first = firstSpawnStep {
+            let readyTimes = first.peers.compactMap { readyAt[$0] }
+            startup.peers = first.peers.count
+            startup.ready = readyTimes.count
+            if readyTimes.count == first.peers.count, let last = readyTimes.max() {
+                startup.allReadyMs = milliseconds(first.t, last)
+            }
+        }
+        self.init(run: summary, peers: figures, startup: startup)
+    }
+}

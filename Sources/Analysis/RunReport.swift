@@ -1,0 +1,99 @@
+/// Analysis turns what a run left behind into figures: today the peers' lifecycle from
+/// `events.jsonl`; the capture's per-stream and per-handoff figures join here. It reads files
+/// the run wrote and never imports the code whose behaviour it judges.
+import ControlProtocol
+
+/// The report of one run; its JSON form is `report.json`, whose keys are a contract
+/// (see README.md). Every figure is derived from the run folder, so `testbed report` rebuilds
+/// the same report later.
+public struct RunReport: Sendable, Equatable, Codable {
+    public var run: RunSummary
+    public var peers: PeerFigures
+    public var startup: StartupFigures
+    public var expectations: [ExpectationResult]
+
+    public init(run: RunSummary, peers: PeerFigures, startup: StartupFigures, expectations: [ExpectationResult] = []) {
+        self.run = run
+        self.peers = peers
+        self.startup = startup
+        self.expectations = expectations
+    }
+}
+
+/// What ran, and how it ended.
+public struct RunSummary: Sendable, Equatable, Codable {
+    public var scenario: String
+    public var seed: String
+    public var mode: String
+    /// Unix seconds of the first and last event.
+    public var start: Double
+    public var end: Double
+    /// Scenario-clock seconds the run lasted and was planned to last.
+    public var elapsedSeconds: Double
+    public var plannedSeconds: Double
+    /// `completed`, `interrupted`, `failed`, or `unfinished` (no run-ended event: the
+    /// coordinator itself died).
+    public var outcome: String
+    /// Peer `error` events (rejected commands and other problems a peer survived).
+    public var peerErrors: Int
+    /// Lines of events.jsonl that could not be read.
+    public var malformedEventLines: Int
+}
+
+/// The peers' lifecycle, summed over the run (`peers.*` in report.json).
+public struct PeerFigures: Sendable, Equatable, Codable {
+    public var spawned: Int
+    /// Ended after a scripted or churn `leave`.
+    public var left: Int
+    /// Ended by a scripted or churn crash (SIGKILL).
+    public var crashed: Int
+    /// Ended by the run's stop.
+    public var stopped: Int
+    /// Did not end in time when asked and had to be killed.
+    public var killed: Int
+    /// Ended without being asked, or could not be started.
+    public var failed: Int
+    /// The largest peak resident size of any peer, in MB (2^20 bytes).
+    public var maxRssMB: Double
+    public var meanRssMB: Double
+    public var list: [PeerSummary]
+}
+
+/// One peer's life in the run.
+public struct PeerSummary: Sendable, Equatable, Codable {
+    public var name: String
+    public var pid: Int?
+    public var address: String?
+    /// Unix seconds.
+    public var spawnedAt: Double?
+    /// Milliseconds from spawn to `ready`.
+    public var readyMs: Double?
+    public var uptimeSeconds: Double?
+    /// `left`, `crashed`, `stopped`, `killed`, `failed`, or `running` (no exit recorded).
+    public var end: String
+    public var maxRssMB: Double?
+}
+
+/// How quickly the first population came up (`startup.*`).
+public struct StartupFigures: Sendable, Equatable, Codable {
+    /// Milliseconds from the first `spawn` step until every peer it started was ready;
+    /// `nil` if one never was.
+    public var allReadyMs: Double?
+    /// Peers that first spawn step started, and how many of them became ready.
+    public var peers: Int
+    public var ready: Int
+}
+
+/// One `expect:` line checked against the report.
+public struct ExpectationResult: Sendable, Equatable, Codable {
+    public var expr: String
+    /// The value found: a number, a list of numbers for `[*]`, or null if the path has none.
+    public var value: JSONValue
+    public var passed: Bool
+
+    public init(expr: String, value: JSONValue, passed: Bool) {
+        self.expr = expr
+        self.value = value
+        self.passed = passed
+    }
+}

@@ -1,0 +1,92 @@
+import ControlProtocol
+
+extension RunReport {
+    /// report.txt: what a person reads in ten seconds. `peerRows` caps the peer table.
+    public func text(folder: String? = nil, peerRows: Int = 16) -> String {
+        var out: [String] = []
+        let header = "\(run.scenario)  (seed \(run.seed), \(run.mode))" + (folder.map { "  \($0)" } ?? "")
+        out.append(header)
+        out.append(
+            "run       \(run.outcome) after \(format(run.elapsedSeconds, 1)) s (planned \(format(run.plannedSeconds, 1)) s)"
+                + (run.peerErrors > 0 ? ", \(run.peerErrors) peer errors" : "")
+                + (run.malformedEventLines > 0 ? ", \(run.malformedEventLines) unreadable event lines" : ""))
+        out.append(
+            "peers     \(peers.spawned) spawned · \(peers.left) left · \(peers.crashed) crashed · "
+                + "\(peers.stopped) stopped · \(peers.killed) killed · \(peers.failed) failed")
+        out.append("memory    peak RSS max \(format(peers.maxRssMB, 1)) MB, mean \(format(peers.meanRssMB, 1)) MB")
+        let ready = startup.allReadyMs.map { "all \(startup.peers) ready in \(format($0, 0)) ms" }
+            ?? "\(startup.ready) of \(startup.peers) became ready"
+        out.append("startup   \(ready)")
+        out.append("")
+        let rows: [[String]] = peers.list.prefix(peerRows).map(\.row)
+        out += table(header: ["peer", "pid", "address", "ready", "uptime", "end", "peak RSS"], rows: rows)
+        if peers.list.count > peerRows {
+            out.append("… \(peers.list.count - peerRows) more peers (report.json lists all)")
+        }
+        if !expectations.isEmpty {
+            out.append("")
+            out.append("expectations")
+            let width = expectations.map(\.expr.count).max() ?? 0
+            for result in expectations {
+                let pad = String(repeating: " ", count: width - result.expr.count)
+                out.append("  \(result.passed ? "PASS" : "FAIL")  \(result.expr)\(pad)  (\(result.value.shortText))")
+            }
+        }
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    private func table(header: [String], rows: [[String]]) -> [String] {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        return all.map { row in
+            row.enumerated().map { column, cell in
+                cell + String(repeating: " ", count: widths[column] - cell.count)
+            }.joined(separator: "  ").trimmingTrailingSpaces()
+        }
+    }
+}
+
+extension PeerSummary {
+    fileprivate var row: [String] {
+        let ready: String = readyMs.map { "\(format($0, 0)) ms" } ?? "-"
+        let uptime: String = uptimeSeconds.map { "\(format($0, 1)) s" } ?? "-"
+        let rss: String = maxRssMB.map { "\(format($0, 1)) MB" } ?? "-"
+        return [name, pid.map(String.init) ?? "-", address ?? "-", ready, uptime, end, rss]
+    }
+}
+
+/// Fixed-point text without Foundation's formatter.
+func format(_ value: Double, _ decimals: Int) -> String {
+    guard value.isFinite else { return "-" }
+    var scale = 1.0
+    for _ in 0..<decimals { scale *= 10 }
+    let scaled = Int64((abs(value) * scale).rounded())
+    let whole = scaled / Int64(scale)
+    var text = (value < 0 && scaled != 0 ? "-" : "") + String(whole)
+    if decimals > 0 {
+        let fraction = String(scaled % Int64(scale))
+        text += "." + String(repeating: "0", count: decimals - fraction.count) + fraction
+    }
+    return text
+}
+
+extension JSONValue {
+    var shortText: String {
+        switch self {
+        case .number(let value): format(value, value == value.rounded() ? 0 : 2)
+        case .array(let items) where items.count > 6:
+            "[" + items.prefix(6).map(\.shortText).joined(separator: ", ") + ", …]"
+        case .array(let items): "[" + items.map(\.shortText).joined(separator: ", ") + "]"
+        case .null: "no value"
+        default: serialized
+        }
+    }
+}
+
+extension String {
+    fileprivate func trimmingTrailingSpaces() -> String {
+        var text = self
+        while text.last == " " { text.removeLast() }
+        return text
+    }
+}

@@ -1,0 +1,83 @@
+#define _GNU_SOURCE
+#include "CSeamlessLinux.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+int seamless_set_parent_death_signal(int signal) {
+    return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0, 0, 0) == 0 ? 0 : errno;
+}
+
+int seamless_spawn(const char *path, char *const argv[], char *const envp[], int stdin_fd,
+                   int stdout_fd, int stderr_fd, pid_t *pid) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    int result = posix_spawn_file_actions_init(&actions);
+    if (result != 0) return result;
+    result = posix_spawnattr_init(&attributes);
+    if (result != 0) {
+        posix_spawn_file_actions_destroy(&actions);
+        return result;
+    }
+    const int descriptors[3] = {stdin_fd, stdout_fd, stderr_fd};
+    for (int target = 0; target < 3 && result == 0; target++) {
+        if (descriptors[target] >= 0) {
+            result = posix_spawn_file_actions_adddup2(&actions, descriptors[target], target);
+        }
+    }
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGINT);
+    sigaddset(&defaults, SIGTERM);
+    sigaddset(&defaults, SIGPIPE);
+    if (result == 0) result = posix_spawnattr_setsigmask(&attributes, &none);
+    if (result == 0) result = posix_spawnattr_setsigdefault(&attributes, &defaults);
+    if (result == 0) result = posix_spawnattr_setpgroup(&attributes, 0);
+    if (result == 0) {
+        result = posix_spawnattr_setflags(
+            &attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+    }
+    if (result == 0) result = posix_spawn(pid, path, &actions, &attributes, argv, envp);
+    posix_spawnattr_destroy(&attributes);
+    posix_spawn_file_actions_destroy(&actions);
+    return result;
+}
+
+int seamless_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC) == 0 ? 0 : errno; }
+
+int64_t seamless_realtime_microseconds(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+}
+
+long long seamless_process_start_ticks(pid_t pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *file = fopen(path, "re");
+    if (file == NULL) return -1;
+    char buffer[1024];
+    size_t length = fread(buffer, 1, sizeof buffer - 1, file);
+    fclose(file);
+    buffer[length] = '\0';
+    // The command name (field 2) is in parentheses and may itself contain spaces and ')'.
+    char *cursor = strrchr(buffer, ')');
+    if (cursor == NULL) return -1;
+    cursor += 2;  // skip ") ", now at field 3
+    for (int field = 3; field < 22; field++) {
+        cursor = strchr(cursor, ' ');
+        if (cursor == NULL) return -1;
+        cursor++;
+    }
+    long long ticks = -1;
+    if (sscanf(cursor, "%lld", &ticks) != 1) return -1;
+    return ticks;
+}

@@ -1,0 +1,34 @@
+// CSeamlessLinux: the few Linux calls Swift cannot make directly (variadic prctl) or that are
+// clearer as one C function (spawning a process with its pipes and its own process group).
+#ifndef CSEAMLESS_LINUX_H
+#define CSEAMLESS_LINUX_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/// Asks the kernel to send `signal` to the calling process when its parent thread exits
+/// (prctl(PR_SET_PDEATHSIG)). Returns 0 or an errno value.
+int seamless_set_parent_death_signal(int signal);
+
+/// Starts `path` with `argv` and `envp`, its standard input, output and error replaced by the
+/// given descriptors (-1 keeps the caller's), in a process group of its own (so a terminal's
+/// Ctrl-C reaches only the coordinator, which then stops its peers in order), with all signals
+/// unblocked and SIGINT, SIGTERM, SIGPIPE at their defaults. Stores the child's pid in `pid`.
+/// Returns 0 or an errno value.
+int seamless_spawn(const char *path, char *const argv[], char *const envp[], int stdin_fd,
+                   int stdout_fd, int stderr_fd, pid_t *pid);
+
+/// pipe2(fds, O_CLOEXEC): a pipe whose ends are not inherited by spawned processes (unless
+/// dup2'ed onto their standard descriptors). Returns 0 or an errno value.
+int seamless_pipe_cloexec(int fds[2]);
+
+/// Wall-clock time (CLOCK_REALTIME, the clock of pcap timestamps) in microseconds since the
+/// Unix epoch.
+int64_t seamless_realtime_microseconds(void);
+
+/// The start time of process `pid` in clock ticks since boot (field 22 of /proc/PID/stat), or
+/// -1 if there is no such process. A pid plus its start time names one process for good, even
+/// after the pid is reused.
+long long seamless_process_start_ticks(pid_t pid);
+
+#endif

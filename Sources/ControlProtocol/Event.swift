@@ -1,0 +1,162 @@
+/// Something that happened in a run, as recorded in `events.jsonl`. Peers emit the first group
+/// on their stdout; the coordinator records the second about the peers it drives and the run.
+/// An event name this version does not know is kept as `.other` with all its fields, so a newer
+/// peer's events survive an older coordinator.
+public enum Event: Sendable, Equatable {
+    // Emitted by peers.
+    /// The peer's sockets are bound and it takes commands.
+    case ready(pid: Int, address: String, tcpPort: Int, udpPort: Int)
+    /// The answer to `ping`.
+    case pong(id: Int)
+    /// The peer is leaving the overlay gracefully (after a `leave` command).
+    case leaving
+    /// The peer is shutting down (after `shutdown`, SIGTERM or its coordinator's end).
+    case stopping(reason: String)
+    /// A problem the peer reports and survives (for example a malformed command line).
+    case error(message: String)
+
+    // Recorded by the coordinator.
+    /// The run began: scenario name, seed, mode and planned duration in seconds.
+    case runStarted(scenario: String, seed: UInt64, mode: String, plannedSeconds: Double)
+    /// A timeline step began (index in the scenario, and what it does).
+    case step(index: Int, action: String)
+    /// The peer's process was started.
+    case spawned(pid: Int, address: String)
+    /// The peer's process could not be started.
+    case spawnFailed(message: String)
+    /// The coordinator told the peer to leave.
+    case leaveSent
+    /// The coordinator sent SIGKILL (a scripted crash).
+    case crashSent
+    /// The coordinator sent SIGSTOP.
+    case paused
+    /// The coordinator sent SIGCONT.
+    case resumed
+    /// The peer's process ended. `cause` says what the coordinator expected: `left`,
+    /// `crashed`, `stopped` (end of run), `killed` (did not stop in time), or `failed`
+    /// (nobody asked it to end). `maxRssKB` is the largest resident size seen.
+    case exited(status: Int?, signal: Int?, cause: String, maxRssKB: Int)
+    /// A `wait` step gave up.
+    case waitTimeout(waitingFor: [String])
+    /// The run ended: `completed`, `interrupted` or `failed`, with the scenario clock's
+    /// elapsed seconds.
+    case runEnded(reason: String, elapsedSeconds: Double)
+    /// An event this version does not know.
+    case other(name: String, fields: [String: JSONValue])
+
+    /// The `event` member of the line.
+    public var name: String {
+        switch self {
+        case .ready: "ready"
+        case .pong: "pong"
+        case .leaving: "leaving"
+        case .stopping: "stopping"
+        case .error: "error"
+        case .runStarted: "run-started"
+        case .step: "step"
+        case .spawned: "spawned"
+        case .spawnFailed: "spawn-failed"
+        case .leaveSent: "leave-sent"
+        case .crashSent: "crash-sent"
+        case .paused: "paused"
+        case .resumed: "resumed"
+        case .exited: "exited"
+        case .waitTimeout: "wait-timeout"
+        case .runEnded: "run-ended"
+        case .other(let name, _): name
+        }
+    }
+
+    /// The event's own members (everything but `t`, `peer` and `event`).
+    public var fields: [String: JSONValue] {
+        switch self {
+        case .ready(let pid, let address, let tcpPort, let udpPort):
+            ["pid": .int(pid), "address": .string(address), "tcpPort": .int(tcpPort), "udpPort": .int(udpPort)]
+        case .pong(let id): ["id": .int(id)]
+        case .leaving, .leaveSent, .crashSent, .paused, .resumed: [:]
+        case .stopping(let reason): ["reason": .string(reason)]
+        case .error(let message): ["message": .string(message)]
+        case .runStarted(let scenario, let seed, let mode, let plannedSeconds):
+            [
+                "scenario": .string(scenario), "seed": .string(String(seed)), "mode": .string(mode),
+                "plannedSeconds": .number(plannedSeconds),
+            ]
+        case .step(let index, let action): ["index": .int(index), "action": .string(action)]
+        case .spawned(let pid, let address): ["pid": .int(pid), "address": .string(address)]
+        case .spawnFailed(let message): ["message": .string(message)]
+        case .exited(let status, let signal, let cause, let maxRssKB):
+            [
+                "status": status.map(JSONValue.int) ?? .null, "signal": signal.map(JSONValue.int) ?? .null,
+                "cause": .string(cause), "maxRssKB": .int(maxRssKB),
+            ]
+        case .waitTimeout(let waitingFor): ["waitingFor": .array(waitingFor.map(JSONValue.string))]
+        case .runEnded(let reason, let elapsedSeconds):
+            ["reason": .string(reason), "elapsedSeconds": .number(elapsedSeconds)]
+        case .other(_, let fields): fields
+        }
+    }
+
+    /// Rebuilds an event from its name and members. A known name with missing or mistyped
+    /// members is kept as `.other`, never dropped.
+    public init(name: String, fields f: [String: JSONValue]) {
+        let parsed: Event? =
+            switch name {
+            case "ready":
+                f.int("pid").flatMap { pid in
+                    f.str("address").flatMap { address in
+                        f.int("tcpPort").flatMap { tcp in
+                            f.int("udpPort").map { .ready(pid: pid, address: address, tcpPort: tcp, udpPort: $0) }
+                        }
+                    }
+                }
+            case "pong": f.int("id").map { .pong(id: $0) }
+            case "leaving": .leaving
+            case "stopping": f.str("reason").map { .stopping(reason: $0) }
+            case "error": f.str("message").map { .error(message: $0) }
+            case "run-started":
+                f.str("scenario").flatMap { scenario in
+                    f.str("seed").flatMap(UInt64.init).flatMap { seed in
+                        f.str("mode").flatMap { mode in
+                            f["plannedSeconds"]?.double.map {
+                                .runStarted(scenario: scenario, seed: seed, mode: mode, plannedSeconds: $0)
+                            }
+                        }
+                    }
+                }
+            case "step": f.int("index").flatMap { index in f.str("action").map { .step(index: index, action: $0) } }
+            case "spawned":
+                f.int("pid").flatMap { pid in f.str("address").map { .spawned(pid: pid, address: $0) } }
+            case "spawn-failed": f.str("message").map { .spawnFailed(message: $0) }
+            case "leave-sent": .leaveSent
+            case "crash-sent": .crashSent
+            case "paused": .paused
+            case "resumed": .resumed
+            case "exited":
+                f.str("cause").flatMap { cause in
+                    f.int("maxRssKB").map {
+                        .exited(status: f.int("status"), signal: f.int("signal"), cause: cause, maxRssKB: $0)
+                    }
+                }
+            case "wait-timeout":
+                f["waitingFor"].flatMap { value -> Event? in
+                    guard case .array(let items) = value else { return nil }
+                    return .waitTimeout(waitingFor: items.compactMap(\.string))
+                }
+            case "run-ended":
+                f.str("reason").flatMap { reason in
+                    f["elapsedSeconds"]?.double.map { .runEnded(reason: reason, elapsedSeconds: $0) }
+                }
+            default: nil
+            }
+        self = parsed ?? .other(name: name, fields: f)
+    }
+}
+
+extension JSONValue {
+    static func int(_ value: Int) -> JSONValue { .number(Double(value)) }
+}
+
+extension [String: JSONValue] {
+    fileprivate func int(_ key: String) -> Int? { self[key]?.double.flatMap { Int(exactly: $0) } }
+    fileprivate func str(_ key: String) -> String? { self[key]?.string }
+}

@@ -1,0 +1,68 @@
+/// ControlProtocol is the only thing the coordinator (`testbed`) and a peer process share:
+/// commands go to a peer's stdin and events come from its stdout, one JSON object per line
+/// (JSON Lines). Keeping the overlay's own sockets free of control traffic means the capture
+/// holds only what the overlay really sent.
+
+/// A command from the coordinator to one peer: `{"command":"leave"}`.
+public enum PeerCommand: Sendable, Equatable {
+    /// Answer with `pong` carrying the same id (liveness and round-trip checks).
+    case ping(id: Int)
+    /// Leave the overlay gracefully, then exit.
+    case leave
+    /// The run is over: exit now.
+    case shutdown
+
+    /// Why a command line was rejected; the peer reports it in an `error` event and goes on.
+    public enum DecodingError: Error, Equatable, CustomStringConvertible {
+        /// The line is not a JSON object.
+        case notAnObject(String)
+        /// The object has no string `command` member.
+        case missingCommand
+        /// The command is not one this protocol version knows.
+        case unknownCommand(String)
+        /// A member the command needs is missing or has the wrong type.
+        case badField(command: String, field: String)
+
+        public var description: String {
+            switch self {
+            case .notAnObject(let detail): "malformed command line: \(detail)"
+            case .missingCommand: "command line has no \"command\" member"
+            case .unknownCommand(let name): "unknown command '\(name)'"
+            case .badField(let command, let field): "command '\(command)' needs a valid \"\(field)\""
+            }
+        }
+    }
+
+    /// Decodes one line (without its newline).
+    public init(line: some StringProtocol) throws(DecodingError) {
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(line)
+        } catch {
+            throw .notAnObject("not valid JSON")
+        }
+        guard case .object = value else { throw .notAnObject("expected a JSON object") }
+        guard let name = value["command"]?.string else { throw .missingCommand }
+        switch name {
+        case "ping":
+            guard let id = value["id"]?.double, let exact = Int(exactly: id) else {
+                throw .badField(command: name, field: "id")
+            }
+            self = .ping(id: exact)
+        case "leave": self = .leave
+        case "shutdown": self = .shutdown
+        default: throw .unknownCommand(name)
+        }
+    }
+
+    /// The command as one line, newline included.
+    public var line: String {
+        let members: [String: JSONValue] =
+            switch self {
+            case .ping(let id): ["command": .string("ping"), "id": .number(Double(id))]
+            case .leave: ["command": .string("leave")]
+            case .shutdown: ["command": .string("shutdown")]
+            }
+        return JSONValue.object(members).serialized + "\n"
+    }
+}

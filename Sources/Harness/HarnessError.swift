@@ -1,0 +1,37 @@
+/// Harness runs a scenario for real: it creates the run folder and its manifest, launches peer
+/// processes through a `PeerLauncher`, drives the timeline, records every event, and removes
+/// everything it created, also when interrupted. `testbed` is a thin command line over it.
+
+/// What can stop a run from starting or finishing, with what the user can do about it.
+public enum HarnessError: Error, CustomStringConvertible, Sendable {
+    /// A system call failed.
+    case system(call: String, errno: Int32)
+    /// The peer executable is not where it was looked for.
+    case peerExecutableMissing(String)
+    /// Every address block of this kind is in use by other runs.
+    case noFreeNetwork
+    /// A file could not be written or read.
+    case file(path: String, reason: String)
+    /// The run folder already exists.
+    case runFolderExists(String)
+    /// The launch mode is not available in this version.
+    case unsupportedMode(String)
+
+    public var description: String {
+        switch self {
+        case .system(let call, let errno): "\(call) failed: \(String(cString: strerror(errno))) (errno \(errno))"
+        case .peerExecutableMissing(let path):
+            "no peer executable at \(path): build it with `make build` or pass --peer PATH"
+        case .noFreeNetwork: "every address block is taken by running testbed runs; wait or run `testbed clean`"
+        case .file(let path, let reason): "\(path): \(reason)"
+        case .runFolderExists(let path): "run folder \(path) exists already"
+        case .unsupportedMode(let mode):
+            "mode '\(mode)' is not available yet: network namespaces and the link emulator are the next "
+                + "capability to land; use --mode loopback"
+        }
+    }
+}
+
+#if canImport(Glibc)
+    import Glibc
+#endif

@@ -1,0 +1,43 @@
+import Foundation
+import OverlayCore
+
+/// Peers on the loopback interface: `peer-N` binds `127.<block>.<N / 256>.<N % 256>`, where the
+/// block is the run's own /16, so concurrent runs never share an address and the capture
+/// filter for a run is one `net` expression. No privileges needed.
+public struct LoopbackLauncher: PeerLauncher {
+    public let block: Int
+    private let executable: String
+    private let spawner: ProcessSpawner
+
+    init(block: Int, executable: String, spawner: ProcessSpawner) {
+        self.block = block
+        self.executable = executable
+        self.spawner = spawner
+    }
+
+    public func address(of peer: PeerName) -> String {
+        "127.\(block).\(peer.index / 256).\(peer.index % 256)"
+    }
+
+    /// The run's network, for capture filters and reports.
+    public var network: String { "127.\(block).0.0/16" }
+
+    public func spawn(_ peer: PeerName, arguments: [String], logPath: String, manifest: RunManifest) async throws
+        -> LaunchedProcess
+    {
+        try await manifest.record(.spawning(peer: peer.description))
+        let started = try await spawner.spawn(executable: executable, arguments: arguments, logPath: logPath)
+        try await manifest.record(
+            .process(peer: peer.description, pid: started.pid, start: ProcFS.startTicks(of: started.pid) ?? -1))
+        return LaunchedProcess(
+            peer: peer, pid: started.pid, commandWriter: started.commandWriter, eventReader: started.eventReader)
+    }
+
+    public func signal(_ signal: Int32, to process: LaunchedProcess) throws {
+        guard kill(process.pid, signal) == 0 else {
+            throw HarnessError.system(call: "kill \(process.pid) signal \(signal)", errno: errno)
+        }
+    }
+
+    public func stop() async throws {}
+}

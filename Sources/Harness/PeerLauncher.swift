@@ -1,0 +1,30 @@
+import OverlayCore
+
+/// How peers are put on the network and started. `LoopbackLauncher` gives each peer an
+/// address on `lo`; a namespace launcher gives each its own network namespace. The timeline
+/// only ever talks to this protocol, so a new kind of placement changes nothing else.
+public protocol PeerLauncher: Sendable {
+    /// The address a peer's overlay sockets bind on.
+    func address(of peer: PeerName) -> String
+
+    /// Creates what the peer needs (recording it in the manifest first) and starts its
+    /// process with the given arguments; returns the started process's pid and pipes.
+    func spawn(_ peer: PeerName, arguments: [String], logPath: String, manifest: RunManifest) async throws
+        -> LaunchedProcess
+
+    /// Sends `signal` to a peer's process.
+    func signal(_ signal: Int32, to process: LaunchedProcess) throws
+
+    /// Removes what `spawn` created for every peer (its processes have ended by then).
+    func stop() async throws
+}
+
+/// A peer process the launcher started.
+public struct LaunchedProcess: Sendable {
+    public let peer: PeerName
+    public let pid: Int32
+    /// Write end of the peer's stdin; the caller takes ownership.
+    let commandWriter: CInt
+    /// Read end of the peer's stdout; the caller takes ownership.
+    let eventReader: CInt
+}

@@ -1,0 +1,191 @@
+import ControlProtocol
+import Logging
+import NIOCore
+import NIOExtras
+import NIOPosix
+import OverlayCore
+
+/// Why a peer process ended, as the coordinator judges it (the `cause` of `exited`).
+enum EndCause: String, Sendable {
+    case left, crashed, stopped, killed, failed
+}
+
+/// One peer process as the coordinator sees it. It owns the process's pipes, turns its event
+/// lines into recorded events, knows why the process is expected to end, and reaps it.
+actor PeerProcess {
+    nonisolated let name: PeerName
+    nonisolated let process: LaunchedProcess
+    nonisolated let address: String
+    private let launcher: any PeerLauncher
+    private let recorder: EventRecorder
+    private let membership: Membership
+    private let manifest: RunManifest
+    private let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    private var writer: NIOAsyncChannelOutboundWriter<ByteBuffer>?
+    private var expectedEnd: EndCause?
+    private var escalated = false
+    private var peakResidentKB = 0
+    private(set) var ended = false
+
+    private init(
+        process: LaunchedProcess, address: String, launcher: any PeerLauncher, recorder: EventRecorder,
+        membership: Membership, manifest: RunManifest, channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    ) {
+        self.name = process.peer
+        self.process = process
+        self.address = address
+        self.launcher = launcher
+        self.recorder = recorder
+        self.membership = membership
+        self.manifest = manifest
+        self.channel = channel
+    }
+
+    /// Wraps a launched process's pipes in a line-framed channel.
+    static func attach(
+        _ process: LaunchedProcess, address: String, launcher: any PeerLauncher, recorder: EventRecorder,
+        membership: Membership, manifest: RunManifest, group: any EventLoopGroup
+    ) async throws -> PeerProcess {
+        let channel = try await NIOPipeBootstrap(group: group)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .takingOwnershipOfDescriptors(input: process.eventReader, output: process.commandWriter) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(LineBasedFrameDecoder()))
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return PeerProcess(
+            process: process, address: address, launcher: launcher, recorder: recorder, membership: membership,
+            manifest: manifest, channel: channel)
+    }
+
+    /// Reads the peer's events until its stdout closes, then reaps it and records how it
+    /// ended. Returns when the process is gone.
+    func run() async {
+        do {
+            try await channel.executeThenClose { inbound, outbound in
+                self.writer = outbound
+                for try await var buffer in inbound {
+                    await self.receive(buffer.readString(length: buffer.readableBytes) ?? "")
+                }
+                self.writer = nil
+            }
+        } catch {
+            await recorder.record(.error(message: "control channel failed: \(error)"), about: name.description)
+        }
+        writer = nil
+        let status = await reap()
+        ended = true
+        let cause = escalated ? EndCause.killed : (expectedEnd ?? .failed)
+        try? await manifest.record(.processEnded(peer: name.description, pid: process.pid))
+        await recorder.record(
+            .exited(status: status.exitCode, signal: status.signal, cause: cause.rawValue, maxRssKB: peakResidentKB),
+            about: name.description)
+        await membership.ended(name)
+    }
+
+    private func receive(_ text: String) async {
+        guard !text.isEmpty else { return }
+        guard let line = try? EventLine(line: text) else {
+            await recorder.record(.error(message: "unreadable event line: \(text.prefix(200))"), about: name.description)
+            return
+        }
+        // The coordinator knows which pipe the line came from; that name is authoritative.
+        await recorder.record(EventLine(t: line.t, peer: name.description, event: line.event))
+        if case .ready = line.event { await membership.becameReady(name) }
+    }
+
+    /// Sends one command; a peer that is already gone is not an error.
+    func send(_ command: PeerCommand) async {
+        try? await writer?.write(ByteBuffer(string: command.line))
+    }
+
+    /// Asks the peer to leave gracefully.
+    func leave() async {
+        expectedEnd = .left
+        await recorder.record(.leaveSent, about: name.description)
+        await send(.leave)
+    }
+
+    /// SIGKILL as a scripted crash.
+    func crash() async {
+        expectedEnd = .crashed
+        await recorder.record(.crashSent, about: name.description)
+        try? launcher.signal(SIGKILL, to: process)
+    }
+
+    func pause() async {
+        try? launcher.signal(SIGSTOP, to: process)
+        await recorder.record(.paused, about: name.description)
+        await membership.setPaused(name, true)
+    }
+
+    func resume() async {
+        try? launcher.signal(SIGCONT, to: process)
+        await recorder.record(.resumed, about: name.description)
+        await membership.setPaused(name, false)
+    }
+
+    /// The end of the run: wake a paused peer and tell it to shut down.
+    func stop() async {
+        guard !ended else { return }
+        if expectedEnd == nil { expectedEnd = .stopped }
+        if await membership.isPaused(name) { try? launcher.signal(SIGCONT, to: process) }
+        await send(.shutdown)
+    }
+
+    /// Kills a peer that did not end when asked.
+    func escalate() {
+        guard !ended else { return }
+        escalated = true
+        try? launcher.signal(SIGKILL, to: process)
+    }
+
+    /// Samples the kernel's peak resident size of the process.
+    func sampleMemory() {
+        guard !ended, let peak = ProcFS.peakResidentKB(of: process.pid) else { return }
+        peakResidentKB = max(peakResidentKB, peak)
+    }
+
+    /// Waits for the process to exit (its stdout has closed, so it is ending), killing it if
+    /// it lingers; bounded to a few seconds.
+    private func reap() async -> ExitStatus {
+        sampleMemory()
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(3)
+        var status: Int32 = 0
+        while true {
+            let result = waitpid(process.pid, &status, WNOHANG)
+            if result == process.pid { return ExitStatus(raw: status) }
+            if result < 0 { return ExitStatus(exitCode: nil, signal: nil) }
+            if clock.now > deadline {
+                escalated = true
+                kill(process.pid, SIGKILL)
+                waitpid(process.pid, &status, 0)
+                return ExitStatus(raw: status)
+            }
+            try? await clock.sleep(for: .milliseconds(5))
+        }
+    }
+}
+
+/// How a process ended: an exit code or a signal.
+struct ExitStatus {
+    var exitCode: Int?
+    var signal: Int?
+
+    init(exitCode: Int?, signal: Int?) {
+        self.exitCode = exitCode
+        self.signal = signal
+    }
+
+    init(raw: Int32) {
+        // WIFEXITED / WTERMSIG, which Swift does not import (they are macros).
+        if raw & 0x7f == 0 {
+            self.init(exitCode: Int((raw >> 8) & 0xff), signal: nil)
+        } else {
+            self.init(exitCode: nil, signal: Int(raw & 0x7f))
+        }
+    }
+}

@@ -1,0 +1,32 @@
+import CSeamlessLinux
+import Foundation
+
+/// What the kernel says about a process, read from /proc.
+enum ProcFS {
+    /// Peak resident set size (VmHWM) in kB, or nil if the process is gone.
+    static func peakResidentKB(of pid: pid_t) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            return Int(line.dropFirst(6).split(separator: " ").first ?? "")
+        }
+        return nil
+    }
+
+    /// The process's start time in clock ticks since boot, or nil if it is gone. With the pid
+    /// it names one process for good.
+    static func startTicks(of pid: pid_t) -> Int64? {
+        let ticks = seamless_process_start_ticks(pid)
+        return ticks >= 0 ? Int64(ticks) : nil
+    }
+
+    /// True if `pid` is still the process that started at `start` (not exited, not reused;
+    /// a zombie that was not reaped yet counts as gone).
+    static func isSameProcessAlive(pid: pid_t, start: Int64) -> Bool {
+        guard startTicks(of: pid) == start else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        let state = stat[stat.index(close, offsetBy: 2)...].first
+        return state != "Z" && state != "X"
+    }
+}

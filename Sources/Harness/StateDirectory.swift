@@ -1,0 +1,74 @@
+import Foundation
+
+/// Where runs register themselves while they live, so `testbed clean` finds the leftovers of a
+/// coordinator that was killed: `/run/seamless` as root, else `$XDG_RUNTIME_DIR/seamless` or
+/// `/tmp/seamless-UID`; `SEAMLESS_STATE_DIR` overrides it (tests use their own).
+public struct StateDirectory: Sendable {
+    public let path: String
+
+    public init(path: String) { self.path = path }
+
+    public static func standard() -> StateDirectory {
+        let environment = ProcessInfo.processInfo.environment
+        if let custom = environment["SEAMLESS_STATE_DIR"], !custom.isEmpty { return StateDirectory(path: custom) }
+        if getuid() == 0 { return StateDirectory(path: "/run/seamless") }
+        if let runtime = environment["XDG_RUNTIME_DIR"], !runtime.isEmpty {
+            return StateDirectory(path: runtime + "/seamless")
+        }
+        return StateDirectory(path: "/tmp/seamless-\(getuid())")
+    }
+
+    /// Registered runs: one symlink per live run, named by run id, to its manifest.
+    var runsPath: String { path + "/runs" }
+    var networksPath: String { path + "/networks" }
+
+    func create() throws {
+        for directory in [runsPath, networksPath] {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw HarnessError.file(path: directory, reason: "cannot create: \(error.localizedDescription)")
+            }
+        }
+    }
+
+    func register(runID: String, manifest: String) throws {
+        let link = runsPath + "/" + runID
+        guard symlink(manifest, link) == 0 else { throw HarnessError.system(call: "symlink \(link)", errno: errno) }
+    }
+
+    func unregister(runID: String) {
+        unlink(runsPath + "/" + runID)
+    }
+
+    /// Manifests of registered runs, by run id.
+    func registeredRuns() -> [(runID: String, manifest: String)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: runsPath)) ?? []
+        return names.sorted().compactMap { name in
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: runsPath + "/" + name)).map { (name, $0) }
+        }
+    }
+
+    /// Takes the lowest free address block in `range` for this process: an exclusive `flock`
+    /// on `networks/<n>.lock`, which the kernel releases when the process ends however it ends,
+    /// so blocks never leak. Returns the block number and the lock's descriptor.
+    func claimNetworkBlock(in range: ClosedRange<Int>) throws -> NetworkBlock {
+        try create()
+        for block in range {
+            let descriptor = open(networksPath + "/\(block).lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else { throw HarnessError.system(call: "open \(networksPath)", errno: errno) }
+            if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return NetworkBlock(number: block, lockDescriptor: descriptor) }
+            close(descriptor)
+        }
+        throw HarnessError.noFreeNetwork
+    }
+}
+
+/// An address block held by this run (`127.<number>.0.0/16` on loopback).
+public struct NetworkBlock: Sendable {
+    public let number: Int
+    let lockDescriptor: CInt
+
+    /// Gives the block back.
+    func release() { close(lockDescriptor) }
+}

@@ -1,0 +1,45 @@
+import Scenario
+
+extension StepAction {
+    /// One line for the progress display and the `step` event: `crash peer-3`.
+    var summary: String {
+        switch self {
+        case .spawn(let selection): "spawn \(selection.summary)"
+        case .leave(let selection): "leave \(selection.summary)"
+        case .crash(let selection): "crash \(selection.summary)"
+        case .pause(let selection): "pause \(selection.summary)"
+        case .resume(let selection): "resume \(selection.summary)"
+        case .churn(let spec): "churn for \(spec.duration.seconds.formatted(decimals: 1))s"
+        case .wait(let condition, let timeout):
+            "wait until \(condition.rawValue) (at most \(timeout.seconds.formatted(decimals: 1))s)"
+        case .stop: "stop"
+        }
+    }
+}
+
+extension PeerSelection {
+    var summary: String {
+        switch self {
+        case .all: "all"
+        case .named(let names): names.map(\.description).joined(separator: ", ")
+        case .count(let count): "\(count) new peers"
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a Double.
+    var seconds: Double {
+        let (whole, fraction) = components
+        return Double(whole) + Double(fraction) / 1e18
+    }
+}
+
+extension Double {
+    func formatted(decimals: Int) -> String {
+        var scale = 1.0
+        for _ in 0..<decimals { scale *= 10 }
+        let scaled = (self * scale).rounded() / scale
+        return decimals == 0 ? String(Int64(scaled)) : String(scaled)
+    }
+}

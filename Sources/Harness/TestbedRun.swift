@@ -1,0 +1,129 @@
+import Analysis
+import ControlProtocol
+import Foundation
+import NIOPosix
+import OverlayCore
+import Scenario
+
+/// What `testbed run` needs besides the scenario.
+public struct RunOptions: Sendable {
+    /// Where run folders are created (`Captures` by default); `latest` points at the newest.
+    public var outputRoot: String
+    /// Overrides the scenario's seed.
+    public var seed: UInt64?
+    /// Overrides the scenario's mode.
+    public var mode: LaunchMode?
+    /// The `peer` executable.
+    public var peerExecutable: String
+    public var stateDirectory: StateDirectory
+    public var progress: ProgressDisplay.Style
+
+    public init(
+        outputRoot: String = "Captures", seed: UInt64? = nil, mode: LaunchMode? = nil, peerExecutable: String,
+        stateDirectory: StateDirectory = .standard(), progress: ProgressDisplay.Style = .automatic
+    ) {
+        self.outputRoot = outputRoot
+        self.seed = seed
+        self.mode = mode
+        self.peerExecutable = peerExecutable
+        self.stateDirectory = stateDirectory
+        self.progress = progress
+    }
+}
+
+/// The outcome of a run: its folder and report.
+public struct RunResult: Sendable {
+    public let folder: RunFolder
+    public let report: RunReport
+
+    /// True when the run completed and every expectation held.
+    public var passed: Bool {
+        report.run.outcome == "completed" && report.expectations.allSatisfy(\.passed)
+    }
+}
+
+/// Runs one scenario for real, from creating its run folder to writing its report. Whatever
+/// happens in between (a failed step, Ctrl-C, SIGTERM), every process the run started is gone
+/// and the manifest is closed when this returns.
+public enum TestbedRun {
+    /// The overlay ports every peer binds on its own address.
+    public static let overlayPorts = (tcp: 7000, udp: 7000)
+
+    public static func execute(_ scenario: Scenario, source: String, options: RunOptions) async throws -> RunResult {
+        let mode = options.mode ?? scenario.mode
+        guard mode == .loopback else {
+            throw HarnessError.unsupportedMode(mode.rawValue)
+        }
+        let plan = try scenario.plan(seed: options.seed)
+        guard access(options.peerExecutable, X_OK) == 0 else {
+            throw HarnessError.peerExecutableMissing(options.peerExecutable)
+        }
+        let block = try options.stateDirectory.claimNetworkBlock(in: 100...199)
+        defer { block.release() }
+
+        let folder = try RunFolder.create(root: options.outputRoot, scenario: scenario.name)
+        do {
+            try source.write(toFile: folder.scenarioCopy, atomically: true, encoding: .utf8)
+        } catch {
+            throw HarnessError.file(path: folder.scenarioCopy, reason: error.localizedDescription)
+        }
+        let manifest = try RunManifest(path: folder.manifest)
+        let coordinator = getpid()
+        try await manifest.record(
+            .run(
+                id: folder.runID, folder: absolute(folder.path), coordinatorPid: coordinator,
+                coordinatorStart: ProcFS.startTicks(of: coordinator) ?? -1))
+        try options.stateDirectory.register(runID: folder.runID, manifest: absolute(folder.manifest))
+        defer { options.stateDirectory.unregister(runID: folder.runID) }
+
+        let recorder = try EventRecorder(path: folder.events)
+        await recorder.record(
+            .runStarted(
+                scenario: scenario.name, seed: plan.seed, mode: mode.rawValue, plannedSeconds: plan.end.seconds),
+            about: EventLine.runSubject)
+
+        let spawner = ProcessSpawner()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let launcher = LoopbackLauncher(block: block.number, executable: options.peerExecutable, spawner: spawner)
+        let membership = Membership()
+        let (jobs, jobSink) = AsyncStream.makeStream(of: Job.self)
+        let timeline = Timeline(
+            context: .init(
+                scenario: scenario, plan: plan, folder: folder, launcher: launcher,
+                peerExecutableArguments: { name, address in
+                    [
+                        "--name", name.description, "--address", address, "--tcp-port", "\(overlayPorts.tcp)",
+                        "--udp-port", "\(overlayPorts.udp)", "--coordinator-pid", "\(coordinator)",
+                    ]
+                },
+                recorder: recorder, manifest: manifest, membership: membership, group: group, jobs: jobSink,
+                progress: ProgressDisplay(
+                    style: options.progress, planned: plan.end, membership: membership, jobs: jobSink)))
+
+        await withDiscardingTaskGroup { tasks in
+            tasks.addTask {
+                await timeline.run()
+                jobSink.finish()
+            }
+            for await job in jobs { tasks.addTask { await job() } }
+        }
+        let ending = await timeline.ending ?? .failed
+
+        try? await launcher.stop()
+        await recorder.record(
+            .runEnded(reason: ending.rawValue, elapsedSeconds: await timeline.elapsed.seconds),
+            about: EventLine.runSubject)
+        try await recorder.finish()
+        try await manifest.record(.closed)
+        try? await spawner.shutdown()
+        try? await group.shutdownGracefully()
+
+        let report = try ReportWriter.write(
+            events: await recorder.events, malformed: 0, expectations: scenario.expectations, folder: folder)
+        return RunResult(folder: folder, report: report)
+    }
+
+    static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    }
+}

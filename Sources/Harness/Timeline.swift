@@ -1,0 +1,177 @@
+import ControlProtocol
+import Foundation
+import NIOCore
+import OverlayCore
+import Scenario
+import ServiceLifecycle
+
+/// A unit of work the timeline hands to the run's task group (a peer's event loop, a
+/// watchdog, a sampler): every task of a run is a child of that group, none is detached.
+typealias Job = @Sendable () async -> Void
+
+/// Runs a plan's actions on time, on the scenario clock: wall time since the start minus the
+/// time spent in `wait` steps. Owns the run's membership view and, at the end, stops every peer.
+actor Timeline {
+    struct Context: Sendable {
+        let scenario: Scenario
+        let plan: TimelinePlan
+        let folder: RunFolder
+        let launcher: any PeerLauncher
+        let peerExecutableArguments: @Sendable (PeerName, String) -> [String]
+        let recorder: EventRecorder
+        let manifest: RunManifest
+        let membership: Membership
+        let group: any EventLoopGroup
+        let jobs: AsyncStream<Job>.Continuation
+        let progress: ProgressDisplay
+    }
+
+    /// How the timeline ended.
+    enum Ending: String, Sendable {
+        case completed, interrupted, failed
+    }
+
+    /// How long a peer gets to leave or stop before it is killed.
+    static let gracePeriod: Duration = .seconds(5)
+
+    private let context: Context
+    private let clock = ContinuousClock()
+    private var started: ContinuousClock.Instant?
+    private var waited: Duration = .zero
+    private var waitingSince: ContinuousClock.Instant?
+    private(set) var currentStep = "starting"
+    private(set) var isFinished = false
+    /// How the run ended, once it has.
+    private(set) var ending: Ending?
+
+    init(context: Context) { self.context = context }
+
+    /// Scenario-clock time since the start.
+    var elapsed: Duration {
+        guard let started else { return .zero }
+        let now = clock.now
+        return now - started - waited - (waitingSince.map { now - $0 } ?? .zero)
+    }
+
+    /// Runs the plan, then stops every peer that is still running; sets `ending`.
+    /// Never throws: every failure is recorded and ends the run in order.
+    func run() async {
+        started = clock.now
+        context.jobs.yield { [self] in await self.sampleMemoryUntilFinished() }
+        context.progress.start(self)
+        var ending: Ending
+        do {
+            ending = try await cancelWhenGracefulShutdown { try await self.runActions() }
+        } catch {
+            ending = .interrupted
+            await context.recorder.record(.error(message: "run interrupted"), about: EventLine.runSubject)
+        }
+        currentStep = "stopping peers"
+        await stopAllPeers()
+        isFinished = true
+        self.ending = ending
+        context.progress.finish()
+    }
+
+    private func runActions() async throws -> Ending {
+        var lastStep = -1
+        for action in context.plan.actions {
+            try await clock.sleep(until: started! + waited + action.at)
+            if action.stepIndex != lastStep {
+                lastStep = action.stepIndex
+                let step = context.scenario.steps[action.stepIndex]
+                currentStep = step.action.summary
+                await context.recorder.record(
+                    .step(index: action.stepIndex, action: currentStep), about: EventLine.runSubject)
+                context.progress.step(index: action.stepIndex, of: context.scenario.steps.count, currentStep, at: elapsed)
+            }
+            switch action.kind {
+            case .spawn(let name): await spawn(name)
+            case .leave(let name): await leave(name)
+            case .crash(let name): await context.membership.process(name)?.crash()
+            case .pause(let name): await context.membership.process(name)?.pause()
+            case .resume(let name): await context.membership.process(name)?.resume()
+            case .waitReady(let timeout):
+                guard try await waitUntilReady(timeout: timeout) else { return .failed }
+            case .stop: return .completed
+            }
+        }
+        try await clock.sleep(until: started! + waited + context.plan.end)
+        return .completed
+    }
+
+    private func spawn(_ name: PeerName) async {
+        let address = context.launcher.address(of: name)
+        do {
+            let launched = try await context.launcher.spawn(
+                name, arguments: context.peerExecutableArguments(name, address),
+                logPath: context.folder.peerLog(name.description), manifest: context.manifest)
+            let process = try await PeerProcess.attach(
+                launched, address: address, launcher: context.launcher, recorder: context.recorder,
+                membership: context.membership, manifest: context.manifest, group: context.group)
+            await context.membership.add(process)
+            await context.recorder.record(.spawned(pid: Int(launched.pid), address: address), about: name.description)
+            context.jobs.yield { await process.run() }
+        } catch {
+            await context.recorder.record(.spawnFailed(message: "\(error)"), about: name.description)
+        }
+    }
+
+    private func leave(_ name: PeerName) async {
+        guard let process = await context.membership.process(name) else { return }
+        await process.leave()
+        context.jobs.yield { [clock] in
+            // A peer that does not finish leaving in time is killed (and counted as killed).
+            try? await clock.sleep(for: Self.gracePeriod)
+            await process.escalate()
+        }
+    }
+
+    /// The `wait: ready` barrier: stops the scenario clock until every running peer is ready.
+    private func waitUntilReady(timeout: Duration) async throws -> Bool {
+        let since = clock.now
+        waitingSince = since
+        defer {
+            waited += clock.now - since
+            waitingSince = nil
+        }
+        let deadline = since + timeout
+        while clock.now < deadline {
+            if await context.membership.notReady().isEmpty { return true }
+            try await clock.sleep(for: .milliseconds(10))
+        }
+        let missing = await context.membership.notReady()
+        guard missing.isEmpty else {
+            await context.recorder.record(
+                .waitTimeout(waitingFor: missing.map(\.description)), about: EventLine.runSubject)
+            return false
+        }
+        return true
+    }
+
+    /// Shuts every running peer down; kills those that do not end within the grace period.
+    /// A cancelled run (a second Ctrl-C) kills at once.
+    private func stopAllPeers() async {
+        for process in await context.membership.running() { await process.stop() }
+        if await waitUntilAllEnded(timeout: Self.gracePeriod) { return }
+        for process in await context.membership.running() { await process.escalate() }
+        _ = await waitUntilAllEnded(timeout: .seconds(3))
+    }
+
+    private func waitUntilAllEnded(timeout: Duration) async -> Bool {
+        let deadline = clock.now + timeout
+        while clock.now < deadline, !Task.isCancelled {
+            if await context.membership.counts.running == 0 { return true }
+            try? await clock.sleep(for: .milliseconds(10))
+        }
+        return await context.membership.counts.running == 0
+    }
+
+    /// Samples every running peer's peak memory twice a second until the run is over.
+    private func sampleMemoryUntilFinished() async {
+        while !isFinished, !Task.isCancelled {
+            for process in await context.membership.running() { await process.sampleMemory() }
+            try? await clock.sleep(for: .milliseconds(500))
+        }
+    }
+}

@@ -1,0 +1,44 @@
+/// OverlayCore holds what every layer of Seamless shares: peer names and their addressing,
+/// the seeded random generator that drives every random choice of a run, and the
+/// distributions drawn from it. It does no I/O and imports nothing but the standard library.
+
+/// The name of a peer in a run: `peer-1 ... peer-N`. The same name is used in scenarios, on the
+/// command line, in `events.jsonl`, in logs and in reports; every address of the peer is
+/// derived from its index.
+public struct PeerName: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
+    /// The peer's number, 1 or more.
+    public let index: Int
+
+    public init(index: Int) {
+        precondition(index >= 1, "peer indices start at 1")
+        self.index = index
+    }
+
+    /// Parses `peer-N` (N ≥ 1, no leading zeros); anything else is `nil`.
+    public init?(_ text: some StringProtocol) {
+        guard text.hasPrefix("peer-") else { return nil }
+        let digits = text.dropFirst(5)
+        guard let first = digits.first, first != "0", digits.allSatisfy(\.isASCII),
+            let index = Int(digits), index >= 1
+        else { return nil }
+        self.index = index
+    }
+
+    public var description: String { "peer-\(index)" }
+
+    public static func < (lhs: PeerName, rhs: PeerName) -> Bool { lhs.index < rhs.index }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let name = PeerName(text) else {
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "not a peer name: \(text)"))
+        }
+        self = name
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}

@@ -1,0 +1,138 @@
+/// PeerNode is what runs inside every peer process: the overlay's sockets on the peer's own
+/// address, and the control channel to the coordinator on stdin/stdout. It is an adapter at
+/// the edge: it turns command lines into actions and actions into event lines; protocol logic
+/// lives in the value targets it hosts.
+import ControlProtocol
+import Logging
+import NIOCore
+import NIOExtras
+import NIOPosix
+import OverlayCore
+import ServiceLifecycle
+
+/// Where a peer lives on the network, as given on its command line by the launcher.
+public struct PeerConfiguration: Sendable, Equatable {
+    public var name: PeerName
+    /// The peer's own IP address (127.x.y.z on loopback, 10.x.y.z in a namespace).
+    public var address: String
+    /// The overlay's TCP port (DHT and service control traffic).
+    public var tcpPort: Int
+    /// The overlay's UDP port (service data).
+    public var udpPort: Int
+
+    public init(name: PeerName, address: String, tcpPort: Int, udpPort: Int) {
+        self.name = name
+        self.address = address
+        self.tcpPort = tcpPort
+        self.udpPort = udpPort
+    }
+}
+
+/// One peer process's life: bind, report `ready`, obey commands until `leave`, `shutdown`,
+/// the end of stdin (the coordinator is gone) or a graceful-shutdown signal, then return.
+public struct PeerNode: Service {
+    public let configuration: PeerConfiguration
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    /// The control channel's descriptors (stdin and stdout of the process, or a test's pipes).
+    private let controlInput: CInt
+    private let controlOutput: CInt
+
+    public init(
+        configuration: PeerConfiguration, group: any EventLoopGroup, logger: Logger,
+        controlInput: CInt = 0, controlOutput: CInt = 1
+    ) {
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+        self.controlInput = controlInput
+        self.controlOutput = controlOutput
+    }
+
+    public func run() async throws {
+        // Half-closure: stdin reaching EOF must not close stdout, so the last events get out.
+        let control = try await NIOPipeBootstrap(group: group)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .takingOwnershipOfDescriptors(input: controlInput, output: controlOutput) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineBasedFrameDecoder()))
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        try await control.executeThenClose { commands, events in
+            let emitter = EventEmitter(peer: configuration.name, writer: events)
+            do {
+                try await OverlaySockets.serving(configuration, group: group, logger: logger) { tcpPort, udpPort in
+                    try await emitter.emit(
+                        .ready(pid: Int(getpid()), address: configuration.address, tcpPort: tcpPort, udpPort: udpPort))
+                    logger.info("ready", metadata: ["tcp": "\(tcpPort)", "udp": "\(udpPort)"])
+                    let ending = try await obey(commands, emitter: emitter)
+                    logger.info("ending: \(ending)")
+                }
+            } catch let error as IOError {
+                // Binding failed (address in use, address not available): say so, then fail.
+                try? await emitter.emit(.error(message: "cannot bind \(configuration.address): \(error)"))
+                throw error
+            }
+        }
+    }
+
+    /// Why the command loop ended.
+    enum Ending: CustomStringConvertible {
+        case left, shutdown, coordinatorGone, gracefulShutdown
+        var description: String {
+            switch self {
+            case .left: "left the overlay"
+            case .shutdown: "shutdown command"
+            case .coordinatorGone: "stdin closed (coordinator gone)"
+            case .gracefulShutdown: "signal"
+            }
+        }
+    }
+
+    private func obey(
+        _ commands: NIOAsyncChannelInboundStream<ByteBuffer>, emitter: EventEmitter
+    ) async throws -> Ending {
+        do {
+            return try await cancelWhenGracefulShutdown {
+                for try await var line in commands {
+                    let text = line.readString(length: line.readableBytes) ?? ""
+                    guard !text.allSatisfy(\.isWhitespace) else { continue }
+                    let command: PeerCommand
+                    do {
+                        command = try PeerCommand(line: text)
+                    } catch {
+                        logger.warning("rejected command line: \(error)")
+                        try await emitter.emit(.error(message: "\(error)"))
+                        continue
+                    }
+                    switch command {
+                    case .ping(let id):
+                        try await emitter.emit(.pong(id: id))
+                    case .leave:
+                        try await emitter.emit(.leaving)
+                        return .left
+                    case .shutdown:
+                        try await emitter.emit(.stopping(reason: "shutdown"))
+                        return .shutdown
+                    }
+                }
+                return .coordinatorGone
+            }
+        } catch is CancellationError where Task.isShuttingDownGracefully {
+            try? await emitter.emit(.stopping(reason: "signal"))
+            return .gracefulShutdown
+        }
+    }
+}
+
+/// Writes event lines to the control channel, stamped with the wall clock and the peer's name.
+struct EventEmitter: Sendable {
+    let peer: PeerName
+    let writer: NIOAsyncChannelOutboundWriter<ByteBuffer>
+
+    func emit(_ event: Event) async throws {
+        let line = EventLine(t: WallClock.now(), peer: peer.description, event: event).line
+        try await writer.write(ByteBuffer(string: line))
+    }
+}

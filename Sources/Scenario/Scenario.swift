@@ -1,0 +1,171 @@
+/// Scenario turns a YAML experiment description into validated values, without spawning
+/// anything: what peers exist, what happens to them when, and what the report must show.
+/// `Harness` runs the resulting `TimelinePlan`; every problem with the input is a `Diagnostic`
+/// that names file, line and column.
+import OverlayCore
+
+/// A parsed and validated scenario file.
+public struct Scenario: Sendable, Equatable {
+    /// The scenario's name (`name:`), used for the run folder.
+    public var name: String
+    /// One paragraph saying what the experiment shows (`description:`), optional.
+    public var summary: String?
+    /// How peers are placed on the network (`mode:`), default loopback.
+    public var mode: LaunchMode
+    /// The default seed of the run (`seed:`, default 1); `testbed run --seed` overrides it.
+    public var seed: UInt64
+    /// The declared population (`peers:`): `peer-1 ... peer-N`.
+    public var peerCount: Int
+    /// The timeline (`timeline:`), in file order, times never decreasing.
+    public var steps: [Step]
+    /// The checks on the report (`expect:`).
+    public var expectations: [Expectation]
+
+    public init(
+        name: String, summary: String? = nil, mode: LaunchMode = .loopback, seed: UInt64 = 1,
+        peerCount: Int, steps: [Step], expectations: [Expectation] = []
+    ) {
+        self.name = name
+        self.summary = summary
+        self.mode = mode
+        self.seed = seed
+        self.peerCount = peerCount
+        self.steps = steps
+        self.expectations = expectations
+    }
+}
+
+/// Where peers run.
+public enum LaunchMode: String, Sendable, Equatable, CaseIterable {
+    /// One 127.x.y.z address per peer on the loopback interface.
+    case loopback
+    /// One network namespace per peer behind the link emulator.
+    case netns
+}
+
+/// One entry of the timeline: what happens, when (scenario time since the run started,
+/// not counting time spent in `wait` steps), and where it was written.
+public struct Step: Sendable, Equatable {
+    public var at: Duration
+    public var action: StepAction
+    public var position: SourcePosition
+
+    public init(at: Duration, action: StepAction, position: SourcePosition) {
+        self.at = at
+        self.action = action
+        self.position = position
+    }
+}
+
+/// What a timeline step does. Adding a step kind means a case here, its parsing in
+/// `StepParser`, its expansion in `TimelinePlanner`, and its executor in `Harness`.
+public enum StepAction: Sendable, Equatable {
+    /// Start peers: `spawn: all` (every declared peer not yet started), `spawn: peer-3`,
+    /// `spawn: [peer-1, peer-2]`, or `spawn: {count: 4}` (the next four never-used names).
+    case spawn(PeerSelection)
+    /// Graceful leave: the peer is told to leave and exits.
+    case leave(PeerSelection)
+    /// SIGKILL.
+    case crash(PeerSelection)
+    /// SIGSTOP: a peer that hangs.
+    case pause(PeerSelection)
+    /// SIGCONT.
+    case resume(PeerSelection)
+    /// Joins, leaves and crashes drawn from a session-time distribution.
+    case churn(ChurnSpec)
+    /// Stops the scenario clock until the condition holds (or the timeout ends the run).
+    case wait(WaitCondition, timeout: Duration)
+    /// Ends the run: every running peer is shut down.
+    case stop
+}
+
+/// Which peers a step applies to.
+public enum PeerSelection: Sendable, Equatable {
+    /// For `spawn`: every declared peer not started yet. Otherwise: every running peer.
+    case all
+    /// These peers, in this order.
+    case named([PeerName])
+    /// For `spawn` only: this many peers under the next never-used names.
+    case count(Int)
+}
+
+/// Churn as in P2P measurement studies: every governed peer stays for a session time drawn
+/// from `session`, then leaves (or crashes, with probability `crashFraction`); new peers
+/// arrive as a Poisson process (default rate: population / mean session, which keeps the
+/// population steady) and stay for a drawn session time too.
+public struct ChurnSpec: Sendable, Equatable {
+    public var duration: Duration
+    public var session: Distribution
+    /// Arrivals per second; `nil` means population / mean session time.
+    public var arrivalRate: Double?
+    public var crashFraction: Double
+    /// Peers churn never touches (a bootstrap peer, a relay under test).
+    public var exclude: [PeerName]
+
+    public init(
+        duration: Duration, session: Distribution, arrivalRate: Double? = nil,
+        crashFraction: Double = 0, exclude: [PeerName] = []
+    ) {
+        self.duration = duration
+        self.session = session
+        self.arrivalRate = arrivalRate
+        self.crashFraction = crashFraction
+        self.exclude = exclude
+    }
+}
+
+/// What a `wait` step waits for.
+public enum WaitCondition: String, Sendable, Equatable {
+    /// Every running peer has reported `ready`.
+    case ready
+}
+
+/// A check on the report: `peers.crashed == 2`, `startup.allReadyMs < 20000`,
+/// `handoffs[*].lost == 0` (`[*]`: every element must pass).
+public struct Expectation: Sendable, Equatable {
+    /// The expression as written, for reports.
+    public var text: String
+    public var path: [PathComponent]
+    public var comparison: Comparison
+    public var value: Double
+    public var position: SourcePosition
+
+    public init(
+        text: String, path: [PathComponent], comparison: Comparison, value: Double,
+        position: SourcePosition
+    ) {
+        self.text = text
+        self.path = path
+        self.comparison = comparison
+        self.value = value
+        self.position = position
+    }
+
+    /// One step of a path into report.json.
+    public enum PathComponent: Sendable, Equatable {
+        case key(String)
+        case index(Int)
+        /// `[*]`: every element of an array.
+        case every
+    }
+
+    public enum Comparison: String, Sendable, Equatable, CaseIterable {
+        case equal = "=="
+        case notEqual = "!="
+        case less = "<"
+        case lessOrEqual = "<="
+        case greater = ">"
+        case greaterOrEqual = ">="
+
+        public func holds(_ lhs: Double, _ rhs: Double) -> Bool {
+            switch self {
+            case .equal: lhs == rhs
+            case .notEqual: lhs != rhs
+            case .less: lhs < rhs
+            case .lessOrEqual: lhs <= rhs
+            case .greater: lhs > rhs
+            case .greaterOrEqual: lhs >= rhs
+            }
+        }
+    }
+}

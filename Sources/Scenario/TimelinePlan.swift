@@ -1,0 +1,48 @@
+import OverlayCore
+
+/// A scenario expanded for one seed into single-peer actions in time order: what the
+/// `Harness` timeline executes. Churn becomes concrete joins, leaves and crashes here, so the
+/// same seed always gives the same schedule, and `testbed validate --plan` can print it.
+public struct TimelinePlan: Sendable, Equatable {
+    public var seed: UInt64
+    /// Sorted by `at`; actions at the same time keep the order of the steps they came from.
+    public var actions: [PlannedAction]
+    /// Every peer the plan ever spawns, in order of first spawn.
+    public var peers: [PeerName]
+    /// Scenario time of the last action (the run ends there if no `stop` comes first).
+    public var end: Duration
+
+    public init(seed: UInt64, actions: [PlannedAction], peers: [PeerName], end: Duration) {
+        self.seed = seed
+        self.actions = actions
+        self.peers = peers
+        self.end = end
+    }
+}
+
+/// One thing the timeline does at one instant of scenario time.
+public struct PlannedAction: Sendable, Equatable {
+    public var at: Duration
+    public var kind: Kind
+    /// The step this action came from (its index in `Scenario.steps`).
+    public var stepIndex: Int
+    /// True when churn drew this action rather than the step naming it.
+    public var fromChurn: Bool
+
+    public init(at: Duration, kind: Kind, stepIndex: Int, fromChurn: Bool = false) {
+        self.at = at
+        self.kind = kind
+        self.stepIndex = stepIndex
+        self.fromChurn = fromChurn
+    }
+
+    public enum Kind: Sendable, Equatable {
+        case spawn(PeerName)
+        case leave(PeerName)
+        case crash(PeerName)
+        case pause(PeerName)
+        case resume(PeerName)
+        case waitReady(timeout: Duration)
+        case stop
+    }
+}

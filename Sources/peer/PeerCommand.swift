@@ -1,0 +1,80 @@
+/// The `peer` executable: one overlay peer, started by the coordinator (`testbed`) with its
+/// name, address and ports. Commands arrive on stdin and events leave on stdout as JSON Lines;
+/// logs go to stderr. It ends on `leave` or `shutdown`, within a second of stdin closing, on
+/// SIGTERM/SIGINT, and by SIGKILL from the kernel if its coordinator dies (parent-death signal).
+import ArgumentParser
+import CSeamlessLinux
+import Logging
+import NIOPosix
+import OverlayCore
+import PeerNode
+import ServiceLifecycle
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@main
+struct Peer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "peer",
+        abstract: "Run one Seamless overlay peer, driven over stdin/stdout by the testbed.")
+
+    @Option(help: "The peer's name, peer-N.")
+    var name: String
+
+    @Option(help: "The IP address to bind the overlay sockets on.")
+    var address: String
+
+    @Option(help: "The overlay TCP port (0: any).")
+    var tcpPort: Int = 0
+
+    @Option(help: "The overlay UDP port (0: any).")
+    var udpPort: Int = 0
+
+    @Option(help: "The coordinator's pid: exit at once if the parent is already another process.")
+    var coordinatorPid: Int32?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        guard PeerName(name) != nil else { throw ValidationError("--name must be peer-N, not '\(name)'") }
+        guard (0...65535).contains(tcpPort), (0...65535).contains(udpPort) else {
+            throw ValidationError("ports must be in 0...65535")
+        }
+    }
+
+    func run() async throws {
+        // Second line of defence after stdin EOF: die with the coordinator. The signal is tied
+        // to the thread that spawned us, so the coordinator spawns from one long-lived thread.
+        _ = seamless_set_parent_death_signal(SIGKILL)
+        if let coordinatorPid, getppid() != coordinatorPid { return }
+        signal(SIGPIPE, SIG_IGN)
+
+        let peerName = PeerName(name)!
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = logLevel
+            return handler
+        }
+        let logger = Logger(label: peerName.description)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let node = PeerNode(
+            configuration: PeerConfiguration(name: peerName, address: address, tcpPort: tcpPort, udpPort: udpPort),
+            group: group, logger: logger)
+        let services = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: node, successTerminationBehavior: .gracefullyShutdownGroup)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await services.run()
+        } catch {
+            logger.error("peer failed: \(error)")
+            try? await group.shutdownGracefully()
+            throw ExitCode(1)
+        }
+        try await group.shutdownGracefully()
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

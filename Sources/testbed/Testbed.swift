@@ -1,0 +1,202 @@
+/// `testbed`: the coordinator's command line. It validates scenarios, runs them with real peer
+/// processes, rebuilds reports from run folders and cleans up after killed runs. Everything
+/// it does is in `Harness`; this file only parses arguments and maps outcomes to exit codes:
+/// 0 passed, 1 an expectation failed or the run failed, 2 bad input, 130 interrupted.
+import ArgumentParser
+import Foundation
+import Harness
+import Logging
+import Scenario
+import ServiceLifecycle
+
+@main
+struct Testbed: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "testbed",
+        abstract: "Run peer-to-peer overlay experiments with real peer processes and report what happened.",
+        subcommands: [Run.self, Validate.self, Report.self, Clean.self])
+}
+
+extension LaunchMode: ExpressibleByArgument {}
+
+/// Reads and validates a scenario file, printing every diagnostic; exits 2 on any.
+func loadScenario(_ path: String) throws -> (Scenario, String) {
+    let source: String
+    do {
+        source = try String(contentsOfFile: path, encoding: .utf8)
+    } catch {
+        FileHandle.standardError.write(Data("\(path): error: cannot read: \(error.localizedDescription)\n".utf8))
+        throw ExitCode(2)
+    }
+    do {
+        return (try Scenario.parse(source, file: path), source)
+    } catch {
+        FileHandle.standardError.write(Data((error.description + "\n").utf8))
+        throw ExitCode(2)
+    }
+}
+
+/// The `peer` executable next to this one.
+func defaultPeerExecutable() -> String {
+    let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return ((me as NSString).deletingLastPathComponent as NSString).appendingPathComponent("peer")
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a scenario: spawn peers, drive the timeline, write a run folder and print its report.")
+
+    @Argument(help: "The scenario file (YAML), e.g. Testbed/scenarios/smoke.yaml.")
+    var scenario: String
+
+    @Option(help: "Where peers run: loopback or netns (default: the scenario's mode).")
+    var mode: LaunchMode?
+
+    @Option(help: "The folder run folders are created in; <out>/latest points at the newest.")
+    var out: String = "Captures"
+
+    @Option(help: "The seed for every random choice (default: the scenario's seed).")
+    var seed: UInt64?
+
+    @Option(help: "The peer executable (default: the one next to testbed).")
+    var peer: String?
+
+    @Flag(help: "No progress output.")
+    var quiet = false
+
+    func run() async throws {
+        let (scenario, source) = try loadScenario(self.scenario)
+        var logger = Logger(label: "testbed")
+        logger.logLevel = .warning
+        let service = RunService(
+            scenario: scenario, source: source,
+            options: RunOptions(
+                outputRoot: out, seed: seed, mode: mode, peerExecutable: peer ?? defaultPeerExecutable(),
+                progress: quiet ? .quiet : .automatic))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            FileHandle.standardError.write(Data("testbed: error: \(service.failure.value ?? "\(error)")\n".utf8))
+            throw ExitCode(1)
+        }
+        guard let result = service.result.value else {
+            FileHandle.standardError.write(Data("testbed: error: \(service.failure.value ?? "run did not finish")\n".utf8))
+            throw ExitCode(1)
+        }
+        print(result.report.text(folder: result.folder.path), terminator: "")
+        switch result.report.run.outcome {
+        case "interrupted": throw ExitCode(130)
+        case "completed": if !result.passed { throw ExitCode(1) }
+        default: throw ExitCode(1)
+        }
+    }
+}
+
+/// The run as a service of the process's ServiceGroup, which turns SIGINT and SIGTERM into a
+/// graceful end of the run.
+struct RunService: Service {
+    let scenario: Scenario
+    let source: String
+    let options: RunOptions
+    let result = Box<RunResult>()
+    let failure = Box<String>()
+
+    func run() async throws {
+        do {
+            result.value = try await TestbedRun.execute(scenario, source: source, options: options)
+        } catch {
+            failure.value = "\(error)"
+            throw error
+        }
+    }
+}
+
+/// A value set once by a service and read after the group ends.
+final class Box<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value?
+    var value: Value? {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+}
+
+struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check a scenario file; print every problem as file:line:column.")
+
+    @Argument(help: "The scenario file (YAML).")
+    var scenario: String
+
+    @Option(help: "The seed to expand churn with (default: the scenario's).")
+    var seed: UInt64?
+
+    @Flag(help: "Print the expanded timeline: every spawn, leave, crash, pause and resume, with its time.")
+    var plan = false
+
+    func run() throws {
+        let (scenario, _) = try loadScenario(self.scenario)
+        let expanded: TimelinePlan
+        do {
+            expanded = try scenario.plan(seed: seed)
+        } catch {
+            FileHandle.standardError.write(Data((error.description + "\n").utf8))
+            throw ExitCode(2)
+        }
+        print(
+            "\(self.scenario): ok: \(scenario.name), \(expanded.peers.count) peers, \(scenario.steps.count) steps, "
+                + "\(expanded.actions.count) actions over \(expanded.end), seed \(expanded.seed)")
+        if plan { for action in expanded.actions { print(action) } }
+    }
+}
+
+struct Report: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rebuild a run folder's report.txt and report.json from its events and print one of them.")
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
+
+    @Argument(help: "A run folder (e.g. Captures/latest).")
+    var path: String
+
+    @Option(help: "What to print: text or json.")
+    var format: Format = .text
+
+    func run() async throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            FileHandle.standardError.write(
+                Data("testbed: error: \(path) is not a run folder (pcap files are analysed from the next release)\n".utf8))
+            throw ExitCode(2)
+        }
+        let folder = RunFolder(existing: path)
+        do {
+            let report = try ReportWriter.rewrite(folder: folder)
+            switch format {
+            case .text: print(report.text(folder: folder.path), terminator: "")
+            case .json: print(try String(contentsOfFile: folder.reportJSON, encoding: .utf8), terminator: "")
+            }
+        } catch {
+            FileHandle.standardError.write(Data("testbed: error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Clean: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Remove the processes (and later namespaces) of runs whose coordinator was killed, from their manifests.")
+
+    @Argument(help: "Extra manifests (run-folder/manifest.jsonl) to clean besides the registered runs.")
+    var manifests: [String] = []
+
+    func run() async throws {
+        let outcome = await Cleaner.clean(stateDirectory: .standard(), manifests: manifests)
+        for line in outcome.actions { print(line) }
+        print("cleaned \(outcome.runsCleaned) runs; \(outcome.runsStillRunning) still running")
+    }
+}

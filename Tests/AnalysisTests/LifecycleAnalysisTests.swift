@@ -1,0 +1,89 @@
+import ControlProtocol
+import Testing
+
+@testable import Analysis
+
+/// The report's lifecycle figures from crafted event sequences with known answers.
+@Suite struct LifecycleAnalysisTests {
+    static let t0: Int64 = 1_764_000_000_000_000
+
+    static func at(_ milliseconds: Int64, _ peer: String, _ event: Event) -> EventLine {
+        EventLine(t: Timestamp(microseconds: t0 + milliseconds * 1000), peer: peer, event: event)
+    }
+
+    static let run: [EventLine] = [
+        at(0, "testbed", .runStarted(scenario: "smoke", seed: 7, mode: "loopback", plannedSeconds: 10)),
+        at(0, "testbed", .step(index: 0, action: "spawn all")),
+        at(1, "peer-1", .spawned(pid: 101, address: "127.100.0.1")),
+        at(2, "peer-2", .spawned(pid: 102, address: "127.100.0.2")),
+        at(3, "peer-3", .spawned(pid: 103, address: "127.100.0.3")),
+        at(41, "peer-1", .ready(pid: 101, address: "127.100.0.1", tcpPort: 7000, udpPort: 7000)),
+        at(52, "peer-3", .ready(pid: 103, address: "127.100.0.3", tcpPort: 7000, udpPort: 7000)),
+        at(80, "peer-2", .ready(pid: 102, address: "127.100.0.2", tcpPort: 7000, udpPort: 7000)),
+        at(2000, "testbed", .step(index: 1, action: "spawn peer-4")),
+        at(2001, "peer-4", .spawned(pid: 104, address: "127.100.0.4")),
+        at(2900, "peer-4", .ready(pid: 104, address: "127.100.0.4", tcpPort: 7000, udpPort: 7000)),
+        at(3000, "testbed", .step(index: 2, action: "crash peer-2")),
+        at(3000, "peer-2", .crashSent),
+        at(3001, "peer-2", .exited(status: nil, signal: 9, cause: "crashed", maxRssKB: 10_240)),
+        at(4000, "peer-3", .leaveSent),
+        at(4010, "peer-3", .exited(status: 0, signal: nil, cause: "left", maxRssKB: 12_288)),
+        at(4500, "peer-1", .error(message: "unknown command 'fly'")),
+        at(9000, "peer-1", .exited(status: 0, signal: nil, cause: "stopped", maxRssKB: 14_336)),
+        at(9001, "peer-4", .exited(status: nil, signal: 9, cause: "killed", maxRssKB: 11_264)),
+        at(9002, "testbed", .runEnded(reason: "completed", elapsedSeconds: 9.0)),
+    ]
+
+    @Test func countsEveryWayAPeerEnded() {
+        let report = RunReport(events: Self.run)
+        #expect(report.peers.spawned == 4)
+        #expect(report.peers.crashed == 1)
+        #expect(report.peers.left == 1)
+        #expect(report.peers.stopped == 1)
+        #expect(report.peers.killed == 1)
+        #expect(report.peers.failed == 0)
+        #expect(report.run.outcome == "completed")
+        #expect(report.run.peerErrors == 1)
+        #expect(report.run.scenario == "smoke")
+    }
+
+    @Test func startupCountsOnlyTheFirstSpawnStep() {
+        // peer-4's slow start (899 ms) belongs to a later step; the first step's last peer was
+        // ready 80 ms after the step began.
+        let report = RunReport(events: Self.run)
+        #expect(report.startup.peers == 3)
+        #expect(report.startup.ready == 3)
+        #expect(abs((report.startup.allReadyMs ?? -1) - 80) < 0.001)
+    }
+
+    @Test func startupHasNoFigureWhenAPeerNeverBecameReady() {
+        let withoutReady = Self.run.filter {
+            !($0.peer == "peer-2" && { if case .ready = $0.event { true } else { false } }($0))
+        }
+        let report = RunReport(events: withoutReady)
+        #expect(report.startup.allReadyMs == nil)
+        #expect(report.startup.ready == 2)
+    }
+
+    @Test func memoryAndUptimePerPeer() throws {
+        let report = RunReport(events: Self.run.shuffled())  // order of lines must not matter
+        #expect(report.peers.maxRssMB == 14)
+        #expect(abs(report.peers.meanRssMB - 11.75) < 1e-9)
+        let peer3 = try #require(report.peers.list.first { $0.name == "peer-3" })
+        #expect(peer3.end == "left")
+        #expect(abs((peer3.uptimeSeconds ?? 0) - 4.007) < 1e-6)
+        #expect(abs((peer3.readyMs ?? 0) - 49) < 1e-6)
+    }
+
+    @Test func aPeerThatDiedUnaskedIsFailedAndAnUnfinishedRunSaysSo() {
+        let events = [
+            Self.at(0, "testbed", .step(index: 0, action: "spawn all")),
+            Self.at(1, "peer-1", .spawned(pid: 5, address: "127.100.0.1")),
+            Self.at(9, "peer-1", .exited(status: 1, signal: nil, cause: "failed", maxRssKB: 0)),
+            Self.at(10, "peer-2", .spawnFailed(message: "ENOENT")),
+        ]
+        let report = RunReport(events: events)
+        #expect(report.peers.failed == 2)
+        #expect(report.run.outcome == "unfinished")
+    }
+}

@@ -1,0 +1,69 @@
+import Testing
+
+@testable import ControlProtocol
+
+@Suite struct EventLineTests {
+    static let everyEvent: [Event] = [
+        .ready(pid: 12, address: "127.100.0.1", tcpPort: 7000, udpPort: 7001),
+        .pong(id: 3),
+        .leaving,
+        .stopping(reason: "shutdown"),
+        .error(message: "unknown command 'fly'"),
+        .runStarted(scenario: "smoke", seed: UInt64.max, mode: "loopback", plannedSeconds: 14.5),
+        .step(index: 2, action: "crash peer-3"),
+        .spawned(pid: 99, address: "127.100.0.3"),
+        .spawnFailed(message: "no such file"),
+        .leaveSent, .crashSent, .paused, .resumed,
+        .exited(status: 0, signal: nil, cause: "left", maxRssKB: 11_000),
+        .exited(status: nil, signal: 9, cause: "crashed", maxRssKB: 0),
+        .waitTimeout(waitingFor: ["peer-3", "peer-4"]),
+        .runEnded(reason: "completed", elapsedSeconds: 14.52),
+        .other(name: "lookup", fields: ["key": .string("ab"), "hops": .number(3), "ok": .bool(true)]),
+    ]
+
+    @Test(arguments: everyEvent)
+    func roundTrip(event: Event) throws {
+        let line = EventLine(t: Timestamp(microseconds: 1_764_037_267_123_456), peer: "peer-1", event: event)
+        let parsed = try EventLine(line: line.line.dropLast())
+        #expect(parsed == line)
+    }
+
+    @Test func lineStartsWithTimePeerAndEventThenSortedFields() {
+        let line = EventLine(
+            t: Timestamp(microseconds: 1_764_037_267_000_001), peer: "peer-2",
+            event: .ready(pid: 5, address: "127.100.0.2", tcpPort: 7000, udpPort: 7000))
+        #expect(
+            line.line
+                == "{\"t\":1764037267.000001,\"peer\":\"peer-2\",\"event\":\"ready\",\"address\":\"127.100.0.2\","
+                + "\"pid\":5,\"tcpPort\":7000,\"udpPort\":7000}\n")
+    }
+
+    @Test func timestampsHaveSixDecimals() {
+        #expect(Timestamp(microseconds: 1_500_000).description == "1.500000")
+        #expect(Timestamp(microseconds: 42).description == "0.000042")
+        #expect(Timestamp(microseconds: -500_000).description == "-0.500000")
+    }
+
+    @Test func knownEventWithMissingFieldIsKeptNotDropped() throws {
+        let parsed = try EventLine(line: "{\"t\":1.5,\"peer\":\"peer-1\",\"event\":\"ready\",\"pid\":3}")
+        #expect(parsed.event == .other(name: "ready", fields: ["pid": .number(3)]))
+    }
+
+    @Test(arguments: [
+        ("{\"peer\":\"p\",\"event\":\"x\"}", EventLine.DecodingError.missingMember("t")),
+        ("{\"t\":1,\"event\":\"x\"}", .missingMember("peer")),
+        ("{\"t\":1,\"peer\":\"p\"}", .missingMember("event")),
+        ("[]", .notAnObject),
+    ])
+    func incompleteLinesAreRejected(line: String, expected: EventLine.DecodingError) {
+        #expect(throws: expected) { try EventLine(line: line) }
+    }
+
+    @Test func stringsAreEscaped() throws {
+        let message = "quote \" backslash \\ newline \n tab \t bell \u{07} é"
+        let line = EventLine(t: Timestamp(microseconds: 0), peer: "peer-1", event: .error(message: message))
+        #expect(line.line.dropLast().contains("\n") == false)
+        #expect(line.line.contains("\\u0007"))
+        #expect(try EventLine(line: line.line).event == .error(message: message))
+    }
+}

@@ -1,0 +1,36 @@
+import Testing
+
+@testable import ControlProtocol
+
+@Suite struct PeerCommandTests {
+    @Test(arguments: [PeerCommand.ping(id: 42), .leave, .shutdown])
+    func roundTrip(command: PeerCommand) throws {
+        let line = command.line
+        #expect(line.hasSuffix("\n"))
+        #expect(line.dropLast().contains("\n") == false)
+        #expect(try PeerCommand(line: line.dropLast()) == command)
+    }
+
+    @Test func exactWireForm() {
+        #expect(PeerCommand.ping(id: 7).line == "{\"command\":\"ping\",\"id\":7}\n")
+        #expect(PeerCommand.leave.line == "{\"command\":\"leave\"}\n")
+    }
+
+    @Test(arguments: [
+        ("not json", PeerCommand.DecodingError.notAnObject("not valid JSON")),
+        ("[1,2]", .notAnObject("expected a JSON object")),
+        ("{\"id\":3}", .missingCommand),
+        ("{\"command\":3}", .missingCommand),
+        ("{\"command\":\"fly\"}", .unknownCommand("fly")),
+        ("{\"command\":\"ping\"}", .badField(command: "ping", field: "id")),
+        ("{\"command\":\"ping\",\"id\":1.5}", .badField(command: "ping", field: "id")),
+        ("{\"command\":\"ping\",\"id\":\"1\"}", .badField(command: "ping", field: "id")),
+    ])
+    func malformedLinesAreTypedErrors(line: String, expected: PeerCommand.DecodingError) {
+        #expect(throws: expected) { try PeerCommand(line: line) }
+    }
+
+    @Test func errorsReadAsPlainSentences() {
+        #expect(PeerCommand.DecodingError.unknownCommand("fly").description == "unknown command 'fly'")
+    }
+}
