@@ -1,0 +1,40 @@
+# Seamless: `make testbed` builds, installs missing system packages, runs the default scenario
+# and prints its report; `make test` runs every test. Both work on a fresh Debian 12 machine.
+
+SWIFT       ?= swift
+SCENARIO    ?= Testbed/scenarios/smoke.yaml
+RUN_FLAGS   ?=
+# System packages the product needs: C libraries (capture, codec, jitter buffer), pkg-config
+# to find them, iproute2 for namespaces, procps for the tests' process checks.
+APT_PACKAGES := libpcap-dev libspeex-dev libspeexdsp-dev pkg-config iproute2 procps
+
+.PHONY: testbed test build deps clean validate
+
+testbed: build
+	.build/release/testbed run $(SCENARIO) $(RUN_FLAGS)
+
+build: deps
+	$(SWIFT) build -c release --product peer
+	$(SWIFT) build -c release --product testbed
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+# Every shipped scenario must validate (also checked by the test suite).
+validate: build
+	@for f in Testbed/scenarios/*.yaml; do .build/release/testbed validate $$f || exit 1; done
+
+# Installs only what is missing; needs root (or sudo) the first time.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+clean:
+	rm -rf .build
