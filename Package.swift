@@ -87,12 +87,14 @@ let package = Package(
             ],
             swiftSettings: strict),
 
-        // Tests, one folder per target.
+        // Tests, one folder per target, and the kit the multi-process tests share.
+        .target(name: "SeamlessTestKit", path: "Tests/SeamlessTestKit"),
+        .testTarget(name: "PeerNodeTests", dependencies: ["ControlProtocol", "SeamlessTestKit"]),
         .testTarget(name: "OverlayCoreTests", dependencies: ["OverlayCore"]),
         .testTarget(name: "ScenarioTests", dependencies: ["Scenario"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol"]),
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis"]),
-        .testTarget(name: "HarnessTests", dependencies: ["Harness"]),
+        .testTarget(name: "HarnessTests", dependencies: ["Harness", "SeamlessTestKit"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CPcap", "CSpeex", "CSpeexDSP"]),
     ]
 )

@@ -13,6 +13,7 @@ extension RunReport {
         var peers: [String: PeerSummary] = [:]
         var order: [String] = []
         var rssKB: [String: Int] = [:]
+        var pss: [Double] = []
         // Durations come from whole microseconds: differences of Unix-time doubles lose them.
         var spawnedAt: [String: Int64] = [:]
         var readyAt: [String: Int64] = [:]
@@ -60,9 +61,11 @@ extension RunReport {
                     readyAt[name] = line.t.microseconds
                     update { $0.readyMs = milliseconds(spawned, line.t.microseconds) }
                 }
-            case .exited(_, _, let cause, let maxRssKB):
+            case .exited(_, _, let cause, let maxRssKB, let pssKB):
+                if let pssKB { pss.append(Double(pssKB) / 1024) }
                 update { peer in
                     peer.end = cause
+                    peer.pssMB = pssKB.map { Double($0) / 1024 }
                     if let spawned = spawnedAt[name] {
                         peer.uptimeSeconds = milliseconds(spawned, line.t.microseconds) / 1000
                     }
@@ -83,6 +86,7 @@ extension RunReport {
             spawned: list.filter { $0.spawnedAt != nil }.count, left: count("left"), crashed: count("crashed"),
             stopped: count("stopped"), killed: count("killed"), failed: count("failed"),
             maxRssMB: rss.max() ?? 0, meanRssMB: rss.isEmpty ? 0 : rss.reduce(0, +) / Double(rss.count),
+            meanPssMB: pss.isEmpty ? 0 : pss.reduce(0, +) / Double(pss.count), maxPssMB: pss.max() ?? 0,
             list: list)
 
         var startup = StartupFigures(allReadyMs: nil, peers: 0, ready: 0)

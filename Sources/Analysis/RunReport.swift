@@ -56,6 +56,11 @@ public struct PeerFigures: Sendable, Equatable, Codable {
     /// The largest peak resident size of any peer, in MB (2^20 bytes).
     public var maxRssMB: Double
     public var meanRssMB: Double
+    /// Proportional set size at the stop, mean and largest over the peers then running, in MB:
+    /// shared library pages divided among the peers sharing them, so this is what one more
+    /// peer costs the machine. 0 when no peer was running at the stop.
+    public var meanPssMB: Double
+    public var maxPssMB: Double
     public var list: [PeerSummary]
 }
 
@@ -72,6 +77,7 @@ public struct PeerSummary: Sendable, Equatable, Codable {
     /// `left`, `crashed`, `stopped`, `killed`, `failed`, or `running` (no exit recorded).
     public var end: String
     public var maxRssMB: Double?
+    public var pssMB: Double?
 }
 
 /// How quickly the first population came up (`startup.*`).

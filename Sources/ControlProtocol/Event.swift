@@ -34,8 +34,10 @@ public enum Event: Sendable, Equatable {
     case resumed
     /// The peer's process ended. `cause` says what the coordinator expected: `left`,
     /// `crashed`, `stopped` (end of run), `killed` (did not stop in time), or `failed`
-    /// (nobody asked it to end). `maxRssKB` is the largest resident size seen.
-    case exited(status: Int?, signal: Int?, cause: String, maxRssKB: Int)
+    /// (nobody asked it to end). `maxRssKB` is the largest resident size seen (VmHWM);
+    /// `pssKB` its proportional set size when the run stopped (shared pages divided among the
+    /// processes sharing them: what the peer really cost), if it was running then.
+    case exited(status: Int?, signal: Int?, cause: String, maxRssKB: Int, pssKB: Int?)
     /// A `wait` step gave up.
     case waitTimeout(waitingFor: [String])
     /// The run ended: `completed`, `interrupted` or `failed`, with the scenario clock's
@@ -84,10 +86,10 @@ public enum Event: Sendable, Equatable {
         case .step(let index, let action): ["index": .int(index), "action": .string(action)]
         case .spawned(let pid, let address): ["pid": .int(pid), "address": .string(address)]
         case .spawnFailed(let message): ["message": .string(message)]
-        case .exited(let status, let signal, let cause, let maxRssKB):
+        case .exited(let status, let signal, let cause, let maxRssKB, let pssKB):
             [
                 "status": status.map(JSONValue.int) ?? .null, "signal": signal.map(JSONValue.int) ?? .null,
-                "cause": .string(cause), "maxRssKB": .int(maxRssKB),
+                "cause": .string(cause), "maxRssKB": .int(maxRssKB), "pssKB": pssKB.map(JSONValue.int) ?? .null,
             ]
         case .waitTimeout(let waitingFor): ["waitingFor": .array(waitingFor.map(JSONValue.string))]
         case .runEnded(let reason, let elapsedSeconds):
@@ -134,7 +136,9 @@ public enum Event: Sendable, Equatable {
             case "exited":
                 f.str("cause").flatMap { cause in
                     f.int("maxRssKB").map {
-                        .exited(status: f.int("status"), signal: f.int("signal"), cause: cause, maxRssKB: $0)
+                        .exited(
+                            status: f.int("status"), signal: f.int("signal"), cause: cause, maxRssKB: $0,
+                            pssKB: f.int("pssKB"))
                     }
                 }
             case "wait-timeout":

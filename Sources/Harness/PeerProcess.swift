@@ -25,6 +25,7 @@ actor PeerProcess {
     private var expectedEnd: EndCause?
     private var escalated = false
     private var peakResidentKB = 0
+    private var proportionalKB: Int?
     private(set) var ended = false
 
     private init(
@@ -80,7 +81,9 @@ actor PeerProcess {
         let cause = escalated ? EndCause.killed : (expectedEnd ?? .failed)
         try? await manifest.record(.processEnded(peer: name.description, pid: process.pid))
         await recorder.record(
-            .exited(status: status.exitCode, signal: status.signal, cause: cause.rawValue, maxRssKB: peakResidentKB),
+            .exited(
+                status: status.exitCode, signal: status.signal, cause: cause.rawValue, maxRssKB: peakResidentKB,
+                pssKB: proportionalKB),
             about: name.description)
         await membership.ended(name)
     }
@@ -127,9 +130,12 @@ actor PeerProcess {
         await membership.setPaused(name, false)
     }
 
-    /// The end of the run: wake a paused peer and tell it to shut down.
+    /// The end of the run: measure the peer's proportional memory while every peer still
+    /// shares its pages, then wake it if paused and tell it to shut down.
     func stop() async {
         guard !ended else { return }
+        sampleMemory()
+        proportionalKB = ProcFS.proportionalKB(of: process.pid)
         if expectedEnd == nil { expectedEnd = .stopped }
         if await membership.isPaused(name) { try? launcher.signal(SIGCONT, to: process) }
         await send(.shutdown)

@@ -12,6 +12,17 @@ enum ProcFS {
         return nil
     }
 
+    /// Proportional set size (Pss in smaps_rollup) in kB: resident pages, each shared page
+    /// divided by the number of processes sharing it. Costly to read (the kernel walks the
+    /// page tables), so read once per peer, at the end.
+    static func proportionalKB(of pid: pid_t) -> Int? {
+        guard let rollup = try? String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8) else { return nil }
+        for line in rollup.split(separator: "\n") where line.hasPrefix("Pss:") {
+            return Int(line.dropFirst(4).split(separator: " ").first ?? "")
+        }
+        return nil
+    }
+
     /// The process's start time in clock ticks since boot, or nil if it is gone. With the pid
     /// it names one process for good.
     static func startTicks(of pid: pid_t) -> Int64? {

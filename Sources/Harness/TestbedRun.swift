@@ -55,6 +55,9 @@ public enum TestbedRun {
             throw HarnessError.unsupportedMode(mode.rawValue)
         }
         let plan = try scenario.plan(seed: options.seed)
+        // A peer that died leaves a broken stdin pipe; writing to it must be an error, not a
+        // signal that ends the coordinator.
+        signal(SIGPIPE, SIG_IGN)
         guard access(options.peerExecutable, X_OK) == 0 else {
             throw HarnessError.peerExecutableMissing(options.peerExecutable)
         }

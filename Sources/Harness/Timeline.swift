@@ -122,7 +122,10 @@ actor Timeline {
         await process.leave()
         context.jobs.yield { [clock] in
             // A peer that does not finish leaving in time is killed (and counted as killed).
-            try? await clock.sleep(for: Self.gracePeriod)
+            let deadline = clock.now + Self.gracePeriod
+            while clock.now < deadline, await !process.ended, !Task.isCancelled {
+                try? await clock.sleep(for: .milliseconds(20))
+            }
             await process.escalate()
         }
     }
@@ -167,11 +170,11 @@ actor Timeline {
         return await context.membership.counts.running == 0
     }
 
-    /// Samples every running peer's peak memory twice a second until the run is over.
+    /// Samples every running peer's peak memory once a second until the run is over.
     private func sampleMemoryUntilFinished() async {
         while !isFinished, !Task.isCancelled {
             for process in await context.membership.running() { await process.sampleMemory() }
-            try? await clock.sleep(for: .milliseconds(500))
+            try? await clock.sleep(for: .seconds(1))
         }
     }
 }

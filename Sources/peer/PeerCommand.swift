@@ -46,6 +46,16 @@ struct Peer: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // The control channel is watched with epoll, which refuses regular files and devices
+        // like /dev/null: refuse them here with a sentence rather than fail inside NIO.
+        for (descriptor, stream) in [(STDIN_FILENO, "stdin"), (STDOUT_FILENO, "stdout")] {
+            var status = stat()
+            let kind = fstat(descriptor, &status) == 0 ? status.st_mode & S_IFMT : 0
+            guard kind == S_IFIFO || kind == S_IFSOCK || isatty(descriptor) == 1 else {
+                throw ValidationError(
+                    "\(stream) must be a pipe, a socket or a terminal: the peer is driven over JSON Lines by testbed")
+            }
+        }
         // Second line of defence after stdin EOF: die with the coordinator. The signal is tied
         // to the thread that spawned us, so the coordinator spawns from one long-lived thread.
         _ = seamless_set_parent_death_signal(SIGKILL)

@@ -25,12 +25,12 @@ import Testing
         at(2900, "peer-4", .ready(pid: 104, address: "127.100.0.4", tcpPort: 7000, udpPort: 7000)),
         at(3000, "testbed", .step(index: 2, action: "crash peer-2")),
         at(3000, "peer-2", .crashSent),
-        at(3001, "peer-2", .exited(status: nil, signal: 9, cause: "crashed", maxRssKB: 10_240)),
+        at(3001, "peer-2", .exited(status: nil, signal: 9, cause: "crashed", maxRssKB: 10_240, pssKB: nil)),
         at(4000, "peer-3", .leaveSent),
-        at(4010, "peer-3", .exited(status: 0, signal: nil, cause: "left", maxRssKB: 12_288)),
+        at(4010, "peer-3", .exited(status: 0, signal: nil, cause: "left", maxRssKB: 12_288, pssKB: nil)),
         at(4500, "peer-1", .error(message: "unknown command 'fly'")),
-        at(9000, "peer-1", .exited(status: 0, signal: nil, cause: "stopped", maxRssKB: 14_336)),
-        at(9001, "peer-4", .exited(status: nil, signal: 9, cause: "killed", maxRssKB: 11_264)),
+        at(9000, "peer-1", .exited(status: 0, signal: nil, cause: "stopped", maxRssKB: 14_336, pssKB: 3_072)),
+        at(9001, "peer-4", .exited(status: nil, signal: 9, cause: "killed", maxRssKB: 11_264, pssKB: 4_096)),
         at(9002, "testbed", .runEnded(reason: "completed", elapsedSeconds: 9.0)),
     ]
 
@@ -69,6 +69,8 @@ import Testing
         let report = RunReport(events: Self.run.shuffled())  // order of lines must not matter
         #expect(report.peers.maxRssMB == 14)
         #expect(abs(report.peers.meanRssMB - 11.75) < 1e-9)
+        #expect(report.peers.meanPssMB == 3.5)
+        #expect(report.peers.maxPssMB == 4)
         let peer3 = try #require(report.peers.list.first { $0.name == "peer-3" })
         #expect(peer3.end == "left")
         #expect(abs((peer3.uptimeSeconds ?? 0) - 4.007) < 1e-6)
@@ -79,7 +81,7 @@ import Testing
         let events = [
             Self.at(0, "testbed", .step(index: 0, action: "spawn all")),
             Self.at(1, "peer-1", .spawned(pid: 5, address: "127.100.0.1")),
-            Self.at(9, "peer-1", .exited(status: 1, signal: nil, cause: "failed", maxRssKB: 0)),
+            Self.at(9, "peer-1", .exited(status: 1, signal: nil, cause: "failed", maxRssKB: 0, pssKB: nil)),
             Self.at(10, "peer-2", .spawnFailed(message: "ENOENT")),
         ]
         let report = RunReport(events: events)
