@@ -19,6 +19,8 @@ extension RunReport {
         var readyAt: [String: Int64] = [:]
         func milliseconds(_ from: Int64, _ to: Int64) -> Double { Double(to - from) / 1000 }
         var firstSpawnStep: (t: Int64, peers: [String])?
+        // Coordinator CPU marks: (time, cumulative CPU seconds, the step that starts there).
+        var cpuMarks: [(t: Int64, cpu: Double, step: (index: Int, action: String)?)] = []
         var inFirstSpawnStep = false
 
         for line in events {
@@ -36,10 +38,12 @@ extension RunReport {
                 summary.seed = String(seed)
                 summary.mode = mode
                 summary.plannedSeconds = planned
-            case .runEnded(let reason, let elapsed):
+            case .runEnded(let reason, let elapsed, let cpu):
                 summary.outcome = reason
                 summary.elapsedSeconds = elapsed
-            case .step(_, let action):
+                cpuMarks.append((line.t.microseconds, cpu, nil))
+            case .step(let index, let action, let cpu):
+                cpuMarks.append((line.t.microseconds, cpu, (index, action)))
                 if firstSpawnStep == nil, action.hasPrefix("spawn") {
                     firstSpawnStep = (line.t.microseconds, [])
                     inFirstSpawnStep = true
@@ -98,6 +102,20 @@ extension RunReport {
                 startup.allReadyMs = milliseconds(first.t, last)
             }
         }
-        self.init(run: summary, peers: figures, startup: startup)
+        var coordinator = CoordinatorFigures(cpuSeconds: 0, cpuPercent: 0, steps: [])
+        for (mark, next) in zip(cpuMarks, cpuMarks.dropFirst()) {
+            guard let step = mark.step else { continue }
+            let seconds = milliseconds(mark.t, next.t) / 1000
+            coordinator.steps.append(
+                .init(
+                    index: step.index, action: step.action, seconds: seconds,
+                    cpuPercent: seconds > 0 ? (next.cpu - mark.cpu) / seconds * 100 : 0))
+        }
+        if let last = cpuMarks.last {
+            coordinator.cpuSeconds = last.cpu
+            let seconds = Double(last.t - (events.first?.t.microseconds ?? last.t)) / 1e6
+            coordinator.cpuPercent = seconds > 0 ? last.cpu / seconds * 100 : 0
+        }
+        self.init(run: summary, peers: figures, startup: startup, coordinator: coordinator)
     }
 }

@@ -10,12 +10,17 @@ public struct RunReport: Sendable, Equatable, Codable {
     public var run: RunSummary
     public var peers: PeerFigures
     public var startup: StartupFigures
+    public var coordinator: CoordinatorFigures
     public var expectations: [ExpectationResult]
 
-    public init(run: RunSummary, peers: PeerFigures, startup: StartupFigures, expectations: [ExpectationResult] = []) {
+    public init(
+        run: RunSummary, peers: PeerFigures, startup: StartupFigures, coordinator: CoordinatorFigures,
+        expectations: [ExpectationResult] = []
+    ) {
         self.run = run
         self.peers = peers
         self.startup = startup
+        self.coordinator = coordinator
         self.expectations = expectations
     }
 }
@@ -88,6 +93,24 @@ public struct StartupFigures: Sendable, Equatable, Codable {
     /// Peers that first spawn step started, and how many of them became ready.
     public var peers: Int
     public var ready: Int
+}
+
+/// The coordinator's own CPU use (`coordinator.*`), over the run and per step window (from a
+/// step's start to the next step's, or to the run's end).
+public struct CoordinatorFigures: Sendable, Equatable, Codable {
+    public var cpuSeconds: Double
+    /// Percent of one core over the whole run.
+    public var cpuPercent: Double
+    public var steps: [StepWindow]
+
+    /// One step's window.
+    public struct StepWindow: Sendable, Equatable, Codable {
+        public var index: Int
+        public var action: String
+        public var seconds: Double
+        /// Percent of one core while this step's window lasted.
+        public var cpuPercent: Double
+    }
 }
 
 /// One `expect:` line checked against the report.

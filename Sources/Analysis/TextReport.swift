@@ -19,6 +19,12 @@ extension RunReport {
         let ready = startup.allReadyMs.map { "all \(startup.peers) ready in \(format($0, 0)) ms" }
             ?? "\(startup.ready) of \(startup.peers) became ready"
         out.append("startup   \(ready)")
+        let busiest = coordinator.steps.max { $0.cpuPercent < $1.cpuPercent }
+        let quietest = coordinator.steps.filter { $0.seconds >= 1 }.min { $0.cpuPercent < $1.cpuPercent }
+        var cpu = "testbed   CPU \(format(coordinator.cpuSeconds, 2)) s (\(format(coordinator.cpuPercent, 1)) % of a core)"
+        if let quietest { cpu += "; quietest step \(format(quietest.cpuPercent, 1)) % (\(quietest.action))" }
+        if let busiest { cpu += "; busiest \(format(busiest.cpuPercent, 1)) % (\(busiest.action))" }
+        out.append(cpu)
         out.append("")
         let rows: [[String]] = peers.list.prefix(peerRows).map(\.row)
         out += table(header: ["peer", "pid", "address", "ready", "uptime", "end", "peak RSS"], rows: rows)

@@ -18,8 +18,9 @@ public enum Event: Sendable, Equatable {
     // Recorded by the coordinator.
     /// The run began: scenario name, seed, mode and planned duration in seconds.
     case runStarted(scenario: String, seed: UInt64, mode: String, plannedSeconds: Double)
-    /// A timeline step began (index in the scenario, and what it does).
-    case step(index: Int, action: String)
+    /// A timeline step began (index in the scenario, and what it does), with the coordinator's
+    /// CPU time used so far (user + system seconds), so each step's window has a CPU figure.
+    case step(index: Int, action: String, cpuSeconds: Double)
     /// The peer's process was started.
     case spawned(pid: Int, address: String)
     /// The peer's process could not be started.
@@ -41,8 +42,8 @@ public enum Event: Sendable, Equatable {
     /// A `wait` step gave up.
     case waitTimeout(waitingFor: [String])
     /// The run ended: `completed`, `interrupted` or `failed`, with the scenario clock's
-    /// elapsed seconds.
-    case runEnded(reason: String, elapsedSeconds: Double)
+    /// elapsed seconds and the coordinator's CPU time so far.
+    case runEnded(reason: String, elapsedSeconds: Double, cpuSeconds: Double)
     /// An event this version does not know.
     case other(name: String, fields: [String: JSONValue])
 
@@ -83,7 +84,8 @@ public enum Event: Sendable, Equatable {
                 "scenario": .string(scenario), "seed": .string(String(seed)), "mode": .string(mode),
                 "plannedSeconds": .number(plannedSeconds),
             ]
-        case .step(let index, let action): ["index": .int(index), "action": .string(action)]
+        case .step(let index, let action, let cpuSeconds):
+            ["index": .int(index), "action": .string(action), "cpuSeconds": .number(cpuSeconds)]
         case .spawned(let pid, let address): ["pid": .int(pid), "address": .string(address)]
         case .spawnFailed(let message): ["message": .string(message)]
         case .exited(let status, let signal, let cause, let maxRssKB, let pssKB):
@@ -92,8 +94,8 @@ public enum Event: Sendable, Equatable {
                 "cause": .string(cause), "maxRssKB": .int(maxRssKB), "pssKB": pssKB.map(JSONValue.int) ?? .null,
             ]
         case .waitTimeout(let waitingFor): ["waitingFor": .array(waitingFor.map(JSONValue.string))]
-        case .runEnded(let reason, let elapsedSeconds):
-            ["reason": .string(reason), "elapsedSeconds": .number(elapsedSeconds)]
+        case .runEnded(let reason, let elapsedSeconds, let cpuSeconds):
+            ["reason": .string(reason), "elapsedSeconds": .number(elapsedSeconds), "cpuSeconds": .number(cpuSeconds)]
         case .other(_, let fields): fields
         }
     }
@@ -125,7 +127,12 @@ public enum Event: Sendable, Equatable {
                         }
                     }
                 }
-            case "step": f.int("index").flatMap { index in f.str("action").map { .step(index: index, action: $0) } }
+            case "step":
+                f.int("index").flatMap { index in
+                    f.str("action").flatMap { action in
+                        f["cpuSeconds"]?.double.map { .step(index: index, action: action, cpuSeconds: $0) }
+                    }
+                }
             case "spawned":
                 f.int("pid").flatMap { pid in f.str("address").map { .spawned(pid: pid, address: $0) } }
             case "spawn-failed": f.str("message").map { .spawnFailed(message: $0) }
@@ -148,7 +155,9 @@ public enum Event: Sendable, Equatable {
                 }
             case "run-ended":
                 f.str("reason").flatMap { reason in
-                    f["elapsedSeconds"]?.double.map { .runEnded(reason: reason, elapsedSeconds: $0) }
+                    f["elapsedSeconds"]?.double.flatMap { elapsed in
+                        f["cpuSeconds"]?.double.map { .runEnded(reason: reason, elapsedSeconds: elapsed, cpuSeconds: $0) }
+                    }
                 }
             default: nil
             }

@@ -27,6 +27,14 @@ actor EventRecorder {
         _ = text.withCString { write(descriptor, $0, strlen($0)) }
     }
 
+    /// The coordinator's CPU time so far, user plus system, all threads.
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
     /// Records an event the coordinator observed now.
     func record(_ event: Event, about subject: String) {
         record(EventLine(t: Self.now(), peer: subject, event: event))

@@ -114,7 +114,9 @@ public enum TestbedRun {
 
         try? await launcher.stop()
         await recorder.record(
-            .runEnded(reason: ending.rawValue, elapsedSeconds: await timeline.elapsed.seconds),
+            .runEnded(
+                reason: ending.rawValue, elapsedSeconds: await timeline.elapsed.seconds,
+                cpuSeconds: EventRecorder.cpuSeconds()),
             about: EventLine.runSubject)
         try await recorder.finish()
         try await manifest.record(.closed)

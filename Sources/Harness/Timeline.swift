@@ -82,7 +82,8 @@ actor Timeline {
                 let step = context.scenario.steps[action.stepIndex]
                 currentStep = step.action.summary
                 await context.recorder.record(
-                    .step(index: action.stepIndex, action: currentStep), about: EventLine.runSubject)
+                    .step(index: action.stepIndex, action: currentStep, cpuSeconds: EventRecorder.cpuSeconds()),
+                    about: EventLine.runSubject)
                 context.progress.step(index: action.stepIndex, of: context.scenario.steps.count, currentStep, at: elapsed)
             }
             switch action.kind {

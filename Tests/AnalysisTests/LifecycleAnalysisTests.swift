@@ -13,17 +13,17 @@ import Testing
 
     static let run: [EventLine] = [
         at(0, "testbed", .runStarted(scenario: "smoke", seed: 7, mode: "loopback", plannedSeconds: 10)),
-        at(0, "testbed", .step(index: 0, action: "spawn all")),
+        at(0, "testbed", .step(index: 0, action: "spawn all", cpuSeconds: 0.0)),
         at(1, "peer-1", .spawned(pid: 101, address: "127.100.0.1")),
         at(2, "peer-2", .spawned(pid: 102, address: "127.100.0.2")),
         at(3, "peer-3", .spawned(pid: 103, address: "127.100.0.3")),
         at(41, "peer-1", .ready(pid: 101, address: "127.100.0.1", tcpPort: 7000, udpPort: 7000)),
         at(52, "peer-3", .ready(pid: 103, address: "127.100.0.3", tcpPort: 7000, udpPort: 7000)),
         at(80, "peer-2", .ready(pid: 102, address: "127.100.0.2", tcpPort: 7000, udpPort: 7000)),
-        at(2000, "testbed", .step(index: 1, action: "spawn peer-4")),
+        at(2000, "testbed", .step(index: 1, action: "spawn peer-4", cpuSeconds: 0.1)),
         at(2001, "peer-4", .spawned(pid: 104, address: "127.100.0.4")),
         at(2900, "peer-4", .ready(pid: 104, address: "127.100.0.4", tcpPort: 7000, udpPort: 7000)),
-        at(3000, "testbed", .step(index: 2, action: "crash peer-2")),
+        at(3000, "testbed", .step(index: 2, action: "crash peer-2", cpuSeconds: 0.2)),
         at(3000, "peer-2", .crashSent),
         at(3001, "peer-2", .exited(status: nil, signal: 9, cause: "crashed", maxRssKB: 10_240, pssKB: nil)),
         at(4000, "peer-3", .leaveSent),
@@ -31,7 +31,7 @@ import Testing
         at(4500, "peer-1", .error(message: "unknown command 'fly'")),
         at(9000, "peer-1", .exited(status: 0, signal: nil, cause: "stopped", maxRssKB: 14_336, pssKB: 3_072)),
         at(9001, "peer-4", .exited(status: nil, signal: 9, cause: "killed", maxRssKB: 11_264, pssKB: 4_096)),
-        at(9002, "testbed", .runEnded(reason: "completed", elapsedSeconds: 9.0)),
+        at(9002, "testbed", .runEnded(reason: "completed", elapsedSeconds: 9.0, cpuSeconds: 0.5)),
     ]
 
     @Test func countsEveryWayAPeerEnded() {
@@ -77,9 +77,23 @@ import Testing
         #expect(abs((peer3.readyMs ?? 0) - 49) < 1e-6)
     }
 
+    @Test func coordinatorCPUPerStepWindow() {
+        // Steps at 0 s, 2 s and 3 s with 0.0, 0.1 and 0.2 CPU seconds; the run ends at 9.002 s
+        // with 0.5: windows of 2 s at 5 %, 1 s at 10 %, 6.002 s at 0.3 / 6.002.
+        let coordinator = RunReport(events: Self.run).coordinator
+        #expect(coordinator.steps.map(\.index) == [0, 1, 2])
+        #expect(coordinator.steps.map(\.action) == ["spawn all", "spawn peer-4", "crash peer-2"])
+        #expect(abs(coordinator.steps[0].cpuPercent - 5) < 1e-9)
+        #expect(abs(coordinator.steps[1].cpuPercent - 10) < 1e-9)
+        #expect(abs(coordinator.steps[2].seconds - 6.002) < 1e-9)
+        #expect(abs(coordinator.steps[2].cpuPercent - 0.3 / 6.002 * 100) < 1e-9)
+        #expect(coordinator.cpuSeconds == 0.5)
+        #expect(abs(coordinator.cpuPercent - 0.5 / 9.002 * 100) < 1e-9)
+    }
+
     @Test func aPeerThatDiedUnaskedIsFailedAndAnUnfinishedRunSaysSo() {
         let events = [
-            Self.at(0, "testbed", .step(index: 0, action: "spawn all")),
+            Self.at(0, "testbed", .step(index: 0, action: "spawn all", cpuSeconds: 0.0)),
             Self.at(1, "peer-1", .spawned(pid: 5, address: "127.100.0.1")),
             Self.at(9, "peer-1", .exited(status: 1, signal: nil, cause: "failed", maxRssKB: 0, pssKB: nil)),
             Self.at(10, "peer-2", .spawnFailed(message: "ENOENT")),

@@ -10,14 +10,14 @@ import Testing
         .stopping(reason: "shutdown"),
         .error(message: "unknown command 'fly'"),
         .runStarted(scenario: "smoke", seed: UInt64.max, mode: "loopback", plannedSeconds: 14.5),
-        .step(index: 2, action: "crash peer-3"),
+        .step(index: 2, action: "crash peer-3", cpuSeconds: 0.2),
         .spawned(pid: 99, address: "127.100.0.3"),
         .spawnFailed(message: "no such file"),
         .leaveSent, .crashSent, .paused, .resumed,
         .exited(status: 0, signal: nil, cause: "left", maxRssKB: 11_000, pssKB: 2_500),
         .exited(status: nil, signal: 9, cause: "crashed", maxRssKB: 0, pssKB: nil),
         .waitTimeout(waitingFor: ["peer-3", "peer-4"]),
-        .runEnded(reason: "completed", elapsedSeconds: 14.52),
+        .runEnded(reason: "completed", elapsedSeconds: 14.52, cpuSeconds: 0.5),
         .other(name: "lookup", fields: ["key": .string("ab"), "hops": .number(3), "ok": .bool(true)]),
     ]
 
