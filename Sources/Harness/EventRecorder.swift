@@ -32,7 +32,8 @@ actor EventRecorder {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
-        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+        // Whole microseconds, so the number prints as written in events.jsonl.
+        return ((seconds(usage.ru_utime) + seconds(usage.ru_stime)) * 1e6).rounded() / 1e6
     }
 
     /// Records an event the coordinator observed now.

@@ -6,8 +6,13 @@ enum ProcFS {
     /// Peak resident set size (VmHWM) in kB, or nil if the process is gone.
     static func peakResidentKB(of pid: pid_t) -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            return Int(line.dropFirst(6).split(separator: " ").first ?? "")
+        return field("VmHWM:", in: status)
+    }
+
+    /// The number after `name` in a /proc key-value file (`VmHWM:\t  23292 kB`).
+    static func field(_ name: String, in text: String) -> Int? {
+        for line in text.split(separator: "\n") where line.hasPrefix(name) {
+            return Int(line.dropFirst(name.count).split(whereSeparator: \.isWhitespace).first ?? "")
         }
         return nil
     }
@@ -17,10 +22,7 @@ enum ProcFS {
     /// page tables), so read once per peer, at the end.
     static func proportionalKB(of pid: pid_t) -> Int? {
         guard let rollup = try? String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8) else { return nil }
-        for line in rollup.split(separator: "\n") where line.hasPrefix("Pss:") {
-            return Int(line.dropFirst(4).split(separator: " ").first ?? "")
-        }
-        return nil
+        return field("Pss:", in: rollup)
     }
 
     /// The process's start time in clock ticks since boot, or nil if it is gone. With the pid

@@ -31,7 +31,7 @@ public struct ProgressDisplay: Sendable {
                     "\r\u{1B}[K[\(elapsed)s / \(planned.seconds.formatted(decimals: 1))s]  "
                     + "\(running) peers up, \(ready) ready  ·  \(await timeline.currentStep)"
                 Self.write(line)
-                try? await clock.sleep(for: .milliseconds(200))
+                try? await clock.sleep(for: .milliseconds(100))
             }
         }
     }

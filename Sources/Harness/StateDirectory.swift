@@ -20,10 +20,9 @@ public struct StateDirectory: Sendable {
 
     /// Registered runs: one symlink per live run, named by run id, to its manifest.
     var runsPath: String { path + "/runs" }
-    var networksPath: String { path + "/networks" }
 
     func create() throws {
-        for directory in [runsPath, networksPath] {
+        for directory in [runsPath] {
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             } catch {
@@ -48,15 +47,24 @@ public struct StateDirectory: Sendable {
             (try? FileManager.default.destinationOfSymbolicLink(atPath: runsPath + "/" + name)).map { (name, $0) }
         }
     }
+}
 
-    /// Takes the lowest free address block in `range` for this process: an exclusive `flock`
-    /// on `networks/<n>.lock`, which the kernel releases when the process ends however it ends,
-    /// so blocks never leak. Returns the block number and the lock's descriptor.
-    func claimNetworkBlock(in range: ClosedRange<Int>) throws -> NetworkBlock {
-        try create()
+/// The address blocks runs take on this machine, one lock file per block. Addresses are a
+/// machine-wide resource, so the locks live in one machine-wide folder whatever the state
+/// folder is (tests use private state folders and still must not share addresses).
+public struct NetworkBlocks: Sendable {
+    public let directory: String
+
+    public init(directory: String = "/tmp/seamless-networks") { self.directory = directory }
+
+    /// Takes the lowest free block in `range` for this process: an exclusive `flock` on
+    /// `<n>.lock`, which the kernel releases when the process ends however it ends, so blocks
+    /// never leak.
+    public func claim(in range: ClosedRange<Int>) throws -> NetworkBlock {
+        if mkdir(directory, 0o1777) == 0 { chmod(directory, 0o1777) }
         for block in range {
-            let descriptor = open(networksPath + "/\(block).lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-            guard descriptor >= 0 else { throw HarnessError.system(call: "open \(networksPath)", errno: errno) }
+            let descriptor = open(directory + "/\(block).lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o666)
+            guard descriptor >= 0 else { throw HarnessError.system(call: "open \(directory)/\(block).lock", errno: errno) }
             if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return NetworkBlock(number: block, lockDescriptor: descriptor) }
             close(descriptor)
         }

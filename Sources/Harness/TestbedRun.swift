@@ -16,17 +16,20 @@ public struct RunOptions: Sendable {
     /// The `peer` executable.
     public var peerExecutable: String
     public var stateDirectory: StateDirectory
+    public var networkBlocks: NetworkBlocks
     public var progress: ProgressDisplay.Style
 
     public init(
         outputRoot: String = "Captures", seed: UInt64? = nil, mode: LaunchMode? = nil, peerExecutable: String,
-        stateDirectory: StateDirectory = .standard(), progress: ProgressDisplay.Style = .automatic
+        stateDirectory: StateDirectory = .standard(), networkBlocks: NetworkBlocks = NetworkBlocks(),
+        progress: ProgressDisplay.Style = .automatic
     ) {
         self.outputRoot = outputRoot
         self.seed = seed
         self.mode = mode
         self.peerExecutable = peerExecutable
         self.stateDirectory = stateDirectory
+        self.networkBlocks = networkBlocks
         self.progress = progress
     }
 }
@@ -61,7 +64,7 @@ public enum TestbedRun {
         guard access(options.peerExecutable, X_OK) == 0 else {
             throw HarnessError.peerExecutableMissing(options.peerExecutable)
         }
-        let block = try options.stateDirectory.claimNetworkBlock(in: 100...199)
+        let block = try options.networkBlocks.claim(in: 100...199)
         defer { block.release() }
 
         let folder = try RunFolder.create(root: options.outputRoot, scenario: scenario.name)
@@ -76,6 +79,7 @@ public enum TestbedRun {
             .run(
                 id: folder.runID, folder: absolute(folder.path), coordinatorPid: coordinator,
                 coordinatorStart: ProcFS.startTicks(of: coordinator) ?? -1))
+        try options.stateDirectory.create()
         try options.stateDirectory.register(runID: folder.runID, manifest: absolute(folder.manifest))
         defer { options.stateDirectory.unregister(runID: folder.runID) }
 
@@ -115,7 +119,7 @@ public enum TestbedRun {
         try? await launcher.stop()
         await recorder.record(
             .runEnded(
-                reason: ending.rawValue, elapsedSeconds: await timeline.elapsed.seconds,
+                reason: ending.rawValue, elapsedSeconds: ((await timeline.elapsed.seconds) * 1e6).rounded() / 1e6,
                 cpuSeconds: EventRecorder.cpuSeconds()),
             about: EventLine.runSubject)
         try await recorder.finish()

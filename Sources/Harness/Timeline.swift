@@ -171,11 +171,16 @@ actor Timeline {
         return await context.membership.counts.running == 0
     }
 
-    /// Samples every running peer's peak memory once a second until the run is over.
+    /// Samples every running peer's peak memory once a second until the run is over; wakes
+    /// every 50 ms so the run does not wait for a sampling pause to end.
     private func sampleMemoryUntilFinished() async {
+        var nextSample = clock.now
         while !isFinished, !Task.isCancelled {
-            for process in await context.membership.running() { await process.sampleMemory() }
-            try? await clock.sleep(for: .seconds(1))
+            if clock.now >= nextSample {
+                for process in await context.membership.running() { await process.sampleMemory() }
+                nextSample = clock.now + .seconds(1)
+            }
+            try? await clock.sleep(for: .milliseconds(50))
         }
     }
 }

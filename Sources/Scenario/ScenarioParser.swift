@@ -1,15 +1,178 @@
 import OverlayCore
+import Yams
 
 extension Scenario {
     /// Parses and validates the YAML `text` of the scenario file `file` (the name used in
     /// diagnostics). Validation includes expanding the timeline with the scenario's own seed,
     /// so a step that names a peer which is not running at that time is reported here.
+    /// Every problem found is reported, in file order, not just the first.
     public static func parse(_ text: String, file: String) throws(Diagnostics) -> Scenario {
-        throw Diagnostics([Diagnostic("not implemented", at: SourcePosition(file: file, line: 1, column: 1))])
+        var reader = ScenarioReader(file: file)
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw Diagnostics([reader.diagnostic(forYAMLError: error)])
+        }
+        let scenario = reader.scenario(from: root)
+        if let scenario, reader.diagnostics.isEmpty {
+            do throws(Diagnostics) {
+                _ = try scenario.plan()
+            } catch {
+                reader.diagnostics += error.items
+            }
+        }
+        guard let scenario, reader.diagnostics.isEmpty else {
+            throw Diagnostics(reader.diagnostics.sorted { ($0.position.line, $0.position.column) < ($1.position.line, $1.position.column) })
+        }
+        return scenario
+    }
+}
+
+/// Builds a `Scenario` from YAML nodes, keeping every node's position for diagnostics.
+struct ScenarioReader {
+    let file: String
+    var diagnostics: [Diagnostic] = []
+
+    static let topLevelKeys = ["name", "description", "mode", "seed", "peers", "timeline", "expect"]
+    static let actionKeys = ["spawn", "leave", "crash", "pause", "resume", "churn", "wait", "stop"]
+
+    func position(_ node: Node?) -> SourcePosition {
+        SourcePosition(file: file, line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1)
     }
 
-    /// Expands the timeline for `seed` (default: the scenario's) into single-peer actions.
-    public func plan(seed: UInt64? = nil) throws(Diagnostics) -> TimelinePlan {
-        throw Diagnostics([])
+    mutating func error(_ message: String, at node: Node?) {
+        diagnostics.append(Diagnostic(message, at: position(node)))
+    }
+
+    func diagnostic(forYAMLError error: any Error) -> Diagnostic {
+        switch error as? YamlError {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+            .composer(_, let problem, let mark, _):
+            return Diagnostic("YAML: \(problem)", at: SourcePosition(file: file, line: mark.line, column: mark.column))
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return Diagnostic(
+                "YAML: duplicated key \(duplicates.joined(separator: ", "))",
+                at: SourcePosition(file: file, line: context.mark.line, column: context.mark.column))
+        default:
+            return Diagnostic("YAML: \(error)", at: SourcePosition(file: file, line: 1, column: 1))
+        }
+    }
+
+    mutating func scenario(from root: Node?) -> Scenario? {
+        guard let root, let mapping = root.mapping else {
+            error("a scenario is a mapping with name, peers and timeline", at: root)
+            return nil
+        }
+        var values: [String: (key: Node, value: Node)] = [:]
+        for (key, value) in mapping {
+            guard let name = key.scalar?.string, Self.topLevelKeys.contains(name) else {
+                error(
+                    "unknown key '\(key.scalar?.string ?? "?")' (expected one of: \(Self.topLevelKeys.joined(separator: ", ")))",
+                    at: key)
+                continue
+            }
+            values[name] = (key, value)
+        }
+
+        var name = ""
+        if let node = values["name"]?.value {
+            name = node.scalar?.string ?? ""
+            let allowed = name.unicodeScalars.allSatisfy {
+                ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0)
+            }
+            if name.isEmpty || !allowed {
+                error("name must be letters, digits, '.', '_' or '-' (it names the run folder)", at: node)
+            }
+        } else {
+            error("missing 'name'", at: root)
+        }
+
+        var mode = LaunchMode.loopback
+        if let node = values["mode"]?.value {
+            if let parsed = node.scalar.flatMap({ LaunchMode(rawValue: $0.string) }) {
+                mode = parsed
+            } else {
+                error("mode must be loopback or netns, not '\(node.scalar?.string ?? "?")'", at: node)
+            }
+        }
+
+        var seed: UInt64 = 1
+        if let node = values["seed"]?.value {
+            if let parsed = node.scalar.flatMap({ UInt64($0.string) }) {
+                seed = parsed
+            } else {
+                error("seed must be a whole number from 0 to \(UInt64.max)", at: node)
+            }
+        }
+
+        var peerCount = 0
+        if let node = values["peers"]?.value {
+            var countNode: Node? = node
+            if let peers = node.mapping {
+                countNode = nil
+                for (key, value) in peers {
+                    if key.scalar?.string == "count" { countNode = value } else { error("unknown key '\(key.scalar?.string ?? "?")' in peers (expected count)", at: key) }
+                }
+            }
+            if let count = countNode?.scalar.flatMap({ Int($0.string) }), (1...65000).contains(count) {
+                peerCount = count
+            } else {
+                error("peers must be a whole number from 1 to 65000 (or {count: N})", at: countNode ?? node)
+            }
+        } else {
+            error("missing 'peers'", at: root)
+        }
+
+        var steps: [Step] = []
+        if let node = values["timeline"]?.value {
+            if let sequence = node.sequence {
+                var previous: (Duration, Node)?
+                var stopped: Node?
+                for item in sequence {
+                    guard let (step, atNode) = self.step(from: item) else { continue }
+                    if let (time, _) = previous, step.at < time {
+                        error("time goes backwards: \(step.at.text) comes after \(time.text)", at: atNode)
+                    }
+                    if stopped != nil {
+                        error("a step after 'stop' never runs", at: item)
+                    }
+                    if case .stop = step.action { stopped = item }
+                    previous = (step.at, atNode)
+                    steps.append(step)
+                }
+            } else {
+                error("timeline must be a list of steps", at: node)
+            }
+        } else {
+            error("missing 'timeline'", at: root)
+        }
+
+        var expectations: [Expectation] = []
+        if let node = values["expect"]?.value {
+            if let sequence = node.sequence {
+                for item in sequence {
+                    if let expectation = self.expectation(from: item) { expectations.append(expectation) }
+                }
+            } else {
+                error("expect must be a list of comparisons like 'peers.crashed == 1'", at: node)
+            }
+        }
+
+        return Scenario(
+            name: name, summary: values["description"]?.value.scalar?.string, mode: mode, seed: seed,
+            peerCount: peerCount, steps: steps, expectations: expectations)
+    }
+}
+
+extension Duration {
+    /// `1.5s`, `250ms`: how durations are written in scenarios and messages.
+    public var text: String {
+        let (seconds, attoseconds) = components
+        let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        if milliseconds % 1000 == 0 { return "\(milliseconds / 1000)s" }
+        if milliseconds < 1000 { return "\(milliseconds)ms" }
+        let tenths = (Double(milliseconds) / 1000 * 1000).rounded() / 1000
+        return "\(tenths)s"
     }
 }

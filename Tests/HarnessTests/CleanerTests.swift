@@ -60,18 +60,18 @@ import Testing
     }
 
     @Test func networkBlocksAreExclusiveAndFreedWithTheirHolder() throws {
-        let state = StateDirectory(path: temporaryDirectory("blocks") + "/state")
-        let first = try state.claimNetworkBlock(in: 10...11)
-        let second = try state.claimNetworkBlock(in: 10...11)
+        let blocks = NetworkBlocks(directory: temporaryDirectory("blocks"))
+        let first = try blocks.claim(in: 10...11)
+        let second = try blocks.claim(in: 10...11)
         #expect(first.number == 10)
         #expect(second.number == 11)
-        #expect(throws: HarnessError.self) { try state.claimNetworkBlock(in: 10...11) }
+        #expect(throws: HarnessError.self) { try blocks.claim(in: 10...11) }
         first.release()
         // A process forked by a concurrent test holds a copy of the lock until its exec, so
         // the block is free again once every copy is closed: shortly, not necessarily at once.
         var reclaimed: NetworkBlock?
         #expect(eventually(within: .seconds(2)) {
-            reclaimed = try? state.claimNetworkBlock(in: 10...10)
+            reclaimed = try? blocks.claim(in: 10...10)
             return reclaimed != nil
         })
         #expect(reclaimed?.number == 10)

@@ -1,0 +1,266 @@
+import OverlayCore
+import Yams
+
+extension ScenarioReader {
+    /// One timeline entry: a mapping with `at` and exactly one action key. Returns the step
+    /// and the node of its time (for ordering diagnostics), or nil after reporting why not.
+    mutating func step(from node: Node) -> (Step, Node)? {
+        guard let mapping = node.mapping else {
+            error("a step is a mapping like 'at: 5s' plus one action", at: node)
+            return nil
+        }
+        var atNode: Node?
+        var actions: [(key: Node, value: Node)] = []
+        for (key, value) in mapping {
+            let name = key.scalar?.string ?? ""
+            if name == "at" {
+                atNode = value
+            } else if Self.actionKeys.contains(name) {
+                actions.append((key, value))
+            } else {
+                error("unknown step '\(name)' (expected one of: \(Self.actionKeys.joined(separator: ", ")))", at: key)
+                return nil
+            }
+        }
+        guard let atNode else {
+            error("step has no 'at' time", at: node)
+            return nil
+        }
+        guard let action = actions.first else {
+            error("step has no action (expected one of: \(Self.actionKeys.joined(separator: ", ")))", at: node)
+            return nil
+        }
+        guard actions.count == 1 else {
+            error("a step has one action; this one has \(actions.map { $0.key.scalar?.string ?? "?" }.joined(separator: ", "))", at: actions[1].key)
+            return nil
+        }
+        guard let at = duration(atNode) else { return nil }
+        let verb = action.key.scalar?.string ?? ""
+        let value = action.value
+        let parsed: StepAction?
+        switch verb {
+        case "spawn": parsed = selection(value, verb: verb, allowsCount: true).map(StepAction.spawn)
+        case "leave": parsed = selection(value, verb: verb).map(StepAction.leave)
+        case "crash": parsed = selection(value, verb: verb).map(StepAction.crash)
+        case "pause": parsed = selection(value, verb: verb).map(StepAction.pause)
+        case "resume": parsed = selection(value, verb: verb).map(StepAction.resume)
+        case "churn": parsed = churn(value).map(StepAction.churn)
+        case "wait": parsed = wait(value)
+        default:  // stop
+            let isEmpty = value.scalar.map { ["", "~", "null", "true"].contains($0.string) } ?? (value.mapping?.isEmpty ?? false)
+            if !isEmpty { error("stop takes no value", at: value) }
+            parsed = isEmpty ? .stop : nil
+        }
+        guard let parsed else { return nil }
+        return (Step(at: at, action: parsed, position: position(value)), atNode)
+    }
+
+    /// `250ms`, `5s`, `1.5m`, `2h`.
+    mutating func duration(_ node: Node) -> Duration? {
+        let text = node.scalar?.string ?? ""
+        if let parsed = Self.parseDuration(text) { return parsed }
+        error("bad duration '\(text)': use a number and a unit (250ms, 5s, 2m)", at: node)
+        return nil
+    }
+
+    static func parseDuration(_ text: String) -> Duration? {
+        let units: [(String, Double)] = [("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600)]
+        for (unit, scale) in units where text.hasSuffix(unit) {
+            let number = text.dropLast(unit.count)
+            let isDecimal = !number.isEmpty && number.first != "." && number.last != "."
+                && number.allSatisfy { $0.isASCII && ($0.isNumber || $0 == ".") } && number.filter { $0 == "." }.count <= 1
+            guard isDecimal, let value = Double(number), value.isFinite, value * scale < 1e9 else { return nil }
+            return .nanoseconds(Int64((value * scale * 1e9).rounded()))
+        }
+        return nil
+    }
+
+    mutating func peerName(_ node: Node) -> PeerName? {
+        if let name = node.scalar.flatMap({ PeerName($0.string) }) { return name }
+        error("'\(node.scalar?.string ?? "?")' is not a peer name (peer-1, peer-2, ...)", at: node)
+        return nil
+    }
+
+    /// `all`, `peer-3`, `[peer-1, peer-2]`, and for spawn `{count: N}`.
+    mutating func selection(_ node: Node, verb: String, allowsCount: Bool = false) -> PeerSelection? {
+        if let scalar = node.scalar {
+            if scalar.string == "all" { return .all }
+            return peerName(node).map { .named([$0]) }
+        }
+        if let sequence = node.sequence {
+            guard !sequence.isEmpty else {
+                error("\(verb) needs at least one peer", at: node)
+                return nil
+            }
+            var names: [PeerName] = []
+            for item in sequence {
+                guard let name = peerName(item) else { return nil }
+                names.append(name)
+            }
+            return .named(names)
+        }
+        if allowsCount, let mapping = node.mapping, mapping.count == 1, let (key, value) = mapping.first,
+            key.scalar?.string == "count"
+        {
+            if let count = value.scalar.flatMap({ Int($0.string) }), (1...65000).contains(count) { return .count(count) }
+            error("count must be a whole number from 1 to 65000", at: value)
+            return nil
+        }
+        error("\(verb) takes all, a peer name or a list of them\(allowsCount ? ", or {count: N}" : "")", at: node)
+        return nil
+    }
+
+    /// `wait: ready` or `wait: {until: ready, timeout: 20s}`.
+    mutating func wait(_ node: Node) -> StepAction? {
+        var conditionNode: Node? = node
+        var timeout: Duration = .seconds(30)
+        if let mapping = node.mapping {
+            conditionNode = nil
+            for (key, value) in mapping {
+                switch key.scalar?.string {
+                case "until": conditionNode = value
+                case "timeout":
+                    guard let parsed = duration(value) else { return nil }
+                    timeout = parsed
+                default:
+                    error("unknown key '\(key.scalar?.string ?? "?")' in wait (expected until, timeout)", at: key)
+                    return nil
+                }
+            }
+        }
+        guard let condition = conditionNode?.scalar.flatMap({ WaitCondition(rawValue: $0.string) }) else {
+            error("wait understands 'ready' (every running peer has reported ready)", at: conditionNode ?? node)
+            return nil
+        }
+        return .wait(condition, timeout: timeout)
+    }
+
+    mutating func churn(_ node: Node) -> ChurnSpec? {
+        guard let mapping = node.mapping else {
+            error("churn takes duration, session, and optionally arrival-rate, crash-fraction, exclude", at: node)
+            return nil
+        }
+        var duration: Duration?
+        var session: Distribution?
+        var arrivalRate: Double?
+        var crashFraction = 0.0
+        var exclude: [PeerName] = []
+        var ok = true
+        for (key, value) in mapping {
+            switch key.scalar?.string {
+            case "duration":
+                duration = self.duration(value)
+                if let d = duration, d <= .zero {
+                    error("churn duration must be more than 0s", at: value)
+                    ok = false
+                }
+            case "session": session = distribution(value)
+            case "arrival-rate":
+                if let rate = value.scalar.flatMap({ Double($0.string) }), rate >= 0, rate <= 10_000 {
+                    arrivalRate = rate
+                } else {
+                    error("arrival-rate is arrivals per second, a number from 0 to 10000", at: value)
+                    ok = false
+                }
+            case "crash-fraction":
+                if let fraction = value.scalar.flatMap({ Double($0.string) }), (0...1).contains(fraction) {
+                    crashFraction = fraction
+                } else {
+                    error("crash-fraction must be a number from 0 to 1", at: value)
+                    ok = false
+                }
+            case "exclude":
+                switch selection(value, verb: "exclude") {
+                case .named(let names): exclude = names
+                case .all:
+                    error("exclude lists peers; 'all' would leave nothing to churn", at: value)
+                    ok = false
+                default: ok = false
+                }
+            default:
+                error(
+                    "unknown key '\(key.scalar?.string ?? "?")' in churn (expected duration, session, arrival-rate, crash-fraction, exclude)",
+                    at: key)
+                ok = false
+            }
+        }
+        if duration == nil, !mapping.keys.contains(where: { $0.scalar?.string == "duration" }) {
+            error("churn needs a duration", at: node)
+        }
+        if session == nil, !mapping.keys.contains(where: { $0.scalar?.string == "session" }) {
+            error("churn needs a session distribution", at: node)
+        }
+        guard ok, let duration, let session else { return nil }
+        return ChurnSpec(
+            duration: duration, session: session, arrivalRate: arrivalRate, crashFraction: crashFraction,
+            exclude: exclude)
+    }
+
+    /// `{distribution: weibull, shape: 0.6, mean: 20s}` (times in the distribution are durations).
+    mutating func distribution(_ node: Node) -> Distribution? {
+        guard let mapping = node.mapping else {
+            error("session is {distribution: exponential|weibull|pareto, mean: 20s, shape: N}", at: node)
+            return nil
+        }
+        var kind: (String, Node)?
+        var mean: Double?
+        var shape: (Double, Node)?
+        for (key, value) in mapping {
+            switch key.scalar?.string {
+            case "distribution": kind = (value.scalar?.string ?? "", value)
+            case "mean":
+                guard let parsed = duration(value) else { return nil }
+                guard parsed > .zero else {
+                    error("mean session time must be more than 0s", at: value)
+                    return nil
+                }
+                mean = parsed.secondsValue
+            case "shape":
+                guard let parsed = value.scalar.flatMap({ Double($0.string) }), parsed > 0, parsed.isFinite else {
+                    error("shape must be a number above 0", at: value)
+                    return nil
+                }
+                shape = (parsed, value)
+            default:
+                error("unknown key '\(key.scalar?.string ?? "?")' in session (expected distribution, mean, shape)", at: key)
+                return nil
+            }
+        }
+        guard let kind else {
+            error("session needs a distribution: exponential, weibull or pareto", at: node)
+            return nil
+        }
+        guard let mean else {
+            error("session needs a mean (for example 20s)", at: node)
+            return nil
+        }
+        switch kind.0 {
+        case "exponential":
+            if let shape { error("exponential has no shape", at: shape.1) }
+            return shape == nil ? .exponential(mean: mean) : nil
+        case "weibull":
+            guard let shape else {
+                error("weibull needs a shape (0.5 to 0.7 fit measured session times)", at: node)
+                return nil
+            }
+            return .weibull(shape: shape.0, mean: mean)
+        case "pareto":
+            guard let shape, shape.0 > 1 else {
+                error("pareto needs a shape above 1 (its mean is infinite otherwise)", at: shape?.1 ?? node)
+                return nil
+            }
+            return .pareto(shape: shape.0, mean: mean)
+        default:
+            error("unknown distribution '\(kind.0)' (expected exponential, weibull or pareto)", at: kind.1)
+            return nil
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds.
+    var secondsValue: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}
