@@ -1,7 +1,7 @@
 import ControlProtocol
 import Scenario
 
-extension Expectation {
+extension ReportExpectation {
     /// Checks this expectation against report.json (as a JSON value). A path that finds no
     /// number fails; `[*]` over an empty array fails too (nothing was measured).
     public func check(against report: JSONValue) -> ExpectationResult {

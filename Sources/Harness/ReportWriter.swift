@@ -8,7 +8,7 @@ import Scenario
 public enum ReportWriter {
     @discardableResult
     public static func write(
-        events: [EventLine], malformed: Int, expectations: [Expectation], folder: RunFolder
+        events: [EventLine], malformed: Int, expectations: [ReportExpectation], folder: RunFolder
     ) throws -> RunReport {
         var report = RunReport(events: events, malformedEventLines: malformed)
         let json = try ReportFiles.jsonValue(report)
@@ -26,7 +26,7 @@ public enum ReportWriter {
         } catch {
             throw HarnessError.file(path: folder.events, reason: "cannot read: \(error.localizedDescription)")
         }
-        var expectations: [Expectation] = []
+        var expectations: [ReportExpectation] = []
         if let source = try? String(contentsOfFile: folder.scenarioCopy, encoding: .utf8) {
             expectations = (try? Scenario.parse(source, file: folder.scenarioCopy))?.expectations ?? []
         }

@@ -3,7 +3,7 @@ import Yams
 extension ScenarioReader {
     /// `peers.crashed == 1`, `handoffs[*].lost == 0`, `startup.allReadyMs < 10000`. A problem
     /// is reported at the column inside the expression where it was found.
-    mutating func expectation(from node: Node) -> Expectation? {
+    mutating func expectation(from node: Node) -> ReportExpectation? {
         guard let scalar = node.scalar else {
             error("an expectation is a comparison like 'peers.crashed == 1'", at: node)
             return nil
@@ -11,7 +11,7 @@ extension ScenarioReader {
         let text = scalar.string
         switch Self.parseExpectation(text) {
         case .success(let (path, comparison, value)):
-            return Expectation(text: text, path: path, comparison: comparison, value: value, position: position(node))
+            return ReportExpectation(text: text, path: path, comparison: comparison, value: value, position: position(node))
         case .failure(let failure):
             // Columns inside the text are exact for plain scalars; quoted ones start one later.
             var at = position(node)
@@ -28,18 +28,18 @@ extension ScenarioReader {
 
     static func parseExpectation(
         _ text: String
-    ) -> Result<([Expectation.PathComponent], Expectation.Comparison, Double), ExpectationFailure> {
+    ) -> Result<([ReportExpectation.PathComponent], ReportExpectation.Comparison, Double), ExpectationFailure> {
         let characters = Array(text)
         var index = 0
         func skipSpaces() { while index < characters.count, characters[index] == " " { index += 1 } }
-        func fail(_ message: String) -> Result<([Expectation.PathComponent], Expectation.Comparison, Double), ExpectationFailure> {
+        func fail(_ message: String) -> Result<([ReportExpectation.PathComponent], ReportExpectation.Comparison, Double), ExpectationFailure> {
             .failure(ExpectationFailure(offset: index, message: message))
         }
         func isIdentifierStart(_ c: Character) -> Bool { c.isASCII && (c.isLetter || c == "_") }
         func isIdentifier(_ c: Character) -> Bool { c.isASCII && (c.isLetter || c.isNumber || c == "_") }
 
         skipSpaces()
-        var path: [Expectation.PathComponent] = []
+        var path: [ReportExpectation.PathComponent] = []
         while true {
             guard index < characters.count, isIdentifierStart(characters[index]) else {
                 return fail("expected a report key (like peers or crashed) here")
@@ -67,7 +67,7 @@ extension ScenarioReader {
             index += 1
         }
         skipSpaces()
-        let comparisons = Expectation.Comparison.allCases.sorted { $0.rawValue.count > $1.rawValue.count }
+        let comparisons = ReportExpectation.Comparison.allCases.sorted { $0.rawValue.count > $1.rawValue.count }
         guard
             let comparison = comparisons.first(where: { op in
                 characters[index...].starts(with: Array(op.rawValue))

@@ -19,11 +19,11 @@ public struct Scenario: Sendable, Equatable {
     /// The timeline (`timeline:`), in file order, times never decreasing.
     public var steps: [Step]
     /// The checks on the report (`expect:`).
-    public var expectations: [Expectation]
+    public var expectations: [ReportExpectation]
 
     public init(
         name: String, summary: String? = nil, mode: LaunchMode = .loopback, seed: UInt64 = 1,
-        peerCount: Int, steps: [Step], expectations: [Expectation] = []
+        peerCount: Int, steps: [Step], expectations: [ReportExpectation] = []
     ) {
         self.name = name
         self.summary = summary
@@ -122,7 +122,7 @@ public enum WaitCondition: String, Sendable, Equatable {
 
 /// A check on the report: `peers.crashed == 2`, `startup.allReadyMs < 20000`,
 /// `handoffs[*].lost == 0` (`[*]`: every element must pass).
-public struct Expectation: Sendable, Equatable {
+public struct ReportExpectation: Sendable, Equatable {
     /// The expression as written, for reports.
     public var text: String
     public var path: [PathComponent]

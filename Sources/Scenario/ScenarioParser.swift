@@ -148,7 +148,7 @@ struct ScenarioReader {
             error("missing 'timeline'", at: root)
         }
 
-        var expectations: [Expectation] = []
+        var expectations: [ReportExpectation] = []
         if let node = values["expect"]?.value {
             if let sequence = node.sequence {
                 for item in sequence {

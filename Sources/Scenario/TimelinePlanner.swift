@@ -19,7 +19,7 @@ struct TimelinePlanner {
     /// What a peer is doing at the current instant, and since when.
     enum State {
         case running, paused
-        case ended(how: String, at: Duration)
+        case ended(how: String, at: Duration, byChurn: Bool = false)
     }
 
     private var states: [PeerName: State] = [:]
@@ -80,7 +80,8 @@ struct TimelinePlanner {
 
     private func whyNot(_ name: PeerName, at time: Duration) -> String {
         switch states[name] {
-        case .ended(let how, let when)?: "\(name) is not running at \(time.text) (\(how) at \(when.text))"
+        case .ended(let how, let when, let byChurn)?:
+            "\(name) is not running at \(time.text) (\(how) at \(when.text)\(byChurn ? ", seed \(seed)" : ""))"
         default: "\(name) is not running at \(time.text) (it was never spawned)"
         }
     }
@@ -225,7 +226,7 @@ struct TimelinePlanner {
                 switch states[name] {
                 case .running?, .paused?:
                     let how = if case .crash = action.kind { "churn crashed it" } else { "churn made it leave" }
-                    states[name] = .ended(how: "\(how) with seed \(seed)", at: action.at)
+                    states[name] = .ended(how: how, at: action.at, byChurn: true)
                 default: continue
                 }
             default: break

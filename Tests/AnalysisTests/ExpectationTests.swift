@@ -1,5 +1,5 @@
 import ControlProtocol
-import struct Scenario.Expectation
+import struct Scenario.ReportExpectation
 import struct Scenario.SourcePosition
 import Testing
 
@@ -15,9 +15,9 @@ import Testing
     ])
 
     static func expectation(
-        _ path: [Expectation.PathComponent], _ comparison: Expectation.Comparison, _ value: Double
-    ) -> Expectation {
-        Expectation(
+        _ path: [ReportExpectation.PathComponent], _ comparison: ReportExpectation.Comparison, _ value: Double
+    ) -> ReportExpectation {
+        ReportExpectation(
             text: "x", path: path, comparison: comparison, value: value,
             position: SourcePosition(file: "f", line: 1, column: 1))
     }

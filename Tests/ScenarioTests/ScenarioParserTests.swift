@@ -1,0 +1,135 @@
+import Foundation
+import OverlayCore
+import Testing
+
+@testable import Scenario
+
+/// Parsing scenario files: good ones into exact values, bad ones into diagnostics with exact
+/// file:line:column and message.
+@Suite struct ScenarioParserTests {
+    static func fixture(_ name: String) throws -> (text: String, file: String) {
+        let url = try #require(Bundle.module.url(forResource: name, withExtension: "yaml", subdirectory: "Fixtures"))
+        return (try String(contentsOf: url, encoding: .utf8), "\(name).yaml")
+    }
+
+    /// The diagnostics of a file, as `line:column: message`.
+    static func problems(_ name: String) throws -> [String] {
+        let (text, file) = try fixture(name)
+        do {
+            _ = try Scenario.parse(text, file: file)
+            return []
+        } catch {
+            #expect(error.items.allSatisfy { $0.position.file == file })
+            return error.items.map { "\($0.position.line):\($0.position.column): \($0.message)" }
+        }
+    }
+
+    @Test func goodFileParsesIntoExactValues() throws {
+        let (text, file) = try Self.fixture("good")
+        let scenario = try Scenario.parse(text, file: file)
+        #expect(scenario.name == "good-1")
+        #expect(scenario.summary == "Every kind of step.\n")
+        #expect(scenario.mode == .loopback)
+        #expect(scenario.seed == 42)
+        #expect(scenario.peerCount == 4)
+        #expect(scenario.steps.map(\.at) == [
+            .zero, .zero, .milliseconds(250), .milliseconds(500), .milliseconds(1500), .seconds(2), .seconds(3),
+            .seconds(4), .seconds(5), .seconds(120),
+        ])
+        let names = { (indices: [Int]) in indices.map(PeerName.init(index:)) }
+        #expect(scenario.steps.map(\.action) == [
+            .spawn(.named(names([1, 2, 3]))), .wait(.ready, timeout: .seconds(20)), .spawn(.count(2)),
+            .wait(.ready, timeout: .seconds(30)), .pause(.named(names([2]))), .resume(.named(names([2]))),
+            .leave(.named(names([5]))), .crash(.named(names([3]))),
+            .churn(
+                ChurnSpec(
+                    duration: .seconds(60), session: .pareto(shape: 1.5, mean: 30), arrivalRate: 0.25,
+                    crashFraction: 0.5, exclude: names([1]))),
+            .stop,
+        ])
+        #expect(scenario.steps[4].position == SourcePosition(file: "good.yaml", line: 17, column: 12))
+        #expect(scenario.expectations.map(\.text) == [
+            "peers.crashed == 1", "handoffs[*].lost <= 0", "streams[2].jitterMs < 1.5e1",
+        ])
+        #expect(scenario.expectations[1].path == [.key("handoffs"), .every, .key("lost")])
+        #expect(scenario.expectations[2].path == [.key("streams"), .index(2), .key("jitterMs")])
+        #expect(scenario.expectations[2].comparison == .less)
+        #expect(scenario.expectations[2].value == 15)
+        #expect(scenario.expectations[0].position == SourcePosition(file: "good.yaml", line: 34, column: 5))
+    }
+
+    @Test func everySyntaxProblemIsReportedWithItsPosition() throws {
+        #expect(try Self.problems("bad-syntax") == [
+            "1:7: name must be letters, digits, '.', '_' or '-' (it names the run folder)",
+            "2:8: peers must be a whole number from 1 to 65000 (or {count: N})",
+            "3:7: mode must be loopback or netns, not 'cloud'",
+            "4:1: unknown key 'colour' (expected one of: name, description, mode, seed, peers, timeline, expect)",
+            "7:5: unknown step 'spwan' (expected one of: spawn, leave, crash, pause, resume, churn, wait, stop)",
+            "8:9: bad duration '5x': use a number and a unit (250ms, 5s, 2m)",
+            "12:9: time goes backwards: 2s comes after 3s",
+            "15:21: 'node-7' is not a peer name (peer-1, peer-2, ...)",
+            "17:19: expected a comparison: == != < <= > >=",
+            "18:22: expected a number to compare with",
+        ])
+    }
+
+    @Test func actionsOnPeersThatAreNotThereAreReportedAtTheirStep() throws {
+        #expect(try Self.problems("bad-membership") == [
+            "9:12: peer-2 is not running at 2s (it crashed at 1s)",
+            "11:13: peer-1 is not paused at 3s",
+            "13:12: unknown peer peer-9: the scenario declares peer-1 ... peer-3",
+        ])
+    }
+
+    @Test func churnParametersAndStepsAfterStop() throws {
+        #expect(try Self.problems("bad-churn") == [
+            "8:17: churn duration must be more than 0s",
+            "9:46: pareto needs a shape above 1 (its mean is infinite otherwise)",
+            "10:23: crash-fraction must be a number from 0 to 1",
+            "13:5: a step after 'stop' never runs",
+        ])
+    }
+
+    @Test func yamlSyntaxErrorsCarryTheParsersPosition() throws {
+        #expect(try Self.problems("bad-yaml") == ["3:9: YAML: did not find expected ',' or ']'"])
+    }
+
+    @Test(arguments: [
+        ("250ms", Duration.milliseconds(250)), ("5s", .seconds(5)), ("1.5s", .milliseconds(1500)),
+        ("2m", .seconds(120)), ("1h", .seconds(3600)), ("0s", .zero), ("0.001s", .milliseconds(1)),
+    ])
+    func durations(text: String, expected: Duration) {
+        #expect(ScenarioReader.parseDuration(text) == expected)
+    }
+
+    @Test(arguments: ["5x", "5", "-1s", "s", "1.s", ".5s", "1..5s", "5 s", "1e3s", "", "infs", "nans"])
+    func malformedDurations(text: String) {
+        #expect(ScenarioReader.parseDuration(text) == nil)
+    }
+
+    @Test(arguments: [
+        ("a.b == 1", [ReportExpectation.PathComponent.key("a"), .key("b")], ReportExpectation.Comparison.equal, 1.0),
+        ("x[3].y!=-2", [.key("x"), .index(3), .key("y")], .notEqual, -2),
+        ("  h[*].lost   <=  0.5 ", [.key("h"), .every, .key("lost")], .lessOrEqual, 0.5),
+        ("a >= 1e3", [.key("a")], .greaterOrEqual, 1000),
+        ("a>0", [.key("a")], .greater, 0),
+    ])
+    func expectations(text: String, path: [ReportExpectation.PathComponent], comparison: ReportExpectation.Comparison, value: Double) throws {
+        let (parsedPath, parsedComparison, parsedValue) = try ScenarioReader.parseExpectation(text).get()
+        #expect(parsedPath == path)
+        #expect(parsedComparison == comparison)
+        #expect(parsedValue == value)
+    }
+
+    @Test(arguments: [
+        ("== 1", 0), ("a. == 1", 2), ("a[x] == 1", 2), ("a[1 == 1", 3), ("a = 1", 2), ("a == ", 5),
+        ("a == 1 2", 7), ("1a == 1", 0),
+    ])
+    func malformedExpectationsNameTheirColumn(text: String, offset: Int) {
+        guard case .failure(let failure) = ScenarioReader.parseExpectation(text) else {
+            Issue.record("'\(text)' parsed")
+            return
+        }
+        #expect(failure.offset == offset)
+    }
+}
