@@ -30,7 +30,8 @@ public struct LoopbackLauncher: PeerLauncher {
         try await manifest.record(
             .process(peer: peer.description, pid: started.pid, start: ProcFS.startTicks(of: started.pid) ?? -1))
         return LaunchedProcess(
-            peer: peer, pid: started.pid, commandWriter: started.commandWriter, eventReader: started.eventReader)
+            peer: peer, pid: started.pid, commandWriter: started.commandWriter, eventReader: started.eventReader,
+            startedAt: started.startedAt)
     }
 
     public func signal(_ signal: Int32, to process: LaunchedProcess) throws {
@@ -40,4 +41,25 @@ public struct LoopbackLauncher: PeerLauncher {
     }
 
     public func stop() async throws {}
+
+    /// Kills every recorded peer process that has no `process-ended` entry and is still the
+    /// process the manifest recorded (same pid *and* start time: a reused pid is spared).
+    public static func clean(runID: String, manifest: [RunManifest.Entry]) -> [String] {
+        var open: [Int32: (peer: String, start: Int64)] = [:]
+        for entry in manifest {
+            switch entry {
+            case .process(let peer, let pid, let start): open[pid] = (peer, start)
+            case .processEnded(_, let pid): open[pid] = nil
+            default: break
+            }
+        }
+        return open.keys.sorted().map { pid in
+            let (peer, start) = open[pid]!
+            guard ProcFS.isSameProcessAlive(pid: pid, start: start) else {
+                return "\(runID): \(peer) (pid \(pid)) already gone"
+            }
+            kill(pid, SIGKILL)
+            return "\(runID): killed \(peer) (pid \(pid))"
+        }
+    }
 }

@@ -1,3 +1,4 @@
+import ControlProtocol
 import OverlayCore
 
 /// How peers are put on the network and started. `LoopbackLauncher` gives each peer an
@@ -17,6 +18,10 @@ public protocol PeerLauncher: Sendable {
 
     /// Removes what `spawn` created for every peer (its processes have ended by then).
     func stop() async throws
+
+    /// Removes what a dead run of this launcher left behind, exactly as its manifest lists
+    /// it; returns one line per thing found, for the user.
+    static func clean(runID: String, manifest: [RunManifest.Entry]) -> [String]
 }
 
 /// A peer process the launcher started.
@@ -27,4 +32,6 @@ public struct LaunchedProcess: Sendable {
     let commandWriter: CInt
     /// Read end of the peer's stdout; the caller takes ownership.
     let eventReader: CInt
+    /// When the process was started, on the events' clock.
+    public let startedAt: Timestamp
 }

@@ -1,4 +1,5 @@
 import CSeamlessLinux
+import ControlProtocol
 import Foundation
 import NIOPosix
 
@@ -24,6 +25,9 @@ final class ProcessSpawner: Sendable {
         let commandWriter: CInt
         /// Read end of the child's stdout.
         let eventReader: CInt
+        /// When `posix_spawn` returned: the child exists from here on, and nothing it reports
+        /// can carry an earlier time.
+        let startedAt: Timestamp
     }
 
     /// Starts `executable` with stdin and stdout connected to new pipes and stderr appended
@@ -63,7 +67,9 @@ final class ProcessSpawner: Sendable {
             closeAll([commands[1], events[0]])
             throw HarnessError.system(call: "posix_spawn \(executable)", errno: result)
         }
-        return Started(pid: pid, commandWriter: commands[1], eventReader: events[0])
+        return Started(
+            pid: pid, commandWriter: commands[1], eventReader: events[0],
+            startedAt: Timestamp(microseconds: seamless_realtime_microseconds()))
     }
 
     private static func closeAll(_ descriptors: [CInt]) {

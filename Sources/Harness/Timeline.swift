@@ -111,7 +111,10 @@ actor Timeline {
                 launched, address: address, launcher: context.launcher, recorder: context.recorder,
                 membership: context.membership, manifest: context.manifest, group: context.group)
             await context.membership.add(process)
-            await context.recorder.record(.spawned(pid: Int(launched.pid), address: address), about: name.description)
+            await context.recorder.record(
+                EventLine(
+                    t: launched.startedAt, peer: name.description,
+                    event: .spawned(pid: Int(launched.pid), address: address)))
             context.jobs.yield { await process.run() }
         } catch {
             await context.recorder.record(.spawnFailed(message: "\(error)"), about: name.description)

@@ -68,12 +68,14 @@ import Testing
         #expect(try RunManifest.read(path: manifest).last == .closed)
     }
 
-    @Test func interruptedRunStopsItsPeersAndStillReports() throws {
+    /// Ctrl-C and SIGTERM both end the run in order.
+    @Test(arguments: [SIGINT, SIGTERM])
+    func interruptedRunStopsItsPeersAndStillReports(signal: Int32) throws {
         let folder = temporaryDirectory("e2e-int")
         let (testbed, manifest) = try Self.startLongRun(in: folder)
         let processes = try Self.recordedProcesses(manifest)
 
-        testbed.signal(SIGINT)
+        testbed.signal(signal)
         #expect(testbed.waitForExit(within: .seconds(15)))
         #expect(testbed.process.terminationStatus == 130)
         for process in processes { #expect(!ProcFS.isSameProcessAlive(pid: process.pid, start: process.start)) }
