@@ -5,8 +5,9 @@ SWIFT       ?= swift
 SCENARIO    ?= Testbed/scenarios/smoke.yaml
 RUN_FLAGS   ?=
 # System packages the product needs: C libraries (capture, codec, jitter buffer), pkg-config
-# to find them, iproute2 for namespaces, procps for the tests' process checks.
-APT_PACKAGES := libpcap-dev libspeex-dev libspeexdsp-dev pkg-config iproute2 procps
+# to find them, iproute2 for namespaces, procps for the tests' process checks, and the tools
+# the tests check our figures against (tcpdump, tshark, GStreamer's Speex RTP payloader).
+APT_PACKAGES := libpcap-dev libspeex-dev libspeexdsp-dev pkg-config iproute2 procps tcpdump tshark gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 
 .PHONY: testbed test build deps clean validate
 
@@ -33,7 +34,7 @@ deps:
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
-	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
 clean:

@@ -39,11 +39,12 @@ let package = Package(
             dependencies: ["OverlayCore", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
         .target(name: "ControlProtocol", dependencies: ["OverlayCore"], swiftSettings: strict),
+        .target(name: "RTP", swiftSettings: strict),
 
         // Layer 2: adapters.
         .target(
             name: "Analysis",
-            dependencies: ["OverlayCore", "Scenario", "ControlProtocol"],
+            dependencies: ["OverlayCore", "Scenario", "ControlProtocol", "RTP"],
             swiftSettings: strict),
         .target(
             name: "PeerNode",
@@ -88,12 +89,13 @@ let package = Package(
             swiftSettings: strict),
 
         // Tests, one folder per target, and the kit the multi-process tests share.
-        .target(name: "SeamlessTestKit", path: "Tests/SeamlessTestKit"),
+        .target(name: "SeamlessTestKit", dependencies: ["CSeamlessLinux"], path: "Tests/SeamlessTestKit"),
         .testTarget(name: "PeerNodeTests", dependencies: ["ControlProtocol", "SeamlessTestKit"]),
         .testTarget(name: "OverlayCoreTests", dependencies: ["OverlayCore"]),
         .testTarget(name: "ScenarioTests", dependencies: ["Scenario"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol"]),
-        .testTarget(name: "AnalysisTests", dependencies: ["Analysis"]),
+        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "RTP", "SeamlessTestKit"]),
+        .testTarget(name: "RTPTests", dependencies: ["RTP"]),
         .testTarget(name: "HarnessTests", dependencies: ["Harness", "SeamlessTestKit"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CPcap", "CSpeex", "CSpeexDSP"]),
     ]

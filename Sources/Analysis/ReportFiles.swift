@@ -15,7 +15,7 @@ public enum ReportFiles {
     }
 
     /// report.json's text: pretty, keys sorted, so runs diff cleanly.
-    public static func json(_ report: RunReport) throws -> String {
+    public static func json(_ report: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(report), as: UTF8.self) + "\n"

@@ -3,6 +3,7 @@
 /// it does is in `Harness`; this file only parses arguments and maps outcomes to exit codes:
 /// 0 passed, 1 an expectation failed or the run failed, 2 bad input, 130 interrupted.
 import ArgumentParser
+import Analysis
 import Foundation
 import Harness
 import Logging
@@ -156,22 +157,28 @@ struct Validate: ParsableCommand {
 
 struct Report: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Rebuild a run folder's report.txt and report.json from its events and print one of them.")
+        abstract: "Print the report of a run folder (rebuilding report.txt and report.json) or of any pcap file.")
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
 
-    @Argument(help: "A run folder (e.g. Captures/latest).")
+    @Argument(help: "A run folder (e.g. Captures/latest) or a pcap file (tcpdump's, Wireshark's saved as pcap).")
     var path: String
 
     @Option(help: "What to print: text or json.")
     var format: Format = .text
 
+    @Option(help: "Sampling rate assumed for dynamic RTP payload types (96-127), in Hz.")
+    var clockRate: Int = 16000
+
     func run() async throws {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            FileHandle.standardError.write(
-                Data("testbed: error: \(path) is not a run folder (pcap files are analysed from the next release)\n".utf8))
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            FileHandle.standardError.write(Data("testbed: error: \(path): no such file or folder\n".utf8))
             throw ExitCode(2)
+        }
+        if !isDirectory.boolValue {
+            try reportCapture()
+            return
         }
         let folder = RunFolder(existing: path)
         do {
@@ -183,6 +190,24 @@ struct Report: AsyncParsableCommand {
         } catch {
             FileHandle.standardError.write(Data("testbed: error: \(error)\n".utf8))
             throw ExitCode(1)
+        }
+    }
+
+    /// A bare capture: analysed on its own, printed, nothing written.
+    private func reportCapture() throws {
+        let report: CaptureReport
+        do {
+            report = try CaptureAnalysis.analyse(file: path, dynamicClockRate: clockRate)
+        } catch {
+            FileHandle.standardError.write(Data("testbed: error: \(path): \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        switch format {
+        case .text: print(report.text(file: path), terminator: "")
+        case .json: print(try ReportFiles.json(report), terminator: "")
+        }
+        if report.capture.partial {
+            FileHandle.standardError.write(Data("testbed: warning: \(path): \(report.capture.error ?? "partial"); the figures cover the packets before it\n".utf8))
         }
     }
 }

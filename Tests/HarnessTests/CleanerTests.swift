@@ -35,7 +35,7 @@ import Testing
         #expect(outcome.runsCleaned == 1)
         #expect(outcome.actions.contains("dead-run: killed peer-1 (pid \(leftover.pid))"))
         #expect(leftover.waitForExit(within: .seconds(3)))
-        #expect(bystander.process.isRunning)
+        #expect(bystander.isRunning)
         #expect(state.registeredRuns().isEmpty)
         #expect(try RunManifest.read(path: manifest.path).last == .closed)
     }
@@ -55,7 +55,7 @@ import Testing
         let outcome = await Cleaner.clean(stateDirectory: state)
         #expect(outcome.runsStillRunning == 1)
         #expect(outcome.runsCleaned == 0)
-        #expect(peer.process.isRunning)
+        #expect(peer.isRunning)
         #expect(state.registeredRuns().map(\.runID) == ["live-run"])
     }
 

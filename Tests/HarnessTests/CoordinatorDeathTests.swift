@@ -57,7 +57,7 @@ import Testing
         let clean = try ChildProcess(
             product("testbed"), ["clean"], environment: ["SEAMLESS_STATE_DIR": folder + "/state"])
         #expect(clean.waitForExit(within: .seconds(10)))
-        #expect(clean.process.terminationStatus == 0)
+        #expect(clean.exitStatus == 0)
 
         // Every peer of the run is gone, including the paused one, and the run is forgotten.
         let gone = eventually(within: .seconds(3)) {
@@ -77,7 +77,7 @@ import Testing
 
         testbed.signal(signal)
         #expect(testbed.waitForExit(within: .seconds(15)))
-        #expect(testbed.process.terminationStatus == 130)
+        #expect(testbed.exitStatus == 130)
         for process in processes { #expect(!ProcFS.isSameProcessAlive(pid: process.pid, start: process.start)) }
         #expect(try RunManifest.read(path: manifest).last == .closed)
 

@@ -34,7 +34,7 @@ import Testing
         peer.write("{\"command\":\"shutdown\"}\n")
         #expect(Self.event(peer.nextLine()) == .stopping(reason: "shutdown"))
         #expect(peer.waitForExit(within: .seconds(5)))
-        #expect(peer.process.terminationStatus == 0)
+        #expect(peer.exitStatus == 0)
     }
 
     @Test func bindsItsOverlaySocketsOnItsOwnAddress() throws {

@@ -1,48 +1,69 @@
 /// SeamlessTestKit: what the multi-process tests share: starting a built executable with
 /// pipes, reading its output line by line with a deadline, temporary folders, and finding the
 /// package's build products.
+import CSeamlessLinux
 import Foundation
 
-/// A process started by a test, its stdin and stdout on pipes the test holds.
+/// A process started by a test, its stdin and stdout on pipes the test holds. Started like
+/// the coordinator starts peers (`seamless_spawn`): its own process group, signals unblocked
+/// and at their defaults, whatever the test thread's mask is. (Foundation's `Process` passes
+/// the spawning thread's mask on, and Dispatch threads block SIGTERM.)
 public final class ChildProcess: @unchecked Sendable {
-    public let process = Process()
-    private let input = Pipe()
-    private let output = Pipe()
+    public let pid: Int32
+    private let input: CInt
+    private let output: CInt
     private var pending = Data()
+    private let lock = NSLock()
+    private var status: Int32?
+    private var inputOpen = true
 
     /// Starts `executable` with `arguments`; stderr goes to `stderrPath` (or is inherited).
     public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], stderrPath: String? = nil)
         throws
     {
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardInput = input
-        process.standardOutput = output
-        if let stderrPath {
-            _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-            process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        var commands: [CInt] = [-1, -1]
+        var events: [CInt] = [-1, -1]
+        guard seamless_pipe_cloexec(&commands) == 0, seamless_pipe_cloexec(&events) == 0 else {
+            throw POSIXError(.EMFILE)
         }
-        try process.run()
-        let descriptor = output.fileHandleForReading.fileDescriptor
-        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+        let log = stderrPath.map { open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) } ?? -1
+        let merged = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            (argv + envp).forEach { free($0) }
+            close(commands[0])
+            close(events[1])
+            if log >= 0 { close(log) }
+        }
+        var pid: pid_t = 0
+        let result = seamless_spawn(executable, argv, envp, commands[0], events[1], log, &pid)
+        guard result == 0 else {
+            close(commands[1])
+            close(events[0])
+            throw POSIXError(POSIXErrorCode(rawValue: result) ?? .EINVAL)
+        }
+        self.pid = pid
+        input = commands[1]
+        output = events[0]
+        _ = fcntl(output, F_SETFL, fcntl(output, F_GETFL) | O_NONBLOCK)
     }
 
-    public var pid: Int32 { process.processIdentifier }
-
     public func write(_ text: String) {
-        input.fileHandleForWriting.write(Data(text.utf8))
+        _ = text.withCString { Foundation.write(input, $0, strlen($0)) }
     }
 
     /// Closes the child's stdin (it reads EOF).
     public func closeInput() {
-        try? input.fileHandleForWriting.close()
+        lock.withLock {
+            if inputOpen { close(input) }
+            inputOpen = false
+        }
     }
 
     /// The next line of stdout, or nil if none arrives before the deadline or stdout ends.
     public func nextLine(within timeout: Duration = .seconds(10)) -> String? {
         let deadline = ContinuousClock.now + timeout
-        let descriptor = output.fileHandleForReading.fileDescriptor
         while true {
             if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
                 let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
@@ -51,30 +72,49 @@ public final class ChildProcess: @unchecked Sendable {
             }
             let left = deadline - ContinuousClock.now
             guard left > .zero else { return nil }
-            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            var poller = pollfd(fd: output, events: Int16(POLLIN), revents: 0)
             let milliseconds = Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
             guard poll(&poller, 1, max(1, milliseconds)) > 0 else { continue }
             var buffer = [UInt8](repeating: 0, count: 4096)
-            let count = read(descriptor, &buffer, buffer.count)
+            let count = read(output, &buffer, buffer.count)
             if count == 0 { return nil }
             if count > 0 { pending.append(contentsOf: buffer[0..<count]) }
         }
     }
 
+    /// Reaps the child if it has ended; true while it runs.
+    public var isRunning: Bool {
+        lock.withLock {
+            guard status == nil else { return false }
+            var raw: Int32 = 0
+            if waitpid(pid, &raw, WNOHANG) == pid { status = raw }
+            return status == nil
+        }
+    }
+
+    /// The exit code, or 128 + the signal that ended it; nil while it runs.
+    public var exitStatus: Int32? {
+        guard !isRunning, let raw = lock.withLock({ status }) else { return nil }
+        return raw & 0x7F == 0 ? (raw >> 8) & 0xFF : 128 + (raw & 0x7F)
+    }
+
     /// Waits for the process to end; true if it did before the deadline.
     public func waitForExit(within timeout: Duration) -> Bool {
         let deadline = ContinuousClock.now + timeout
-        while process.isRunning, ContinuousClock.now < deadline { usleep(5_000) }
-        return !process.isRunning
+        while isRunning, ContinuousClock.now < deadline { usleep(5_000) }
+        return !isRunning
     }
 
     public func signal(_ signal: Int32) { kill(pid, signal) }
 
     deinit {
-        if process.isRunning {
+        if isRunning {
             kill(pid, SIGKILL)
-            process.waitUntilExit()
+            var raw: Int32 = 0
+            waitpid(pid, &raw, 0)
         }
+        close(output)
+        closeInput()
     }
 }
 

@@ -1,0 +1,178 @@
+import Foundation
+import RTP
+
+/// The figures of one capture: what crossed the network, and per receiver and RTP stream how
+/// it arrived (`capture` and `streams[]` of report.json).
+public struct CaptureReport: Sendable, Equatable, Codable {
+    public var capture: CaptureFigures
+    public var streams: [StreamFigures]
+}
+
+/// The capture as a whole.
+public struct CaptureFigures: Sendable, Equatable, Codable {
+    public var linkType: String
+    /// Records in the file (before a corrupt or truncated one, if any).
+    public var packets: Int
+    public var bytes: Int
+    public var start: Double?
+    public var end: Double?
+    public var udpPackets: Int
+    public var tcpPackets: Int
+    public var rtpPackets: Int
+    /// UDP datagrams that are not part of an RTP stream: counted, not misread.
+    public var nonRtpUdpPackets: Int
+    /// Frames that are not UDP or TCP over IP (ARP, ICMP, later fragments).
+    public var otherPackets: Int
+    /// Frames whose headers are cut short or inconsistent: dropped and counted.
+    public var malformedPackets: Int
+    /// True when the file ends in a truncated or corrupt record; `error` says where.
+    public var partial: Bool
+    public var error: String?
+}
+
+/// One RTP stream as one receiver got it (`streams[]`).
+public struct StreamFigures: Sendable, Equatable, Codable {
+    /// `0x1a2b3c4d`.
+    public var ssrc: String
+    /// The receiving socket, `ip:port`.
+    public var receiver: String
+    /// The receiving peer, when the capture belongs to a run.
+    public var receiverName: String?
+    /// The speaker's WAV, relative to the repository root, when known.
+    public var sourceAudio: String?
+    /// Every address the stream came from, in order of first appearance (more than one when
+    /// the relay moved).
+    public var senders: [String]
+    public var payloadType: Int
+    public var clockRate: Int
+    /// Distinct sequence numbers received.
+    public var packets: Int
+    /// Sequence numbers between the first and last received that never arrived.
+    public var lost: Int
+    /// Copies of packets already received (never netted against losses).
+    public var duplicates: Int
+    /// Packets that arrived after one with a higher sequence number (RFC 4737).
+    public var reordered: Int
+    /// Largest time between two arrivals of new packets.
+    public var maxGapMs: Double
+    /// Interarrival jitter (RFC 3550) in milliseconds.
+    public var jitterMs: Double
+    public var start: Double
+    public var end: Double
+}
+
+/// Why a capture cannot be analysed at all.
+public enum CaptureError: Error, Equatable, CustomStringConvertible {
+    case pcap(PcapError)
+    /// The file's link type is not one the reader understands.
+    case unknownLinkType(UInt32)
+    case unreadable(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .pcap(let error): "\(error)"
+        case .unknownLinkType(let value):
+            "unknown link type \(value); understood: "
+                + [LinkType.null, .ethernet, .raw, .loop, .linuxCooked, .ipv4, .ipv6, .linuxCooked2]
+                .map { "\($0.rawValue) (\($0.name))" }.joined(separator: ", ")
+        case .unreadable(let path, let reason): "\(path): \(reason)"
+        }
+    }
+}
+
+public enum CaptureAnalysis {
+    /// Analyses a pcap file's bytes. `dynamicClockRate` is the sampling rate assumed for
+    /// dynamic payload types.
+    public static func analyse(_ bytes: UnsafeRawBufferPointer, dynamicClockRate: Int = 16000) throws(CaptureError)
+        -> CaptureReport
+    {
+        var figures = CaptureFigures(
+            linkType: "", packets: 0, bytes: 0, udpPackets: 0, tcpPackets: 0, rtpPackets: 0, nonRtpUdpPackets: 0,
+            otherPackets: 0, malformedPackets: 0, partial: false)
+        var streams: [StreamKey: RTPStreamTracker] = [:]
+        var firstMicroseconds: Int64?
+        var lastMicroseconds: Int64 = 0
+        let format: PcapFormat
+        do throws(PcapError) { format = try PcapReader.format(of: bytes) } catch { throw .pcap(error) }
+        guard let linkType = LinkType(rawValue: format.linkType) else { throw .unknownLinkType(format.linkType) }
+        let stoppedBy: PcapError?
+        do throws(PcapError) {
+            stoppedBy = try PcapReader.read(bytes) { record in
+                figures.packets += 1
+                figures.bytes += record.originalLength
+                if firstMicroseconds == nil { firstMicroseconds = record.microseconds }
+                lastMicroseconds = record.microseconds
+                switch PacketDecoder.decode(record.data, linkType: linkType) {
+                case .malformed: figures.malformedPackets += 1
+                case .other: figures.otherPackets += 1
+                case .segment(let segment):
+                    switch segment.transport {
+                    case .tcp: figures.tcpPackets += 1
+                    case .udp:
+                        figures.udpPackets += 1
+                        guard let header = try? RTPHeader(bytes: segment.payload), !(72...76).contains(header.payloadType)
+                        else { return }
+                        let key = StreamKey(ssrc: header.ssrc, receiver: segment.destination)
+                        if streams[key] == nil {
+                            streams[key] = RTPStreamTracker(
+                                ssrc: header.ssrc, receiver: segment.destination, payloadType: header.payloadType,
+                                clockRate: clockRate(payloadType: header.payloadType, dynamic: dynamicClockRate))
+                        }
+                        streams[key]!.add(header, from: segment.source, at: record.microseconds)
+                    }
+                }
+            }.stoppedBy
+        } catch {
+            throw .pcap(error)
+        }
+        figures.linkType = linkType.name
+        figures.start = firstMicroseconds.map { Double($0) / 1e6 }
+        figures.end = firstMicroseconds.map { _ in Double(lastMicroseconds) / 1e6 }
+        if let stopped = stoppedBy {
+            figures.partial = true
+            figures.error = stopped.description
+        }
+        // A "stream" of a single packet is a UDP datagram that happened to look like RTP.
+        var reported: [StreamFigures] = []
+        for tracker in streams.values {
+            let received = tracker.distinct + tracker.duplicates
+            guard tracker.distinct >= 2 else { continue }
+            figures.rtpPackets += received
+            reported.append(
+                StreamFigures(
+                    ssrc: "0x" + String(repeating: "0", count: 8 - String(tracker.ssrc, radix: 16).count)
+                        + String(tracker.ssrc, radix: 16),
+                    receiver: tracker.receiver.description, senders: tracker.senders.map(\.description),
+                    payloadType: Int(tracker.payloadType), clockRate: Int(tracker.clockRate), packets: tracker.distinct,
+                    lost: tracker.lost, duplicates: tracker.duplicates, reordered: tracker.reordered,
+                    maxGapMs: Double(tracker.maxGapMicroseconds) / 1000, jitterMs: tracker.jitter / tracker.clockRate * 1000,
+                    start: Double(tracker.firstArrival) / 1e6, end: Double(tracker.lastArrival) / 1e6))
+        }
+        figures.nonRtpUdpPackets = figures.udpPackets - figures.rtpPackets
+        reported.sort { ($0.receiver, $0.ssrc) < ($1.receiver, $1.ssrc) }
+        return CaptureReport(capture: figures, streams: reported)
+    }
+
+    /// Reads and analyses a pcap file.
+    public static func analyse(file path: String, dynamicClockRate: Int = 16000) throws(CaptureError) -> CaptureReport {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        } catch {
+            throw .unreadable(path: path, reason: error.localizedDescription)
+        }
+        let result: Result<CaptureReport, CaptureError> = data.withUnsafeBytes { bytes in
+            do throws(CaptureError) {
+                return .success(try analyse(bytes, dynamicClockRate: dynamicClockRate))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+}
+
+struct StreamKey: Hashable {
+    var ssrc: UInt32
+    var receiver: Endpoint
+}
