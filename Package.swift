@@ -60,7 +60,7 @@ let package = Package(
         .target(
             name: "Harness",
             dependencies: [
-                "OverlayCore", "Scenario", "ControlProtocol", "Analysis", "CSeamlessLinux",
+                "OverlayCore", "Scenario", "ControlProtocol", "Analysis", "CSeamlessLinux", "CPcap",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),

@@ -11,6 +11,10 @@ public struct RunReport: Sendable, Equatable, Codable {
     public var peers: PeerFigures
     public var startup: StartupFigures
     public var coordinator: CoordinatorFigures
+    /// What the capture holds (absent when the run was not captured).
+    public var capture: CaptureFigures?
+    /// One entry per RTP stream and receiving address, from the capture.
+    public var streams: [StreamFigures]
     public var expectations: [ExpectationResult]
 
     public init(
@@ -21,6 +25,8 @@ public struct RunReport: Sendable, Equatable, Codable {
         self.peers = peers
         self.startup = startup
         self.coordinator = coordinator
+        self.capture = nil
+        self.streams = []
         self.expectations = expectations
     }
 }

@@ -25,6 +25,13 @@ extension RunReport {
         if let quietest { cpu += "; quietest step \(format(quietest.cpuPercent, 1)) % (\(quietest.action))" }
         if let busiest { cpu += "; busiest \(format(busiest.cpuPercent, 1)) % (\(busiest.action))" }
         out.append(cpu)
+        if let capture {
+            var line = "capture   \(capture.packets) packets, \(capture.bytes) bytes"
+            if let drops = capture.kernelDrops { line += ", \(drops) kernel drops" }
+            line += " · \(capture.rtpPackets) RTP · \(capture.nonRtpUdpPackets) other UDP · \(capture.tcpPackets) TCP"
+            if capture.partial { line += "  PARTIAL: \(capture.error ?? "")" }
+            out.append(line)
+        }
         out.append("")
         let rows: [[String]] = peers.list.prefix(peerRows).map(\.row)
         out += table(header: ["peer", "pid", "address", "ready", "uptime", "end", "peak RSS"], rows: rows)

@@ -39,6 +39,9 @@ public enum Event: Sendable, Equatable {
     /// `pssKB` its proportional set size when the run stopped (shared pages divided among the
     /// processes sharing them: what the peer really cost), if it was running then.
     case exited(status: Int?, signal: Int?, cause: String, maxRssKB: Int, pssKB: Int?)
+    /// The capture ended: libpcap's counters (packets it saw, dropped in the kernel's buffer,
+    /// dropped by the interface).
+    case captureStopped(packets: Int, kernelDrops: Int, interfaceDrops: Int)
     /// A `wait` step gave up.
     case waitTimeout(waitingFor: [String])
     /// The run ended: `completed`, `interrupted` or `failed`, with the scenario clock's
@@ -64,6 +67,7 @@ public enum Event: Sendable, Equatable {
         case .paused: "paused"
         case .resumed: "resumed"
         case .exited: "exited"
+        case .captureStopped: "capture-stopped"
         case .waitTimeout: "wait-timeout"
         case .runEnded: "run-ended"
         case .other(let name, _): name
@@ -93,6 +97,8 @@ public enum Event: Sendable, Equatable {
                 "status": status.map(JSONValue.int) ?? .null, "signal": signal.map(JSONValue.int) ?? .null,
                 "cause": .string(cause), "maxRssKB": .int(maxRssKB), "pssKB": pssKB.map(JSONValue.int) ?? .null,
             ]
+        case .captureStopped(let packets, let kernelDrops, let interfaceDrops):
+            ["packets": .int(packets), "kernelDrops": .int(kernelDrops), "interfaceDrops": .int(interfaceDrops)]
         case .waitTimeout(let waitingFor): ["waitingFor": .array(waitingFor.map(JSONValue.string))]
         case .runEnded(let reason, let elapsedSeconds, let cpuSeconds):
             ["reason": .string(reason), "elapsedSeconds": .number(elapsedSeconds), "cpuSeconds": .number(cpuSeconds)]
@@ -146,6 +152,14 @@ public enum Event: Sendable, Equatable {
                         .exited(
                             status: f.int("status"), signal: f.int("signal"), cause: cause, maxRssKB: $0,
                             pssKB: f.int("pssKB"))
+                    }
+                }
+            case "capture-stopped":
+                f.int("packets").flatMap { packets in
+                    f.int("kernelDrops").flatMap { kernel in
+                        f.int("interfaceDrops").map {
+                            .captureStopped(packets: packets, kernelDrops: kernel, interfaceDrops: $0)
+                        }
                     }
                 }
             case "wait-timeout":

@@ -11,6 +11,13 @@ public enum ReportWriter {
         events: [EventLine], malformed: Int, expectations: [ReportExpectation], folder: RunFolder
     ) throws -> RunReport {
         var report = RunReport(events: events, malformedEventLines: malformed)
+        if FileManager.default.fileExists(atPath: folder.capture) {
+            do {
+                report.attach(try CaptureAnalysis.analyse(file: folder.capture), events: events)
+            } catch {
+                report.attachCaptureError("\(error)")
+            }
+        }
         let json = try ReportFiles.jsonValue(report)
         report.expectations = expectations.map { $0.check(against: json) }
         try save(try ReportFiles.json(report), to: folder.reportJSON)

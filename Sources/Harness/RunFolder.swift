@@ -11,6 +11,7 @@ public struct RunFolder: Sendable {
     public var scenarioCopy: String { path + "/scenario.yaml" }
     public var manifest: String { path + "/manifest.jsonl" }
     public var events: String { path + "/events.jsonl" }
+    public var capture: String { path + "/capture.pcap" }
     public var reportText: String { path + "/report.txt" }
     public var reportJSON: String { path + "/report.json" }
     public func peerLog(_ peer: String) -> String { path + "/peers/\(peer).log" }

@@ -18,11 +18,13 @@ public struct RunOptions: Sendable {
     public var stateDirectory: StateDirectory
     public var networkBlocks: NetworkBlocks
     public var progress: ProgressDisplay.Style
+    /// Capture the run's traffic into capture.pcap (needs root or CAP_NET_RAW).
+    public var capture: Bool
 
     public init(
         outputRoot: String = "Captures", seed: UInt64? = nil, mode: LaunchMode? = nil, peerExecutable: String,
         stateDirectory: StateDirectory = .standard(), networkBlocks: NetworkBlocks = NetworkBlocks(),
-        progress: ProgressDisplay.Style = .automatic
+        progress: ProgressDisplay.Style = .automatic, capture: Bool = true
     ) {
         self.outputRoot = outputRoot
         self.seed = seed
@@ -31,6 +33,7 @@ public struct RunOptions: Sendable {
         self.stateDirectory = stateDirectory
         self.networkBlocks = networkBlocks
         self.progress = progress
+        self.capture = capture
     }
 }
 
@@ -68,6 +71,18 @@ public enum TestbedRun {
         defer { block.release() }
 
         let folder = try RunFolder.create(root: options.outputRoot, scenario: scenario.name)
+        // Capture starts before anything else exists, so a run that cannot capture leaves
+        // nothing behind but its (removed) folder.
+        let capture: CaptureSession?
+        do {
+            capture =
+                options.capture
+                ? try CaptureSession.start(
+                    interface: "lo", filter: "net 127.\(block.number).0.0/16", path: folder.capture) : nil
+        } catch {
+            try? FileManager.default.removeItem(atPath: folder.path)
+            throw error
+        }
         do {
             try source.write(toFile: folder.scenarioCopy, atomically: true, encoding: .utf8)
         } catch {
@@ -108,13 +123,22 @@ public enum TestbedRun {
                     style: options.progress, planned: plan.end, membership: membership, jobs: jobSink)))
 
         await withDiscardingTaskGroup { tasks in
+            if let capture { tasks.addTask { await capture.run() } }
             tasks.addTask {
                 await timeline.run()
+                // Every peer has ended: nothing of the run can still be on the wire.
+                capture?.breakLoop()
                 jobSink.finish()
             }
             for await job in jobs { tasks.addTask { await job() } }
         }
         let ending = await timeline.ending ?? .failed
+        if let statistics = await capture?.finish() {
+            await recorder.record(
+                .captureStopped(
+                    packets: statistics.received, kernelDrops: statistics.kernelDrops,
+                    interfaceDrops: statistics.interfaceDrops), about: EventLine.runSubject)
+        }
 
         try? await launcher.stop()
         await recorder.record(

@@ -65,6 +65,9 @@ struct Run: AsyncParsableCommand {
     @Flag(help: "No progress output.")
     var quiet = false
 
+    @Flag(help: "Do not capture traffic (capturing on lo needs root or CAP_NET_RAW).")
+    var noCapture = false
+
     func run() async throws {
         let (scenario, source) = try loadScenario(self.scenario)
         var logger = Logger(label: "testbed")
@@ -73,7 +76,7 @@ struct Run: AsyncParsableCommand {
             scenario: scenario, source: source,
             options: RunOptions(
                 outputRoot: out, seed: seed, mode: mode, peerExecutable: peer ?? defaultPeerExecutable(),
-                progress: quiet ? .quiet : .automatic))
+                progress: quiet ? .quiet : .automatic, capture: !noCapture))
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],

@@ -17,6 +17,7 @@ import Testing
         .exited(status: 0, signal: nil, cause: "left", maxRssKB: 11_000, pssKB: 2_500),
         .exited(status: nil, signal: 9, cause: "crashed", maxRssKB: 0, pssKB: nil),
         .waitTimeout(waitingFor: ["peer-3", "peer-4"]),
+        .captureStopped(packets: 1200, kernelDrops: 0, interfaceDrops: 0),
         .runEnded(reason: "completed", elapsedSeconds: 14.52, cpuSeconds: 0.5),
         .other(name: "lookup", fields: ["key": .string("ab"), "hops": .number(3), "ok": .bool(true)]),
     ]

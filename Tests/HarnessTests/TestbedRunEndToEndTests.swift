@@ -36,7 +36,7 @@ import Testing
     static func options(_ folder: String) -> RunOptions {
         RunOptions(
             outputRoot: folder + "/Captures", peerExecutable: product("peer"),
-            stateDirectory: StateDirectory(path: folder + "/state"), progress: .quiet)
+            stateDirectory: StateDirectory(path: folder + "/state"), progress: .quiet, capture: getuid() == 0)
     }
 
     @Test func smokeRunDoesEveryStepAndLeavesNothingBehind() async throws {

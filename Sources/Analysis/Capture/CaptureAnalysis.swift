@@ -28,6 +28,10 @@ public struct CaptureFigures: Sendable, Equatable, Codable {
     /// True when the file ends in a truncated or corrupt record; `error` says where.
     public var partial: Bool
     public var error: String?
+    /// Packets libpcap dropped in the kernel's buffer and at the interface while a run
+    /// captured (absent for a bare pcap file).
+    public var kernelDrops: Int?
+    public var interfaceDrops: Int?
 }
 
 /// One RTP stream as one receiver got it (`streams[]`).

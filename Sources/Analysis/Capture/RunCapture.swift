@@ -1,0 +1,34 @@
+import ControlProtocol
+
+extension RunReport {
+    /// Adds a run's capture: its figures, libpcap's drop counters from the run's
+    /// `capture-stopped` event, and the streams, each receiver named by the peer that held
+    /// its address.
+    public mutating func attach(_ capture: CaptureReport, events: [EventLine]) {
+        var figures = capture.capture
+        var peerByAddress: [String: String] = [:]
+        for line in events {
+            switch line.event {
+            case .spawned(_, let address): peerByAddress[address] = line.peer
+            case .captureStopped(_, let kernelDrops, let interfaceDrops):
+                figures.kernelDrops = kernelDrops
+                figures.interfaceDrops = interfaceDrops
+            default: break
+            }
+        }
+        self.capture = figures
+        streams = capture.streams.map { stream in
+            var named = stream
+            let address = String(stream.receiver[..<(stream.receiver.lastIndex(of: ":") ?? stream.receiver.endIndex)])
+            named.receiverName = peerByAddress[address]
+            return named
+        }
+    }
+
+    /// Notes a capture that could not be read at all.
+    public mutating func attachCaptureError(_ message: String) {
+        capture = CaptureFigures(
+            linkType: "", packets: 0, bytes: 0, udpPackets: 0, tcpPackets: 0, rtpPackets: 0, nonRtpUdpPackets: 0,
+            otherPackets: 0, malformedPackets: 0, partial: true, error: message)
+    }
+}
