@@ -134,6 +134,9 @@ actor PeerProcess {
     /// shares its pages, then wake it if paused and tell it to shut down.
     func stop() async {
         guard !ended else { return }
+        // A process that already exited on its own (a zombie not reaped yet) was not stopped
+        // by us: its end stays `failed`.
+        guard ProcFS.isAlive(pid: process.pid) else { return }
         sampleMemory()
         proportionalKB = ProcFS.proportionalKB(of: process.pid)
         if expectedEnd == nil { expectedEnd = .stopped }

@@ -35,7 +35,11 @@ enum ProcFS {
     /// True if `pid` is still the process that started at `start` (not exited, not reused;
     /// a zombie that was not reaped yet counts as gone).
     static func isSameProcessAlive(pid: pid_t, start: Int64) -> Bool {
-        guard startTicks(of: pid) == start else { return false }
+        startTicks(of: pid) == start && isAlive(pid: pid)
+    }
+
+    /// True while `pid` exists and has not exited (a zombie has).
+    static func isAlive(pid: pid_t) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")
         else { return false }

@@ -120,7 +120,7 @@ import Testing
             timeline:
               - at: 0s
                 spawn: all
-              - at: 100ms
+              - at: 500ms
                 stop:
             """
         let folder = temporaryDirectory("e2e-missing")
