@@ -19,6 +19,7 @@ extension RunReport {
         var readyAt: [String: Int64] = [:]
         func milliseconds(_ from: Int64, _ to: Int64) -> Double { Double(to - from) / 1000 }
         var firstSpawnStep: (t: Int64, peers: [String])?
+        var steps: [(t: Double, action: String)] = []
         // Coordinator CPU marks: (time, cumulative CPU seconds, the step that starts there).
         var cpuMarks: [(t: Int64, cpu: Double, step: (index: Int, action: String)?)] = []
         var inFirstSpawnStep = false
@@ -44,6 +45,7 @@ extension RunReport {
                 cpuMarks.append((line.t.microseconds, cpu, nil))
             case .step(let index, let action, let cpu):
                 cpuMarks.append((line.t.microseconds, cpu, (index, action)))
+                steps.append((line.t.seconds, action))
                 if firstSpawnStep == nil, action.hasPrefix("spawn") {
                     firstSpawnStep = (line.t.microseconds, [])
                     inFirstSpawnStep = true
@@ -117,5 +119,6 @@ extension RunReport {
             coordinator.cpuPercent = seconds > 0 ? last.cpu / seconds * 100 : 0
         }
         self.init(run: summary, peers: figures, startup: startup, coordinator: coordinator)
+        self.steps = steps
     }
 }

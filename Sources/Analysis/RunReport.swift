@@ -15,7 +15,23 @@ public struct RunReport: Sendable, Equatable, Codable {
     public var capture: CaptureFigures?
     /// One entry per RTP stream and receiving address, from the capture.
     public var streams: [StreamFigures]
+    /// Bytes per peer and traffic class over time, from the capture.
+    public var bandwidth: BandwidthFigures?
     public var expectations: [ExpectationResult]
+    /// Per-packet samples of each stream, for the HTML charts; not part of report.json.
+    public var streamDetails: [StreamDetail] = []
+    /// The timeline's steps (time, what), for marking charts; not part of report.json.
+    public var steps: [(t: Double, action: String)] = []
+
+    enum CodingKeys: String, CodingKey {
+        case run, peers, startup, coordinator, capture, streams, bandwidth, expectations
+    }
+
+    public static func == (lhs: RunReport, rhs: RunReport) -> Bool {
+        lhs.run == rhs.run && lhs.peers == rhs.peers && lhs.startup == rhs.startup && lhs.coordinator == rhs.coordinator
+            && lhs.capture == rhs.capture && lhs.streams == rhs.streams && lhs.bandwidth == rhs.bandwidth
+            && lhs.expectations == rhs.expectations && lhs.streamDetails == rhs.streamDetails
+    }
 
     public init(
         run: RunSummary, peers: PeerFigures, startup: StartupFigures, coordinator: CoordinatorFigures,
@@ -27,6 +43,7 @@ public struct RunReport: Sendable, Equatable, Codable {
         self.coordinator = coordinator
         self.capture = nil
         self.streams = []
+        self.bandwidth = nil
         self.expectations = expectations
     }
 }

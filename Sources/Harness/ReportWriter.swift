@@ -4,7 +4,7 @@ import Foundation
 import Scenario
 
 /// Builds a run's report from its events, checks the scenario's expectations against it, and
-/// writes `report.json` and `report.txt` into the run folder.
+/// writes `report.json`, `report.txt` and `report.html` into the run folder.
 public enum ReportWriter {
     @discardableResult
     public static func write(
@@ -22,6 +22,7 @@ public enum ReportWriter {
         report.expectations = expectations.map { $0.check(against: json) }
         try save(try ReportFiles.json(report), to: folder.reportJSON)
         try save(report.text(folder: folder.path), to: folder.reportText)
+        try save(report.html(folder: folder.path), to: folder.reportHTML)
         return report
     }
 

@@ -14,6 +14,7 @@ public struct RunFolder: Sendable {
     public var capture: String { path + "/capture.pcap" }
     public var reportText: String { path + "/report.txt" }
     public var reportJSON: String { path + "/report.json" }
+    public var reportHTML: String { path + "/report.html" }
     public func peerLog(_ peer: String) -> String { path + "/peers/\(peer).log" }
 
     public init(existing path: String) {

@@ -18,11 +18,15 @@ public struct PeerName: Hashable, Comparable, Sendable, CustomStringConvertible,
     public init?(_ text: some StringProtocol) {
         guard text.hasPrefix("peer-") else { return nil }
         let digits = text.dropFirst(5)
-        guard let first = digits.first, first != "0", digits.allSatisfy(\.isASCII),
-            let index = Int(digits), index >= 1
+        guard let first = digits.first, first != "0", digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+            let index = Int(digits), index >= 1, index <= PeerName.maximumIndex
         else { return nil }
         self.index = index
     }
+
+    /// The highest peer number: addresses are derived from the index, and the address
+    /// schemes give each run 65,535 host numbers.
+    public static let maximumIndex = 65_000
 
     public var description: String { "peer-\(index)" }
 

@@ -46,10 +46,12 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         return result
     }
 
-    /// A uniform draw in the open interval (0, 1): never 0, so `log` of it is finite.
-    public mutating func nextUnitInterval() -> Double {
-        Double((next() >> 11) + 1) / Double(1 << 53 + 1)
-    }
+    /// A uniform draw in the open interval (0, 1): never 0, so `log` of it is finite, and
+    /// never 1. The midpoints of 2^52 equal cells: (k + 1/2) / 2^52.
+    public mutating func nextUnitInterval() -> Double { Self.unitInterval(next()) }
+
+    /// Maps 64 random bits into (0, 1).
+    static func unitInterval(_ bits: UInt64) -> Double { (Double(bits >> 12) + 0.5) * 0x1p-52 }
 
     private func rotateLeft(_ x: UInt64, by k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 }

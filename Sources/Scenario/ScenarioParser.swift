@@ -115,7 +115,7 @@ struct ScenarioReader {
                     if key.scalar?.string == "count" { countNode = value } else { error("unknown key '\(key.scalar?.string ?? "?")' in peers (expected count)", at: key) }
                 }
             }
-            if let count = countNode?.scalar.flatMap({ Int($0.string) }), (1...65000).contains(count) {
+            if let count = countNode?.scalar.flatMap({ ScenarioReader.wholeNumber($0.string) }), (1...65000).contains(count) {
                 peerCount = count
             } else {
                 error("peers must be a whole number from 1 to 65000 (or {count: N})", at: countNode ?? node)
@@ -160,8 +160,25 @@ struct ScenarioReader {
         }
 
         return Scenario(
-            name: name, summary: values["description"]?.value.scalar?.string, mode: mode, seed: seed,
+            name: name, summary: values["description"]?.value.scalar?.string.trimmingTrailingWhitespace, mode: mode,
+            seed: seed,
             peerCount: peerCount, steps: steps, expectations: expectations)
+    }
+}
+
+extension ScenarioReader {
+    /// A whole number written with digits only (no sign, no spaces).
+    static func wholeNumber(_ text: String) -> Int? {
+        guard !text.isEmpty, text.count <= 9, text.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return Int(text)
+    }
+}
+
+extension String {
+    var trimmingTrailingWhitespace: String {
+        var text = self
+        while text.last?.isWhitespace == true { text.removeLast() }
+        return text
     }
 }
 

@@ -102,7 +102,9 @@ extension ScenarioReader {
         if allowsCount, let mapping = node.mapping, mapping.count == 1, let (key, value) = mapping.first,
             key.scalar?.string == "count"
         {
-            if let count = value.scalar.flatMap({ Int($0.string) }), (1...65000).contains(count) { return .count(count) }
+            if let count = value.scalar.flatMap({ Self.wholeNumber($0.string) }), (1...65000).contains(count) {
+                return .count(count)
+            }
             error("count must be a whole number from 1 to 65000", at: value)
             return nil
         }
@@ -121,6 +123,10 @@ extension ScenarioReader {
                 case "until": conditionNode = value
                 case "timeout":
                     guard let parsed = duration(value) else { return nil }
+                    guard parsed > .zero else {
+                        error("a wait timeout must be more than 0s", at: value)
+                        return nil
+                    }
                     timeout = parsed
                 default:
                     error("unknown key '\(key.scalar?.string ?? "?")' in wait (expected until, timeout)", at: key)

@@ -37,9 +37,6 @@ struct TimelinePlanner {
         nextIndex = scenario.peerCount + 1
     }
 
-    /// Churn arrivals beyond this many are a sign of a mistyped rate.
-    static let arrivalLimit = 100_000
-
     mutating func run() throws(Diagnostics) -> TimelinePlan {
         var stopAt: Duration?
         for (index, step) in scenario.steps.enumerated() {
@@ -101,6 +98,10 @@ struct TimelinePlanner {
             if waiting.isEmpty { problem("every declared peer was spawned already", step) }
             for name in waiting { start(name, at: step.at, index: index) }
         case .count(let count):
+            guard nextIndex + count - 1 <= PeerName.maximumIndex else {
+                problem("spawning \(count) more peers would pass peer-\(PeerName.maximumIndex), the highest peer number", step)
+                return
+            }
             for _ in 0..<count {
                 start(PeerName(index: nextIndex), at: step.at, index: index)
                 nextIndex += 1
@@ -189,13 +190,13 @@ struct TimelinePlanner {
         let rate = spec.arrivalRate ?? (governed.isEmpty ? 0 : Double(governed.count) / spec.session.mean)
         if rate > 0 {
             var time = 0.0
-            var arrivals = 0
             while true {
                 time += Distribution.exponential(mean: 1 / rate).sample(using: &generator)
                 guard time < spec.duration.secondsValue else { break }
-                arrivals += 1
-                guard arrivals <= Self.arrivalLimit else {
-                    problem("churn would start more than \(Self.arrivalLimit) peers; lower arrival-rate", step)
+                guard nextIndex <= PeerName.maximumIndex else {
+                    problem(
+                        "churn would start more peers than peer numbers go (peer-\(PeerName.maximumIndex)); lower arrival-rate",
+                        step)
                     return
                 }
                 let name = PeerName(index: nextIndex)

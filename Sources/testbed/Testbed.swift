@@ -160,14 +160,14 @@ struct Validate: ParsableCommand {
 
 struct Report: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the report of a run folder (rebuilding report.txt and report.json) or of any pcap file.")
+        abstract: "Print the report of a run folder (rebuilding its report.txt, .json and .html) or of any pcap file.")
 
-    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, html }
 
     @Argument(help: "A run folder (e.g. Captures/latest) or a pcap file (tcpdump's, Wireshark's saved as pcap).")
     var path: String
 
-    @Option(help: "What to print: text or json.")
+    @Option(help: "What to print: text, json or html.")
     var format: Format = .text
 
     @Option(help: "Sampling rate assumed for dynamic RTP payload types (96-127), in Hz.")
@@ -189,6 +189,7 @@ struct Report: AsyncParsableCommand {
             switch format {
             case .text: print(report.text(folder: folder.path), terminator: "")
             case .json: print(try String(contentsOfFile: folder.reportJSON, encoding: .utf8), terminator: "")
+            case .html: print(try String(contentsOfFile: folder.reportHTML, encoding: .utf8), terminator: "")
             }
         } catch {
             FileHandle.standardError.write(Data("testbed: error: \(error)\n".utf8))
@@ -208,6 +209,7 @@ struct Report: AsyncParsableCommand {
         switch format {
         case .text: print(report.text(file: path), terminator: "")
         case .json: print(try ReportFiles.json(report), terminator: "")
+        case .html: print(report.html(file: path), terminator: "")
         }
         if report.capture.partial {
             FileHandle.standardError.write(Data("testbed: warning: \(path): \(report.capture.error ?? "partial"); the figures cover the packets before it\n".utf8))

@@ -206,3 +206,45 @@ import Testing
         #expect(CaptureError.unknownLinkType(147).description.hasPrefix("unknown link type 147; understood: 0 (BSD loopback)"))
     }
 }
+
+@Suite struct BandwidthTests {
+    @Test func bytesPerHostAndClassInHundredMillisecondWindows() throws {
+        let t0 = CaptureAnalysisTests.t0
+        var builder = PcapBuilder(link: .ethernet)
+        for sequence in 0..<10 {  // 56-byte frames, five per window
+            builder.udp(
+                at: t0 + Int64(sequence) * 20_000, from: ("127.100.0.1", 7000), to: ("127.100.0.3", 7000),
+                payload: rtpBytes(sequence: UInt16(sequence), timestamp: UInt32(sequence * 320), ssrc: 5))
+        }
+        builder.udp(at: t0 + 50_000, from: ("127.100.0.4", 53), to: ("127.100.0.5", 53), payload: Array("hello".utf8))  // 47 bytes
+        builder.tcp(at: t0 + 250_000, from: ("127.100.0.4", 5000), to: ("127.100.0.5", 7000), payload: [1, 2, 3])  // 57 bytes
+        let bandwidth = try CaptureAnalysisTests.analyse(builder).bandwidth
+        #expect(bandwidth.windowMs == 100)
+        #expect(bandwidth.start == Double(t0) / 1e6)
+        #expect(bandwidth.classes == ["voice", "overlay", "other"])
+        #expect(bandwidth.hosts.map(\.address) == ["127.100.0.1", "127.100.0.3", "127.100.0.4", "127.100.0.5"])
+        let speaker = bandwidth.hosts[0]
+        #expect(speaker.sent[0] == [280, 280, 0])
+        #expect(speaker.sentBytes == 560)
+        #expect(speaker.receivedBytes == 0)
+        #expect(bandwidth.hosts[1].received[0] == [280, 280, 0])
+        let other = bandwidth.hosts[2]
+        #expect(other.sent[2] == [47, 0, 0])
+        #expect(other.sent[1] == [0, 0, 57])
+        #expect(bandwidth.hosts[3].receivedBytes == 104)
+    }
+
+    @Test func longCapturesMergeWindowsToBoundTheSeries() throws {
+        var builder = PcapBuilder(link: .raw)
+        // 1,000 s of one packet per second: 10,000 windows of 100 ms become 5,000 of 200 ms.
+        for second in 0..<1000 {
+            builder.udp(
+                at: CaptureAnalysisTests.t0 + Int64(second) * 1_000_000, from: ("10.0.0.1", 1), to: ("10.0.0.2", 2),
+                payload: [1])
+        }
+        let bandwidth = try CaptureAnalysisTests.analyse(builder).bandwidth
+        #expect(bandwidth.windowMs == 200)
+        #expect(bandwidth.hosts[0].sent[2].count == 4996)
+        #expect(bandwidth.hosts[0].sent[2].reduce(0, +) == 1000 * 29)
+    }
+}

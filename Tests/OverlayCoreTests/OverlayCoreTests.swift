@@ -9,7 +9,10 @@ import Testing
         #expect(PeerName(text)?.description == text)
     }
 
-    @Test(arguments: ["peer-0", "peer-01", "peer-", "peer", "Peer-1", "peer-1a", "peer--1", "node-1", "peer-١"])
+    @Test(arguments: [
+        "peer-0", "peer-01", "peer-", "peer", "Peer-1", "peer-1a", "peer--1", "node-1", "peer-١", "peer-+5", "peer- 5",
+        "peer-65001",
+    ])
     func rejects(text: String) {
         #expect(PeerName(text) == nil)
     }
@@ -36,6 +39,12 @@ import Testing
         #expect(first != (0..<10).map { _ in link.next() })
         var otherSeed = SeededGenerator(seed: 6).derived("churn/step-2")
         #expect(first != (0..<10).map { _ in otherSeed.next() })
+    }
+
+    @Test func unitIntervalNeverReachesItsEnds() {
+        #expect(SeededGenerator.unitInterval(0) > 0)
+        #expect(SeededGenerator.unitInterval(.max) < 1)
+        #expect(SeededGenerator.unitInterval(1 << 63) == 0.5 + 0x1p-53)
     }
 
     @Test func unitIntervalDrawsAreStrictlyInsideAndUniform() {

@@ -28,7 +28,7 @@ import Testing
         let (text, file) = try Self.fixture("good")
         let scenario = try Scenario.parse(text, file: file)
         #expect(scenario.name == "good-1")
-        #expect(scenario.summary == "Every kind of step.\n")
+        #expect(scenario.summary == "Every kind of step.")
         #expect(scenario.mode == .loopback)
         #expect(scenario.seed == 42)
         #expect(scenario.peerCount == 4)
@@ -92,6 +92,26 @@ import Testing
 
     @Test func yamlSyntaxErrorsCarryTheParsersPosition() throws {
         #expect(try Self.problems("bad-yaml") == ["3:9: YAML: did not find expected ',' or ']'"])
+    }
+
+    @Test(arguments: [
+        ("name: a\npeers: +5\ntimeline: []\n", "2:8: peers must be a whole number from 1 to 65000 (or {count: N})"),
+        (
+            "name: a\npeers: 1\ntimeline:\n  - at: 0s\n    wait: {until: ready, timeout: 0s}\n",
+            "5:35: a wait timeout must be more than 0s"
+        ),
+        (
+            "name: a\npeers: 64999\ntimeline:\n  - at: 0s\n    spawn: {count: 5}\n",
+            "5:12: spawning 5 more peers would pass peer-65000, the highest peer number"
+        ),
+    ])
+    func inlineProblems(yaml: String, expected: String) {
+        do {
+            _ = try Scenario.parse(yaml, file: "inline.yaml")
+            Issue.record("parsed")
+        } catch {
+            #expect(error.items.map { "\($0.position.line):\($0.position.column): \($0.message)" } == [expected])
+        }
     }
 
     @Test(arguments: [

@@ -6,6 +6,24 @@ import RTP
 public struct CaptureReport: Sendable, Equatable, Codable {
     public var capture: CaptureFigures
     public var streams: [StreamFigures]
+    public var bandwidth: BandwidthFigures
+    /// Per-packet samples for charts, in `streams` order; not part of report.json.
+    public var details: [StreamDetail] = []
+
+    enum CodingKeys: String, CodingKey { case capture, streams, bandwidth }
+}
+
+/// What the charts of one stream need: arrivals and the gap distribution.
+public struct StreamDetail: Sendable, Equatable {
+    /// (arrival, Unix seconds; sequence number counted from the stream's first) for up to
+    /// 20,000 packets.
+    public var arrivals: [(t: Double, sequence: Int)]
+    /// New-packet inter-arrival gaps in 1 ms bins; the last bin is 100 ms and more.
+    public var gapHistogram: [Int]
+
+    public static func == (lhs: StreamDetail, rhs: StreamDetail) -> Bool {
+        lhs.gapHistogram == rhs.gapHistogram && lhs.arrivals.elementsEqual(rhs.arrivals) { $0 == $1 }
+    }
 }
 
 /// The capture as a whole.
@@ -87,13 +105,14 @@ public enum CaptureError: Error, Equatable, CustomStringConvertible {
 public enum CaptureAnalysis {
     /// Analyses a pcap file's bytes. `dynamicClockRate` is the sampling rate assumed for
     /// dynamic payload types.
-    public static func analyse(_ bytes: UnsafeRawBufferPointer, dynamicClockRate: Int = 16000) throws(CaptureError)
-        -> CaptureReport
-    {
+    public static func analyse(
+        _ bytes: UnsafeRawBufferPointer, dynamicClockRate: Int = 16000, overlayPort: UInt16 = 7000
+    ) throws(CaptureError) -> CaptureReport {
         var figures = CaptureFigures(
             linkType: "", packets: 0, bytes: 0, udpPackets: 0, tcpPackets: 0, rtpPackets: 0, nonRtpUdpPackets: 0,
             otherPackets: 0, malformedPackets: 0, partial: false)
         var streams: [StreamKey: RTPStreamTracker] = [:]
+        var bandwidth = BandwidthMeter()
         var firstMicroseconds: Int64?
         var lastMicroseconds: Int64 = 0
         let format: PcapFormat
@@ -110,12 +129,24 @@ public enum CaptureAnalysis {
                 case .malformed: figures.malformedPackets += 1
                 case .other: figures.otherPackets += 1
                 case .segment(let segment):
+                    func count(_ traffic: TrafficClass) {
+                        bandwidth.add(
+                            bytes: record.originalLength, from: segment.source, to: segment.destination, class: traffic,
+                            at: record.microseconds)
+                    }
+                    let overlay = segment.source.port == overlayPort || segment.destination.port == overlayPort
                     switch segment.transport {
-                    case .tcp: figures.tcpPackets += 1
+                    case .tcp:
+                        figures.tcpPackets += 1
+                        count(overlay ? .overlay : .other)
                     case .udp:
                         figures.udpPackets += 1
                         guard let header = try? RTPHeader(bytes: segment.payload), !(72...76).contains(header.payloadType)
-                        else { return }
+                        else {
+                            count(overlay ? .overlay : .other)
+                            return
+                        }
+                        count(.voice)
                         let key = StreamKey(ssrc: header.ssrc, receiver: segment.destination)
                         if streams[key] == nil {
                             streams[key] = RTPStreamTracker(
@@ -137,24 +168,28 @@ public enum CaptureAnalysis {
             figures.error = stopped.description
         }
         // A "stream" of a single packet is a UDP datagram that happened to look like RTP.
-        var reported: [StreamFigures] = []
+        var reported: [(StreamFigures, StreamDetail)] = []
         for tracker in streams.values {
             let received = tracker.distinct + tracker.duplicates
             guard tracker.distinct >= 2 else { continue }
             figures.rtpPackets += received
+            let first = tracker.samples.first?.1 ?? 0
+            let detail = StreamDetail(
+                arrivals: tracker.samples.map { (Double($0.0) / 1e6, Int($0.1 - first)) }, gapHistogram: tracker.gapHistogram)
             reported.append(
-                StreamFigures(
+                (StreamFigures(
                     ssrc: "0x" + String(repeating: "0", count: 8 - String(tracker.ssrc, radix: 16).count)
                         + String(tracker.ssrc, radix: 16),
                     receiver: tracker.receiver.description, senders: tracker.senders.map(\.description),
                     payloadType: Int(tracker.payloadType), clockRate: Int(tracker.clockRate), packets: tracker.distinct,
                     lost: tracker.lost, duplicates: tracker.duplicates, reordered: tracker.reordered,
                     maxGapMs: Double(tracker.maxGapMicroseconds) / 1000, jitterMs: tracker.jitter / tracker.clockRate * 1000,
-                    start: Double(tracker.firstArrival) / 1e6, end: Double(tracker.lastArrival) / 1e6))
+                    start: Double(tracker.firstArrival) / 1e6, end: Double(tracker.lastArrival) / 1e6), detail))
         }
         figures.nonRtpUdpPackets = figures.udpPackets - figures.rtpPackets
-        reported.sort { ($0.receiver, $0.ssrc) < ($1.receiver, $1.ssrc) }
-        return CaptureReport(capture: figures, streams: reported)
+        reported.sort { ($0.0.receiver, $0.0.ssrc) < ($1.0.receiver, $1.0.ssrc) }
+        return CaptureReport(
+            capture: figures, streams: reported.map(\.0), bandwidth: bandwidth.figures(), details: reported.map(\.1))
     }
 
     /// Reads and analyses a pcap file.

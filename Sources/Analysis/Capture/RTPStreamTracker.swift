@@ -28,6 +28,11 @@ struct RTPStreamTracker {
     private var lastTransit: Double?
     private var firstTimestamp: UInt32 = 0
     private(set) var senders: [Endpoint] = []
+    /// (arrival in µs, extended sequence number) of the first `sampleLimit` packets, for charts.
+    private(set) var samples: [(Int64, Int64)] = []
+    static let sampleLimit = 20_000
+    /// Inter-arrival gaps of new packets in 1 ms bins; the last bin holds 100 ms and more.
+    private(set) var gapHistogram = [Int](repeating: 0, count: 101)
 
     init(ssrc: UInt32, receiver: Endpoint, payloadType: UInt8, clockRate: Double) {
         self.ssrc = ssrc
@@ -45,6 +50,7 @@ struct RTPStreamTracker {
             lastArrival = microseconds
             firstTimestamp = header.timestamp
         }
+        if samples.count < Self.sampleLimit { samples.append((microseconds, sequence)) }
         let index = Int(sequence - base)
         let word = index >> 6
         let bit = UInt64(1) << UInt64(index & 63)
@@ -59,6 +65,7 @@ struct RTPStreamTracker {
         lowest = min(lowest, sequence)
         highest = max(highest, sequence)
 
+        if distinct > 1 { gapHistogram[min(100, Int((microseconds - lastArrival) / 1000))] += 1 }
         maxGapMicroseconds = max(maxGapMicroseconds, microseconds - lastArrival)
         lastArrival = microseconds
 

@@ -17,6 +17,10 @@ extension RunReport {
             }
         }
         self.capture = figures
+        var bandwidth = capture.bandwidth
+        for index in bandwidth.hosts.indices { bandwidth.hosts[index].name = peerByAddress[bandwidth.hosts[index].address] }
+        self.bandwidth = bandwidth
+        streamDetails = capture.details
         streams = capture.streams.map { stream in
             var named = stream
             let address = String(stream.receiver[..<(stream.receiver.lastIndex(of: ":") ?? stream.receiver.endIndex)])

@@ -1,0 +1,195 @@
+/// report.html: one self-contained file (no script, no network, no external file) a person
+/// opens in any browser: the tables of report.txt and SVG charts: bandwidth over time with the
+/// timeline's steps marked, sequence number against arrival time per receiver, and the
+/// distribution of inter-arrival gaps.
+struct HTMLPage {
+    private var parts: [String] = []
+
+    init(title: String) {
+        parts.append(
+            """
+            <!DOCTYPE html>
+            <html xmlns="http://www.w3.org/1999/xhtml" lang="en">
+            <head>
+            <meta charset="utf-8"/>
+            <title>\(escapeXML(title))</title>
+            <style>
+            body { font-family: sans-serif; margin: 24px; color: #222; max-width: 960px; }
+            table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; }
+            th, td { border-bottom: 1px solid #ddd; padding: 3px 10px; text-align: left; }
+            th { background: #f4f4f4; }
+            td.num { text-align: right; font-variant-numeric: tabular-nums; }
+            .pass { color: #176f2c; font-weight: bold; }
+            .fail { color: #b00020; font-weight: bold; }
+            h2 { margin-top: 28px; border-bottom: 2px solid #eee; }
+            </style>
+            </head>
+            <body>
+            <h1>\(escapeXML(title))</h1>
+            """)
+    }
+
+    mutating func heading(_ text: String) { parts.append("<h2>\(escapeXML(text))</h2>") }
+    mutating func paragraph(_ text: String) { parts.append("<p>\(escapeXML(text))</p>") }
+    mutating func raw(_ xml: String) { parts.append(xml) }
+
+    /// A table; cells that parse as numbers are right-aligned; `classes` gives a CSS class per cell.
+    mutating func table(_ header: [String], _ rows: [[String]], classes: [[String]] = []) {
+        var out = "<table><tr>" + header.map { "<th>\(escapeXML($0))</th>" }.joined() + "</tr>"
+        for (index, row) in rows.enumerated() {
+            out += "<tr>"
+            for (column, cell) in row.enumerated() {
+                var css = Double(cell.split(separator: " ").first ?? "") != nil ? "num" : ""
+                if index < classes.count, column < classes[index].count, !classes[index][column].isEmpty {
+                    css = classes[index][column]
+                }
+                out += css.isEmpty ? "<td>\(escapeXML(cell))</td>" : "<td class=\"\(css)\">\(escapeXML(cell))</td>"
+            }
+            out += "</tr>"
+        }
+        parts.append(out + "</table>")
+    }
+
+    /// A two-column table of names and values, without a header.
+    mutating func keyValues(_ rows: [[String]]) {
+        parts.append(
+            "<table>" + rows.map { "<tr><th>\(escapeXML($0[0]))</th><td>\(escapeXML($0[1]))</td></tr>" }.joined()
+                + "</table>")
+    }
+
+    var html: String { (parts + ["</body>", "</html>"]).joined(separator: "\n") + "\n" }
+
+    // MARK: Shared sections of run and capture reports
+
+    static let classColors = ["#1f77b4", "#ff7f0e", "#7f7f7f"]
+
+    mutating func bandwidthChart(_ bandwidth: BandwidthFigures, steps: [(t: Double, action: String)]) {
+        heading("Bandwidth")
+        guard let length = bandwidth.hosts.flatMap(\.sent).map(\.count).max(), length > 0 else {
+            paragraph("No traffic was captured.")
+            return
+        }
+        let window = Double(bandwidth.windowMs) / 1000
+        var totals = [[Double]](repeating: [Double](repeating: 0, count: length), count: bandwidth.classes.count)
+        for host in bandwidth.hosts {
+            for (traffic, series) in host.sent.enumerated() {
+                for (index, bytes) in series.enumerated() { totals[traffic][index] += Double(bytes) / 1000 / window }
+            }
+        }
+        let peak = totals.flatMap { $0 }.max() ?? 1
+        let end = bandwidth.start + Double(length) * window
+        var chart = SVGChart(
+            x: 0...(end - bandwidth.start), y: 0...(peak * 1.1), xLabel: "seconds since the first packet",
+            yLabel: "kB/s sent, all peers")
+        for step in steps { chart.marker(at: step.t - bandwidth.start, label: step.action) }
+        for (traffic, series) in totals.enumerated() where series.contains(where: { $0 > 0 }) {
+            chart.line(
+                series.enumerated().map { (Double($0.offset) * window, $0.element) },
+                color: Self.classColors[traffic % Self.classColors.count], label: bandwidth.classes[traffic])
+        }
+        chart.legend(bandwidth.classes.enumerated().map { ($0.element, Self.classColors[$0.offset % Self.classColors.count]) })
+        raw(chart.svg)
+        let hosts = bandwidth.hosts.sorted { $0.sentBytes + $0.receivedBytes > $1.sentBytes + $1.receivedBytes }.prefix(24)
+        table(
+            ["host", "peer", "sent", "received"],
+            hosts.map { [$0.address, $0.name ?? "-", "\($0.sentBytes) B", "\($0.receivedBytes) B"] })
+        paragraph("Windows of \(bandwidth.windowMs) ms. Classes: voice (RTP), overlay (other traffic on the overlay port), other.")
+    }
+
+    mutating func streams(_ streams: [StreamFigures], details: [StreamDetail], steps: [(t: Double, action: String)]) {
+        heading("RTP streams, per receiver")
+        guard !streams.isEmpty else {
+            paragraph("No RTP streams.")
+            return
+        }
+        table(
+            ["ssrc", "receiver", "peer", "senders", "packets", "lost", "duplicates", "reordered", "max gap", "jitter"],
+            streams.map {
+                [
+                    $0.ssrc, $0.receiver, $0.receiverName ?? "-", $0.senders.joined(separator: ", "), "\($0.packets)",
+                    "\($0.lost)", "\($0.duplicates)", "\($0.reordered)", "\(format($0.maxGapMs, 1)) ms",
+                    "\(format($0.jitterMs, 2)) ms",
+                ]
+            })
+        for (stream, detail) in zip(streams, details).prefix(12) where detail.arrivals.count > 1 {
+            let start = detail.arrivals.first!.t
+            let stride = max(1, detail.arrivals.count / 4000)
+            let points = detail.arrivals.enumerated().filter { $0.offset % stride == 0 }.map { ($0.element.t - start, Double($0.element.sequence)) }
+            var chart = SVGChart(
+                x: 0...(detail.arrivals.last!.t - start), y: 0...(Double(detail.arrivals.map(\.sequence).max() ?? 1)),
+                xLabel: "seconds since the stream's first packet", yLabel: "sequence number")
+            for step in steps { chart.marker(at: step.t - start, label: step.action) }
+            chart.dots(points, color: "#1f77b4")
+            raw("<p>\(escapeXML("\(stream.ssrc) at \(stream.receiverName ?? stream.receiver): sequence number against arrival time"))</p>")
+            raw(chart.svg)
+        }
+        var histogram = [Int](repeating: 0, count: 101)
+        for detail in details {
+            for (bin, count) in detail.gapHistogram.enumerated() { histogram[bin] += count }
+        }
+        let tallest = Double(histogram.max() ?? 1)
+        var chart = SVGChart(
+            x: 0...101, y: 0...(tallest * 1.1), xLabel: "inter-arrival gap, ms (last bar: 100 ms and more)",
+            yLabel: "packets, all streams")
+        chart.bars(histogram.enumerated().map { (Double($0.offset), 1, Double($0.element)) }, color: "#1f77b4")
+        heading("Inter-arrival gaps")
+        raw(chart.svg)
+    }
+}
+
+extension RunReport {
+    /// report.html of a run.
+    public func html(folder: String? = nil) -> String {
+        var page = HTMLPage(title: "\(run.scenario): seed \(run.seed), \(run.mode)")
+        if let folder { page.paragraph(folder) }
+        page.heading("Summary")
+        var rows: [[String]] = [
+            ["outcome", run.outcome],
+            ["elapsed / planned", "\(format(run.elapsedSeconds, 1)) s / \(format(run.plannedSeconds, 1)) s"],
+            ["peers", "\(peers.spawned) spawned, \(peers.left) left, \(peers.crashed) crashed, \(peers.stopped) stopped, \(peers.killed) killed, \(peers.failed) failed"],
+            ["start-up", startup.allReadyMs.map { "all \(startup.peers) ready in \(format($0, 0)) ms" } ?? "\(startup.ready) of \(startup.peers) ready"],
+            ["memory", "peak RSS max \(format(peers.maxRssMB, 1)) MB; PSS mean \(format(peers.meanPssMB, 1)) MB"],
+            ["coordinator CPU", "\(format(coordinator.cpuSeconds, 2)) s (\(format(coordinator.cpuPercent, 1)) % of a core)"],
+        ]
+        if let capture {
+            rows.append(["capture", "\(capture.packets) packets, \(capture.bytes) bytes, \(capture.kernelDrops ?? 0) kernel drops\(capture.partial ? ", PARTIAL: \(capture.error ?? "")" : "")"])
+        }
+        page.keyValues(rows)
+        if !expectations.isEmpty {
+            page.heading("Expectations")
+            page.table(
+                ["result", "expectation", "value"],
+                expectations.map { [$0.passed ? "PASS" : "FAIL", $0.expr, $0.value.shortText] },
+                classes: expectations.map { [$0.passed ? "pass" : "fail", "", ""] })
+        }
+        if let bandwidth { page.bandwidthChart(bandwidth, steps: steps) }
+        if capture != nil { page.streams(streams, details: streamDetails, steps: steps) }
+        page.heading("Peers")
+        page.table(
+            ["peer", "pid", "address", "ready", "uptime", "end", "peak RSS"],
+            peers.list.map {
+                [
+                    $0.name, $0.pid.map(String.init) ?? "-", $0.address ?? "-", $0.readyMs.map { "\(format($0, 0)) ms" } ?? "-",
+                    $0.uptimeSeconds.map { "\(format($0, 1)) s" } ?? "-", $0.end, $0.maxRssMB.map { "\(format($0, 1)) MB" } ?? "-",
+                ]
+            })
+        return page.html
+    }
+}
+
+extension CaptureReport {
+    /// The HTML report of a bare capture.
+    public func html(file: String) -> String {
+        var page = HTMLPage(title: file)
+        page.heading("Capture")
+        page.keyValues(
+            [
+                ["link type", capture.linkType], ["packets", "\(capture.packets)"], ["bytes", "\(capture.bytes)"],
+                ["RTP / other UDP / TCP / other / malformed", "\(capture.rtpPackets) / \(capture.nonRtpUdpPackets) / \(capture.tcpPackets) / \(capture.otherPackets) / \(capture.malformedPackets)"],
+                ["partial", capture.partial ? "yes: \(capture.error ?? "")" : "no"],
+            ])
+        page.bandwidthChart(bandwidth, steps: [])
+        page.streams(streams, details: details, steps: [])
+        return page.html
+    }
+}
