@@ -120,5 +120,6 @@ extension RunReport {
         }
         self.init(run: summary, peers: figures, startup: startup, coordinator: coordinator)
         self.steps = steps
+        self.handoffs = HandoffAnalysis.handoffs(from: events)
     }
 }

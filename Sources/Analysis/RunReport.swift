@@ -17,6 +17,8 @@ public struct RunReport: Sendable, Equatable, Codable {
     public var streams: [StreamFigures]
     /// Bytes per peer and traffic class over time, from the capture.
     public var bandwidth: BandwidthFigures?
+    /// One entry per migration, from its phase events and (window figures) the capture.
+    public var handoffs: [HandoffFigures]
     public var expectations: [ExpectationResult]
     /// Per-packet samples of each stream, for the HTML charts; not part of report.json.
     public var streamDetails: [StreamDetail] = []
@@ -24,12 +26,13 @@ public struct RunReport: Sendable, Equatable, Codable {
     public var steps: [(t: Double, action: String)] = []
 
     enum CodingKeys: String, CodingKey {
-        case run, peers, startup, coordinator, capture, streams, bandwidth, expectations
+        case run, peers, startup, coordinator, capture, streams, bandwidth, handoffs, expectations
     }
 
     public static func == (lhs: RunReport, rhs: RunReport) -> Bool {
         lhs.run == rhs.run && lhs.peers == rhs.peers && lhs.startup == rhs.startup && lhs.coordinator == rhs.coordinator
             && lhs.capture == rhs.capture && lhs.streams == rhs.streams && lhs.bandwidth == rhs.bandwidth
+            && lhs.handoffs == rhs.handoffs
             && lhs.expectations == rhs.expectations && lhs.streamDetails == rhs.streamDetails
     }
 
@@ -44,6 +47,7 @@ public struct RunReport: Sendable, Equatable, Codable {
         self.capture = nil
         self.streams = []
         self.bandwidth = nil
+        self.handoffs = []
         self.expectations = expectations
     }
 }

@@ -14,6 +14,10 @@ public enum Event: Sendable, Equatable {
     case stopping(reason: String)
     /// A problem the peer reports and survives (for example a malformed command line).
     case error(message: String)
+    /// A migration reached a phase on this host (`prepare`, `replicate`, `sync`, `commit`,
+    /// `takeover`, `redirect`, `forward`, `release`, or `aborted`). `from` and `to` are peer
+    /// names; `migration` identifies one migration across both hosts' events.
+    case migrationPhase(migration: String, service: String, from: String, to: String, phase: String)
 
     // Recorded by the coordinator.
     /// The run began: scenario name, seed, mode and planned duration in seconds.
@@ -58,6 +62,7 @@ public enum Event: Sendable, Equatable {
         case .leaving: "leaving"
         case .stopping: "stopping"
         case .error: "error"
+        case .migrationPhase: "migration-phase"
         case .runStarted: "run-started"
         case .step: "step"
         case .spawned: "spawned"
@@ -83,6 +88,11 @@ public enum Event: Sendable, Equatable {
         case .leaving, .leaveSent, .crashSent, .paused, .resumed: [:]
         case .stopping(let reason): ["reason": .string(reason)]
         case .error(let message): ["message": .string(message)]
+        case .migrationPhase(let migration, let service, let from, let to, let phase):
+            [
+                "migration": .string(migration), "service": .string(service), "from": .string(from), "to": .string(to),
+                "phase": .string(phase),
+            ]
         case .runStarted(let scenario, let seed, let mode, let plannedSeconds):
             [
                 "scenario": .string(scenario), "seed": .string(String(seed)), "mode": .string(mode),
@@ -123,6 +133,18 @@ public enum Event: Sendable, Equatable {
             case "leaving": .leaving
             case "stopping": f.str("reason").map { .stopping(reason: $0) }
             case "error": f.str("message").map { .error(message: $0) }
+            case "migration-phase":
+                f.str("migration").flatMap { migration in
+                    f.str("service").flatMap { service in
+                        f.str("from").flatMap { from in
+                            f.str("to").flatMap { to in
+                                f.str("phase").map {
+                                    .migrationPhase(migration: migration, service: service, from: from, to: to, phase: $0)
+                                }
+                            }
+                        }
+                    }
+                }
             case "run-started":
                 f.str("scenario").flatMap { scenario in
                     f.str("seed").flatMap(UInt64.init).flatMap { seed in

@@ -86,7 +86,7 @@ struct BandwidthMeter {
         }
         let hosts = addresses.indices.map { host in
             BandwidthFigures.Host(
-                address: String(addresses[host].description.dropLast(2)),  // without ":0"
+                address: addresses[host].host,
                 sentBytes: sent[host].joined().reduce(0, +), receivedBytes: received[host].joined().reduce(0, +),
                 sent: sent[host].map(series), received: received[host].map(series))
         }.sorted { $0.address < $1.address }

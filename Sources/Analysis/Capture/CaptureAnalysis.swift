@@ -9,21 +9,28 @@ public struct CaptureReport: Sendable, Equatable, Codable {
     public var bandwidth: BandwidthFigures
     /// Per-packet samples for charts, in `streams` order; not part of report.json.
     public var details: [StreamDetail] = []
+    /// Every packet on the overlay port, for migration overhead; not part of report.json.
+    public var overlay: [OverlayPacket] = []
 
     enum CodingKeys: String, CodingKey { case capture, streams, bandwidth }
 }
 
-/// What the charts of one stream need: arrivals and the gap distribution.
+/// What the charts and handoff windows of one stream need: every arrival (up to 250,000) and
+/// the gap distribution.
 public struct StreamDetail: Sendable, Equatable {
-    /// (arrival, Unix seconds; sequence number counted from the stream's first) for up to
-    /// 20,000 packets.
-    public var arrivals: [(t: Double, sequence: Int)]
+    /// One packet's arrival: Unix microseconds, sequence number counted from the stream's
+    /// first, and whether it was a duplicate or arrived after a higher sequence number.
+    public struct Arrival: Sendable, Equatable {
+        public var microseconds: Int64
+        public var sequence: Int
+        public var duplicate: Bool
+        public var reordered: Bool
+        public var t: Double { Double(microseconds) / 1e6 }
+    }
+
+    public var arrivals: [Arrival]
     /// New-packet inter-arrival gaps in 1 ms bins; the last bin is 100 ms and more.
     public var gapHistogram: [Int]
-
-    public static func == (lhs: StreamDetail, rhs: StreamDetail) -> Bool {
-        lhs.gapHistogram == rhs.gapHistogram && lhs.arrivals.elementsEqual(rhs.arrivals) { $0 == $1 }
-    }
 }
 
 /// The capture as a whole.
@@ -113,6 +120,7 @@ public enum CaptureAnalysis {
             otherPackets: 0, malformedPackets: 0, partial: false)
         var streams: [StreamKey: RTPStreamTracker] = [:]
         var bandwidth = BandwidthMeter()
+        var overlayPackets: [OverlayPacket] = []
         var firstMicroseconds: Int64?
         var lastMicroseconds: Int64 = 0
         let format: PcapFormat
@@ -135,15 +143,23 @@ public enum CaptureAnalysis {
                             at: record.microseconds)
                     }
                     let overlay = segment.source.port == overlayPort || segment.destination.port == overlayPort
+                    func recordOverlay() {
+                        overlayPackets.append(
+                            OverlayPacket(
+                                t: Double(record.microseconds) / 1e6, source: segment.source.host,
+                                destination: segment.destination.host, bytes: record.originalLength))
+                    }
                     switch segment.transport {
                     case .tcp:
                         figures.tcpPackets += 1
                         count(overlay ? .overlay : .other)
+                        if overlay { recordOverlay() }
                     case .udp:
                         figures.udpPackets += 1
                         guard let header = try? RTPHeader(bytes: segment.payload), !(72...76).contains(header.payloadType)
                         else {
                             count(overlay ? .overlay : .other)
+                            if overlay { recordOverlay() }
                             return
                         }
                         count(.voice)
@@ -173,9 +189,13 @@ public enum CaptureAnalysis {
             let received = tracker.distinct + tracker.duplicates
             guard tracker.distinct >= 2 else { continue }
             figures.rtpPackets += received
-            let first = tracker.samples.first?.1 ?? 0
+            let first = tracker.samples.first?.sequence ?? 0
             let detail = StreamDetail(
-                arrivals: tracker.samples.map { (Double($0.0) / 1e6, Int($0.1 - first)) }, gapHistogram: tracker.gapHistogram)
+                arrivals: tracker.samples.map {
+                    .init(
+                        microseconds: $0.microseconds, sequence: Int($0.sequence - first), duplicate: $0.duplicate,
+                        reordered: $0.reordered)
+                }, gapHistogram: tracker.gapHistogram)
             reported.append(
                 (StreamFigures(
                     ssrc: "0x" + String(repeating: "0", count: 8 - String(tracker.ssrc, radix: 16).count)
@@ -189,7 +209,8 @@ public enum CaptureAnalysis {
         figures.nonRtpUdpPackets = figures.udpPackets - figures.rtpPackets
         reported.sort { ($0.0.receiver, $0.0.ssrc) < ($1.0.receiver, $1.0.ssrc) }
         return CaptureReport(
-            capture: figures, streams: reported.map(\.0), bandwidth: bandwidth.figures(), details: reported.map(\.1))
+            capture: figures, streams: reported.map(\.0), bandwidth: bandwidth.figures(), details: reported.map(\.1),
+            overlay: overlayPackets)
     }
 
     /// Reads and analyses a pcap file.

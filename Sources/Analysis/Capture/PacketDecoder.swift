@@ -18,6 +18,13 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible, Comparable 
         return "[\(groups.joined(separator: ":"))]:\(port)"
     }
 
+    /// The address without the port.
+    public var host: String {
+        var address = self
+        address.port = 0
+        return String(address.description.dropLast(2))
+    }
+
     public static func < (lhs: Endpoint, rhs: Endpoint) -> Bool {
         (lhs.isV6 ? 1 : 0, lhs.high, lhs.low, lhs.port) < (rhs.isV6 ? 1 : 0, rhs.high, rhs.low, rhs.port)
     }

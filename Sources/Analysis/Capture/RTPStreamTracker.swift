@@ -28,9 +28,17 @@ struct RTPStreamTracker {
     private var lastTransit: Double?
     private var firstTimestamp: UInt32 = 0
     private(set) var senders: [Endpoint] = []
-    /// (arrival in µs, extended sequence number) of the first `sampleLimit` packets, for charts.
-    private(set) var samples: [(Int64, Int64)] = []
-    static let sampleLimit = 20_000
+    /// Every arrival (of the first `sampleLimit`), for charts and handoff windows.
+    private(set) var samples: [Arrival] = []
+    static let sampleLimit = 250_000
+
+    /// One packet's arrival: when, which sequence number, and how it counted.
+    struct Arrival {
+        var microseconds: Int64
+        var sequence: Int64
+        var duplicate: Bool
+        var reordered: Bool
+    }
     /// Inter-arrival gaps of new packets in 1 ms bins; the last bin holds 100 ms and more.
     private(set) var gapHistogram = [Int](repeating: 0, count: 101)
 
@@ -50,17 +58,19 @@ struct RTPStreamTracker {
             lastArrival = microseconds
             firstTimestamp = header.timestamp
         }
-        if samples.count < Self.sampleLimit { samples.append((microseconds, sequence)) }
         let index = Int(sequence - base)
         let word = index >> 6
         let bit = UInt64(1) << UInt64(index & 63)
         if word >= seen.count { seen.append(contentsOf: repeatElement(0, count: word - seen.count + 1 + seen.count / 2)) }
         if index >= 0, seen[word] & bit != 0 {
             duplicates += 1
+            record(Arrival(microseconds: microseconds, sequence: sequence, duplicate: true, reordered: false))
             return
         }
         if index >= 0 { seen[word] |= bit }
-        if sequence < highest { reordered += 1 }
+        let late = sequence < highest
+        if late { reordered += 1 }
+        record(Arrival(microseconds: microseconds, sequence: sequence, duplicate: false, reordered: late))
         distinct += 1
         lowest = min(lowest, sequence)
         highest = max(highest, sequence)
@@ -74,6 +84,10 @@ struct RTPStreamTracker {
         let transit = arrival - sent
         if let lastTransit { jitter += (abs(transit - lastTransit) - jitter) / 16 }
         lastTransit = transit
+    }
+
+    private mutating func record(_ arrival: Arrival) {
+        if samples.count < Self.sampleLimit { samples.append(arrival) }
     }
 
     /// Sequence numbers between the lowest and highest received that never arrived.

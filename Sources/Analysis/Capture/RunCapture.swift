@@ -21,6 +21,9 @@ extension RunReport {
         for index in bandwidth.hosts.indices { bandwidth.hosts[index].name = peerByAddress[bandwidth.hosts[index].address] }
         self.bandwidth = bandwidth
         streamDetails = capture.details
+        var addresses: [String: String] = [:]
+        for (address, peer) in peerByAddress { addresses[peer] = address }
+        HandoffAnalysis.measure(&handoffs, streams: capture.details, overlay: capture.overlay, addresses: addresses)
         streams = capture.streams.map { stream in
             var named = stream
             let address = String(stream.receiver[..<(stream.receiver.lastIndex(of: ":") ?? stream.receiver.endIndex)])

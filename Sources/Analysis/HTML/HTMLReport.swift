@@ -114,7 +114,9 @@ struct HTMLPage {
         for (stream, detail) in zip(streams, details).prefix(12) where detail.arrivals.count > 1 {
             let start = detail.arrivals.first!.t
             let stride = max(1, detail.arrivals.count / 4000)
-            let points = detail.arrivals.enumerated().filter { $0.offset % stride == 0 }.map { ($0.element.t - start, Double($0.element.sequence)) }
+            let points = detail.arrivals.enumerated().filter { $0.offset % stride == 0 }.map {
+                ($0.element.t - start, Double($0.element.sequence))
+            }
             var chart = SVGChart(
                 x: 0...(detail.arrivals.last!.t - start), y: 0...(Double(detail.arrivals.map(\.sequence).max() ?? 1)),
                 xLabel: "seconds since the stream's first packet", yLabel: "sequence number")

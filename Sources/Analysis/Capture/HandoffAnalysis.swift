@@ -1,0 +1,107 @@
+import ControlProtocol
+
+/// One migration as the run saw it (`handoffs[]` in report.json): its phases from events.jsonl
+/// and, from the capture, what every receiver got while it happened.
+public struct HandoffFigures: Sendable, Equatable, Codable {
+    public var migration: String
+    public var service: String
+    public var from: String
+    public var to: String
+    /// Unix seconds of the migration's first and last phase event.
+    public var start: Double
+    public var end: Double
+    /// The phases in time order, and the last one (`release` when it completed).
+    public var phases: [String]
+    public var outcome: String
+    /// From `commit` (the source stops changing state) to `takeover` (the target is primary).
+    public var takeoverMs: Double?
+    /// Bytes on the overlay port between the two hosts inside the window: migration control
+    /// and state (DHT traffic between them in that window counts too).
+    public var overheadBytes: Int?
+    /// Summed over every stream and receiver, over the window (`start` - margin to `end` +
+    /// margin); absent without a capture.
+    public var lost: Int?
+    public var duplicates: Int?
+    public var reordered: Int?
+    public var maxGapMs: Double?
+}
+
+public enum HandoffAnalysis {
+    /// How far the window reaches before a migration's first and after its last event: packets
+    /// in flight at the seam land within it.
+    public static let margin = 0.5
+
+    /// The migrations of a run, from their `migration-phase` events, in order of start.
+    public static func handoffs(from events: [EventLine]) -> [HandoffFigures] {
+        var byID: [String: HandoffFigures] = [:]
+        var times: [String: [String: Double]] = [:]
+        for line in events.sorted(by: { $0.t < $1.t }) {
+            guard case .migrationPhase(let id, let service, let from, let to, let phase) = line.event else { continue }
+            let t = line.t.seconds
+            if byID[id] == nil {
+                byID[id] = HandoffFigures(
+                    migration: id, service: service, from: from, to: to, start: t, end: t, phases: [], outcome: phase)
+            }
+            byID[id]!.end = t
+            byID[id]!.phases.append(phase)
+            byID[id]!.outcome = phase
+            times[id, default: [:]][phase] = times[id]?[phase] ?? t
+        }
+        return byID.values.map { handoff in
+            var handoff = handoff
+            if let commit = times[handoff.migration]?["commit"], let takeover = times[handoff.migration]?["takeover"] {
+                handoff.takeoverMs = ((takeover - commit) * 1e6).rounded() / 1000
+            }
+            return handoff
+        }.sorted { ($0.start, $0.migration) < ($1.start, $1.migration) }
+    }
+
+    /// Fills each handoff's window figures from the streams' arrivals and the overlay traffic
+    /// between its hosts; `addresses` maps peer names to their IP addresses.
+    public static func measure(
+        _ handoffs: inout [HandoffFigures], streams: [StreamDetail], overlay: [OverlayPacket], addresses: [String: String]
+    ) {
+        for index in handoffs.indices {
+            let window = (handoffs[index].start - margin)...(handoffs[index].end + margin)
+            var lost = 0
+            var duplicates = 0
+            var reordered = 0
+            var maxGap = 0.0
+            for stream in streams {
+                for arrival in stream.arrivals where window.contains(arrival.t) {
+                    if arrival.duplicate { duplicates += 1 }
+                    if arrival.reordered { reordered += 1 }
+                }
+                let fresh = stream.arrivals.filter { !$0.duplicate }
+                // A gap counts if it overlaps the window.
+                for (a, b) in zip(fresh, fresh.dropFirst()) where a.t <= window.upperBound && b.t >= window.lowerBound {
+                    maxGap = max(maxGap, Double(b.microseconds - a.microseconds) / 1000)
+                }
+                // A hole in the sequence counts if the arrivals around it overlap the window.
+                let bySequence = fresh.sorted { $0.sequence < $1.sequence }
+                for (a, b) in zip(bySequence, bySequence.dropFirst()) where b.sequence - a.sequence > 1 {
+                    if min(a.t, b.t) <= window.upperBound && max(a.t, b.t) >= window.lowerBound {
+                        lost += b.sequence - a.sequence - 1
+                    }
+                }
+            }
+            handoffs[index].lost = lost
+            handoffs[index].duplicates = duplicates
+            handoffs[index].reordered = reordered
+            handoffs[index].maxGapMs = maxGap
+            if let from = addresses[handoffs[index].from], let to = addresses[handoffs[index].to] {
+                handoffs[index].overheadBytes = overlay.filter {
+                    window.contains($0.t) && (($0.source == from && $0.destination == to) || ($0.source == to && $0.destination == from))
+                }.reduce(0) { $0 + $1.bytes }
+            }
+        }
+    }
+}
+
+/// A packet on the overlay port: who sent how much to whom, when.
+public struct OverlayPacket: Sendable, Equatable {
+    public var t: Double
+    public var source: String
+    public var destination: String
+    public var bytes: Int
+}

@@ -1,0 +1,88 @@
+import ControlProtocol
+import SeamlessTestKit
+import Testing
+
+@testable import Analysis
+
+/// A migration's window: its phases from events.jsonl, its figures from the capture.
+@Suite struct HandoffAnalysisTests {
+    static let t0 = CaptureAnalysisTests.t0
+
+    static func at(_ seconds: Double, _ peer: String, _ event: Event) -> EventLine {
+        EventLine(t: Timestamp(microseconds: t0 + Int64((seconds * 1e6).rounded())), peer: peer, event: event)
+    }
+
+    static func phase(_ seconds: Double, _ peer: String, _ phase: String) -> EventLine {
+        at(seconds, peer, .migrationPhase(migration: "m1", service: "voice", from: "peer-1", to: "peer-2", phase: phase))
+    }
+
+    static let events: [EventLine] = [
+        at(0, "peer-1", .spawned(pid: 1, address: "127.100.0.1")),
+        at(0, "peer-2", .spawned(pid: 2, address: "127.100.0.2")),
+        at(0, "peer-3", .spawned(pid: 3, address: "127.100.0.3")),
+        at(0, "peer-4", .spawned(pid: 4, address: "127.100.0.4")),
+        phase(1.00, "peer-1", "prepare"), phase(1.05, "peer-1", "replicate"), phase(1.10, "peer-1", "sync"),
+        phase(2.000, "peer-1", "commit"), phase(2.012, "peer-2", "takeover"), phase(2.013, "peer-2", "redirect"),
+        phase(2.02, "peer-1", "forward"), phase(4.0, "peer-1", "release"),
+    ]
+
+    /// Seq k arrives at k × 20 ms from peer-1 up to 100; 101 is lost; from 102 on it comes
+    /// from peer-2, 20 ms later than nominal; 103 arrives twice; 150 and 151 swap; 10 is lost
+    /// long before the migration.
+    static func capture() -> PcapBuilder {
+        var builder = PcapBuilder(link: .ethernet)
+        var arrivals: [(Int64, Int)] = []
+        for sequence in 0..<250 where sequence != 10 && sequence != 101 {
+            let delay: Int64 = sequence >= 102 ? 20_000 : 0
+            var slot = sequence
+            if sequence == 150 { slot = 151 } else if sequence == 151 { slot = 150 }
+            arrivals.append((Int64(slot) * 20_000 + delay, sequence))
+            if sequence == 103 { arrivals.append((Int64(slot) * 20_000 + delay + 1_000, sequence)) }
+        }
+        for (time, sequence) in arrivals.sorted(by: { $0.0 < $1.0 }) {
+            builder.udp(
+                at: t0 + time, from: (sequence >= 102 ? "127.100.0.2" : "127.100.0.1", 7000), to: ("127.100.0.3", 7000),
+                payload: rtpBytes(sequence: UInt16(sequence), timestamp: UInt32(sequence * 320), ssrc: 42))
+        }
+        // Overlay traffic: two packets between the hosts inside the window (154 + 104 bytes),
+        // one outside it, one to a bystander.
+        builder.tcp(at: t0 + 1_060_000, from: ("127.100.0.1", 7000), to: ("127.100.0.2", 40000), payload: [UInt8](repeating: 1, count: 100))
+        builder.tcp(at: t0 + 2_010_000, from: ("127.100.0.2", 40000), to: ("127.100.0.1", 7000), payload: [UInt8](repeating: 1, count: 50))
+        builder.tcp(at: t0 + 4_900_000, from: ("127.100.0.1", 7000), to: ("127.100.0.2", 40000), payload: [1])
+        builder.tcp(at: t0 + 2_000_000, from: ("127.100.0.1", 7000), to: ("127.100.0.4", 40000), payload: [1])
+        return builder
+    }
+
+    @Test func phasesComeFromEventsAndTakeoverIsCommitToTakeover() {
+        let handoffs = HandoffAnalysis.handoffs(from: Self.events.reversed())
+        #expect(handoffs.count == 1)
+        let handoff = handoffs[0]
+        #expect(handoff.phases == ["prepare", "replicate", "sync", "commit", "takeover", "redirect", "forward", "release"])
+        #expect(handoff.outcome == "release")
+        #expect(handoff.takeoverMs == 12)
+        #expect(handoff.start == Double(Self.t0) / 1e6 + 1)
+        #expect(handoff.end == Double(Self.t0) / 1e6 + 4)
+        #expect(handoff.lost == nil)  // no capture yet: nothing measured
+    }
+
+    @Test func theWindowCountsWhatHappenedAroundTheMigrationOnly() throws {
+        var report = RunReport(events: Self.events)
+        report.attach(try CaptureAnalysisTests.analyse(Self.capture()), events: Self.events)
+        let stream = try #require(report.streams.first)
+        #expect(stream.lost == 2)  // 10 and 101 over the whole stream
+        #expect(stream.senders == ["127.100.0.1:7000", "127.100.0.2:7000"])
+        let handoff = try #require(report.handoffs.first)
+        #expect(handoff.lost == 1)  // only 101 is inside the window
+        #expect(handoff.duplicates == 1)
+        #expect(handoff.reordered == 1)
+        #expect(handoff.maxGapMs == 60)
+        #expect(handoff.overheadBytes == 154 + 104)
+    }
+
+    @Test func expectationsCanJudgeEveryHandoff() throws {
+        var report = RunReport(events: Self.events)
+        report.attach(try CaptureAnalysisTests.analyse(Self.capture()), events: Self.events)
+        let json = try ReportFiles.jsonValue(report)
+        #expect(json["handoffs"]?.serialized.contains("\"takeoverMs\":12") == true)
+    }
+}
