@@ -227,6 +227,8 @@ import Testing
         #expect(speaker.sent[0] == [280, 280, 0])
         #expect(speaker.sentBytes == 560)
         #expect(speaker.receivedBytes == 0)
+        #expect(speaker.received == [[], [], []])
+        #expect(speaker.sent[1] == [])
         #expect(bandwidth.hosts[1].received[0] == [280, 280, 0])
         let other = bandwidth.hosts[2]
         #expect(other.sent[2] == [47, 0, 0])

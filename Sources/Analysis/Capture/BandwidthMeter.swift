@@ -17,7 +17,8 @@ public struct BandwidthFigures: Sendable, Equatable, Codable {
         public var name: String?
         public var sentBytes: Int
         public var receivedBytes: Int
-        /// Bytes per window, one series per class (in `classes` order).
+        /// Bytes per window, one series per class (in `classes` order); a class with no
+        /// packet at all has an empty series.
         public var sent: [[Int]]
         public var received: [[Int]]
     }
@@ -49,18 +50,23 @@ struct BandwidthMeter {
     private var windows = 0
 
     mutating func add(bytes: Int, from source: Endpoint, to destination: Endpoint, class traffic: TrafficClass, at microseconds: Int64) {
+        add(bytes: bytes, from: host(source), to: host(destination), class: traffic, at: microseconds)
+    }
+
+    /// The same, with hosts already resolved by `host(_:)` (the fast path for RTP streams,
+    /// whose trackers remember their hosts).
+    mutating func add(bytes: Int, from: Int, to: Int, class traffic: TrafficClass, at microseconds: Int64) {
         if start == nil { start = microseconds }
         let window = Int(max(0, microseconds - start!) / Self.windowMicroseconds)
         if window >= windows { windows = window + 1 }
-        let from = host(source)
-        let to = host(destination)
         grow(&sent[from][traffic.rawValue], to: window)
         sent[from][traffic.rawValue][window] += bytes
         grow(&received[to][traffic.rawValue], to: window)
         received[to][traffic.rawValue][window] += bytes
     }
 
-    private mutating func host(_ endpoint: Endpoint) -> Int {
+    /// The index of an endpoint's host (its address, any port).
+    mutating func host(_ endpoint: Endpoint) -> Int {
         var address = endpoint
         address.port = 0
         if let known = index[address] { return known }
@@ -80,6 +86,7 @@ struct BandwidthMeter {
         let factor = max(1, (windows + Self.maximumWindows - 1) / Self.maximumWindows)
         let count = (windows + factor - 1) / factor
         func series(_ raw: [Int]) -> [Int] {
+            guard !raw.isEmpty else { return [] }  // no packet of this class: an empty series
             var merged = [Int](repeating: 0, count: count)
             for (window, bytes) in raw.enumerated() where bytes > 0 { merged[window / factor] += bytes }
             return merged

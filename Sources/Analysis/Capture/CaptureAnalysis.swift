@@ -118,7 +118,9 @@ public enum CaptureAnalysis {
         var figures = CaptureFigures(
             linkType: "", packets: 0, bytes: 0, udpPackets: 0, tcpPackets: 0, rtpPackets: 0, nonRtpUdpPackets: 0,
             otherPackets: 0, malformedPackets: 0, partial: false)
-        var streams: [StreamKey: RTPStreamTracker] = [:]
+        // Trackers in an array; the dictionary only finds the index (one hash per packet).
+        var streamIndex: [StreamKey: Int] = [:]
+        var trackers: [RTPStreamTracker] = []
         var bandwidth = BandwidthMeter()
         var overlayPackets: [OverlayPacket] = []
         var firstMicroseconds: Int64?
@@ -162,14 +164,31 @@ public enum CaptureAnalysis {
                             if overlay { recordOverlay() }
                             return
                         }
-                        count(.voice)
                         let key = StreamKey(ssrc: header.ssrc, receiver: segment.destination)
-                        if streams[key] == nil {
-                            streams[key] = RTPStreamTracker(
-                                ssrc: header.ssrc, receiver: segment.destination, payloadType: header.payloadType,
-                                clockRate: clockRate(payloadType: header.payloadType, dynamic: dynamicClockRate))
+                        let index: Int
+                        if let known = streamIndex[key] {
+                            index = known
+                        } else {
+                            index = trackers.count
+                            streamIndex[key] = index
+                            trackers.append(
+                                RTPStreamTracker(
+                                    ssrc: header.ssrc, receiver: segment.destination,
+                                    receiverHost: bandwidth.host(segment.destination), payloadType: header.payloadType,
+                                    clockRate: clockRate(payloadType: header.payloadType, dynamic: dynamicClockRate)))
                         }
-                        streams[key]!.add(header, from: segment.source, at: record.microseconds)
+                        trackers[index].add(header, from: segment.source, at: record.microseconds)
+                        // The tracker remembers its hosts: no address hashing per voice packet.
+                        let sender: Int
+                        if let known = trackers[index].senderHost, known.endpoint == segment.source {
+                            sender = known.host
+                        } else {
+                            sender = bandwidth.host(segment.source)
+                            trackers[index].senderHost = (segment.source, sender)
+                        }
+                        bandwidth.add(
+                            bytes: record.originalLength, from: sender, to: trackers[index].receiverHost, class: .voice,
+                            at: record.microseconds)
                     }
                 }
             }.stoppedBy
@@ -185,7 +204,7 @@ public enum CaptureAnalysis {
         }
         // A "stream" of a single packet is a UDP datagram that happened to look like RTP.
         var reported: [(StreamFigures, StreamDetail)] = []
-        for tracker in streams.values {
+        for tracker in trackers {
             let received = tracker.distinct + tracker.duplicates
             guard tracker.distinct >= 2 else { continue }
             figures.rtpPackets += received

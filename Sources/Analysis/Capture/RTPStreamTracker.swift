@@ -42,9 +42,14 @@ struct RTPStreamTracker {
     /// Inter-arrival gaps of new packets in 1 ms bins; the last bin holds 100 ms and more.
     private(set) var gapHistogram = [Int](repeating: 0, count: 101)
 
-    init(ssrc: UInt32, receiver: Endpoint, payloadType: UInt8, clockRate: Double) {
+    /// The bandwidth meter's host indices of the receiver and of the latest sender.
+    let receiverHost: Int
+    var senderHost: (endpoint: Endpoint, host: Int)?
+
+    init(ssrc: UInt32, receiver: Endpoint, receiverHost: Int, payloadType: UInt8, clockRate: Double) {
         self.ssrc = ssrc
         self.receiver = receiver
+        self.receiverHost = receiverHost
         self.payloadType = payloadType
         self.clockRate = clockRate
     }

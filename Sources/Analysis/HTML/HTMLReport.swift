@@ -72,7 +72,7 @@ struct HTMLPage {
         let window = Double(bandwidth.windowMs) / 1000
         var totals = [[Double]](repeating: [Double](repeating: 0, count: length), count: bandwidth.classes.count)
         for host in bandwidth.hosts {
-            for (traffic, series) in host.sent.enumerated() {
+            for (traffic, series) in host.sent.enumerated() where !series.isEmpty {
                 for (index, bytes) in series.enumerated() { totals[traffic][index] += Double(bytes) / 1000 / window }
             }
         }
