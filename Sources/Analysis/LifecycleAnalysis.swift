@@ -80,6 +80,8 @@ extension RunReport {
                 rssKB[name] = maxRssKB
             case .error:
                 summary.peerErrors += 1
+            case .migrationPhase(let migration, _, _, _, let phase):
+                steps.append((line.t.seconds, "\(migration) \(phase)"))
             default:
                 break
             }

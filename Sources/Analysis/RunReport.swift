@@ -22,7 +22,8 @@ public struct RunReport: Sendable, Equatable, Codable {
     public var expectations: [ExpectationResult]
     /// Per-packet samples of each stream, for the HTML charts; not part of report.json.
     public var streamDetails: [StreamDetail] = []
-    /// The timeline's steps (time, what), for marking charts; not part of report.json.
+    /// The timeline's steps and migration phases (time, what), for marking charts; not part
+    /// of report.json.
     public var steps: [(t: Double, action: String)] = []
 
     enum CodingKeys: String, CodingKey {

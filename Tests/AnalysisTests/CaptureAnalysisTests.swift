@@ -199,7 +199,6 @@ import Testing
             }
         }
         #expect(failure([1, 2, 3]) == .pcap(.truncatedFileHeader(length: 3)))
-        #expect(failure([0x0A, 0x0D, 0x0D, 0x0A] + [UInt8](repeating: 0, count: 28)) == .pcap(.pcapng))
         #expect(failure(Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8)) == .pcap(.notAPcap(magic: 0x4745_5420)))
         let unknown = PcapBuilder(link: .ethernet, linkTypeValue: 147).bytes
         #expect(failure(unknown) == .unknownLinkType(147))
@@ -248,5 +247,45 @@ import Testing
         #expect(bandwidth.windowMs == 200)
         #expect(bandwidth.hosts[0].sent[2].count == 4996)
         #expect(bandwidth.hosts[0].sent[2].reduce(0, +) == 1000 * 29)
+    }
+}
+
+/// pcapng, Wireshark's default format: the same capture converted by Wireshark's own editcap
+/// must give the same figures.
+@Suite(.enabled(if: access("/usr/bin/editcap", X_OK) == 0, "editcap (from wireshark-common) is missing"))
+struct PcapNGTests {
+    static func convert(_ builder: PcapBuilder, extraArguments: [String] = []) throws -> [UInt8] {
+        let folder = temporaryDirectory("pcapng")
+        try Data(builder.bytes).write(to: URL(fileURLWithPath: folder + "/in.pcap"))
+        let editcap = try ChildProcess(
+            "/usr/bin/editcap", extraArguments + ["-F", "pcapng", folder + "/in.pcap", folder + "/out.pcapng"],
+            stderrPath: folder + "/err")
+        #expect(editcap.waitForExit(within: .seconds(20)))
+        #expect(editcap.exitStatus == 0)
+        return Array(try Data(contentsOf: URL(fileURLWithPath: folder + "/out.pcapng")))
+    }
+
+    @Test func editcapsPcapngGivesTheSameFigures() throws {
+        var order = Array(0..<60)
+        order.remove(at: 17)
+        order.insert(33, at: 40)
+        let builder = CaptureAnalysisTests.stream(order, link: .linuxCooked)
+        let classic = try CaptureAnalysisTests.analyse(builder)
+        let converted = try Self.convert(builder)
+        #expect(converted.prefix(4) == [0x0A, 0x0D, 0x0D, 0x0A])
+        let next = try converted.withUnsafeBytes { try CaptureAnalysis.analyse($0) }
+        #expect(next.streams == classic.streams)
+        #expect(next.capture.packets == classic.capture.packets)
+        #expect(next.capture.linkType == "Linux cooked (SLL)")
+        #expect(next.bandwidth == classic.bandwidth)
+    }
+
+    @Test func aTruncatedPcapngReportsItsOffset() throws {
+        let converted = try Self.convert(CaptureAnalysisTests.stream(Array(0..<10)))
+        let cut = Array(converted.dropLast(20))
+        let report = try cut.withUnsafeBytes { try CaptureAnalysis.analyse($0) }
+        #expect(report.capture.partial)
+        #expect(report.capture.error?.hasPrefix("truncated record at byte ") == true)
+        #expect(report.capture.packets < 10 && report.capture.packets >= 8)
     }
 }

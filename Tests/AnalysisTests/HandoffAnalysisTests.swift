@@ -79,6 +79,17 @@ import Testing
         #expect(handoff.overheadBytes == 154 + 104)
     }
 
+    @Test func theHTMLReportChartsEachHandoffWithItsPhasesMarked() throws {
+        var report = RunReport(events: Self.events)
+        report.attach(try CaptureAnalysisTests.analyse(Self.capture()), events: Self.events)
+        let html = report.html()
+        let checker = try #require(HTMLReportTests.check(html))
+        #expect(checker.externalReferences.isEmpty)
+        #expect(checker.elements["svg"] == 4)  // bandwidth, stream, gaps, the handoff
+        #expect(html.contains("m1 commit"))
+        #expect(html.contains("m1: voice from peer-1 to peer-2, every receiver"))
+    }
+
     @Test func expectationsCanJudgeEveryHandoff() throws {
         var report = RunReport(events: Self.events)
         report.attach(try CaptureAnalysisTests.analyse(Self.capture()), events: Self.events)

@@ -135,7 +135,13 @@ public enum CaptureAnalysis {
                 figures.bytes += record.originalLength
                 if firstMicroseconds == nil { firstMicroseconds = record.microseconds }
                 lastMicroseconds = record.microseconds
-                switch PacketDecoder.decode(record.data, linkType: linkType) {
+                // pcapng interfaces may differ in link type; classic pcap has one.
+                let recordLink = record.linkType == format.linkType ? linkType : LinkType(rawValue: record.linkType)
+                guard let recordLink else {
+                    figures.otherPackets += 1
+                    return
+                }
+                switch PacketDecoder.decode(record.data, linkType: recordLink) {
                 case .malformed: figures.malformedPackets += 1
                 case .other: figures.otherPackets += 1
                 case .segment(let segment):

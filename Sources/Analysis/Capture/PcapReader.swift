@@ -1,6 +1,6 @@
 /// The classic pcap file format (what tcpdump writes and Wireshark opens): a 24-byte file
 /// header, then records of a 16-byte header and the captured bytes. Both byte orders, micro-
-/// and nanosecond timestamps.
+/// and nanosecond timestamps. pcapng files are read by `PcapNGReader` behind the same API.
 public struct PcapFormat: Sendable, Equatable {
     public var linkType: UInt32
     public var nanosecondTimestamps: Bool
@@ -15,6 +15,8 @@ public struct PcapRecord {
     public var data: UnsafeRawBufferPointer
     /// The packet's length on the wire (may exceed `data.count` when the snap length cut it).
     public var originalLength: Int
+    /// The link type of the interface it was captured on.
+    public var linkType: UInt32
 }
 
 /// Why a file is not (or stops being) a readable pcap; every case names a byte offset.
@@ -23,8 +25,6 @@ public enum PcapError: Error, Equatable, CustomStringConvertible {
     case truncatedFileHeader(length: Int)
     /// The first four bytes are not a pcap magic number.
     case notAPcap(magic: UInt32)
-    /// A pcapng file (Wireshark's default): not read yet.
-    case pcapng
     /// A record header is cut off by the end of the file.
     case truncatedRecordHeader(offset: Int)
     /// A record's data is cut off by the end of the file.
@@ -37,7 +37,6 @@ public enum PcapError: Error, Equatable, CustomStringConvertible {
         case .truncatedFileHeader(let length): "not a pcap file: only \(length) bytes, a pcap header has 24"
         case .notAPcap(let magic):
             "not a pcap file: magic number 0x\(String(magic, radix: 16)) at byte 0"
-        case .pcapng: "a pcapng file: save it as pcap (editcap -F pcap IN OUT) and try again"
         case .truncatedRecordHeader(let offset): "truncated record header at byte \(offset)"
         case .truncatedRecord(let offset, let length, let available):
             "truncated record at byte \(offset): \(length) bytes announced, \(available) left"
@@ -63,7 +62,7 @@ public enum PcapReader {
                 linkType: word(bytes, 20, swapped) & 0x0FFF_FFFF, nanosecondTimestamps: nanoseconds, swapped: swapped,
                 snapLength: word(bytes, 16, swapped))
         case 0x0A0D_0D0A:
-            throw .pcapng
+            return try PcapNGReader.read(bytes) { _ in }.format
         default:
             throw .notAPcap(magic: UInt32(bigEndian: magic))
         }
@@ -76,6 +75,9 @@ public enum PcapReader {
     public static func read(
         _ bytes: UnsafeRawBufferPointer, visit: (PcapRecord) -> Void
     ) throws(PcapError) -> (format: PcapFormat, stoppedBy: PcapError?) {
+        if bytes.count >= 4, bytes.loadUnaligned(as: UInt32.self) == 0x0A0D_0D0A {
+            return try PcapNGReader.read(bytes, visit: visit)
+        }
         let format = try format(of: bytes)
         var offset = 24
         let limit = max(Int(format.snapLength), maximumRecordLength)
@@ -94,7 +96,7 @@ public enum PcapReader {
                 PcapRecord(
                     microseconds: microseconds,
                     data: UnsafeRawBufferPointer(rebasing: bytes[(offset + 16)..<(offset + 16 + length)]),
-                    originalLength: original))
+                    originalLength: original, linkType: format.linkType))
             offset += 16 + length
         }
         return (format, nil)

@@ -139,6 +139,52 @@ struct HTMLPage {
     }
 }
 
+extension HTMLPage {
+    static let streamColors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+
+    /// A table of the migrations, and for each a chart of every receiver's packets inside its
+    /// window (sequence number against arrival), the phases marked.
+    mutating func handoffs(
+        _ handoffs: [HandoffFigures], streams: [StreamFigures], details: [StreamDetail],
+        steps: [(t: Double, action: String)]
+    ) {
+        heading("Handoffs")
+        table(
+            ["migration", "service", "from", "to", "outcome", "takeover", "overhead", "lost", "dup", "reord", "max gap"],
+            handoffs.map {
+                [
+                    $0.migration, $0.service, $0.from, $0.to, $0.outcome, $0.takeoverMs.map { "\(format($0, 1)) ms" } ?? "-",
+                    $0.overheadBytes.map { "\($0) B" } ?? "-", $0.lost.map(String.init) ?? "-",
+                    $0.duplicates.map(String.init) ?? "-", $0.reordered.map(String.init) ?? "-",
+                    $0.maxGapMs.map { "\(format($0, 1)) ms" } ?? "-",
+                ]
+            })
+        for handoff in handoffs.prefix(12) {
+            let window = (handoff.start - HandoffAnalysis.margin)...(handoff.end + HandoffAnalysis.margin)
+            var series: [(String, [(Double, Double)])] = []
+            for (stream, detail) in zip(streams, details) {
+                let inside = detail.arrivals.filter { window.contains($0.t) }
+                guard let first = inside.first else { continue }
+                series.append(
+                    ("\(stream.ssrc) at \(stream.receiverName ?? stream.receiver)",
+                        inside.map { ($0.t - window.lowerBound, Double($0.sequence - first.sequence)) }))
+            }
+            guard !series.isEmpty else { continue }
+            let top = series.flatMap(\.1).map(\.1).max() ?? 1
+            var chart = SVGChart(
+                x: 0...(window.upperBound - window.lowerBound), y: 0...max(1, top),
+                xLabel: "seconds from the window's start", yLabel: "packets since the window's start")
+            for step in steps { chart.marker(at: step.t - window.lowerBound, label: step.action) }
+            for (index, entry) in series.enumerated() {
+                chart.dots(entry.1, color: Self.streamColors[index % Self.streamColors.count])
+            }
+            chart.legend(series.prefix(8).enumerated().map { ($0.element.0, Self.streamColors[$0.offset % Self.streamColors.count]) })
+            paragraph("\(handoff.migration): \(handoff.service) from \(handoff.from) to \(handoff.to), every receiver")
+            raw(chart.svg)
+        }
+    }
+}
+
 extension RunReport {
     /// report.html of a run.
     public func html(folder: String? = nil) -> String {
@@ -166,6 +212,7 @@ extension RunReport {
         }
         if let bandwidth { page.bandwidthChart(bandwidth, steps: steps) }
         if capture != nil { page.streams(streams, details: streamDetails, steps: steps) }
+        if !handoffs.isEmpty { page.handoffs(handoffs, streams: streams, details: streamDetails, steps: steps) }
         page.heading("Peers")
         page.table(
             ["peer", "pid", "address", "ready", "uptime", "end", "peak RSS"],

@@ -1,0 +1,111 @@
+/// pcapng (Wireshark's default format): blocks of [type, length, body, length]. Reads the
+/// section header (byte order), interface descriptions (link type, timestamp resolution) and
+/// enhanced and simple packet blocks; skips every other block.
+enum PcapNGReader {
+    struct Interface {
+        var linkType: UInt32
+        /// Timestamp units per second.
+        var unitsPerSecond: UInt64
+        var snapLength: Int
+    }
+
+    static func read(
+        _ bytes: UnsafeRawBufferPointer, visit: (PcapRecord) -> Void
+    ) throws(PcapError) -> (format: PcapFormat, stoppedBy: PcapError?) {
+        var swapped = false
+        var interfaces: [Interface] = []
+        var format: PcapFormat?
+        var offset = 0
+        func word(_ at: Int) -> UInt32 { PcapReader.word(bytes, at, swapped) }
+        func half(_ at: Int) -> UInt16 {
+            let value = bytes.loadUnaligned(fromByteOffset: at, as: UInt16.self)
+            return swapped ? value.byteSwapped : value
+        }
+        while offset < bytes.count {
+            guard offset + 12 <= bytes.count else {
+                return try finish(format, .truncatedRecordHeader(offset: offset))
+            }
+            let type = bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+            if type == 0x0A0D_0D0A {  // section header: its byte-order magic sets the order
+                let magic = bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self)
+                guard magic == 0x1A2B_3C4D || magic == 0x4D3C_2B1A else {
+                    return try finish(format, .recordTooLong(offset: offset, length: 0))
+                }
+                swapped = magic == 0x4D3C_2B1A
+                interfaces = []
+            }
+            let length = Int(word(offset + 4))
+            guard length >= 12, length % 4 == 0, length <= PcapReader.maximumRecordLength + 64 else {
+                return try finish(format, .recordTooLong(offset: offset, length: length))
+            }
+            guard offset + length <= bytes.count else {
+                return try finish(format, .truncatedRecord(offset: offset, length: length, available: bytes.count - offset))
+            }
+            let body = offset + 8
+            let end = offset + length - 4
+            switch word(offset) {
+            case 0x0000_0001:  // interface description
+                guard end - body >= 8 else { return try finish(format, .recordTooLong(offset: offset, length: length)) }
+                var interface = Interface(
+                    linkType: UInt32(half(body)), unitsPerSecond: 1_000_000, snapLength: Int(word(body + 4)))
+                // Options: code, length, value padded to 4; if_tsresol is code 9.
+                var option = body + 8
+                while option + 4 <= end {
+                    let code = half(option)
+                    let size = Int(half(option + 2))
+                    if code == 0 { break }
+                    if code == 9, size >= 1, option + 4 < end {
+                        let resolution = bytes[option + 4]
+                        let exponent = UInt64(resolution & 0x7F)
+                        var units: UInt64 = 1
+                        for _ in 0..<min(exponent, 18) { units *= resolution & 0x80 == 0 ? 10 : 2 }
+                        interface.unitsPerSecond = max(1, units)
+                    }
+                    option += 4 + (size + 3) / 4 * 4
+                }
+                interfaces.append(interface)
+                if format == nil {
+                    format = PcapFormat(
+                        linkType: interface.linkType, nanosecondTimestamps: interface.unitsPerSecond > 1_000_000,
+                        swapped: swapped, snapLength: UInt32(interface.snapLength))
+                }
+            case 0x0000_0006:  // enhanced packet
+                guard end - body >= 20 else { return try finish(format, .recordTooLong(offset: offset, length: length)) }
+                let id = Int(word(body))
+                guard id < interfaces.count else { return try finish(format, .recordTooLong(offset: offset, length: length)) }
+                let interface = interfaces[id]
+                let captured = Int(word(body + 12))
+                guard body + 20 + captured <= end else {
+                    return try finish(format, .truncatedRecord(offset: offset, length: captured, available: end - body - 20))
+                }
+                let units = UInt64(word(body + 4)) << 32 | UInt64(word(body + 8))
+                let microseconds = Int64(units / interface.unitsPerSecond) * 1_000_000
+                    + Int64(units % interface.unitsPerSecond * 1_000_000 / interface.unitsPerSecond)
+                visit(
+                    PcapRecord(
+                        microseconds: microseconds, data: UnsafeRawBufferPointer(rebasing: bytes[(body + 20)..<(body + 20 + captured)]),
+                        originalLength: Int(word(body + 16)), linkType: interface.linkType))
+            case 0x0000_0003:  // simple packet: no timestamp, first interface
+                guard let interface = interfaces.first, end - body >= 4 else { break }
+                let original = Int(word(body))
+                let captured = min(original, end - body - 4, interface.snapLength > 0 ? interface.snapLength : Int.max)
+                visit(
+                    PcapRecord(
+                        microseconds: 0, data: UnsafeRawBufferPointer(rebasing: bytes[(body + 4)..<(body + 4 + captured)]),
+                        originalLength: original, linkType: interface.linkType))
+            default:
+                break
+            }
+            offset += length
+        }
+        return try finish(format, nil)
+    }
+
+    /// A file with no interface description has nothing to read.
+    private static func finish(_ format: PcapFormat?, _ stoppedBy: PcapError?) throws(PcapError) -> (
+        format: PcapFormat, stoppedBy: PcapError?
+    ) {
+        guard let format else { throw stoppedBy ?? .truncatedFileHeader(length: 0) }
+        return (format, stoppedBy)
+    }
+}
