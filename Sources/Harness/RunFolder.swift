@@ -22,7 +22,7 @@ public struct RunFolder: Sendable {
         runID = (path as NSString).lastPathComponent
     }
 
-    /// Creates a new, uniquely named run folder under `root` and points `root/latest` at it.
+    /// Creates a new, uniquely named run folder under `root`.
     static func create(root: String, scenario: String, now: Date = Date()) throws -> RunFolder {
         var time = tm()
         var seconds = time_t(now.timeIntervalSince1970)
@@ -50,10 +50,14 @@ public struct RunFolder: Sendable {
         guard mkdir(folder.path + "/peers", 0o755) == 0 else {
             throw HarnessError.system(call: "mkdir \(folder.path)/peers", errno: errno)
         }
-        // Replace `latest` atomically: a new link, then rename over the old one.
+        return folder
+    }
+
+    /// Points `<root>/latest` at this folder, atomically (a new link renamed over the old).
+    func markLatest() {
+        let root = (path as NSString).deletingLastPathComponent
         let temporary = root + "/.latest-\(getpid())"
         unlink(temporary)
-        if symlink(name, temporary) == 0 { rename(temporary, root + "/latest") }
-        return folder
+        if symlink(runID, temporary) == 0 { rename(temporary, root + "/latest") }
     }
 }

@@ -63,7 +63,8 @@ public struct NetworkBlocks: Sendable {
     public func claim(in range: ClosedRange<Int>) throws -> NetworkBlock {
         if mkdir(directory, 0o1777) == 0 { chmod(directory, 0o1777) }
         for block in range {
-            let descriptor = open(directory + "/\(block).lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o666)
+            // Read-only: flock needs no write access, so a lock file another user created works too.
+            let descriptor = open(directory + "/\(block).lock", O_RDONLY | O_CREAT | O_CLOEXEC, 0o644)
             guard descriptor >= 0 else { throw HarnessError.system(call: "open \(directory)/\(block).lock", errno: errno) }
             if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return NetworkBlock(number: block, lockDescriptor: descriptor) }
             close(descriptor)

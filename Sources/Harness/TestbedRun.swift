@@ -83,6 +83,7 @@ public enum TestbedRun {
             try? FileManager.default.removeItem(atPath: folder.path)
             throw error
         }
+        folder.markLatest()
         do {
             try source.write(toFile: folder.scenarioCopy, atomically: true, encoding: .utf8)
         } catch {

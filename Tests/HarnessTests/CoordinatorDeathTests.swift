@@ -88,3 +88,27 @@ import Testing
         #expect(report["peers"]?["stopped"] == .number(3))
     }
 }
+
+/// Without the privilege to capture, a run stops before starting anything and says what to do.
+@Suite(.enabled(if: getuid() == 0 && access("/usr/sbin/runuser", X_OK) == 0, "needs root to become another user"))
+struct CapturePrivilegeTests {
+    @Test func anUnprivilegedRunSaysHowToCapture() throws {
+        let folder = temporaryDirectory("e2e-unprivileged")
+        chmod(folder, 0o777)
+        let scenario = folder + "/s.yaml"
+        try "name: unprivileged\npeers: 1\ntimeline:\n  - at: 0s\n    spawn: all\n".write(
+            toFile: scenario, atomically: true, encoding: .utf8)
+        chmod(scenario, 0o644)
+        let run = try ChildProcess(
+            "/usr/sbin/runuser",
+            ["-u", "nobody", "--", product("testbed"), "run", scenario, "--out", folder + "/Captures", "--quiet"],
+            environment: ["SEAMLESS_STATE_DIR": folder + "/state"], stderrPath: folder + "/stderr")
+        #expect(run.waitForExit(within: .seconds(20)))
+        #expect(run.exitStatus == 1)
+        let stderr = try String(contentsOfFile: folder + "/stderr", encoding: .utf8)
+        #expect(stderr.contains("capturing on lo needs root or CAP_NET_RAW and CAP_NET_ADMIN"), "\(stderr)")
+        #expect(stderr.contains("--no-capture"))
+        // Nothing was started and no run folder is left.
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: folder + "/Captures")) ?? []).isEmpty)
+    }
+}
