@@ -9,7 +9,7 @@ RUN_FLAGS   ?=
 # the tests check our figures against (tcpdump, tshark, GStreamer's Speex RTP payloader).
 APT_PACKAGES := libpcap-dev libspeex-dev libspeexdsp-dev pkg-config iproute2 procps tcpdump tshark gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 
-.PHONY: testbed test build deps clean validate
+.PHONY: testbed test build deps clean validate format
 
 testbed: build
 	.build/release/testbed run $(SCENARIO) $(RUN_FLAGS)
@@ -36,6 +36,10 @@ deps:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+
+# The toolchain's formatter with the repository's .swift-format.
+format:
+	$(SWIFT) format -i -r Sources Tests Package.swift
 
 clean:
 	rm -rf .build

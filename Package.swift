@@ -96,6 +96,7 @@ let package = Package(
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol"]),
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "RTP", "SeamlessTestKit"]),
         .testTarget(name: "RTPTests", dependencies: ["RTP"]),
+        .testTarget(name: "ArchitectureTests"),
         .testTarget(name: "HarnessTests", dependencies: ["Harness", "SeamlessTestKit"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CPcap", "CSpeex", "CSpeexDSP"]),
     ]

@@ -16,12 +16,14 @@ extension RunReport {
         out.append(
             "memory    peak RSS max \(format(peers.maxRssMB, 1)) MB, mean \(format(peers.meanRssMB, 1)) MB; "
                 + "PSS at stop mean \(format(peers.meanPssMB, 1)) MB, max \(format(peers.maxPssMB, 1)) MB")
-        let ready = startup.allReadyMs.map { "all \(startup.peers) ready in \(format($0, 0)) ms" }
+        let ready =
+            startup.allReadyMs.map { "all \(startup.peers) ready in \(format($0, 0)) ms" }
             ?? "\(startup.ready) of \(startup.peers) became ready"
         out.append("startup   \(ready)")
         let busiest = coordinator.steps.max { $0.cpuPercent < $1.cpuPercent }
         let quietest = coordinator.steps.filter { $0.seconds >= 1 }.min { $0.cpuPercent < $1.cpuPercent }
-        var cpu = "testbed   CPU \(format(coordinator.cpuSeconds, 2)) s (\(format(coordinator.cpuPercent, 1)) % of a core)"
+        var cpu =
+            "testbed   CPU \(format(coordinator.cpuSeconds, 2)) s (\(format(coordinator.cpuPercent, 1)) % of a core)"
         if let quietest { cpu += "; quietest step \(format(quietest.cpuPercent, 1)) % (\(quietest.action))" }
         if let busiest { cpu += "; busiest \(format(busiest.cpuPercent, 1)) % (\(busiest.action))" }
         out.append(cpu)

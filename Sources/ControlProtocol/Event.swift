@@ -139,7 +139,8 @@ public enum Event: Sendable, Equatable {
                         f.str("from").flatMap { from in
                             f.str("to").flatMap { to in
                                 f.str("phase").map {
-                                    .migrationPhase(migration: migration, service: service, from: from, to: to, phase: $0)
+                                    .migrationPhase(
+                                        migration: migration, service: service, from: from, to: to, phase: $0)
                                 }
                             }
                         }
@@ -192,7 +193,9 @@ public enum Event: Sendable, Equatable {
             case "run-ended":
                 f.str("reason").flatMap { reason in
                     f["elapsedSeconds"]?.double.flatMap { elapsed in
-                        f["cpuSeconds"]?.double.map { .runEnded(reason: reason, elapsedSeconds: elapsed, cpuSeconds: $0) }
+                        f["cpuSeconds"]?.double.map {
+                            .runEnded(reason: reason, elapsedSeconds: elapsed, cpuSeconds: $0)
+                        }
                     }
                 }
             default: nil

@@ -57,10 +57,13 @@ final class CaptureSession: @unchecked Sendable {
         }
         guard activated >= 0 else {
             defer { pcap_close(handle) }
-            throw Failure.libpcap(call: "pcap_activate \(interface)", message: String(cString: pcap_statustostr(activated)))
+            throw Failure.libpcap(
+                call: "pcap_activate \(interface)", message: String(cString: pcap_statustostr(activated)))
         }
         var program = bpf_program()
-        guard pcap_compile(handle, &program, filter, 1, PCAP_NETMASK_UNKNOWN) == 0 else { throw fail("pcap_compile '\(filter)'") }
+        guard pcap_compile(handle, &program, filter, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
+            throw fail("pcap_compile '\(filter)'")
+        }
         defer { pcap_freecode(&program) }
         guard pcap_setfilter(handle, &program) == 0 else { throw fail("pcap_setfilter") }
         guard let dumper = pcap_dump_open(handle, path) else { throw fail("pcap_dump_open \(path)") }
@@ -93,7 +96,8 @@ final class CaptureSession: @unchecked Sendable {
         pcap_dump_close(dumper)
         pcap_close(handle)
         try? await thread.shutdownGracefully()
-        return Statistics(received: Int(stats.ps_recv), kernelDrops: Int(stats.ps_drop), interfaceDrops: Int(stats.ps_ifdrop))
+        return Statistics(
+            received: Int(stats.ps_recv), kernelDrops: Int(stats.ps_drop), interfaceDrops: Int(stats.ps_ifdrop))
     }
 }
 

@@ -12,8 +12,6 @@ public enum HarnessError: Error, CustomStringConvertible, Sendable {
     case noFreeNetwork
     /// A file could not be written or read.
     case file(path: String, reason: String)
-    /// The run folder already exists.
-    case runFolderExists(String)
     /// The launch mode is not available in this version.
     case unsupportedMode(String)
 
@@ -24,7 +22,6 @@ public enum HarnessError: Error, CustomStringConvertible, Sendable {
             "no peer executable at \(path): build it with `make build` or pass --peer PATH"
         case .noFreeNetwork: "every address block is taken by running testbed runs; wait or run `testbed clean`"
         case .file(let path, let reason): "\(path): \(reason)"
-        case .runFolderExists(let path): "run folder \(path) exists already"
         case .unsupportedMode(let mode):
             "mode '\(mode)' is not available yet: network namespaces and the link emulator are the next "
                 + "capability to land; use --mode loopback"

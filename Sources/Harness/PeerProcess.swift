@@ -91,7 +91,8 @@ actor PeerProcess {
     private func receive(_ text: String) async {
         guard !text.isEmpty else { return }
         guard let line = try? EventLine(line: text) else {
-            await recorder.record(.error(message: "unreadable event line: \(text.prefix(200))"), about: name.description)
+            await recorder.record(
+                .error(message: "unreadable event line: \(text.prefix(200))"), about: name.description)
             return
         }
         // The coordinator knows which pipe the line came from; that name is authoritative.

@@ -53,7 +53,9 @@ public actor RunManifest {
                 guard let peer = json["peer"]?.string else { return nil }
                 self = .spawning(peer: peer)
             case "process":
-                guard let peer = json["peer"]?.string, let pid = int("pid"), let start = int("start") else { return nil }
+                guard let peer = json["peer"]?.string, let pid = int("pid"), let start = int("start") else {
+                    return nil
+                }
                 self = .process(peer: peer, pid: Int32(pid), start: start)
             case "process-ended":
                 guard let peer = json["peer"]?.string, let pid = int("pid") else { return nil }

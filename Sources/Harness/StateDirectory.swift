@@ -65,8 +65,12 @@ public struct NetworkBlocks: Sendable {
         for block in range {
             // Read-only: flock needs no write access, so a lock file another user created works too.
             let descriptor = open(directory + "/\(block).lock", O_RDONLY | O_CREAT | O_CLOEXEC, 0o644)
-            guard descriptor >= 0 else { throw HarnessError.system(call: "open \(directory)/\(block).lock", errno: errno) }
-            if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return NetworkBlock(number: block, lockDescriptor: descriptor) }
+            guard descriptor >= 0 else {
+                throw HarnessError.system(call: "open \(directory)/\(block).lock", errno: errno)
+            }
+            if flock(descriptor, LOCK_EX | LOCK_NB) == 0 {
+                return NetworkBlock(number: block, lockDescriptor: descriptor)
+            }
             close(descriptor)
         }
         throw HarnessError.noFreeNetwork

@@ -84,7 +84,8 @@ actor Timeline {
                 await context.recorder.record(
                     .step(index: action.stepIndex, action: currentStep, cpuSeconds: EventRecorder.cpuSeconds()),
                     about: EventLine.runSubject)
-                context.progress.step(index: action.stepIndex, of: context.scenario.steps.count, currentStep, at: elapsed)
+                context.progress.step(
+                    index: action.stepIndex, of: context.scenario.steps.count, currentStep, at: elapsed)
             }
             switch action.kind {
             case .spawn(let name): await spawn(name)

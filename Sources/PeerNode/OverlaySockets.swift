@@ -32,7 +32,8 @@ enum OverlaySockets {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         for try await connection in connections {
-                            logger.debug("overlay connection from \(String(describing: connection.channel.remoteAddress))")
+                            logger.debug(
+                                "overlay connection from \(String(describing: connection.channel.remoteAddress))")
                             try? await connection.executeThenClose { _, _ in }
                         }
                     }

@@ -103,7 +103,9 @@ public struct RTPPacket: Sendable, Equatable {
         out.append((marker ? 0x80 : 0) | (payloadType & 0x7F))
         out.append(contentsOf: [UInt8(sequenceNumber >> 8), UInt8(sequenceNumber & 0xFF)])
         for word in [timestamp, ssrc] + csrcs {
-            out.append(contentsOf: [UInt8(word >> 24), UInt8((word >> 16) & 0xFF), UInt8((word >> 8) & 0xFF), UInt8(word & 0xFF)])
+            out.append(contentsOf: [
+                UInt8(word >> 24), UInt8((word >> 16) & 0xFF), UInt8((word >> 8) & 0xFF), UInt8(word & 0xFF),
+            ])
         }
         if let headerExtension {
             let words = (headerExtension.data.count + 3) / 4

@@ -11,7 +11,8 @@ extension ScenarioReader {
         let text = scalar.string
         switch Self.parseExpectation(text) {
         case .success(let (path, comparison, value)):
-            return ReportExpectation(text: text, path: path, comparison: comparison, value: value, position: position(node))
+            return ReportExpectation(
+                text: text, path: path, comparison: comparison, value: value, position: position(node))
         case .failure(let failure):
             // Columns inside the text are exact for plain scalars; quoted ones start one later.
             var at = position(node)
@@ -32,7 +33,9 @@ extension ScenarioReader {
         let characters = Array(text)
         var index = 0
         func skipSpaces() { while index < characters.count, characters[index] == " " { index += 1 } }
-        func fail(_ message: String) -> Result<([ReportExpectation.PathComponent], ReportExpectation.Comparison, Double), ExpectationFailure> {
+        func fail(_ message: String) -> Result<
+            ([ReportExpectation.PathComponent], ReportExpectation.Comparison, Double), ExpectationFailure
+        > {
             .failure(ExpectationFailure(offset: index, message: message))
         }
         func isIdentifierStart(_ c: Character) -> Bool { c.isASCII && (c.isLetter || c == "_") }

@@ -23,7 +23,10 @@ extension Scenario {
             }
         }
         guard let scenario, reader.diagnostics.isEmpty else {
-            throw Diagnostics(reader.diagnostics.sorted { ($0.position.line, $0.position.column) < ($1.position.line, $1.position.column) })
+            throw Diagnostics(
+                reader.diagnostics.sorted {
+                    ($0.position.line, $0.position.column) < ($1.position.line, $1.position.column)
+                })
         }
         return scenario
     }
@@ -79,7 +82,8 @@ struct ScenarioReader {
         if let node = values["name"]?.value {
             name = node.scalar?.string ?? ""
             let allowed = name.unicodeScalars.allSatisfy {
-                ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0)
+                ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0)
+                    || "._-".unicodeScalars.contains($0)
             }
             if name.isEmpty || !allowed {
                 error("name must be letters, digits, '.', '_' or '-' (it names the run folder)", at: node)
@@ -112,10 +116,16 @@ struct ScenarioReader {
             if let peers = node.mapping {
                 countNode = nil
                 for (key, value) in peers {
-                    if key.scalar?.string == "count" { countNode = value } else { error("unknown key '\(key.scalar?.string ?? "?")' in peers (expected count)", at: key) }
+                    if key.scalar?.string == "count" {
+                        countNode = value
+                    } else {
+                        error("unknown key '\(key.scalar?.string ?? "?")' in peers (expected count)", at: key)
+                    }
                 }
             }
-            if let count = countNode?.scalar.flatMap({ ScenarioReader.wholeNumber($0.string) }), (1...65000).contains(count) {
+            if let count = countNode?.scalar.flatMap({ ScenarioReader.wholeNumber($0.string) }),
+                (1...65000).contains(count)
+            {
                 peerCount = count
             } else {
                 error("peers must be a whole number from 1 to 65000 (or {count: N})", at: countNode ?? node)

@@ -31,7 +31,9 @@ extension ScenarioReader {
             return nil
         }
         guard actions.count == 1 else {
-            error("a step has one action; this one has \(actions.map { $0.key.scalar?.string ?? "?" }.joined(separator: ", "))", at: actions[1].key)
+            error(
+                "a step has one action; this one has \(actions.map { $0.key.scalar?.string ?? "?" }.joined(separator: ", "))",
+                at: actions[1].key)
             return nil
         }
         guard let at = duration(atNode) else { return nil }
@@ -47,7 +49,8 @@ extension ScenarioReader {
         case "churn": parsed = churn(value).map(StepAction.churn)
         case "wait": parsed = wait(value)
         default:  // stop
-            let isEmpty = value.scalar.map { ["", "~", "null", "true"].contains($0.string) } ?? (value.mapping?.isEmpty ?? false)
+            let isEmpty =
+                value.scalar.map { ["", "~", "null", "true"].contains($0.string) } ?? (value.mapping?.isEmpty ?? false)
             if !isEmpty { error("stop takes no value", at: value) }
             parsed = isEmpty ? .stop : nil
         }
@@ -67,8 +70,10 @@ extension ScenarioReader {
         let units: [(String, Double)] = [("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600)]
         for (unit, scale) in units where text.hasSuffix(unit) {
             let number = text.dropLast(unit.count)
-            let isDecimal = !number.isEmpty && number.first != "." && number.last != "."
-                && number.allSatisfy { $0.isASCII && ($0.isNumber || $0 == ".") } && number.filter { $0 == "." }.count <= 1
+            let isDecimal =
+                !number.isEmpty && number.first != "." && number.last != "."
+                && number.allSatisfy { $0.isASCII && ($0.isNumber || $0 == ".") }
+                && number.filter { $0 == "." }.count <= 1
             guard isDecimal, let value = Double(number), value.isFinite, value * scale < 1e9 else { return nil }
             return .nanoseconds(Int64((value * scale * 1e9).rounded()))
         }
@@ -228,7 +233,9 @@ extension ScenarioReader {
                 }
                 shape = (parsed, value)
             default:
-                error("unknown key '\(key.scalar?.string ?? "?")' in session (expected distribution, mean, shape)", at: key)
+                error(
+                    "unknown key '\(key.scalar?.string ?? "?")' in session (expected distribution, mean, shape)",
+                    at: key)
                 return nil
             }
         }

@@ -99,7 +99,9 @@ struct TimelinePlanner {
             for name in waiting { start(name, at: step.at, index: index) }
         case .count(let count):
             guard nextIndex + count - 1 <= PeerName.maximumIndex else {
-                problem("spawning \(count) more peers would pass peer-\(PeerName.maximumIndex), the highest peer number", step)
+                problem(
+                    "spawning \(count) more peers would pass peer-\(PeerName.maximumIndex), the highest peer number",
+                    step)
                 return
             }
             for _ in 0..<count {
@@ -184,7 +186,8 @@ struct TimelinePlanner {
             let leaveAt = start + session
             guard leaveAt < spec.duration.secondsValue else { return }
             let kind: PlannedAction.Kind = crashes ? .crash(name) : .leave(name)
-            queued.append((PlannedAction(at: step.at + .seconds(leaveAt), kind: kind, stepIndex: index, fromChurn: true), 0))
+            queued.append(
+                (PlannedAction(at: step.at + .seconds(leaveAt), kind: kind, stepIndex: index, fromChurn: true), 0))
         }
         for name in governed { departure(name, after: 0, generator: &generator) }
         let rate = spec.arrivalRate ?? (governed.isEmpty ? 0 : Double(governed.count) / spec.session.mean)
@@ -201,7 +204,11 @@ struct TimelinePlanner {
                 }
                 let name = PeerName(index: nextIndex)
                 nextIndex += 1
-                queued.append((PlannedAction(at: step.at + .seconds(time), kind: .spawn(name), stepIndex: index, fromChurn: true), 0))
+                queued.append(
+                    (
+                        PlannedAction(
+                            at: step.at + .seconds(time), kind: .spawn(name), stepIndex: index, fromChurn: true), 0
+                    ))
                 departure(name, after: time, generator: &generator)
             }
         }
@@ -243,7 +250,8 @@ extension PlannedAction: CustomStringConvertible {
         let seconds = at.secondsValue
         let whole = Int64(seconds)
         let millis = Int64(((seconds - Double(whole)) * 1000).rounded())
-        let time = "\(whole + millis / 1000).\(String(repeating: "0", count: 3 - String(millis % 1000).count))\(millis % 1000)s"
+        let time =
+            "\(whole + millis / 1000).\(String(repeating: "0", count: 3 - String(millis % 1000).count))\(millis % 1000)s"
         let padded = String(repeating: " ", count: max(0, 10 - time.count)) + time
         let what: String
         switch kind {

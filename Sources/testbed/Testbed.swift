@@ -1,9 +1,9 @@
+import Analysis
 /// `testbed`: the coordinator's command line. It validates scenarios, runs them with real peer
 /// processes, rebuilds reports from run folders and cleans up after killed runs. Everything
 /// it does is in `Harness`; this file only parses arguments and maps outcomes to exit codes:
 /// 0 passed, 1 an expectation failed or the run failed, 2 bad input, 130 interrupted.
 import ArgumentParser
-import Analysis
 import Foundation
 import Harness
 import Logging
@@ -88,7 +88,8 @@ struct Run: AsyncParsableCommand {
             throw ExitCode(1)
         }
         guard let result = service.result.value else {
-            FileHandle.standardError.write(Data("testbed: error: \(service.failure.value ?? "run did not finish")\n".utf8))
+            FileHandle.standardError.write(
+                Data("testbed: error: \(service.failure.value ?? "run did not finish")\n".utf8))
             throw ExitCode(1)
         }
         print(result.report.text(folder: result.folder.path), terminator: "")
@@ -212,14 +213,18 @@ struct Report: AsyncParsableCommand {
         case .html: print(report.html(file: path), terminator: "")
         }
         if report.capture.partial {
-            FileHandle.standardError.write(Data("testbed: warning: \(path): \(report.capture.error ?? "partial"); the figures cover the packets before it\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "testbed: warning: \(path): \(report.capture.error ?? "partial"); the figures cover the packets before it\n"
+                        .utf8))
         }
     }
 }
 
 struct Clean: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Remove the processes (and later namespaces) of runs whose coordinator was killed, from their manifests.")
+        abstract:
+            "Remove the processes (and later namespaces) of runs whose coordinator was killed, from their manifests.")
 
     @Argument(help: "Extra manifests (run-folder/manifest.jsonl) to clean besides the registered runs.")
     var manifests: [String] = []

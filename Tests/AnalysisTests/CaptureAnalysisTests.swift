@@ -23,7 +23,8 @@ import Testing
         for (slot, sequence) in order.enumerated() {
             builder.udp(
                 at: t0 + Int64(slot) * 20_000, from: from, to: to,
-                payload: rtpBytes(sequence: UInt16(sequence % 65536), timestamp: UInt32(sequence * 320), ssrc: 0x1A2B_3C4D))
+                payload: rtpBytes(
+                    sequence: UInt16(sequence % 65536), timestamp: UInt32(sequence * 320), ssrc: 0x1A2B_3C4D))
         }
         return builder
     }
@@ -121,7 +122,8 @@ import Testing
 
     @Test(arguments: [PcapBuilder.Link.ethernet, .linuxCooked, .linuxCooked2, .raw, .null, .loop])
     func everyLinkTypeGivesTheSameFigures(link: PcapBuilder.Link) throws {
-        for (from, to) in [(Self.relay, Self.listener), (("2001:db8::1", UInt16(7000)), ("2001:db8::3", UInt16(7000)))] {
+        for (from, to) in [(Self.relay, Self.listener), (("2001:db8::1", UInt16(7000)), ("2001:db8::3", UInt16(7000)))]
+        {
             let report = try Self.analyse(Self.stream(Array(0..<20) + Array(21..<30), link: link, from: from, to: to))
             let stream = try #require(report.streams.first)
             #expect(stream.packets == 29)
@@ -151,14 +153,20 @@ import Testing
         var builder = Self.stream(Array(0..<10))
         builder.udp(at: Self.t0, from: ("127.100.0.4", 53), to: ("127.100.0.5", 53), payload: Array("hello".utf8))
         // Looks like RTP but is alone on its SSRC: not a stream.
-        builder.udp(at: Self.t0, from: Self.relay, to: Self.listener, payload: rtpBytes(sequence: 1, timestamp: 0, ssrc: 99))
+        builder.udp(
+            at: Self.t0, from: Self.relay, to: Self.listener, payload: rtpBytes(sequence: 1, timestamp: 0, ssrc: 99))
         // RTCP (packet type 200 reads as marker + payload type 72).
         for index in 0..<3 {
-            builder.udp(at: Self.t0 + Int64(index), from: Self.relay, to: Self.listener, payload: [0x80, 0xC8, 0, 6] + [UInt8](repeating: 0, count: 24))
+            builder.udp(
+                at: Self.t0 + Int64(index), from: Self.relay, to: Self.listener,
+                payload: [0x80, 0xC8, 0, 6] + [UInt8](repeating: 0, count: 24))
         }
         builder.tcp(at: Self.t0, from: ("127.100.0.4", 7000), to: ("127.100.0.5", 7000), payload: [1, 2, 3])
-        builder.record(microseconds: Self.t0, frame: [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x06] + [UInt8](repeating: 0, count: 28))  // ARP
-        builder.record(microseconds: Self.t0, frame: [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00, 0x45, 0, 0x05, 0xDC])  // cut IPv4
+        builder.record(
+            microseconds: Self.t0,
+            frame: [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x06] + [UInt8](repeating: 0, count: 28))  // ARP
+        builder.record(
+            microseconds: Self.t0, frame: [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00, 0x45, 0, 0x05, 0xDC])  // cut IPv4
         let report = try Self.analyse(builder)
         #expect(report.streams.count == 1)
         #expect(report.capture.rtpPackets == 10)
@@ -202,7 +210,9 @@ import Testing
         #expect(failure(Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8)) == .pcap(.notAPcap(magic: 0x4745_5420)))
         let unknown = PcapBuilder(link: .ethernet, linkTypeValue: 147).bytes
         #expect(failure(unknown) == .unknownLinkType(147))
-        #expect(CaptureError.unknownLinkType(147).description.hasPrefix("unknown link type 147; understood: 0 (BSD loopback)"))
+        #expect(
+            CaptureError.unknownLinkType(147).description.hasPrefix(
+                "unknown link type 147; understood: 0 (BSD loopback)"))
     }
 }
 

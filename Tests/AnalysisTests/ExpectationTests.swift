@@ -1,7 +1,8 @@
 import ControlProtocol
+import Testing
+
 import struct Scenario.ReportExpectation
 import struct Scenario.SourcePosition
-import Testing
 
 @testable import Analysis
 
@@ -41,11 +42,13 @@ import Testing
     }
 
     @Test func nothingMeasuredIsAFailure() {
-        #expect(!Self.expectation([.key("streams"), .every, .key("lost")], .equal, 0).check(against: Self.report).passed)
+        #expect(
+            !Self.expectation([.key("streams"), .every, .key("lost")], .equal, 0).check(against: Self.report).passed)
         let missing = Self.expectation([.key("dht"), .key("lookups")], .greater, 0).check(against: Self.report)
         #expect(!missing.passed)
         #expect(missing.value == .null)
-        #expect(!Self.expectation([.key("startup"), .key("allReadyMs")], .less, 1e9).check(against: Self.report).passed)
+        #expect(
+            !Self.expectation([.key("startup"), .key("allReadyMs")], .less, 1e9).check(against: Self.report).passed)
     }
 
     @Test func booleansCountAsOneAndZero() {

@@ -25,13 +25,15 @@ struct ExternalCaptureTests {
         let capture = try ChildProcess(
             tcpdump, ["-i", "lo", "-U", "--immediate-mode", "-w", pcap, "udp and dst port \(port)"],
             stderrPath: folder + "/tcpdump.err")
-        #expect(eventually(within: .seconds(10)) {
-            ((try? String(contentsOfFile: folder + "/tcpdump.err", encoding: .utf8)) ?? "").contains("listening on")
-        })
+        #expect(
+            eventually(within: .seconds(10)) {
+                ((try? String(contentsOfFile: folder + "/tcpdump.err", encoding: .utf8)) ?? "").contains("listening on")
+            })
         let sender = try ChildProcess(
             gst,
             [
-                "-q", "audiotestsrc", "num-buffers=50", "samplesperbuffer=320", "!", "audio/x-raw,rate=16000,channels=1",
+                "-q", "audiotestsrc", "num-buffers=50", "samplesperbuffer=320", "!",
+                "audio/x-raw,rate=16000,channels=1",
                 "!", "speexenc", "!", "rtpspeexpay", "!", "udpsink", "host=127.77.0.2", "port=\(port)",
             ], stderrPath: folder + "/gst.err")
         #expect(sender.waitForExit(within: .seconds(30)))
@@ -52,7 +54,9 @@ struct ExternalCaptureTests {
                 "-e", "rtp.seq", "-e", "rtp.timestamp", "-e", "frame.time_epoch", "-e", "ip.dst", "-e", "udp.dstport",
             ], stderrPath: folder + "/tshark.err")
         var rows: [[String]] = []
-        while let line = fields.nextLine(within: .seconds(20)) { rows.append(line.split(separator: ",").map(String.init)) }
+        while let line = fields.nextLine(within: .seconds(20)) {
+            rows.append(line.split(separator: ",").map(String.init))
+        }
         #expect(fields.waitForExit(within: .seconds(10)))
         try #require(rows.count > 10, "tshark decoded \(rows.count) packets")
 
@@ -69,7 +73,11 @@ struct ExternalCaptureTests {
         for sequence in sequences {
             guard let last = extended.last else { extended.append(sequence); continue }
             var candidate = (last & ~0xFFFF) | sequence
-            if candidate - last > 0x8000 { candidate -= 0x10000 } else if last - candidate > 0x8000 { candidate += 0x10000 }
+            if candidate - last > 0x8000 {
+                candidate -= 0x10000
+            } else if last - candidate > 0x8000 {
+                candidate += 0x10000
+            }
             extended.append(candidate)
         }
         #expect(stream.lost == extended.max()! - extended.min()! + 1 - Set(extended).count)

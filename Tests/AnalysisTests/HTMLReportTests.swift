@@ -3,11 +3,11 @@ import Foundation
 import SeamlessTestKit
 import Testing
 
+@testable import Analysis
+
 #if canImport(FoundationXML)
     import FoundationXML
 #endif
-
-@testable import Analysis
 
 /// report.html is one well-formed, self-contained file with its charts.
 @Suite struct HTMLReportTests {
@@ -19,8 +19,12 @@ import Testing
             attributes: [String: String] = [:]
         ) {
             elements[name, default: 0] += 1
-            for key in ["src", "href", "xlink:href"] { if let value = attributes[key] { externalReferences.append(value) } }
-            if name == "link" || name == "script" || name == "iframe" || name == "img" { externalReferences.append(name) }
+            for key in ["src", "href", "xlink:href"] {
+                if let value = attributes[key] { externalReferences.append(value) }
+            }
+            if name == "link" || name == "script" || name == "iframe" || name == "img" {
+                externalReferences.append(name)
+            }
         }
     }
 
@@ -34,7 +38,8 @@ import Testing
     @Test func aRunReportIsWellFormedSelfContainedAndHasItsCharts() throws {
         var report = RunReport(events: LifecycleAnalysisTests.run)
         var builder = CaptureAnalysisTests.stream(Array(0..<50) + Array(55..<100))
-        builder.udp(at: CaptureAnalysisTests.t0, from: ("127.100.0.4", 53), to: ("127.100.0.5", 53), payload: [1, 2, 3])
+        builder.udp(
+            at: CaptureAnalysisTests.t0, from: ("127.100.0.4", 53), to: ("127.100.0.5", 53), payload: [1, 2, 3])
         report.attach(try CaptureAnalysisTests.analyse(builder), events: LifecycleAnalysisTests.run)
         report.expectations = [
             ExpectationResult(expr: "streams[*].lost == 0", value: .array([.number(5)]), passed: false)

@@ -13,7 +13,9 @@ import Testing
     }
 
     static func phase(_ seconds: Double, _ peer: String, _ phase: String) -> EventLine {
-        at(seconds, peer, .migrationPhase(migration: "m1", service: "voice", from: "peer-1", to: "peer-2", phase: phase))
+        at(
+            seconds, peer,
+            .migrationPhase(migration: "m1", service: "voice", from: "peer-1", to: "peer-2", phase: phase))
     }
 
     static let events: [EventLine] = [
@@ -46,8 +48,12 @@ import Testing
         }
         // Overlay traffic: two packets between the hosts inside the window (154 + 104 bytes),
         // one outside it, one to a bystander.
-        builder.tcp(at: t0 + 1_060_000, from: ("127.100.0.1", 7000), to: ("127.100.0.2", 40000), payload: [UInt8](repeating: 1, count: 100))
-        builder.tcp(at: t0 + 2_010_000, from: ("127.100.0.2", 40000), to: ("127.100.0.1", 7000), payload: [UInt8](repeating: 1, count: 50))
+        builder.tcp(
+            at: t0 + 1_060_000, from: ("127.100.0.1", 7000), to: ("127.100.0.2", 40000),
+            payload: [UInt8](repeating: 1, count: 100))
+        builder.tcp(
+            at: t0 + 2_010_000, from: ("127.100.0.2", 40000), to: ("127.100.0.1", 7000),
+            payload: [UInt8](repeating: 1, count: 50))
         builder.tcp(at: t0 + 4_900_000, from: ("127.100.0.1", 7000), to: ("127.100.0.2", 40000), payload: [1])
         builder.tcp(at: t0 + 2_000_000, from: ("127.100.0.1", 7000), to: ("127.100.0.4", 40000), payload: [1])
         return builder
@@ -57,7 +63,8 @@ import Testing
         let handoffs = HandoffAnalysis.handoffs(from: Self.events.reversed())
         #expect(handoffs.count == 1)
         let handoff = handoffs[0]
-        #expect(handoff.phases == ["prepare", "replicate", "sync", "commit", "takeover", "redirect", "forward", "release"])
+        #expect(
+            handoff.phases == ["prepare", "replicate", "sync", "commit", "takeover", "redirect", "forward", "release"])
         #expect(handoff.outcome == "release")
         #expect(handoff.takeoverMs == 12)
         #expect(handoff.start == Double(Self.t0) / 1e6 + 1)

@@ -48,7 +48,9 @@ import Testing
         let manifest = try RunManifest(path: folder + "/manifest.jsonl")
         // This test process plays the coordinator: it is alive, so its run must be spared.
         try await manifest.record(
-            .run(id: "live-run", folder: folder, coordinatorPid: getpid(), coordinatorStart: ProcFS.startTicks(of: getpid())!))
+            .run(
+                id: "live-run", folder: folder, coordinatorPid: getpid(),
+                coordinatorStart: ProcFS.startTicks(of: getpid())!))
         try await manifest.record(.process(peer: "peer-1", pid: peer.pid, start: ProcFS.startTicks(of: peer.pid)!))
         try state.register(runID: "live-run", manifest: manifest.path)
 
@@ -70,10 +72,11 @@ import Testing
         // A process forked by a concurrent test holds a copy of the lock until its exec, so
         // the block is free again once every copy is closed: shortly, not necessarily at once.
         var reclaimed: NetworkBlock?
-        #expect(eventually(within: .seconds(2)) {
-            reclaimed = try? blocks.claim(in: 10...10)
-            return reclaimed != nil
-        })
+        #expect(
+            eventually(within: .seconds(2)) {
+                reclaimed = try? blocks.claim(in: 10...10)
+                return reclaimed != nil
+            })
         #expect(reclaimed?.number == 10)
     }
 }

@@ -27,7 +27,8 @@ import Testing
         let scenario = folder + "/long.yaml"
         try longRun.write(toFile: scenario, atomically: true, encoding: .utf8)
         let testbed = try ChildProcess(
-            product("testbed"), ["run", scenario, "--out", folder + "/Captures", "--quiet"] + (getuid() == 0 ? [] : ["--no-capture"]),
+            product("testbed"),
+            ["run", scenario, "--out", folder + "/Captures", "--quiet"] + (getuid() == 0 ? [] : ["--no-capture"]),
             environment: ["SEAMLESS_STATE_DIR": folder + "/state"], stderrPath: folder + "/testbed.stderr")
         let events = folder + "/Captures/latest/events.jsonl"
         let started = eventually(within: .seconds(20)) {

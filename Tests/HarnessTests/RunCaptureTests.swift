@@ -49,7 +49,9 @@ struct RunCaptureTests {
         let network = target.split(separator: ".").prefix(2).joined(separator: ".")
         let sender = try UDPSender(bindingTo: "\(network).250.1")
         for sequence in 0..<50 {
-            sender.send(rtpBytes(sequence: UInt16(sequence), timestamp: UInt32(sequence * 160), ssrc: 0xC0FFEE), to: target, port: 7000)
+            sender.send(
+                rtpBytes(sequence: UInt16(sequence), timestamp: UInt32(sequence * 160), ssrc: 0xC0FFEE), to: target,
+                port: 7000)
             usleep(10_000)
         }
 

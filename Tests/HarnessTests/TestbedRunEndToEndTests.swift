@@ -109,7 +109,10 @@ import Testing
         let result = try await TestbedRun.execute(
             try Scenario.parse(yaml, file: "e2e-expect.yaml"), source: yaml, options: Self.options(folder))
         #expect(result.report.run.outcome == "completed")
-        #expect(result.report.expectations == [ExpectationResult(expr: "peers.crashed == 1", value: .number(0), passed: false)])
+        #expect(
+            result.report.expectations == [
+                ExpectationResult(expr: "peers.crashed == 1", value: .number(0), passed: false)
+            ])
         #expect(!result.passed)
     }
 

@@ -26,7 +26,9 @@ import Testing
         }
         #expect(address == "127.200.0.1")
         #expect(tcpPort > 0 && udpPort > 0)
-        peer.write("{\"command\":\"ping\",\"id\":1}\nthis is not json\n{\"command\":\"fly\"}\n\n{\"command\":\"ping\",\"id\":2}\n")
+        peer.write(
+            "{\"command\":\"ping\",\"id\":1}\nthis is not json\n{\"command\":\"fly\"}\n\n{\"command\":\"ping\",\"id\":2}\n"
+        )
         #expect(Self.event(peer.nextLine()) == .pong(id: 1))
         #expect(Self.event(peer.nextLine()) == .error(message: "malformed command line: not valid JSON"))
         #expect(Self.event(peer.nextLine()) == .error(message: "unknown command 'fly'"))

@@ -17,14 +17,18 @@ import Testing
     }
 
     @Test func extensionDataIsPaddedToWholeWords() throws {
-        let packet = RTPPacket(payloadType: 97, sequenceNumber: 1, timestamp: 2, ssrc: 3, headerExtension: (1, [9, 9, 9, 9, 9]), payload: [7])
+        let packet = RTPPacket(
+            payloadType: 97, sequenceNumber: 1, timestamp: 2, ssrc: 3, headerExtension: (1, [9, 9, 9, 9, 9]),
+            payload: [7])
         let decoded = try RTPPacket(bytes: packet.bytes)
         #expect(decoded.headerExtension?.data == [9, 9, 9, 9, 9, 0, 0, 0])
         #expect(decoded.payload == [7])
     }
 
     @Test func exactWireForm() {
-        let packet = RTPPacket(marker: true, payloadType: 97, sequenceNumber: 0x0102, timestamp: 0x0304_0506, ssrc: 0x0708_090A, payload: [0xAA])
+        let packet = RTPPacket(
+            marker: true, payloadType: 97, sequenceNumber: 0x0102, timestamp: 0x0304_0506, ssrc: 0x0708_090A,
+            payload: [0xAA])
         #expect(packet.bytes == [0x80, 0xE1, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0xAA])
     }
 

@@ -32,25 +32,28 @@ import Testing
         #expect(scenario.mode == .loopback)
         #expect(scenario.seed == 42)
         #expect(scenario.peerCount == 4)
-        #expect(scenario.steps.map(\.at) == [
-            .zero, .zero, .milliseconds(250), .milliseconds(500), .milliseconds(1500), .seconds(2), .seconds(3),
-            .seconds(4), .seconds(5), .seconds(120),
-        ])
+        #expect(
+            scenario.steps.map(\.at) == [
+                .zero, .zero, .milliseconds(250), .milliseconds(500), .milliseconds(1500), .seconds(2), .seconds(3),
+                .seconds(4), .seconds(5), .seconds(120),
+            ])
         let names = { (indices: [Int]) in indices.map(PeerName.init(index:)) }
-        #expect(scenario.steps.map(\.action) == [
-            .spawn(.named(names([1, 2, 3]))), .wait(.ready, timeout: .seconds(20)), .spawn(.count(2)),
-            .wait(.ready, timeout: .seconds(30)), .pause(.named(names([2]))), .resume(.named(names([2]))),
-            .leave(.named(names([5]))), .crash(.named(names([3]))),
-            .churn(
-                ChurnSpec(
-                    duration: .seconds(60), session: .pareto(shape: 1.5, mean: 30), arrivalRate: 0.25,
-                    crashFraction: 0.5, exclude: names([1]))),
-            .stop,
-        ])
+        #expect(
+            scenario.steps.map(\.action) == [
+                .spawn(.named(names([1, 2, 3]))), .wait(.ready, timeout: .seconds(20)), .spawn(.count(2)),
+                .wait(.ready, timeout: .seconds(30)), .pause(.named(names([2]))), .resume(.named(names([2]))),
+                .leave(.named(names([5]))), .crash(.named(names([3]))),
+                .churn(
+                    ChurnSpec(
+                        duration: .seconds(60), session: .pareto(shape: 1.5, mean: 30), arrivalRate: 0.25,
+                        crashFraction: 0.5, exclude: names([1]))),
+                .stop,
+            ])
         #expect(scenario.steps[4].position == SourcePosition(file: "good.yaml", line: 17, column: 12))
-        #expect(scenario.expectations.map(\.text) == [
-            "peers.crashed == 1", "handoffs[*].lost <= 0", "streams[2].jitterMs < 1.5e1",
-        ])
+        #expect(
+            scenario.expectations.map(\.text) == [
+                "peers.crashed == 1", "handoffs[*].lost <= 0", "streams[2].jitterMs < 1.5e1",
+            ])
         #expect(scenario.expectations[1].path == [.key("handoffs"), .every, .key("lost")])
         #expect(scenario.expectations[2].path == [.key("streams"), .index(2), .key("jitterMs")])
         #expect(scenario.expectations[2].comparison == .less)
@@ -59,35 +62,38 @@ import Testing
     }
 
     @Test func everySyntaxProblemIsReportedWithItsPosition() throws {
-        #expect(try Self.problems("bad-syntax") == [
-            "1:7: name must be letters, digits, '.', '_' or '-' (it names the run folder)",
-            "2:8: peers must be a whole number from 1 to 65000 (or {count: N})",
-            "3:7: mode must be loopback or netns, not 'cloud'",
-            "4:1: unknown key 'colour' (expected one of: name, description, mode, seed, peers, timeline, expect)",
-            "7:5: unknown step 'spwan' (expected one of: spawn, leave, crash, pause, resume, churn, wait, stop)",
-            "8:9: bad duration '5x': use a number and a unit (250ms, 5s, 2m)",
-            "12:9: time goes backwards: 2s comes after 3s",
-            "15:21: 'node-7' is not a peer name (peer-1, peer-2, ...)",
-            "17:19: expected a comparison: == != < <= > >=",
-            "18:22: expected a number to compare with",
-        ])
+        #expect(
+            try Self.problems("bad-syntax") == [
+                "1:7: name must be letters, digits, '.', '_' or '-' (it names the run folder)",
+                "2:8: peers must be a whole number from 1 to 65000 (or {count: N})",
+                "3:7: mode must be loopback or netns, not 'cloud'",
+                "4:1: unknown key 'colour' (expected one of: name, description, mode, seed, peers, timeline, expect)",
+                "7:5: unknown step 'spwan' (expected one of: spawn, leave, crash, pause, resume, churn, wait, stop)",
+                "8:9: bad duration '5x': use a number and a unit (250ms, 5s, 2m)",
+                "12:9: time goes backwards: 2s comes after 3s",
+                "15:21: 'node-7' is not a peer name (peer-1, peer-2, ...)",
+                "17:19: expected a comparison: == != < <= > >=",
+                "18:22: expected a number to compare with",
+            ])
     }
 
     @Test func actionsOnPeersThatAreNotThereAreReportedAtTheirStep() throws {
-        #expect(try Self.problems("bad-membership") == [
-            "9:12: peer-2 is not running at 2s (it crashed at 1s)",
-            "11:13: peer-1 is not paused at 3s",
-            "13:12: unknown peer peer-9: the scenario declares peer-1 ... peer-3",
-        ])
+        #expect(
+            try Self.problems("bad-membership") == [
+                "9:12: peer-2 is not running at 2s (it crashed at 1s)",
+                "11:13: peer-1 is not paused at 3s",
+                "13:12: unknown peer peer-9: the scenario declares peer-1 ... peer-3",
+            ])
     }
 
     @Test func churnParametersAndStepsAfterStop() throws {
-        #expect(try Self.problems("bad-churn") == [
-            "8:17: churn duration must be more than 0s",
-            "9:46: pareto needs a shape above 1 (its mean is infinite otherwise)",
-            "10:23: crash-fraction must be a number from 0 to 1",
-            "13:5: a step after 'stop' never runs",
-        ])
+        #expect(
+            try Self.problems("bad-churn") == [
+                "8:17: churn duration must be more than 0s",
+                "9:46: pareto needs a shape above 1 (its mean is infinite otherwise)",
+                "10:23: crash-fraction must be a number from 0 to 1",
+                "13:5: a step after 'stop' never runs",
+            ])
     }
 
     @Test func yamlSyntaxErrorsCarryTheParsersPosition() throws {
@@ -134,7 +140,9 @@ import Testing
         ("a >= 1e3", [.key("a")], .greaterOrEqual, 1000),
         ("a>0", [.key("a")], .greater, 0),
     ])
-    func expectations(text: String, path: [ReportExpectation.PathComponent], comparison: ReportExpectation.Comparison, value: Double) throws {
+    func expectations(
+        text: String, path: [ReportExpectation.PathComponent], comparison: ReportExpectation.Comparison, value: Double
+    ) throws {
         let (parsedPath, parsedComparison, parsedValue) = try ScenarioReader.parseExpectation(text).get()
         #expect(parsedPath == path)
         #expect(parsedComparison == comparison)

@@ -47,10 +47,11 @@ import Testing
         let plan = try Scenario.parse(yaml, file: "plain.yaml").plan()
         let kinds = plan.actions.map(\.kind)
         let p = PeerName.init(index:)
-        #expect(kinds == [
-            .spawn(p(1)), .spawn(p(2)), .spawn(p(3)), .waitReady(timeout: .seconds(30)), .crash(p(2)), .spawn(p(4)),
-            .leave(p(1)), .leave(p(3)), .leave(p(4)),
-        ])
+        #expect(
+            kinds == [
+                .spawn(p(1)), .spawn(p(2)), .spawn(p(3)), .waitReady(timeout: .seconds(30)), .crash(p(2)), .spawn(p(4)),
+                .leave(p(1)), .leave(p(3)), .leave(p(4)),
+            ])
         #expect(plan.peers == [p(1), p(2), p(3), p(4)])
         #expect(plan.end == .seconds(2))
         #expect(plan.actions.map(\.stepIndex) == [0, 0, 0, 1, 2, 3, 4, 4, 4])
@@ -140,9 +141,11 @@ import Testing
 
     @Test func anExplicitStepOnAPeerChurnRemovedNamesChurnAndTheSeed() throws {
         let plan = try Self.churnScenario().plan()
-        guard let (name, time) = plan.actions.lazy.compactMap({ action -> (PeerName, Duration)? in
-            if case .leave(let name) = action.kind, action.fromChurn { (name, action.at) } else { nil }
-        }).first else {
+        guard
+            let (name, time) = plan.actions.lazy.compactMap({ action -> (PeerName, Duration)? in
+                if case .leave(let name) = action.kind, action.fromChurn { (name, action.at) } else { nil }
+            }).first
+        else {
             Issue.record("churn made nobody leave")
             return
         }
@@ -166,7 +169,10 @@ import Testing
         do {
             _ = try Scenario.parse(yaml, file: "c.yaml")
         } catch {
-            #expect(error.items.map(\.message) == ["\(name) is not running at 70s (churn made it leave at \(time.text), seed 1)"])
+            #expect(
+                error.items.map(\.message) == [
+                    "\(name) is not running at 70s (churn made it leave at \(time.text), seed 1)"
+                ])
             #expect(error.items.first?.position == SourcePosition(file: "c.yaml", line: 14, column: 12))
         }
     }

@@ -18,7 +18,9 @@ public final class ChildProcess: @unchecked Sendable {
     private var inputOpen = true
 
     /// Starts `executable` with `arguments`; stderr goes to `stderrPath` (or is inherited).
-    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], stderrPath: String? = nil)
+    public init(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:], stderrPath: String? = nil
+    )
         throws
     {
         var commands: [CInt] = [-1, -1]
@@ -73,7 +75,8 @@ public final class ChildProcess: @unchecked Sendable {
             let left = deadline - ContinuousClock.now
             guard left > .zero else { return nil }
             var poller = pollfd(fd: output, events: Int16(POLLIN), revents: 0)
-            let milliseconds = Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
+            let milliseconds = Int32(
+                left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
             guard poll(&poller, 1, max(1, milliseconds)) > 0 else { continue }
             var buffer = [UInt8](repeating: 0, count: 4096)
             let count = read(output, &buffer, buffer.count)

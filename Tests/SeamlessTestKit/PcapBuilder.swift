@@ -50,16 +50,21 @@ public struct PcapBuilder {
     ) {
         var segment = be16(source.1) + be16(destination.1) + be16(UInt16(8 + payload.count)) + [0, 0]
         segment += payload
-        record(microseconds: microseconds, frame: frame(ip(17, source.0, destination.0, segment), v6: source.0.contains(":")))
+        record(
+            microseconds: microseconds,
+            frame: frame(ip(17, source.0, destination.0, segment), v6: source.0.contains(":")))
     }
 
     /// Appends a TCP segment (header without options) carrying `payload`.
     public mutating func tcp(
         at microseconds: Int64, from source: (String, UInt16), to destination: (String, UInt16), payload: [UInt8]
     ) {
-        var segment = be16(source.1) + be16(destination.1) + [0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xFF, 0xFF, 0, 0, 0, 0]
+        var segment =
+            be16(source.1) + be16(destination.1) + [0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xFF, 0xFF, 0, 0, 0, 0]
         segment += payload
-        record(microseconds: microseconds, frame: frame(ip(6, source.0, destination.0, segment), v6: source.0.contains(":")))
+        record(
+            microseconds: microseconds,
+            frame: frame(ip(6, source.0, destination.0, segment), v6: source.0.contains(":")))
     }
 
     /// An IP packet around a transport segment.
@@ -105,7 +110,9 @@ public struct PcapBuilder {
 }
 
 /// An RTP packet's bytes, for crafted captures (version 2, no CSRCs).
-public func rtpBytes(sequence: UInt16, timestamp: UInt32, ssrc: UInt32, payloadType: UInt8 = 97, payload: [UInt8] = [0xAB, 0xCD])
+public func rtpBytes(
+    sequence: UInt16, timestamp: UInt32, ssrc: UInt32, payloadType: UInt8 = 97, payload: [UInt8] = [0xAB, 0xCD]
+)
     -> [UInt8]
 {
     [0x80, payloadType & 0x7F, UInt8(sequence >> 8), UInt8(sequence & 0xFF)]

@@ -9,7 +9,9 @@ public final class UDPSender {
         socket = Foundation.socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         var local = Self.address(address, port: 0)
         let bound = withUnsafePointer(to: &local) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard socket >= 0, bound == 0 else { throw POSIXError(.EADDRNOTAVAIL) }
     }

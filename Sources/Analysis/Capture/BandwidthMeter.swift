@@ -49,7 +49,9 @@ struct BandwidthMeter {
     private var received: [[[Int]]] = []
     private var windows = 0
 
-    mutating func add(bytes: Int, from source: Endpoint, to destination: Endpoint, class traffic: TrafficClass, at microseconds: Int64) {
+    mutating func add(
+        bytes: Int, from source: Endpoint, to destination: Endpoint, class traffic: TrafficClass, at microseconds: Int64
+    ) {
         add(bytes: bytes, from: host(source), to: host(destination), class: traffic, at: microseconds)
     }
 
@@ -79,7 +81,9 @@ struct BandwidthMeter {
     }
 
     private func grow(_ series: inout [Int], to window: Int) {
-        if window >= series.count { series.append(contentsOf: repeatElement(0, count: window - series.count + 1 + series.count / 2)) }
+        if window >= series.count {
+            series.append(contentsOf: repeatElement(0, count: window - series.count + 1 + series.count / 2))
+        }
     }
 
     func figures() -> BandwidthFigures {

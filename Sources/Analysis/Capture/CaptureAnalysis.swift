@@ -164,7 +164,8 @@ public enum CaptureAnalysis {
                         if overlay { recordOverlay() }
                     case .udp:
                         figures.udpPackets += 1
-                        guard let header = try? RTPHeader(bytes: segment.payload), !(72...76).contains(header.payloadType)
+                        guard let header = try? RTPHeader(bytes: segment.payload),
+                            !(72...76).contains(header.payloadType)
                         else {
                             count(overlay ? .overlay : .other)
                             if overlay { recordOverlay() }
@@ -222,14 +223,18 @@ public enum CaptureAnalysis {
                         reordered: $0.reordered)
                 }, gapHistogram: tracker.gapHistogram)
             reported.append(
-                (StreamFigures(
-                    ssrc: "0x" + String(repeating: "0", count: 8 - String(tracker.ssrc, radix: 16).count)
-                        + String(tracker.ssrc, radix: 16),
-                    receiver: tracker.receiver.description, senders: tracker.senders.map(\.description),
-                    payloadType: Int(tracker.payloadType), clockRate: Int(tracker.clockRate), packets: tracker.distinct,
-                    lost: tracker.lost, duplicates: tracker.duplicates, reordered: tracker.reordered,
-                    maxGapMs: Double(tracker.maxGapMicroseconds) / 1000, jitterMs: tracker.jitter / tracker.clockRate * 1000,
-                    start: Double(tracker.firstArrival) / 1e6, end: Double(tracker.lastArrival) / 1e6), detail))
+                (
+                    StreamFigures(
+                        ssrc: "0x" + String(repeating: "0", count: 8 - String(tracker.ssrc, radix: 16).count)
+                            + String(tracker.ssrc, radix: 16),
+                        receiver: tracker.receiver.description, senders: tracker.senders.map(\.description),
+                        payloadType: Int(tracker.payloadType), clockRate: Int(tracker.clockRate),
+                        packets: tracker.distinct,
+                        lost: tracker.lost, duplicates: tracker.duplicates, reordered: tracker.reordered,
+                        maxGapMs: Double(tracker.maxGapMicroseconds) / 1000,
+                        jitterMs: tracker.jitter / tracker.clockRate * 1000,
+                        start: Double(tracker.firstArrival) / 1e6, end: Double(tracker.lastArrival) / 1e6), detail
+                ))
         }
         figures.nonRtpUdpPackets = figures.udpPackets - figures.rtpPackets
         reported.sort { ($0.0.receiver, $0.0.ssrc) < ($1.0.receiver, $1.0.ssrc) }

@@ -5,7 +5,8 @@ extension CaptureReport {
         let c = capture
         let span = (c.start != nil && c.end != nil) ? " over \(format(c.end! - c.start!, 3)) s" : ""
         out.append("\(file)  (\(c.linkType))")
-        out.append("capture   \(c.packets) packets, \(c.bytes) bytes\(span)\(c.partial ? "  PARTIAL: \(c.error ?? "")" : "")")
+        out.append(
+            "capture   \(c.packets) packets, \(c.bytes) bytes\(span)\(c.partial ? "  PARTIAL: \(c.error ?? "")" : "")")
         out.append(
             "traffic   \(c.rtpPackets) RTP · \(c.nonRtpUdpPackets) other UDP · \(c.tcpPackets) TCP · "
                 + "\(c.otherPackets) other · \(c.malformedPackets) malformed")
@@ -14,7 +15,8 @@ extension CaptureReport {
         let rows = streams.map { stream -> [String] in
             [
                 stream.ssrc, stream.receiver,
-                stream.senders.count == 1 ? stream.senders[0] : "\(stream.senders.count) senders", String(stream.packets),
+                stream.senders.count == 1 ? stream.senders[0] : "\(stream.senders.count) senders",
+                String(stream.packets),
                 String(stream.lost), String(stream.duplicates), String(stream.reordered),
                 "\(format(stream.maxGapMs, 1)) ms", "\(format(stream.jitterMs, 2)) ms",
             ]
@@ -23,7 +25,8 @@ extension CaptureReport {
         let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
         for row in all {
             out.append(
-                row.enumerated().map { $1 + String(repeating: " ", count: widths[$0] - $1.count) }.joined(separator: "  "))
+                row.enumerated().map { $1 + String(repeating: " ", count: widths[$0] - $1.count) }.joined(
+                    separator: "  "))
         }
         if streams.isEmpty { out.append("(no RTP streams)") }
         return out.joined(separator: "\n") + "\n"

@@ -59,7 +59,8 @@ public enum HandoffAnalysis {
     /// Fills each handoff's window figures from the streams' arrivals and the overlay traffic
     /// between its hosts; `addresses` maps peer names to their IP addresses.
     public static func measure(
-        _ handoffs: inout [HandoffFigures], streams: [StreamDetail], overlay: [OverlayPacket], addresses: [String: String]
+        _ handoffs: inout [HandoffFigures], streams: [StreamDetail], overlay: [OverlayPacket],
+        addresses: [String: String]
     ) {
         for index in handoffs.indices {
             let window = (handoffs[index].start - margin)...(handoffs[index].end + margin)
@@ -91,7 +92,8 @@ public enum HandoffAnalysis {
             handoffs[index].maxGapMs = maxGap
             if let from = addresses[handoffs[index].from], let to = addresses[handoffs[index].to] {
                 handoffs[index].overheadBytes = overlay.filter {
-                    window.contains($0.t) && (($0.source == from && $0.destination == to) || ($0.source == to && $0.destination == from))
+                    window.contains($0.t)
+                        && (($0.source == from && $0.destination == to) || ($0.source == to && $0.destination == from))
                 }.reduce(0) { $0 + $1.bytes }
             }
         }

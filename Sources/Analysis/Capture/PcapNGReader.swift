@@ -39,7 +39,8 @@ enum PcapNGReader {
                 return try finish(format, .recordTooLong(offset: offset, length: length))
             }
             guard offset + length <= bytes.count else {
-                return try finish(format, .truncatedRecord(offset: offset, length: length, available: bytes.count - offset))
+                return try finish(
+                    format, .truncatedRecord(offset: offset, length: length, available: bytes.count - offset))
             }
             let body = offset + 8
             let end = offset + length - 4
@@ -70,20 +71,27 @@ enum PcapNGReader {
                         swapped: swapped, snapLength: UInt32(interface.snapLength))
                 }
             case 0x0000_0006:  // enhanced packet
-                guard end - body >= 20 else { return try finish(format, .recordTooLong(offset: offset, length: length)) }
+                guard end - body >= 20 else {
+                    return try finish(format, .recordTooLong(offset: offset, length: length))
+                }
                 let id = Int(word(body))
-                guard id < interfaces.count else { return try finish(format, .recordTooLong(offset: offset, length: length)) }
+                guard id < interfaces.count else {
+                    return try finish(format, .recordTooLong(offset: offset, length: length))
+                }
                 let interface = interfaces[id]
                 let captured = Int(word(body + 12))
                 guard body + 20 + captured <= end else {
-                    return try finish(format, .truncatedRecord(offset: offset, length: captured, available: end - body - 20))
+                    return try finish(
+                        format, .truncatedRecord(offset: offset, length: captured, available: end - body - 20))
                 }
                 let units = UInt64(word(body + 4)) << 32 | UInt64(word(body + 8))
-                let microseconds = Int64(units / interface.unitsPerSecond) * 1_000_000
+                let microseconds =
+                    Int64(units / interface.unitsPerSecond) * 1_000_000
                     + Int64(units % interface.unitsPerSecond * 1_000_000 / interface.unitsPerSecond)
                 visit(
                     PcapRecord(
-                        microseconds: microseconds, data: UnsafeRawBufferPointer(rebasing: bytes[(body + 20)..<(body + 20 + captured)]),
+                        microseconds: microseconds,
+                        data: UnsafeRawBufferPointer(rebasing: bytes[(body + 20)..<(body + 20 + captured)]),
                         originalLength: Int(word(body + 16)), linkType: interface.linkType))
             case 0x0000_0003:  // simple packet: no timestamp, first interface
                 guard let interface = interfaces.first, end - body >= 4 else { break }
@@ -91,7 +99,8 @@ enum PcapNGReader {
                 let captured = min(original, end - body - 4, interface.snapLength > 0 ? interface.snapLength : Int.max)
                 visit(
                     PcapRecord(
-                        microseconds: 0, data: UnsafeRawBufferPointer(rebasing: bytes[(body + 4)..<(body + 4 + captured)]),
+                        microseconds: 0,
+                        data: UnsafeRawBufferPointer(rebasing: bytes[(body + 4)..<(body + 4 + captured)]),
                         originalLength: original, linkType: interface.linkType))
             default:
                 break

@@ -66,7 +66,9 @@ struct RTPStreamTracker {
         let index = Int(sequence - base)
         let word = index >> 6
         let bit = UInt64(1) << UInt64(index & 63)
-        if word >= seen.count { seen.append(contentsOf: repeatElement(0, count: word - seen.count + 1 + seen.count / 2)) }
+        if word >= seen.count {
+            seen.append(contentsOf: repeatElement(0, count: word - seen.count + 1 + seen.count / 2))
+        }
         if index >= 0, seen[word] & bit != 0 {
             duplicates += 1
             record(Arrival(microseconds: microseconds, sequence: sequence, duplicate: true, reordered: false))

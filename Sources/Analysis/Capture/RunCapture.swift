@@ -18,7 +18,9 @@ extension RunReport {
         }
         self.capture = figures
         var bandwidth = capture.bandwidth
-        for index in bandwidth.hosts.indices { bandwidth.hosts[index].name = peerByAddress[bandwidth.hosts[index].address] }
+        for index in bandwidth.hosts.indices {
+            bandwidth.hosts[index].name = peerByAddress[bandwidth.hosts[index].address]
+        }
         self.bandwidth = bandwidth
         streamDetails = capture.details
         var addresses: [String: String] = [:]

@@ -87,13 +87,17 @@ struct HTMLPage {
                 series.enumerated().map { (Double($0.offset) * window, $0.element) },
                 color: Self.classColors[traffic % Self.classColors.count], label: bandwidth.classes[traffic])
         }
-        chart.legend(bandwidth.classes.enumerated().map { ($0.element, Self.classColors[$0.offset % Self.classColors.count]) })
+        chart.legend(
+            bandwidth.classes.enumerated().map { ($0.element, Self.classColors[$0.offset % Self.classColors.count]) })
         raw(chart.svg)
-        let hosts = bandwidth.hosts.sorted { $0.sentBytes + $0.receivedBytes > $1.sentBytes + $1.receivedBytes }.prefix(24)
+        let hosts = bandwidth.hosts.sorted { $0.sentBytes + $0.receivedBytes > $1.sentBytes + $1.receivedBytes }.prefix(
+            24)
         table(
             ["host", "peer", "sent", "received"],
             hosts.map { [$0.address, $0.name ?? "-", "\($0.sentBytes) B", "\($0.receivedBytes) B"] })
-        paragraph("Windows of \(bandwidth.windowMs) ms. Classes: voice (RTP), overlay (other traffic on the overlay port), other.")
+        paragraph(
+            "Windows of \(bandwidth.windowMs) ms. Classes: voice (RTP), overlay (other traffic on the overlay port), other."
+        )
     }
 
     mutating func streams(_ streams: [StreamFigures], details: [StreamDetail], steps: [(t: Double, action: String)]) {
@@ -122,7 +126,9 @@ struct HTMLPage {
                 xLabel: "seconds since the stream's first packet", yLabel: "sequence number")
             for step in steps { chart.marker(at: step.t - start, label: step.action) }
             chart.dots(points, color: "#1f77b4")
-            raw("<p>\(escapeXML("\(stream.ssrc) at \(stream.receiverName ?? stream.receiver): sequence number against arrival time"))</p>")
+            raw(
+                "<p>\(escapeXML("\(stream.ssrc) at \(stream.receiverName ?? stream.receiver): sequence number against arrival time"))</p>"
+            )
             raw(chart.svg)
         }
         var histogram = [Int](repeating: 0, count: 101)
@@ -150,10 +156,14 @@ extension HTMLPage {
     ) {
         heading("Handoffs")
         table(
-            ["migration", "service", "from", "to", "outcome", "takeover", "overhead", "lost", "dup", "reord", "max gap"],
+            [
+                "migration", "service", "from", "to", "outcome", "takeover", "overhead", "lost", "dup", "reord",
+                "max gap",
+            ],
             handoffs.map {
                 [
-                    $0.migration, $0.service, $0.from, $0.to, $0.outcome, $0.takeoverMs.map { "\(format($0, 1)) ms" } ?? "-",
+                    $0.migration, $0.service, $0.from, $0.to, $0.outcome,
+                    $0.takeoverMs.map { "\(format($0, 1)) ms" } ?? "-",
                     $0.overheadBytes.map { "\($0) B" } ?? "-", $0.lost.map(String.init) ?? "-",
                     $0.duplicates.map(String.init) ?? "-", $0.reordered.map(String.init) ?? "-",
                     $0.maxGapMs.map { "\(format($0, 1)) ms" } ?? "-",
@@ -166,8 +176,10 @@ extension HTMLPage {
                 let inside = detail.arrivals.filter { window.contains($0.t) }
                 guard let first = inside.first else { continue }
                 series.append(
-                    ("\(stream.ssrc) at \(stream.receiverName ?? stream.receiver)",
-                        inside.map { ($0.t - window.lowerBound, Double($0.sequence - first.sequence)) }))
+                    (
+                        "\(stream.ssrc) at \(stream.receiverName ?? stream.receiver)",
+                        inside.map { ($0.t - window.lowerBound, Double($0.sequence - first.sequence)) }
+                    ))
             }
             guard !series.isEmpty else { continue }
             let top = series.flatMap(\.1).map(\.1).max() ?? 1
@@ -178,7 +190,10 @@ extension HTMLPage {
             for (index, entry) in series.enumerated() {
                 chart.dots(entry.1, color: Self.streamColors[index % Self.streamColors.count])
             }
-            chart.legend(series.prefix(8).enumerated().map { ($0.element.0, Self.streamColors[$0.offset % Self.streamColors.count]) })
+            chart.legend(
+                series.prefix(8).enumerated().map {
+                    ($0.element.0, Self.streamColors[$0.offset % Self.streamColors.count])
+                })
             paragraph("\(handoff.migration): \(handoff.service) from \(handoff.from) to \(handoff.to), every receiver")
             raw(chart.svg)
         }
@@ -194,13 +209,26 @@ extension RunReport {
         var rows: [[String]] = [
             ["outcome", run.outcome],
             ["elapsed / planned", "\(format(run.elapsedSeconds, 1)) s / \(format(run.plannedSeconds, 1)) s"],
-            ["peers", "\(peers.spawned) spawned, \(peers.left) left, \(peers.crashed) crashed, \(peers.stopped) stopped, \(peers.killed) killed, \(peers.failed) failed"],
-            ["start-up", startup.allReadyMs.map { "all \(startup.peers) ready in \(format($0, 0)) ms" } ?? "\(startup.ready) of \(startup.peers) ready"],
+            [
+                "peers",
+                "\(peers.spawned) spawned, \(peers.left) left, \(peers.crashed) crashed, \(peers.stopped) stopped, \(peers.killed) killed, \(peers.failed) failed",
+            ],
+            [
+                "start-up",
+                startup.allReadyMs.map { "all \(startup.peers) ready in \(format($0, 0)) ms" }
+                    ?? "\(startup.ready) of \(startup.peers) ready",
+            ],
             ["memory", "peak RSS max \(format(peers.maxRssMB, 1)) MB; PSS mean \(format(peers.meanPssMB, 1)) MB"],
-            ["coordinator CPU", "\(format(coordinator.cpuSeconds, 2)) s (\(format(coordinator.cpuPercent, 1)) % of a core)"],
+            [
+                "coordinator CPU",
+                "\(format(coordinator.cpuSeconds, 2)) s (\(format(coordinator.cpuPercent, 1)) % of a core)",
+            ],
         ]
         if let capture {
-            rows.append(["capture", "\(capture.packets) packets, \(capture.bytes) bytes, \(capture.kernelDrops ?? 0) kernel drops\(capture.partial ? ", PARTIAL: \(capture.error ?? "")" : "")"])
+            rows.append([
+                "capture",
+                "\(capture.packets) packets, \(capture.bytes) bytes, \(capture.kernelDrops ?? 0) kernel drops\(capture.partial ? ", PARTIAL: \(capture.error ?? "")" : "")",
+            ])
         }
         page.keyValues(rows)
         if !expectations.isEmpty {
@@ -218,8 +246,10 @@ extension RunReport {
             ["peer", "pid", "address", "ready", "uptime", "end", "peak RSS"],
             peers.list.map {
                 [
-                    $0.name, $0.pid.map(String.init) ?? "-", $0.address ?? "-", $0.readyMs.map { "\(format($0, 0)) ms" } ?? "-",
-                    $0.uptimeSeconds.map { "\(format($0, 1)) s" } ?? "-", $0.end, $0.maxRssMB.map { "\(format($0, 1)) MB" } ?? "-",
+                    $0.name, $0.pid.map(String.init) ?? "-", $0.address ?? "-",
+                    $0.readyMs.map { "\(format($0, 0)) ms" } ?? "-",
+                    $0.uptimeSeconds.map { "\(format($0, 1)) s" } ?? "-", $0.end,
+                    $0.maxRssMB.map { "\(format($0, 1)) MB" } ?? "-",
                 ]
             })
         return page.html
@@ -234,7 +264,10 @@ extension CaptureReport {
         page.keyValues(
             [
                 ["link type", capture.linkType], ["packets", "\(capture.packets)"], ["bytes", "\(capture.bytes)"],
-                ["RTP / other UDP / TCP / other / malformed", "\(capture.rtpPackets) / \(capture.nonRtpUdpPackets) / \(capture.tcpPackets) / \(capture.otherPackets) / \(capture.malformedPackets)"],
+                [
+                    "RTP / other UDP / TCP / other / malformed",
+                    "\(capture.rtpPackets) / \(capture.nonRtpUdpPackets) / \(capture.tcpPackets) / \(capture.otherPackets) / \(capture.malformedPackets)",
+                ],
                 ["partial", capture.partial ? "yes: \(capture.error ?? "")" : "no"],
             ])
         page.bandwidthChart(bandwidth, steps: [])

@@ -32,7 +32,9 @@ struct SVGChart {
     mutating func line(_ points: [(Double, Double)], color: String, label: String) {
         guard !points.isEmpty else { return }
         let path = points.map { "\(f(px($0.0))),\(f(py($0.1)))" }.joined(separator: " ")
-        body.append("<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" points=\"\(path)\"><title>\(escapeXML(label))</title></polyline>")
+        body.append(
+            "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" points=\"\(path)\"><title>\(escapeXML(label))</title></polyline>"
+        )
     }
 
     mutating func dots(_ points: [(Double, Double)], color: String) {
@@ -57,7 +59,8 @@ struct SVGChart {
             "<line x1=\"\(f(px(x)))\" x2=\"\(f(px(x)))\" y1=\"\(f(top))\" y2=\"\(f(height - bottom))\" stroke=\"#999\" "
                 + "stroke-dasharray=\"3,3\"><title>\(escapeXML(label))</title></line>")
         body.append(
-            "<text x=\"\(f(px(x) + 3))\" y=\"\(f(top + 10))\" font-size=\"10\" fill=\"#666\">\(escapeXML(String(label.prefix(24))))</text>")
+            "<text x=\"\(f(px(x) + 3))\" y=\"\(f(top + 10))\" font-size=\"10\" fill=\"#666\">\(escapeXML(String(label.prefix(24))))</text>"
+        )
     }
 
     mutating func legend(_ entries: [(String, String)]) {
@@ -71,19 +74,34 @@ struct SVGChart {
 
     /// The finished `<svg>` element.
     var svg: String {
-        var out = ["<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(f(width))\" height=\"\(f(height))\" viewBox=\"0 0 \(f(width)) \(f(height))\" font-family=\"sans-serif\">"]
+        var out = [
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(f(width))\" height=\"\(f(height))\" viewBox=\"0 0 \(f(width)) \(f(height))\" font-family=\"sans-serif\">"
+        ]
         out.append("<rect x=\"0\" y=\"0\" width=\"\(f(width))\" height=\"\(f(height))\" fill=\"#fff\"/>")
         for tick in ticks(yRange) {
-            out.append("<line x1=\"\(f(left))\" x2=\"\(f(width - right))\" y1=\"\(f(py(tick)))\" y2=\"\(f(py(tick)))\" stroke=\"#eee\"/>")
-            out.append("<text x=\"\(f(left - 6))\" y=\"\(f(py(tick) + 4))\" font-size=\"10\" text-anchor=\"end\">\(number(tick))</text>")
+            out.append(
+                "<line x1=\"\(f(left))\" x2=\"\(f(width - right))\" y1=\"\(f(py(tick)))\" y2=\"\(f(py(tick)))\" stroke=\"#eee\"/>"
+            )
+            out.append(
+                "<text x=\"\(f(left - 6))\" y=\"\(f(py(tick) + 4))\" font-size=\"10\" text-anchor=\"end\">\(number(tick))</text>"
+            )
         }
         for tick in ticks(xRange) {
-            out.append("<text x=\"\(f(px(tick)))\" y=\"\(f(height - bottom + 14))\" font-size=\"10\" text-anchor=\"middle\">\(number(tick))</text>")
+            out.append(
+                "<text x=\"\(f(px(tick)))\" y=\"\(f(height - bottom + 14))\" font-size=\"10\" text-anchor=\"middle\">\(number(tick))</text>"
+            )
         }
-        out.append("<line x1=\"\(f(left))\" x2=\"\(f(left))\" y1=\"\(f(top))\" y2=\"\(f(height - bottom))\" stroke=\"#333\"/>")
-        out.append("<line x1=\"\(f(left))\" x2=\"\(f(width - right))\" y1=\"\(f(height - bottom))\" y2=\"\(f(height - bottom))\" stroke=\"#333\"/>")
-        out.append("<text x=\"\(f((left + width - right) / 2))\" y=\"\(f(height - 4))\" font-size=\"11\" text-anchor=\"middle\">\(escapeXML(xLabel))</text>")
-        out.append("<text x=\"12\" y=\"\(f(top + (height - top - bottom) / 2))\" font-size=\"11\" text-anchor=\"middle\" transform=\"rotate(-90 12 \(f(top + (height - top - bottom) / 2)))\">\(escapeXML(yLabel))</text>")
+        out.append(
+            "<line x1=\"\(f(left))\" x2=\"\(f(left))\" y1=\"\(f(top))\" y2=\"\(f(height - bottom))\" stroke=\"#333\"/>")
+        out.append(
+            "<line x1=\"\(f(left))\" x2=\"\(f(width - right))\" y1=\"\(f(height - bottom))\" y2=\"\(f(height - bottom))\" stroke=\"#333\"/>"
+        )
+        out.append(
+            "<text x=\"\(f((left + width - right) / 2))\" y=\"\(f(height - 4))\" font-size=\"11\" text-anchor=\"middle\">\(escapeXML(xLabel))</text>"
+        )
+        out.append(
+            "<text x=\"12\" y=\"\(f(top + (height - top - bottom) / 2))\" font-size=\"11\" text-anchor=\"middle\" transform=\"rotate(-90 12 \(f(top + (height - top - bottom) / 2)))\">\(escapeXML(yLabel))</text>"
+        )
         out += body
         out.append("</svg>")
         return out.joined(separator: "\n")

@@ -75,7 +75,8 @@ struct Peer: AsyncParsableCommand {
             group: group, logger: logger)
         let services = ServiceGroup(
             configuration: .init(
-                services: [.init(service: node, successTerminationBehavior: .gracefullyShutdownGroup)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [.init(service: node, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await services.run()
         } catch {
