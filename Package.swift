@@ -40,6 +40,10 @@ let package = Package(
             swiftSettings: strict),
         .target(name: "ControlProtocol", dependencies: ["OverlayCore"], swiftSettings: strict),
         .target(name: "RTP", swiftSettings: strict),
+        .target(
+            name: "LinkEmulation",
+            dependencies: ["OverlayCore", .product(name: "RealModule", package: "swift-numerics")],
+            swiftSettings: strict),
 
         // Layer 2: adapters.
         .target(
@@ -97,6 +101,7 @@ let package = Package(
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "RTP", "SeamlessTestKit"]),
         .testTarget(name: "RTPTests", dependencies: ["RTP"]),
         .testTarget(name: "ArchitectureTests"),
+        .testTarget(name: "LinkEmulationTests", dependencies: ["LinkEmulation"]),
         .testTarget(name: "HarnessTests", dependencies: ["Harness", "SeamlessTestKit"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CPcap", "CSpeex", "CSpeexDSP"]),
     ]

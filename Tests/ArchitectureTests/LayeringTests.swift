@@ -20,6 +20,7 @@ import Testing
             "Scenario": io.union(upper).union(executables).union(["ControlProtocol", "RTP"]),
             "ControlProtocol": io.union(upper).union(executables).union(["Scenario", "RTP"]),
             "RTP": io.union(upper).union(executables).union(["OverlayCore", "Scenario", "ControlProtocol"]),
+            "LinkEmulation": io.union(upper).union(executables).union(["Scenario", "ControlProtocol", "RTP"]),
             "Analysis": ["Harness", "PeerNode", "Voice", "ServiceClient", "NIOCore", "NIOPosix"].reduce(
                 into: executables
             ) { $0.insert($1) },
