@@ -36,7 +36,7 @@ let package = Package(
             swiftSettings: strict),
         .target(
             name: "Scenario",
-            dependencies: ["OverlayCore", .product(name: "Yams", package: "Yams")],
+            dependencies: ["OverlayCore", "LinkEmulation", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
         .target(name: "ControlProtocol", dependencies: ["OverlayCore"], swiftSettings: strict),
         .target(name: "RTP", swiftSettings: strict),
@@ -96,7 +96,7 @@ let package = Package(
         .target(name: "SeamlessTestKit", dependencies: ["CSeamlessLinux"], path: "Tests/SeamlessTestKit"),
         .testTarget(name: "PeerNodeTests", dependencies: ["ControlProtocol", "SeamlessTestKit"]),
         .testTarget(name: "OverlayCoreTests", dependencies: ["OverlayCore"]),
-        .testTarget(name: "ScenarioTests", dependencies: ["Scenario"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "LinkEmulation"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol"]),
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "RTP", "SeamlessTestKit"]),
         .testTarget(name: "RTPTests", dependencies: ["RTP"]),
