@@ -14,6 +14,8 @@ public enum HarnessError: Error, CustomStringConvertible, Sendable {
     case file(path: String, reason: String)
     /// The launch mode is not available in this version.
     case unsupportedMode(String)
+    /// The scenario shapes links, which only exist in netns mode.
+    case linksNeedNetns
 
     public var description: String {
         switch self {
@@ -22,6 +24,8 @@ public enum HarnessError: Error, CustomStringConvertible, Sendable {
             "no peer executable at \(path): build it with `make build` or pass --peer PATH"
         case .noFreeNetwork: "every address block is taken by running testbed runs; wait or run `testbed clean`"
         case .file(let path, let reason): "\(path): \(reason)"
+        case .linksNeedNetns:
+            "this scenario gives peers link profiles or changes links, which need --mode netns; loopback is one perfect network"
         case .unsupportedMode(let mode):
             "mode '\(mode)' is not available yet: network namespaces and the link emulator are the next "
                 + "capability to land; use --mode loopback"

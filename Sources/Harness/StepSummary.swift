@@ -13,6 +13,9 @@ extension StepAction {
         case .wait(let condition, let timeout):
             "wait until \(condition.rawValue) (at most \(timeout.seconds.formatted(decimals: 1))s)"
         case .stop: "stop"
+        case .link(let peer, let profile, let direction): "link \(peer) \(direction.rawValue) \(profile)"
+        case .partition(let groups): "partition into \(groups.count) groups"
+        case .heal: "heal"
         }
     }
 }

@@ -57,6 +57,15 @@ public enum TestbedRun {
 
     public static func execute(_ scenario: Scenario, source: String, options: RunOptions) async throws -> RunResult {
         let mode = options.mode ?? scenario.mode
+        let usesLinks =
+            !scenario.links.names.isEmpty
+            || scenario.steps.contains {
+                switch $0.action {
+                case .link, .partition, .heal: true
+                default: false
+                }
+            }
+        guard mode != .loopback || !usesLinks else { throw HarnessError.linksNeedNetns }
         guard mode == .loopback else {
             throw HarnessError.unsupportedMode(mode.rawValue)
         }

@@ -20,6 +20,8 @@ public struct Scenario: Sendable, Equatable {
     public var steps: [Step]
     /// The checks on the report (`expect:`).
     public var expectations: [ReportExpectation]
+    /// Link profiles (netns mode): every peer's, and per-peer overrides, by profile name.
+    public var links: LinkAssignments
 
     public init(
         name: String, summary: String? = nil, mode: LaunchMode = .loopback, seed: UInt64 = 1,
@@ -32,7 +34,42 @@ public struct Scenario: Sendable, Equatable {
         self.peerCount = peerCount
         self.steps = steps
         self.expectations = expectations
+        self.links = LinkAssignments()
     }
+}
+
+/// Which link profile each peer's uplink and downlink follow (`peers: {profile: wifi}` and
+/// `links: {peer-2: mobile, peer-3: {up: lossy, down: wan}}`).
+public struct LinkAssignments: Sendable, Equatable {
+    /// The profile of every peer not named in `peers`; nil: the zero profile.
+    public var everyPeer: String?
+    public var peers: [PeerName: Pair]
+
+    public init(everyPeer: String? = nil, peers: [PeerName: Pair] = [:]) {
+        self.everyPeer = everyPeer
+        self.peers = peers
+    }
+
+    /// An uplink and a downlink profile.
+    public struct Pair: Sendable, Equatable {
+        public var up: String
+        public var down: String
+
+        public init(up: String, down: String) {
+            self.up = up
+            self.down = down
+        }
+    }
+
+    /// Every profile name used.
+    public var names: Set<String> {
+        Set(peers.values.flatMap { [$0.up, $0.down] } + (everyPeer.map { [$0] } ?? []))
+    }
+}
+
+/// Which direction of a peer's link a `link` step changes.
+public enum LinkDirection: String, Sendable, Equatable {
+    case up, down, both
 }
 
 /// Where peers run.
@@ -77,6 +114,12 @@ public enum StepAction: Sendable, Equatable {
     case wait(WaitCondition, timeout: Duration)
     /// Ends the run: every running peer is shut down.
     case stop
+    /// Gives one peer's link (or one direction of it) another profile, from the next packet on.
+    case link(peer: PeerName, profile: String, direction: LinkDirection)
+    /// Cuts connectivity between groups of peers (within a group they still reach each other).
+    case partition([[PeerName]])
+    /// Ends every partition.
+    case heal
 }
 
 /// Which peers a step applies to.

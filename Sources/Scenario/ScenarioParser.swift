@@ -6,8 +6,12 @@ extension Scenario {
     /// diagnostics). Validation includes expanding the timeline with the scenario's own seed,
     /// so a step that names a peer which is not running at that time is reported here.
     /// Every problem found is reported, in file order, not just the first.
-    public static func parse(_ text: String, file: String) throws(Diagnostics) -> Scenario {
+    /// `profiles`, when given, are the link profile names that exist (the files under
+    /// `Testbed/profiles/`); a scenario naming another one is then an error.
+    public static func parse(_ text: String, file: String, profiles: Set<String>? = nil) throws(Diagnostics) -> Scenario
+    {
         var reader = ScenarioReader(file: file)
+        reader.knownProfiles = profiles
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -36,9 +40,15 @@ extension Scenario {
 struct ScenarioReader {
     let file: String
     var diagnostics: [Diagnostic] = []
+    /// Profile names that exist, when the caller knows them.
+    var knownProfiles: Set<String>?
+    /// Where link profiles are used (for the error when the mode has no links).
+    var linkUses: [Node] = []
 
-    static let topLevelKeys = ["name", "description", "mode", "seed", "peers", "timeline", "expect"]
-    static let actionKeys = ["spawn", "leave", "crash", "pause", "resume", "churn", "wait", "stop"]
+    static let topLevelKeys = ["name", "description", "mode", "seed", "peers", "links", "timeline", "expect"]
+    static let actionKeys = [
+        "spawn", "leave", "crash", "pause", "resume", "churn", "wait", "stop", "link", "partition", "heal",
+    ]
 
     func position(_ node: Node?) -> SourcePosition {
         SourcePosition(file: file, line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1)
@@ -111,6 +121,7 @@ struct ScenarioReader {
         }
 
         var peerCount = 0
+        var links = LinkAssignments()
         if let node = values["peers"]?.value {
             var countNode: Node? = node
             if let peers = node.mapping {
@@ -118,8 +129,11 @@ struct ScenarioReader {
                 for (key, value) in peers {
                     if key.scalar?.string == "count" {
                         countNode = value
+                    } else if key.scalar?.string == "profile" {
+                        links.everyPeer = profileName(value)
+                        linkUses.append(key)
                     } else {
-                        error("unknown key '\(key.scalar?.string ?? "?")' in peers (expected count)", at: key)
+                        error("unknown key '\(key.scalar?.string ?? "?")' in peers (expected count, profile)", at: key)
                     }
                 }
             }
@@ -132,6 +146,36 @@ struct ScenarioReader {
             }
         } else {
             error("missing 'peers'", at: root)
+        }
+
+        if let (key, node) = values["links"] {
+            linkUses.append(key)
+            if let mapping = node.mapping {
+                for (peerNode, value) in mapping {
+                    guard let peer = peerName(peerNode) else { continue }
+                    if value.scalar != nil {
+                        if let name = profileName(value) { links.peers[peer] = .init(up: name, down: name) }
+                    } else if let pair = value.mapping {
+                        var up: String?
+                        var down: String?
+                        for (direction, profile) in pair {
+                            switch direction.scalar?.string {
+                            case "up": up = profileName(profile)
+                            case "down": down = profileName(profile)
+                            default: error("a link has an up and a down direction", at: direction)
+                            }
+                        }
+                        let fallback = links.everyPeer ?? ""
+                        if up != nil || down != nil {
+                            links.peers[peer] = .init(up: up ?? fallback, down: down ?? fallback)
+                        }
+                    } else {
+                        error("a peer's link is a profile name or {up: NAME, down: NAME}", at: value)
+                    }
+                }
+            } else {
+                error("links maps peers to profiles: {peer-2: mobile, peer-3: {up: lossy, down: wan}}", at: node)
+            }
         }
 
         var steps: [Step] = []
@@ -169,10 +213,32 @@ struct ScenarioReader {
             }
         }
 
-        return Scenario(
+        if mode == .loopback {
+            for use in linkUses {
+                error(
+                    "link profiles and steps need mode netns; in mode loopback every link is one perfect network",
+                    at: use)
+            }
+        }
+        var scenario = Scenario(
             name: name, summary: values["description"]?.value.scalar?.string.trimmingTrailingWhitespace, mode: mode,
             seed: seed,
             peerCount: peerCount, steps: steps, expectations: expectations)
+        scenario.links = links
+        return scenario
+    }
+
+    /// A profile's name, checked against the known profiles when there is a list.
+    mutating func profileName(_ node: Node) -> String? {
+        guard let name = node.scalar?.string, !name.isEmpty else {
+            error("expected a profile name", at: node)
+            return nil
+        }
+        if let knownProfiles, !knownProfiles.contains(name) {
+            error("unknown link profile '\(name)' (known: \(knownProfiles.sorted().joined(separator: ", ")))", at: node)
+            return nil
+        }
+        return name
     }
 }
 

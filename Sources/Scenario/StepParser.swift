@@ -48,6 +48,16 @@ extension ScenarioReader {
         case "resume": parsed = selection(value, verb: verb).map(StepAction.resume)
         case "churn": parsed = churn(value).map(StepAction.churn)
         case "wait": parsed = wait(value)
+        case "link":
+            linkUses.append(action.key)
+            parsed = link(value)
+        case "partition":
+            linkUses.append(action.key)
+            parsed = partition(value)
+        case "heal":
+            linkUses.append(action.key)
+            parsed = isEmptyValue(value) ? .heal : nil
+            if parsed == nil { error("heal takes no value", at: value) }
         default:  // stop
             let isEmpty =
                 value.scalar.map { ["", "~", "null", "true"].contains($0.string) } ?? (value.mapping?.isEmpty ?? false)
@@ -56,6 +66,69 @@ extension ScenarioReader {
         }
         guard let parsed else { return nil }
         return (Step(at: at, action: parsed, position: position(value)), atNode)
+    }
+
+    /// `stop:`, `stop: {}`, `stop: true`.
+    func isEmptyValue(_ value: Node) -> Bool {
+        value.scalar.map { ["", "~", "null", "true"].contains($0.string) } ?? (value.mapping?.isEmpty ?? false)
+    }
+
+    /// `link: {peer: peer-2, profile: lossy, direction: up}` (direction defaults to both).
+    mutating func link(_ node: Node) -> StepAction? {
+        guard let mapping = node.mapping else {
+            error("link takes {peer: peer-N, profile: NAME, direction: up|down|both}", at: node)
+            return nil
+        }
+        var peer: PeerName?
+        var profile: String?
+        var direction = LinkDirection.both
+        for (key, value) in mapping {
+            switch key.scalar?.string {
+            case "peer": peer = peerName(value)
+            case "profile": profile = profileName(value)
+            case "direction":
+                guard let parsed = value.scalar.flatMap({ LinkDirection(rawValue: $0.string) }) else {
+                    error("direction must be up, down or both", at: value)
+                    return nil
+                }
+                direction = parsed
+            default:
+                error("unknown key '\(key.scalar?.string ?? "?")' in link (expected peer, profile, direction)", at: key)
+                return nil
+            }
+        }
+        guard let peer, let profile else {
+            error("link needs a peer and a profile", at: node)
+            return nil
+        }
+        return .link(peer: peer, profile: profile, direction: direction)
+    }
+
+    /// `partition: [[peer-1, peer-2], [peer-3]]`: at least two groups, no peer in two.
+    mutating func partition(_ node: Node) -> StepAction? {
+        guard let groups = node.sequence, groups.count >= 2 else {
+            error("partition takes two or more groups of peers: [[peer-1, peer-2], [peer-3]]", at: node)
+            return nil
+        }
+        var result: [[PeerName]] = []
+        var seen: Set<PeerName> = []
+        for group in groups {
+            guard let members = group.sequence, !members.isEmpty else {
+                error("a partition group is a non-empty list of peers", at: group)
+                return nil
+            }
+            var names: [PeerName] = []
+            for member in members {
+                guard let name = peerName(member) else { return nil }
+                guard seen.insert(name).inserted else {
+                    error("\(name) is in two partition groups", at: member)
+                    return nil
+                }
+                names.append(name)
+            }
+            result.append(names)
+        }
+        return .partition(result)
     }
 
     /// `250ms`, `5s`, `1.5m`, `2h`.

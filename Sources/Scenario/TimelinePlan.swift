@@ -44,5 +44,8 @@ public struct PlannedAction: Sendable, Equatable {
         case resume(PeerName)
         case waitReady(timeout: Duration)
         case stop
+        case link(PeerName, profile: String, direction: LinkDirection)
+        case partition([[PeerName]])
+        case heal
     }
 }

@@ -52,6 +52,19 @@ struct TimelinePlanner {
             case .stop:
                 append(.stop, at: step.at, index: index)
                 stopAt = step.at
+            case .link(let peer, let profile, let direction):
+                if isKnown(peer) {
+                    append(.link(peer, profile: profile, direction: direction), at: step.at, index: index)
+                } else {
+                    problem("unknown peer \(peer): the scenario declares peer-1 ... peer-\(scenario.peerCount)", step)
+                }
+            case .partition(let groups):
+                for name in groups.joined() where !isKnown(name) {
+                    problem("unknown peer \(name): the scenario declares peer-1 ... peer-\(scenario.peerCount)", step)
+                }
+                append(.partition(groups), at: step.at, index: index)
+            case .heal:
+                append(.heal, at: step.at, index: index)
             }
             end = max(end, step.at)
         }
@@ -262,6 +275,12 @@ extension PlannedAction: CustomStringConvertible {
         case .resume(let name): what = "resume \(name)"
         case .waitReady(let timeout): what = "wait until ready (at most \(timeout.text))"
         case .stop: what = "stop"
+        case .link(let peer, let profile, let direction): what = "link \(peer) \(direction.rawValue) \(profile)"
+        case .partition(let groups):
+            what =
+                "partition "
+                + groups.map { "[" + $0.map(\.description).joined(separator: ", ") + "]" }.joined(separator: " ")
+        case .heal: what = "heal"
         }
         return "\(padded)  \(what)" + (fromChurn ? "  (churn)" : "")
     }

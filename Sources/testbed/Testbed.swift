@@ -30,11 +30,20 @@ func loadScenario(_ path: String) throws -> (Scenario, String) {
         throw ExitCode(2)
     }
     do {
-        return (try Scenario.parse(source, file: path), source)
+        return (try Scenario.parse(source, file: path, profiles: knownProfiles(near: path)), source)
     } catch {
         FileHandle.standardError.write(Data((error.description + "\n").utf8))
         throw ExitCode(2)
     }
+}
+
+/// The link profile names in the `profiles` folder beside the scenario's folder
+/// (`Testbed/profiles/` for `Testbed/scenarios/x.yaml`), or nil when there is none.
+func knownProfiles(near scenario: String) -> Set<String>? {
+    let folder = (((scenario as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent as NSString)
+        .appendingPathComponent("profiles")
+    guard let files = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return nil }
+    return Set(files.filter { $0.hasSuffix(".yaml") }.map { String($0.dropLast(5)) })
 }
 
 /// The `peer` executable next to this one.

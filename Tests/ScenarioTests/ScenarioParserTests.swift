@@ -67,8 +67,8 @@ import Testing
                 "1:7: name must be letters, digits, '.', '_' or '-' (it names the run folder)",
                 "2:8: peers must be a whole number from 1 to 65000 (or {count: N})",
                 "3:7: mode must be loopback or netns, not 'cloud'",
-                "4:1: unknown key 'colour' (expected one of: name, description, mode, seed, peers, timeline, expect)",
-                "7:5: unknown step 'spwan' (expected one of: spawn, leave, crash, pause, resume, churn, wait, stop)",
+                "4:1: unknown key 'colour' (expected one of: name, description, mode, seed, peers, links, timeline, expect)",
+                "7:5: unknown step 'spwan' (expected one of: spawn, leave, crash, pause, resume, churn, wait, stop, link, partition, heal)",
                 "8:9: bad duration '5x': use a number and a unit (250ms, 5s, 2m)",
                 "12:9: time goes backwards: 2s comes after 3s",
                 "15:21: 'node-7' is not a peer name (peer-1, peer-2, ...)",
@@ -159,5 +159,67 @@ import Testing
             return
         }
         #expect(failure.offset == offset)
+    }
+}
+
+/// Links: profiles per peer and the link, partition and heal steps (netns mode only).
+@Suite struct LinkStepTests {
+    static let netns = """
+        name: links
+        mode: netns
+        peers: {count: 4, profile: lan}
+        links:
+          peer-2: mobile
+          peer-3: {up: lossy, down: wan}
+        timeline:
+          - at: 0s
+            spawn: all
+          - at: 5s
+            link: {peer: peer-2, profile: lossy, direction: up}
+          - at: 6s
+            partition: [[peer-1, peer-2], [peer-3, peer-4]]
+          - at: 8s
+            heal:
+        """
+
+    @Test func linksParseAndExpandIntoThePlan() throws {
+        let scenario = try Scenario.parse(Self.netns, file: "links.yaml", profiles: ["lan", "mobile", "lossy", "wan"])
+        let p = PeerName.init(index:)
+        #expect(scenario.links.everyPeer == "lan")
+        #expect(scenario.links.peers[p(2)] == .init(up: "mobile", down: "mobile"))
+        #expect(scenario.links.peers[p(3)] == .init(up: "lossy", down: "wan"))
+        let kinds = try scenario.plan().actions.map(\.kind).suffix(3)
+        #expect(
+            Array(kinds) == [
+                .link(p(2), profile: "lossy", direction: .up), .partition([[p(1), p(2)], [p(3), p(4)]]), .heal,
+            ])
+    }
+
+    static func problems(_ yaml: String, profiles: Set<String>? = nil) -> [String] {
+        do {
+            _ = try Scenario.parse(yaml, file: "l.yaml", profiles: profiles)
+            return []
+        } catch {
+            return error.items.map { "\($0.position.line):\($0.position.column): \($0.message)" }
+        }
+    }
+
+    @Test func profilesInLoopbackModeAreAnErrorNamingTheMode() {
+        let loopback = Self.netns.replacingOccurrences(of: "mode: netns", with: "mode: loopback")
+        let message = "link profiles and steps need mode netns; in mode loopback every link is one perfect network"
+        #expect(
+            Self.problems(loopback) == [
+                "3:19: \(message)", "4:1: \(message)", "11:5: \(message)", "13:5: \(message)", "15:5: \(message)",
+            ])
+    }
+
+    @Test func unknownProfilesAndOverlappingGroupsAreErrors() {
+        #expect(
+            Self.problems(Self.netns, profiles: ["lan", "wan", "lossy"]) == [
+                "5:11: unknown link profile 'mobile' (known: lan, lossy, wan)"
+            ])
+        let overlapping = Self.netns.replacingOccurrences(
+            of: "[[peer-1, peer-2], [peer-3, peer-4]]", with: "[[peer-1, peer-2], [peer-2]]")
+        #expect(Self.problems(overlapping) == ["13:36: peer-2 is in two partition groups"])
     }
 }
