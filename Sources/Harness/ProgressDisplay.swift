@@ -26,9 +26,9 @@ public struct ProgressDisplay: Sendable {
             let clock = ContinuousClock()
             while await !timeline.isFinished, !Task.isCancelled {
                 let (running, ready) = await membership.counts
-                let elapsed = await timeline.elapsed.seconds.formatted(decimals: 1)
+                let elapsed = await timeline.elapsed.inSeconds.formatted(decimals: 1)
                 let line =
-                    "\r\u{1B}[K[\(elapsed)s / \(planned.seconds.formatted(decimals: 1))s]  "
+                    "\r\u{1B}[K[\(elapsed)s / \(planned.inSeconds.formatted(decimals: 1))s]  "
                     + "\(running) peers up, \(ready) ready  ·  \(await timeline.currentStep)"
                 Self.write(line)
                 try? await clock.sleep(for: .milliseconds(100))
@@ -38,7 +38,7 @@ public struct ProgressDisplay: Sendable {
 
     func step(index: Int, of count: Int, _ summary: String, at elapsed: Duration) {
         guard style == .lines else { return }
-        Self.write("[\(elapsed.seconds.formatted(decimals: 3))s] step \(index + 1)/\(count): \(summary)\n")
+        Self.write("[\(elapsed.inSeconds.formatted(decimals: 3))s] step \(index + 1)/\(count): \(summary)\n")
     }
 
     func finish() {

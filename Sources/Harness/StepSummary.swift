@@ -9,9 +9,9 @@ extension StepAction {
         case .crash(let selection): "crash \(selection.summary)"
         case .pause(let selection): "pause \(selection.summary)"
         case .resume(let selection): "resume \(selection.summary)"
-        case .churn(let spec): "churn for \(spec.duration.seconds.formatted(decimals: 1))s"
+        case .churn(let spec): "churn for \(spec.duration.inSeconds.formatted(decimals: 1))s"
         case .wait(let condition, let timeout):
-            "wait until \(condition.rawValue) (at most \(timeout.seconds.formatted(decimals: 1))s)"
+            "wait until \(condition.rawValue) (at most \(timeout.inSeconds.formatted(decimals: 1))s)"
         case .stop: "stop"
         case .link(let peer, let profile, let direction): "link \(peer) \(direction.rawValue) \(profile)"
         case .partition(let groups): "partition into \(groups.count) groups"
@@ -27,14 +27,6 @@ extension PeerSelection {
         case .named(let names): names.map(\.description).joined(separator: ", ")
         case .count(let count): "\(count) new peers"
         }
-    }
-}
-
-extension Duration {
-    /// The duration in seconds, as a Double.
-    var seconds: Double {
-        let (whole, fraction) = components
-        return Double(whole) + Double(fraction) / 1e18
     }
 }
 

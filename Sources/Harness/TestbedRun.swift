@@ -111,7 +111,7 @@ public enum TestbedRun {
         let recorder = try EventRecorder(path: folder.events)
         await recorder.record(
             .runStarted(
-                scenario: scenario.name, seed: plan.seed, mode: mode.rawValue, plannedSeconds: plan.end.seconds),
+                scenario: scenario.name, seed: plan.seed, mode: mode.rawValue, plannedSeconds: plan.end.inSeconds),
             about: EventLine.runSubject)
 
         let spawner = ProcessSpawner()
@@ -153,7 +153,7 @@ public enum TestbedRun {
         try? await launcher.stop()
         await recorder.record(
             .runEnded(
-                reason: ending.rawValue, elapsedSeconds: ((await timeline.elapsed.seconds) * 1e6).rounded() / 1e6,
+                reason: ending.rawValue, elapsedSeconds: ((await timeline.elapsed.inSeconds) * 1e6).rounded() / 1e6,
                 cpuSeconds: EventRecorder.cpuSeconds()),
             about: EventLine.runSubject)
         try await recorder.finish()

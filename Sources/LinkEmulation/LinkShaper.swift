@@ -87,15 +87,8 @@ public struct LinkShaper: Sendable {
             return deviation * z
         case .pareto(let mean, let shape):
             guard shape > 1 else { return .zero }
-            let scale = mean.secondsDouble * (shape - 1) / shape
+            let scale = mean.inSeconds * (shape - 1) / shape
             return .nanoseconds(Int64((scale / Double.pow(u1, 1 / shape) * 1e9).rounded()))
         }
-    }
-}
-
-extension Duration {
-    var secondsDouble: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }

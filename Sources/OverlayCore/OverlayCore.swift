@@ -46,3 +46,12 @@ public struct PeerName: Hashable, Comparable, Sendable, CustomStringConvertible,
         try container.encode(description)
     }
 }
+
+extension Duration {
+    /// The duration in seconds, as a Double (for rates and reports; times themselves stay
+    /// durations).
+    public var inSeconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

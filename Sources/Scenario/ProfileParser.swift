@@ -107,8 +107,7 @@ extension ScenarioReader {
             error("jitter is {distribution: uniform|normal|pareto, ...}", at: node)
             return nil
         }
-        var fields: [String: Node] = [:]
-        for (key, value) in mapping { fields[key.scalar?.string ?? ""] = value }
+        let fields = members(mapping)
         switch fields["distribution"]?.scalar?.string {
         case "uniform":
             guard let spread = field("spread", fields, in: node, { $0.duration($1) }) else { return nil }
@@ -134,8 +133,7 @@ extension ScenarioReader {
             error("loss is {model: independent, probability: p} or {model: gilbert-elliott, ...}", at: node)
             return nil
         }
-        var fields: [String: Node] = [:]
-        for (key, value) in mapping { fields[key.scalar?.string ?? ""] = value }
+        let fields = members(mapping)
         switch fields["model"]?.scalar?.string {
         case "independent":
             guard let p = field("probability", fields, in: node, { $0.probability($1) }) else { return nil }
@@ -152,6 +150,13 @@ extension ScenarioReader {
             error("loss model must be independent or gilbert-elliott", at: fields["model"] ?? node)
             return nil
         }
+    }
+
+    /// A mapping's members by key.
+    func members(_ mapping: Node.Mapping) -> [String: Node] {
+        var fields: [String: Node] = [:]
+        for (key, value) in mapping { fields[key.scalar?.string ?? ""] = value }
+        return fields
     }
 
     /// A required member: reported as missing when absent, parsed (and reported if invalid)

@@ -298,7 +298,7 @@ extension ScenarioReader {
                     error("mean session time must be more than 0s", at: value)
                     return nil
                 }
-                mean = parsed.secondsValue
+                mean = parsed.inSeconds
             case "shape":
                 guard let parsed = value.scalar.flatMap({ Double($0.string) }), parsed > 0, parsed.isFinite else {
                     error("shape must be a number above 0", at: value)
@@ -340,13 +340,5 @@ extension ScenarioReader {
             error("unknown distribution '\(kind.0)' (expected exponential, weibull or pareto)", at: kind.1)
             return nil
         }
-    }
-}
-
-extension Duration {
-    /// The duration in seconds.
-    var secondsValue: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }

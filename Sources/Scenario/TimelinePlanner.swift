@@ -197,7 +197,7 @@ struct TimelinePlanner {
             let session = spec.session.sample(using: &generator)
             let crashes = generator.nextUnitInterval() < spec.crashFraction
             let leaveAt = start + session
-            guard leaveAt < spec.duration.secondsValue else { return }
+            guard leaveAt < spec.duration.inSeconds else { return }
             let kind: PlannedAction.Kind = crashes ? .crash(name) : .leave(name)
             queued.append(
                 (PlannedAction(at: step.at + .seconds(leaveAt), kind: kind, stepIndex: index, fromChurn: true), 0))
@@ -208,7 +208,7 @@ struct TimelinePlanner {
             var time = 0.0
             while true {
                 time += Distribution.exponential(mean: 1 / rate).sample(using: &generator)
-                guard time < spec.duration.secondsValue else { break }
+                guard time < spec.duration.inSeconds else { break }
                 guard nextIndex <= PeerName.maximumIndex else {
                     problem(
                         "churn would start more peers than peer numbers go (peer-\(PeerName.maximumIndex)); lower arrival-rate",
@@ -260,7 +260,7 @@ struct TimelinePlanner {
 extension PlannedAction: CustomStringConvertible {
     /// `  12.340s  crash peer-7  (churn)`
     public var description: String {
-        let seconds = at.secondsValue
+        let seconds = at.inSeconds
         let whole = Int64(seconds)
         let millis = Int64(((seconds - Double(whole)) * 1000).rounded())
         let time =

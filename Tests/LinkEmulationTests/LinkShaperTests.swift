@@ -18,7 +18,7 @@ import Testing
 
     static func delays(_ fates: [(sent: Duration, fate: LinkShaper.Fate)]) -> [Double] {
         fates.compactMap {
-            if case .deliver(let at, _, _) = $0.fate { (at - $0.sent).secondsDouble * 1000 } else { nil }
+            if case .deliver(let at, _, _) = $0.fate { (at - $0.sent).inSeconds * 1000 } else { nil }
         }
     }
 

@@ -119,7 +119,7 @@ import Testing
         // each peer's departure time is one draw.
         let n = 10_000
         let plan = try Self.churnScenario(peers: n + 1, session: session, duration: "100000h", rate: "0").plan()
-        let departures = plan.actions.filter(\.fromChurn).map { ($0.at - .seconds(1)).secondsValue }
+        let departures = plan.actions.filter(\.fromChurn).map { ($0.at - .seconds(1)).inSeconds }
         #expect(departures.count == n)
         let critical = 1.628 / Double(n).squareRoot()  // 1 % level
         #expect(Self.ksDistance(departures, distribution) < critical)
