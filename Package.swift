@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "Harness",
             dependencies: [
-                "OverlayCore", "Scenario", "ControlProtocol", "Analysis", "CSeamlessLinux", "CPcap",
+                "OverlayCore", "Scenario", "ControlProtocol", "Analysis", "CSeamlessLinux", "CPcap", "LinkEmulation",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
@@ -85,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "testbed",
             dependencies: [
-                "Harness", "Scenario", "Analysis",
+                "Harness", "Scenario", "Analysis", "LinkEmulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -20,6 +20,7 @@ extension RunReport {
         func milliseconds(_ from: Int64, _ to: Int64) -> Double { Double(to - from) / 1000 }
         var firstSpawnStep: (t: Int64, peers: [String])?
         var steps: [(t: Double, action: String)] = []
+        var links: [LinkFigures] = []
         // Coordinator CPU marks: (time, cumulative CPU seconds, the step that starts there).
         var cpuMarks: [(t: Int64, cpu: Double, step: (index: Int, action: String)?)] = []
         var inFirstSpawnStep = false
@@ -80,6 +81,20 @@ extension RunReport {
                 rssKB[name] = maxRssKB
             case .error:
                 summary.peerErrors += 1
+            case .linkChanged(let profile, let direction):
+                steps.append((line.t.seconds, "\(name) \(direction) \(profile)"))
+            case .partitioned:
+                steps.append((line.t.seconds, "partition"))
+            case .healed:
+                steps.append((line.t.seconds, "heal"))
+            case .linkCounters(let direction, let counts):
+                links.append(
+                    LinkFigures(
+                        peer: name, direction: direction, packets: counts["packets"] ?? 0,
+                        delivered: counts["delivered"] ?? 0, lost: counts["lost"] ?? 0,
+                        queueDrops: counts["queueDrops"] ?? 0, tooBig: counts["tooBig"] ?? 0,
+                        duplicated: counts["duplicated"] ?? 0, reordered: counts["reordered"] ?? 0,
+                        partitioned: counts["partitioned"] ?? 0, unrouted: counts["unrouted"] ?? 0))
             case .migrationPhase(let migration, _, _, _, let phase):
                 steps.append((line.t.seconds, "\(migration) \(phase)"))
             default:
@@ -123,5 +138,6 @@ extension RunReport {
         self.init(run: summary, peers: figures, startup: startup, coordinator: coordinator)
         self.steps = steps
         self.handoffs = HandoffAnalysis.handoffs(from: events)
+        self.links = links
     }
 }

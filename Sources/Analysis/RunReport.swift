@@ -19,6 +19,9 @@ public struct RunReport: Sendable, Equatable, Codable {
     public var bandwidth: BandwidthFigures?
     /// One entry per migration, from its phase events and (window figures) the capture.
     public var handoffs: [HandoffFigures]
+    /// Per peer and direction, what the emulated link did (netns mode): every packet lost on
+    /// the network is counted here, so the rest of a stream's losses are the service's.
+    public var links: [LinkFigures]
     public var expectations: [ExpectationResult]
     /// Per-packet samples of each stream, for the HTML charts; not part of report.json.
     public var streamDetails: [StreamDetail] = []
@@ -27,13 +30,13 @@ public struct RunReport: Sendable, Equatable, Codable {
     public var steps: [(t: Double, action: String)] = []
 
     enum CodingKeys: String, CodingKey {
-        case run, peers, startup, coordinator, capture, streams, bandwidth, handoffs, expectations
+        case run, peers, startup, coordinator, capture, streams, bandwidth, handoffs, links, expectations
     }
 
     public static func == (lhs: RunReport, rhs: RunReport) -> Bool {
         lhs.run == rhs.run && lhs.peers == rhs.peers && lhs.startup == rhs.startup && lhs.coordinator == rhs.coordinator
             && lhs.capture == rhs.capture && lhs.streams == rhs.streams && lhs.bandwidth == rhs.bandwidth
-            && lhs.handoffs == rhs.handoffs
+            && lhs.handoffs == rhs.handoffs && lhs.links == rhs.links
             && lhs.expectations == rhs.expectations && lhs.streamDetails == rhs.streamDetails
     }
 
@@ -49,6 +52,7 @@ public struct RunReport: Sendable, Equatable, Codable {
         self.streams = []
         self.bandwidth = nil
         self.handoffs = []
+        self.links = []
         self.expectations = expectations
     }
 }
@@ -139,6 +143,26 @@ public struct CoordinatorFigures: Sendable, Equatable, Codable {
         /// Percent of one core while this step's window lasted.
         public var cpuPercent: Double
     }
+}
+
+/// One direction of one peer's emulated link (`links[]`).
+public struct LinkFigures: Sendable, Equatable, Codable {
+    public var peer: String
+    /// `up` (what the peer sent) or `down` (what it was sent).
+    public var direction: String
+    public var packets: Int
+    public var delivered: Int
+    /// Lost by the loss model.
+    public var lost: Int
+    /// Dropped because the queue behind the rate limit was full.
+    public var queueDrops: Int
+    public var tooBig: Int
+    public var duplicated: Int
+    public var reordered: Int
+    /// Dropped because a partition separated sender and receiver.
+    public var partitioned: Int
+    /// Sent to an address no peer owns.
+    public var unrouted: Int
 }
 
 /// One `expect:` line checked against the report.

@@ -27,6 +27,11 @@ extension RunReport {
         if let quietest { cpu += "; quietest step \(format(quietest.cpuPercent, 1)) % (\(quietest.action))" }
         if let busiest { cpu += "; busiest \(format(busiest.cpuPercent, 1)) % (\(busiest.action))" }
         out.append(cpu)
+        if !links.isEmpty {
+            let sent = links.filter { $0.direction == "up" }.reduce(0) { $0 + $1.packets }
+            let dropped = links.reduce(0) { $0 + $1.lost + $1.queueDrops + $1.tooBig + $1.partitioned }
+            out.append("links     \(sent) packets sent, \(dropped) dropped by the emulated network (see links[])")
+        }
         if let capture {
             var line = "capture   \(capture.packets) packets, \(capture.bytes) bytes"
             if let drops = capture.kernelDrops { line += ", \(drops) kernel drops" }

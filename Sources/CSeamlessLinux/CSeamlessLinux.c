@@ -10,6 +10,9 @@
 #include <time.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <net/if.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
 
 int seamless_set_parent_death_signal(int signal) {
     return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0, 0, 0) == 0 ? 0 : errno;
@@ -52,6 +55,27 @@ int seamless_spawn(const char *path, char *const argv[], char *const envp[], int
 }
 
 int seamless_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC) == 0 ? 0 : errno; }
+
+int seamless_tun_open(const char *name) {
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return -errno;
+    struct ifreq request;
+    memset(&request, 0, sizeof request);
+    request.ifr_flags = IFF_TUN | IFF_NO_PI;
+    strncpy(request.ifr_name, name, IFNAMSIZ - 1);
+    if (ioctl(fd, TUNSETIFF, &request) < 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    return fd;
+}
+
+int seamless_poll_nanoseconds(struct pollfd *fds, unsigned long count, int64_t timeout) {
+    if (timeout < 0) return ppoll(fds, count, NULL, NULL);
+    struct timespec limit = {.tv_sec = timeout / 1000000000, .tv_nsec = timeout % 1000000000};
+    return ppoll(fds, count, &limit, NULL);
+}
 
 int64_t seamless_realtime_microseconds(void) {
     struct timespec now;

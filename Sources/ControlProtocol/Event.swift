@@ -46,6 +46,14 @@ public enum Event: Sendable, Equatable {
     /// The capture ended: libpcap's counters (packets it saw, dropped in the kernel's buffer,
     /// dropped by the interface).
     case captureStopped(packets: Int, kernelDrops: Int, interfaceDrops: Int)
+    /// A peer's link (one direction or both) follows another profile from now on.
+    case linkChanged(profile: String, direction: String)
+    /// The network was cut between these groups of peers.
+    case partitioned(groups: [[String]])
+    /// Every partition ended.
+    case healed
+    /// What one direction of a peer's link did over the run (netns mode), recorded at the end.
+    case linkCounters(direction: String, counts: [String: Int])
     /// A `wait` step gave up.
     case waitTimeout(waitingFor: [String])
     /// The run ended: `completed`, `interrupted` or `failed`, with the scenario clock's
@@ -73,6 +81,10 @@ public enum Event: Sendable, Equatable {
         case .resumed: "resumed"
         case .exited: "exited"
         case .captureStopped: "capture-stopped"
+        case .linkChanged: "link-changed"
+        case .partitioned: "partitioned"
+        case .healed: "healed"
+        case .linkCounters: "link-counters"
         case .waitTimeout: "wait-timeout"
         case .runEnded: "run-ended"
         case .other(let name, _): name
@@ -109,6 +121,11 @@ public enum Event: Sendable, Equatable {
             ]
         case .captureStopped(let packets, let kernelDrops, let interfaceDrops):
             ["packets": .int(packets), "kernelDrops": .int(kernelDrops), "interfaceDrops": .int(interfaceDrops)]
+        case .linkChanged(let profile, let direction): ["profile": .string(profile), "direction": .string(direction)]
+        case .partitioned(let groups): ["groups": .array(groups.map { .array($0.map(JSONValue.string)) })]
+        case .healed: [:]
+        case .linkCounters(let direction, let counts):
+            counts.mapValues { JSONValue.int($0) }.merging(["direction": .string(direction)]) { $1 }
         case .waitTimeout(let waitingFor): ["waitingFor": .array(waitingFor.map(JSONValue.string))]
         case .runEnded(let reason, let elapsedSeconds, let cpuSeconds):
             ["reason": .string(reason), "elapsedSeconds": .number(elapsedSeconds), "cpuSeconds": .number(cpuSeconds)]
@@ -184,6 +201,28 @@ public enum Event: Sendable, Equatable {
                             .captureStopped(packets: packets, kernelDrops: kernel, interfaceDrops: $0)
                         }
                     }
+                }
+            case "link-changed":
+                f.str("profile").flatMap { profile in
+                    f.str("direction").map { .linkChanged(profile: profile, direction: $0) }
+                }
+            case "partitioned":
+                f["groups"].flatMap { value -> Event? in
+                    guard case .array(let groups) = value else { return nil }
+                    let names = groups.compactMap { group -> [String]? in
+                        guard case .array(let members) = group else { return nil }
+                        return members.compactMap(\.string)
+                    }
+                    return names.count == groups.count ? .partitioned(groups: names) : nil
+                }
+            case "healed": .healed
+            case "link-counters":
+                f.str("direction").map { direction in
+                    var counts: [String: Int] = [:]
+                    for (key, value) in f where key != "direction" {
+                        if let number = value.double.flatMap({ Int(exactly: $0) }) { counts[key] = number }
+                    }
+                    return .linkCounters(direction: direction, counts: counts)
                 }
             case "wait-timeout":
                 f["waitingFor"].flatMap { value -> Event? in

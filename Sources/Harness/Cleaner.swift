@@ -5,7 +5,8 @@ import Foundation
 /// (same pid and start time) is left alone.
 public enum Cleaner {
     /// Every kind of launcher; each removes its own kind of leftovers.
-    static let launchers: [any PeerLauncher.Type] = [LoopbackLauncher.self]
+    /// Processes first (they live in the namespaces), then namespaces.
+    static let launchers: [any PeerLauncher.Type] = [LoopbackLauncher.self, NetnsLauncher.self]
 
     /// What one clean did, as lines for the user.
     public struct Outcome: Sendable {

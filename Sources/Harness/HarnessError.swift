@@ -16,6 +16,10 @@ public enum HarnessError: Error, CustomStringConvertible, Sendable {
     case unsupportedMode(String)
     /// The scenario shapes links, which only exist in netns mode.
     case linksNeedNetns
+    /// A system command failed.
+    case command(line: String, output: String)
+    /// Network namespaces need root.
+    case netnsNeedsRoot
 
     public var description: String {
         switch self {
@@ -24,6 +28,9 @@ public enum HarnessError: Error, CustomStringConvertible, Sendable {
             "no peer executable at \(path): build it with `make build` or pass --peer PATH"
         case .noFreeNetwork: "every address block is taken by running testbed runs; wait or run `testbed clean`"
         case .file(let path, let reason): "\(path): \(reason)"
+        case .command(let line, let output): "`\(line)` failed: \(output)"
+        case .netnsNeedsRoot:
+            "mode netns creates network namespaces and TUN devices, which needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN): run testbed as root"
         case .linksNeedNetns:
             "this scenario gives peers link profiles or changes links, which need --mode netns; loopback is one perfect network"
         case .unsupportedMode(let mode):

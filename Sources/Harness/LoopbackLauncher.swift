@@ -42,6 +42,9 @@ public struct LoopbackLauncher: PeerLauncher {
 
     public func stop() async throws {}
 
+    /// Loopback has no links to change; validation keeps link steps out of loopback runs.
+    public func apply(_ change: LinkChange) async throws { throw HarnessError.linksNeedNetns }
+
     /// Kills every recorded peer process that has no `process-ended` entry and is still the
     /// process the manifest recorded (same pid *and* start time: a reused pid is spared).
     public static func clean(runID: String, manifest: [RunManifest.Entry]) -> [String] {

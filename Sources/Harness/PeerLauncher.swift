@@ -1,4 +1,5 @@
 import ControlProtocol
+import LinkEmulation
 import OverlayCore
 
 /// How peers are put on the network and started. `LoopbackLauncher` gives each peer an
@@ -19,9 +20,22 @@ public protocol PeerLauncher: Sendable {
     /// Removes what `spawn` created for every peer (its processes have ended by then).
     func stop() async throws
 
+    /// Changes the network while the run goes on (netns mode only).
+    func apply(_ change: LinkChange) async throws
+
     /// Removes what a dead run of this launcher left behind, exactly as its manifest lists
     /// it; returns one line per thing found, for the user.
     static func clean(runID: String, manifest: [RunManifest.Entry]) -> [String]
+}
+
+/// What a run can ask of the emulated network while it goes on.
+public enum LinkChange: Sendable {
+    /// Gives one or both directions of a peer's link a profile, from the next packet on.
+    case profile(PeerName, LinkProfile, up: Bool, down: Bool)
+    /// Cuts connectivity between groups.
+    case partition([[PeerName]])
+    /// Ends every partition.
+    case heal
 }
 
 /// A peer process the launcher started.

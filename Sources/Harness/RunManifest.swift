@@ -19,6 +19,10 @@ public actor RunManifest {
         case process(peer: String, pid: Int32, start: Int64)
         /// A peer process has ended and was reaped.
         case processEnded(peer: String, pid: Int32)
+        /// A network namespace is about to be created.
+        case namespace(name: String)
+        /// A network namespace was removed.
+        case namespaceRemoved(name: String)
         /// The run removed everything it created.
         case closed
 
@@ -37,6 +41,8 @@ public actor RunManifest {
                 ])
             case .processEnded(let peer, let pid):
                 .object(["kind": .string("process-ended"), "peer": .string(peer), "pid": .number(Double(pid))])
+            case .namespace(let name): .object(["kind": .string("netns"), "name": .string(name)])
+            case .namespaceRemoved(let name): .object(["kind": .string("netns-removed"), "name": .string(name)])
             case .closed: .object(["kind": .string("closed")])
             }
         }
@@ -60,6 +66,12 @@ public actor RunManifest {
             case "process-ended":
                 guard let peer = json["peer"]?.string, let pid = int("pid") else { return nil }
                 self = .processEnded(peer: peer, pid: Int32(pid))
+            case "netns":
+                guard let name = json["name"]?.string else { return nil }
+                self = .namespace(name: name)
+            case "netns-removed":
+                guard let name = json["name"]?.string else { return nil }
+                self = .namespaceRemoved(name: name)
             case "closed": self = .closed
             default: return nil
             }

@@ -1,6 +1,7 @@
 import Analysis
 import ControlProtocol
 import Foundation
+import LinkEmulation
 import NIOPosix
 import OverlayCore
 import Scenario
@@ -18,13 +19,15 @@ public struct RunOptions: Sendable {
     public var stateDirectory: StateDirectory
     public var networkBlocks: NetworkBlocks
     public var progress: ProgressDisplay.Style
+    /// Link profiles by name (`Testbed/profiles/`), for netns mode.
+    public var profiles: [String: LinkProfile] = [:]
     /// Capture the run's traffic into capture.pcap (needs root or CAP_NET_RAW).
     public var capture: Bool
 
     public init(
         outputRoot: String = "Captures", seed: UInt64? = nil, mode: LaunchMode? = nil, peerExecutable: String,
         stateDirectory: StateDirectory = .standard(), networkBlocks: NetworkBlocks = NetworkBlocks(),
-        progress: ProgressDisplay.Style = .automatic, capture: Bool = true
+        progress: ProgressDisplay.Style = .automatic, capture: Bool = true, profiles: [String: LinkProfile] = [:]
     ) {
         self.outputRoot = outputRoot
         self.seed = seed
@@ -34,6 +37,7 @@ public struct RunOptions: Sendable {
         self.networkBlocks = networkBlocks
         self.progress = progress
         self.capture = capture
+        self.profiles = profiles
     }
 }
 
@@ -66,9 +70,7 @@ public enum TestbedRun {
                 }
             }
         guard mode != .loopback || !usesLinks else { throw HarnessError.linksNeedNetns }
-        guard mode == .loopback else {
-            throw HarnessError.unsupportedMode(mode.rawValue)
-        }
+        guard mode == .loopback || geteuid() == 0 else { throw HarnessError.netnsNeedsRoot }
         let plan = try scenario.plan(seed: options.seed)
         // A peer that died leaves a broken stdin pipe; writing to it must be an error, not a
         // signal that ends the coordinator.
@@ -82,12 +84,17 @@ public enum TestbedRun {
         let folder = try RunFolder.create(root: options.outputRoot, scenario: scenario.name)
         // Capture starts before anything else exists, so a run that cannot capture leaves
         // nothing behind but its (removed) folder.
+        // In netns mode the link emulator writes the capture: it sees every packet it delivers.
         let capture: CaptureSession?
+        let emulator: LinkEmulator?
         do {
             capture =
-                options.capture
+                options.capture && mode == .loopback
                 ? try CaptureSession.start(
                     interface: "lo", filter: "net 127.\(block.number).0.0/16", path: folder.capture) : nil
+            emulator =
+                mode == .netns
+                ? try LinkEmulator(seed: plan.seed, capturePath: options.capture ? folder.capture : nil) : nil
         } catch {
             try? FileManager.default.removeItem(atPath: folder.path)
             throw error
@@ -116,7 +123,22 @@ public enum TestbedRun {
 
         let spawner = ProcessSpawner()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let launcher = LoopbackLauncher(block: block.number, executable: options.peerExecutable, spawner: spawner)
+        let profiles = options.profiles
+        let links = scenario.links
+        let launcher: any PeerLauncher =
+            if let emulator {
+                NetnsLauncher(
+                    block: block.number, executable: options.peerExecutable, spawner: spawner, emulator: emulator,
+                    manifest: manifest,
+                    links: { peer in
+                        let pair = links.peers[peer]
+                        let up = pair?.up ?? links.everyPeer
+                        let down = pair?.down ?? links.everyPeer
+                        return (up.flatMap { profiles[$0] } ?? .zero, down.flatMap { profiles[$0] } ?? .zero)
+                    })
+            } else {
+                LoopbackLauncher(block: block.number, executable: options.peerExecutable, spawner: spawner)
+            }
         let membership = Membership()
         let (jobs, jobSink) = AsyncStream.makeStream(of: Job.self)
         let timeline = Timeline(
@@ -130,7 +152,8 @@ public enum TestbedRun {
                 },
                 recorder: recorder, manifest: manifest, membership: membership, group: group, jobs: jobSink,
                 progress: ProgressDisplay(
-                    style: options.progress, planned: plan.end, membership: membership, jobs: jobSink)))
+                    style: options.progress, planned: plan.end, membership: membership, jobs: jobSink),
+                profiles: profiles))
 
         await withDiscardingTaskGroup { tasks in
             if let capture { tasks.addTask { await capture.run() } }
@@ -143,6 +166,19 @@ public enum TestbedRun {
             for await job in jobs { tasks.addTask { await job() } }
         }
         let ending = await timeline.ending ?? .failed
+        if let emulator {
+            let counters = await emulator.stop()
+            for (key, count) in counters.sorted(by: { $0.key < $1.key }) {
+                await recorder.record(
+                    .linkCounters(
+                        direction: key.up ? "up" : "down",
+                        counts: [
+                            "packets": count.packets, "delivered": count.delivered, "lost": count.lost,
+                            "queueDrops": count.queueDrops, "tooBig": count.tooBig, "duplicated": count.duplicated,
+                            "reordered": count.reordered, "partitioned": count.partitioned, "unrouted": count.unrouted,
+                        ]), about: key.peer.description)
+            }
+        }
         if let statistics = await capture?.finish() {
             await recorder.record(
                 .captureStopped(
@@ -150,7 +186,11 @@ public enum TestbedRun {
                     interfaceDrops: statistics.interfaceDrops), about: EventLine.runSubject)
         }
 
-        try? await launcher.stop()
+        do {
+            try await launcher.stop()
+        } catch {
+            await recorder.record(.error(message: "cleanup: \(error)"), about: EventLine.runSubject)
+        }
         await recorder.record(
             .runEnded(
                 reason: ending.rawValue, elapsedSeconds: ((await timeline.elapsed.inSeconds) * 1e6).rounded() / 1e6,

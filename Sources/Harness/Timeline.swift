@@ -1,5 +1,6 @@
 import ControlProtocol
 import Foundation
+import LinkEmulation
 import NIOCore
 import OverlayCore
 import Scenario
@@ -24,6 +25,8 @@ actor Timeline {
         let group: any EventLoopGroup
         let jobs: AsyncStream<Job>.Continuation
         let progress: ProgressDisplay
+        /// Link profiles by name (netns mode).
+        let profiles: [String: LinkProfile]
     }
 
     /// How the timeline ended.
@@ -96,10 +99,19 @@ actor Timeline {
             case .waitReady(let timeout):
                 guard try await waitUntilReady(timeout: timeout) else { return .failed }
             case .stop: return .completed
-            case .link, .partition, .heal:
-                // Links exist only in netns mode, which validation requires for these steps
-                // and which this launcher does not run.
-                break
+            case .link(let peer, let name, let direction):
+                let profile = context.profiles[name] ?? .zero
+                try? await context.launcher.apply(
+                    .profile(peer, profile, up: direction != .down, down: direction != .up))
+                await context.recorder.record(
+                    .linkChanged(profile: name, direction: direction.rawValue), about: peer.description)
+            case .partition(let groups):
+                try? await context.launcher.apply(.partition(groups))
+                await context.recorder.record(
+                    .partitioned(groups: groups.map { $0.map(\.description) }), about: EventLine.runSubject)
+            case .heal:
+                try? await context.launcher.apply(.heal)
+                await context.recorder.record(.healed, about: EventLine.runSubject)
             }
         }
         try await clock.sleep(until: started! + waited + context.plan.end)

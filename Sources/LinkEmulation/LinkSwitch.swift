@@ -27,6 +27,8 @@ public struct LinkSwitch: Sendable {
         public var duplicated = 0
         public var reordered = 0
         public var partitioned = 0
+        /// Sent to an address no peer owns (or not IPv4).
+        public var unrouted = 0
     }
 
     /// A packet to hand to a peer at a time.
@@ -84,6 +86,7 @@ public struct LinkSwitch: Sendable {
                 UInt32(packet[16]) << 24 | UInt32(packet[17]) << 16 | UInt32(packet[18]) << 8 | UInt32(packet[19])]
         else {
             unknownDestination += 1
+            counters[upKey, default: Counters()].unrouted += 1
             return []
         }
         if group[sender] != group[receiver] {

@@ -6,6 +6,7 @@ import Analysis
 import ArgumentParser
 import Foundation
 import Harness
+import LinkEmulation
 import Logging
 import Scenario
 import ServiceLifecycle
@@ -44,6 +45,26 @@ func knownProfiles(near scenario: String) -> Set<String>? {
         .appendingPathComponent("profiles")
     guard let files = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return nil }
     return Set(files.filter { $0.hasSuffix(".yaml") }.map { String($0.dropLast(5)) })
+}
+
+/// The link profiles beside the scenario's folder, parsed; a bad profile file is reported
+/// with its position and ends the command (exit code 2).
+func loadProfiles(near scenario: String) throws -> [String: LinkProfile] {
+    let folder = (((scenario as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent as NSString)
+        .appendingPathComponent("profiles")
+    guard let files = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [:] }
+    var profiles: [String: LinkProfile] = [:]
+    for file in files.sorted() where file.hasSuffix(".yaml") {
+        let path = (folder as NSString).appendingPathComponent(file)
+        do {
+            let named = try NamedProfile.parse(try String(contentsOfFile: path, encoding: .utf8), file: path)
+            profiles[named.name] = named.profile
+        } catch let error as Diagnostics {
+            FileHandle.standardError.write(Data((error.description + "\n").utf8))
+            throw ExitCode(2)
+        }
+    }
+    return profiles
 }
 
 /// The `peer` executable next to this one.
@@ -85,7 +106,8 @@ struct Run: AsyncParsableCommand {
             scenario: scenario, source: source,
             options: RunOptions(
                 outputRoot: out, seed: seed, mode: mode, peerExecutable: peer ?? defaultPeerExecutable(),
-                progress: quiet ? .quiet : .automatic, capture: !noCapture))
+                progress: quiet ? .quiet : .automatic, capture: !noCapture,
+                profiles: try loadProfiles(near: self.scenario)))
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],

@@ -19,6 +19,10 @@ import Testing
         .exited(status: nil, signal: 9, cause: "crashed", maxRssKB: 0, pssKB: nil),
         .waitTimeout(waitingFor: ["peer-3", "peer-4"]),
         .captureStopped(packets: 1200, kernelDrops: 0, interfaceDrops: 0),
+        .linkChanged(profile: "lossy", direction: "up"),
+        .partitioned(groups: [["peer-1", "peer-2"], ["peer-3"]]),
+        .healed,
+        .linkCounters(direction: "up", counts: ["packets": 10, "delivered": 9, "lost": 1]),
         .runEnded(reason: "completed", elapsedSeconds: 14.52, cpuSeconds: 0.5),
         .other(name: "lookup", fields: ["key": .string("ab"), "hops": .number(3), "ok": .bool(true)]),
     ]

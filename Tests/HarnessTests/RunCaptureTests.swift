@@ -32,7 +32,7 @@ struct RunCaptureTests {
 
         // peer-1's address, once it is ready, from the run's own events.
         var address: String?
-        let ready = eventually(within: .seconds(15)) {
+        let ready = await eventually(within: .seconds(15)) {
             let text = (try? String(contentsOfFile: folder + "/Captures/latest/events.jsonl", encoding: .utf8)) ?? ""
             for line in text.split(separator: "\n") {
                 if let event = try? EventLine(line: line), event.peer == "peer-1",

@@ -155,3 +155,21 @@ public let buildProducts: String = {
 
 /// The path of one of this build's executables (`peer`, `testbed`).
 public func product(_ name: String) -> String { buildProducts + "/" + name }
+
+/// The same wait for async tests: it suspends instead of blocking, so the cooperative pool
+/// (two threads on a two-core machine) stays free for the run the test is waiting on.
+public func eventually(within timeout: Duration, _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return condition()
+}
+
+extension ChildProcess {
+    /// Waits for the process to end, suspending rather than blocking.
+    public func waitForExit(within timeout: Duration) async -> Bool {
+        await eventually(within: timeout) { !isRunning }
+    }
+}

@@ -3,6 +3,7 @@
 #ifndef CSEAMLESS_LINUX_H
 #define CSEAMLESS_LINUX_H
 
+#include <poll.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -21,6 +22,16 @@ int seamless_spawn(const char *path, char *const argv[], char *const envp[], int
 /// pipe2(fds, O_CLOEXEC): a pipe whose ends are not inherited by spawned processes (unless
 /// dup2'ed onto their standard descriptors). Returns 0 or an errno value.
 int seamless_pipe_cloexec(int fds[2]);
+
+/// Opens a new TUN device named `name` (at most 15 characters), without the packet-info
+/// header, non-blocking and close-on-exec: each read returns one IP packet, each write sends
+/// one. The device disappears when the descriptor is closed. Returns the descriptor, or
+/// -errno.
+int seamless_tun_open(const char *name);
+
+/// poll() with a timeout in nanoseconds (ppoll): the link emulator's deliveries are due with
+/// sub-millisecond precision. A negative timeout waits without limit.
+int seamless_poll_nanoseconds(struct pollfd *fds, unsigned long count, int64_t timeout);
 
 /// Wall-clock time (CLOCK_REALTIME, the clock of pcap timestamps) in microseconds since the
 /// Unix epoch.

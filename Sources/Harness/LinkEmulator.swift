@@ -1,0 +1,226 @@
+import CPcap
+import CSeamlessLinux
+import Foundation
+import LinkEmulation
+import OverlayCore
+
+/// The userspace switch of netns mode: one thread owns every peer's TUN descriptor and the
+/// `LinkSwitch`. It reads each packet a peer sends, asks the switch for its fates, keeps the
+/// deliveries in time order and writes each to the receiver's TUN device when it is due,
+/// handing it to the capture as it goes (raw IP, stamped at delivery on CLOCK_REALTIME).
+/// Commands from the run (attach, link changes, stop) reach the thread through a queue and a
+/// wake-up pipe.
+final class LinkEmulator: @unchecked Sendable {
+    typealias Change = LinkChange
+
+    private enum Command {
+        case attach(PeerName, address: UInt32, device: CInt, up: LinkProfile, down: LinkProfile)
+        case change(Change)
+        case stop
+    }
+
+    // Shared with the run: guarded by `lock`.
+    private let lock = NSLock()
+    private var commands: [Command] = []
+    private var finished: CheckedContinuation<Void, Never>?
+    private var ended = false
+    private let wakeRead: CInt
+    private let wakeWrite: CInt
+
+    // Owned by the emulator thread.
+    private var network: LinkSwitch
+    private var devices: [PeerName: CInt] = [:]
+    private var pending = DeliveryQueue()
+    private let clock = ContinuousClock()
+    private let start: ContinuousClock.Instant
+    private let capture: (handle: OpaquePointer, dumper: OpaquePointer)?
+    private(set) var captured = 0
+
+    init(seed: UInt64, capturePath: String?) throws {
+        network = LinkSwitch(seed: seed)
+        var pipe: [CInt] = [-1, -1]
+        guard seamless_pipe_cloexec(&pipe) == 0 else { throw HarnessError.system(call: "pipe2", errno: errno) }
+        wakeRead = pipe[0]
+        wakeWrite = pipe[1]
+        _ = fcntl(wakeRead, F_SETFL, fcntl(wakeRead, F_GETFL) | O_NONBLOCK)
+        start = clock.now
+        if let capturePath {
+            guard let handle = pcap_open_dead(DLT_RAW, 65535) else {
+                throw HarnessError.file(path: capturePath, reason: "pcap_open_dead failed")
+            }
+            guard let dumper = pcap_dump_open(handle, capturePath) else {
+                defer { pcap_close(handle) }
+                throw HarnessError.file(path: capturePath, reason: String(cString: pcap_geterr(handle)))
+            }
+            capture = (handle, dumper)
+        } else {
+            capture = nil
+        }
+        let thread = Thread { [self] in self.loop() }
+        thread.name = "link-emulator"
+        thread.start()
+    }
+
+    func attach(_ peer: PeerName, address: UInt32, device: CInt, up: LinkProfile, down: LinkProfile) {
+        send(.attach(peer, address: address, device: device, up: up, down: down))
+    }
+
+    func apply(_ change: Change) { send(.change(change)) }
+
+    /// Stops the thread, closes every device and the capture; returns the per-link counters.
+    func stop() async -> [LinkSwitch.LinkKey: LinkSwitch.Counters] {
+        await withCheckedContinuation { continuation in
+            lock.lock()
+            if ended {
+                lock.unlock()
+                continuation.resume()
+                return
+            }
+            finished = continuation
+            lock.unlock()
+            send(.stop)
+        }
+        return network.counters
+    }
+
+    private func send(_ command: Command) {
+        lock.withLock { commands.append(command) }
+        var byte: UInt8 = 1
+        _ = write(wakeWrite, &byte, 1)
+    }
+
+    private func loop() {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var running = true
+        while running {
+            // Sleep until a packet arrives, a command comes, or the next delivery is due.
+            var timeout: Int64 = 50_000_000
+            if let due = pending.first?.at {
+                let left = due - clock.now
+                timeout =
+                    left <= .zero
+                    ? 0
+                    : min(
+                        timeout, left.components.seconds * 1_000_000_000 + left.components.attoseconds / 1_000_000_000)
+            }
+            let peers = Array(devices.keys)
+            var polled = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+            polled += peers.map { pollfd(fd: devices[$0]!, events: Int16(POLLIN), revents: 0) }
+            _ = seamless_poll_nanoseconds(&polled, UInt(polled.count), timeout)
+
+            if polled[0].revents != 0 { while read(wakeRead, &buffer, 64) > 0 {} }
+            for command in lock.withLock({ () -> [Command] in
+                defer { commands = [] }; return commands
+            }) {
+                switch command {
+                case .attach(let peer, let address, let device, let up, let down):
+                    devices[peer] = device
+                    network.attach(peer, address: address, up: up, down: down)
+                case .change(.profile(let peer, let profile, let up, let down)):
+                    network.setProfile(profile, for: peer, up: up, down: down)
+                case .change(.partition(let groups)): network.partition(groups)
+                case .change(.heal): network.heal()
+                case .stop: running = false
+                }
+            }
+            for (index, peer) in peers.enumerated() where polled[index + 1].revents & Int16(POLLIN) != 0 {
+                let device = devices[peer]!
+                while true {
+                    let count = read(device, &buffer, buffer.count)
+                    guard count > 0 else { break }
+                    let now = clock.now
+                    let deliveries = buffer.withUnsafeBytes {
+                        network.handle(UnsafeRawBufferPointer(rebasing: $0[0..<count]), from: peer, at: now - start)
+                    }
+                    for delivery in deliveries {
+                        pending.push(at: start + delivery.at, to: delivery.to, bytes: Array(buffer[0..<count]))
+                    }
+                }
+            }
+            while let next = pending.first, next.at <= clock.now {
+                pending.removeFirst()
+                if let device = devices[next.to] {
+                    _ = next.bytes.withUnsafeBytes { write(device, $0.baseAddress, $0.count) }
+                }
+                record(next.bytes)
+            }
+        }
+        for device in devices.values { close(device) }
+        devices = [:]
+        if let capture {
+            pcap_dump_flush(capture.dumper)
+            pcap_dump_close(capture.dumper)
+            pcap_close(capture.handle)
+        }
+        close(wakeRead)
+        let continuation = lock.withLock { () -> CheckedContinuation<Void, Never>? in
+            ended = true
+            defer { finished = nil }
+            return finished
+        }
+        continuation?.resume()
+    }
+
+    private func record(_ bytes: [UInt8]) {
+        guard let capture else { return }
+        let now = seamless_realtime_microseconds()
+        var header = pcap_pkthdr()
+        header.ts.tv_sec = Int(now / 1_000_000)
+        header.ts.tv_usec = Int(now % 1_000_000)
+        header.caplen = UInt32(bytes.count)
+        header.len = UInt32(bytes.count)
+        bytes.withUnsafeBufferPointer { packet in
+            pcap_dump(
+                UnsafeMutableRawPointer(capture.dumper).assumingMemoryBound(to: UInt8.self), &header, packet.baseAddress
+            )
+        }
+        captured += 1
+    }
+
+    deinit { close(wakeWrite) }
+}
+
+/// Deliveries in time order (a binary min-heap; equal times keep their order).
+struct DeliveryQueue {
+    struct Entry {
+        var at: ContinuousClock.Instant
+        var order: Int
+        var to: PeerName
+        var bytes: [UInt8]
+    }
+
+    private var heap: [Entry] = []
+    private var counter = 0
+
+    var first: Entry? { heap.first }
+
+    mutating func push(at: ContinuousClock.Instant, to: PeerName, bytes: [UInt8]) {
+        heap.append(Entry(at: at, order: counter, to: to, bytes: bytes))
+        counter += 1
+        var child = heap.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard Self.before(heap[child], heap[parent]) else { break }
+            heap.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func removeFirst() {
+        heap.swapAt(0, heap.count - 1)
+        heap.removeLast()
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1
+            let right = left + 1
+            var smallest = parent
+            if left < heap.count, Self.before(heap[left], heap[smallest]) { smallest = left }
+            if right < heap.count, Self.before(heap[right], heap[smallest]) { smallest = right }
+            guard smallest != parent else { return }
+            heap.swapAt(parent, smallest)
+            parent = smallest
+        }
+    }
+
+    private static func before(_ a: Entry, _ b: Entry) -> Bool { (a.at, a.order) < (b.at, b.order) }
+}

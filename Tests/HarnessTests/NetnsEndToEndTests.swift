@@ -1,0 +1,142 @@
+import ControlProtocol
+import Foundation
+import LinkEmulation
+import Scenario
+import SeamlessTestKit
+import Testing
+
+@testable import Harness
+
+/// Peers in network namespaces behind the link emulator, measured with ping (a tool that is
+/// not ours). Root only.
+@Suite(.enabled(if: getuid() == 0 && access("/usr/bin/ping", X_OK) == 0, "needs root and ping"))
+struct NetnsEndToEndTests {
+    static let profiles: [String: LinkProfile] = [
+        "fast": .zero, "slow": LinkProfile(delay: .milliseconds(30)),
+    ]
+
+    static let scenario = """
+        name: e2e-netns
+        mode: netns
+        peers: {count: 2, profile: fast}
+        timeline:
+          - at: 0s
+            spawn: all
+          - at: 0s
+            wait: ready
+          - at: 2s
+            link: {peer: peer-2, profile: slow, direction: down}
+          - at: 4s
+            partition: [[peer-1], [peer-2]]
+          - at: 5s
+            heal:
+          - at: 6s
+            stop:
+        """
+
+    /// Pings `address` from inside `namespace`: (received, average round trip in ms).
+    static func ping(from namespace: String, to address: String, count: Int) async throws -> (Int, Double?) {
+        let ping = try ChildProcess(
+            Command.ip, ["netns", "exec", namespace, "ping", "-n", "-c", "\(count)", "-i", "0.05", "-W", "1", address])
+        #expect(await ping.waitForExit(within: .seconds(20)))
+        var received = 0
+        var average: Double?
+        while let line = ping.nextLine(within: .milliseconds(100)) {
+            if line.contains("packets transmitted") {
+                received = Int(line.split(separator: ",")[1].split(separator: " ")[0]) ?? 0
+            }
+            if line.hasPrefix("rtt") { average = Double(line.split(separator: "=")[1].split(separator: "/")[1]) }
+        }
+        return (received, average)
+    }
+
+    /// Waits until events.jsonl holds an event matching `condition`.
+    static func waitFor(_ folder: String, _ condition: @escaping (EventLine) -> Bool) async -> Bool {
+        await eventually(within: .seconds(15)) {
+            let text = (try? String(contentsOfFile: folder + "/Captures/latest/events.jsonl", encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").contains { (try? EventLine(line: $0)).map(condition) ?? false }
+        }
+    }
+
+    @Test func pingSeesTheProfilesDelayLinkChangesAndPartitions() async throws {
+        let folder = temporaryDirectory("e2e-netns")
+        var options = TestbedRunEndToEndTests.options(folder)
+        options.profiles = Self.profiles
+        async let run = TestbedRun.execute(
+            try Scenario.parse(Self.scenario, file: "n.yaml", profiles: Set(Self.profiles.keys)), source: Self.scenario,
+            options: options)
+
+        #expect(await Self.waitFor(folder) { if case .ready = $0.event { $0.peer == "peer-2" } else { false } })
+        let namespaces = try RunManifest.read(path: folder + "/Captures/latest/manifest.jsonl").compactMap {
+            entry -> String? in
+            if case .namespace(let name) = entry { name } else { nil }
+        }
+        #expect(namespaces.count == 2)
+        let block = namespaces[0].dropFirst(2).prefix { $0 != "-" }
+        let target = "10.\(block).0.2"
+
+        // Before the link change: no delay.
+        let (fastReceived, fastRTT) = try await Self.ping(from: namespaces[0], to: target, count: 10)
+        #expect(fastReceived == 10)
+        #expect((fastRTT ?? 99) < 5)
+
+        // After it: 30 ms on peer-2's downlink, so about 30 ms round trip.
+        #expect(await Self.waitFor(folder) { $0.event == .linkChanged(profile: "slow", direction: "down") })
+        let (slowReceived, slowRTT) = try await Self.ping(from: namespaces[0], to: target, count: 10)
+        #expect(slowReceived == 10)
+        #expect(abs((slowRTT ?? 0) - 30) < 3)
+
+        // During the partition nothing gets through.
+        #expect(await Self.waitFor(folder) { if case .partitioned = $0.event { true } else { false } })
+        let (cutReceived, _) = try await Self.ping(from: namespaces[0], to: target, count: 5)
+        #expect(cutReceived == 0)
+
+        let result = try await run
+        #expect(result.report.run.outcome == "completed", "\(result.report.text())")
+        #expect(result.report.peers.stopped == 2)
+        let peer1Up = try #require(result.report.links.first { $0.peer == "peer-1" && $0.direction == "up" })
+        #expect(peer1Up.partitioned >= 5)
+        #expect(peer1Up.delivered >= 20)
+        #expect((result.report.capture?.packets ?? 0) >= 40)
+        #expect(result.report.capture?.linkType == "raw IP")
+        // Every namespace is gone.
+        let left = try Command.run(Command.ip, ["netns", "list"])
+        for name in namespaces { #expect(!left.contains(name)) }
+    }
+
+    @Test func aKilledCoordinatorsNamespacesAreRemovedByClean() async throws {
+        let folder = temporaryDirectory("e2e-netns-kill")
+        try FileManager.default.createDirectory(atPath: folder + "/scenarios", withIntermediateDirectories: true)
+        let scenario = folder + "/scenarios/long.yaml"
+        try """
+        name: e2e-netns-long
+        mode: netns
+        peers: 2
+        timeline:
+          - at: 0s
+            spawn: all
+          - at: 0s
+            wait: ready
+          - at: 60s
+            stop:
+        """.write(toFile: scenario, atomically: true, encoding: .utf8)
+        let testbed = try ChildProcess(
+            product("testbed"), ["run", scenario, "--out", folder + "/Captures", "--quiet"],
+            environment: ["SEAMLESS_STATE_DIR": folder + "/state"], stderrPath: folder + "/stderr")
+        #expect(await Self.waitFor(folder) { if case .ready = $0.event { $0.peer == "peer-2" } else { false } })
+        let namespaces = try RunManifest.read(path: folder + "/Captures/latest/manifest.jsonl").compactMap {
+            entry -> String? in if case .namespace(let name) = entry { name } else { nil }
+        }
+        #expect(namespaces.count == 2)
+        testbed.signal(SIGKILL)
+        #expect(await testbed.waitForExit(within: .seconds(5)))
+        #expect(try Command.run(Command.ip, ["netns", "list"]).contains(namespaces[0]))  // still there
+
+        let clean = try ChildProcess(
+            product("testbed"), ["clean"], environment: ["SEAMLESS_STATE_DIR": folder + "/state"])
+        #expect(await clean.waitForExit(within: .seconds(20)))
+        #expect(clean.exitStatus == 0)
+        let left = try Command.run(Command.ip, ["netns", "list"])
+        for name in namespaces { #expect(!left.contains(name)) }
+    }
+}
