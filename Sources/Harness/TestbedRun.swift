@@ -168,6 +168,12 @@ public enum TestbedRun {
         let ending = await timeline.ending ?? .failed
         if let emulator {
             let counters = await emulator.stop()
+            if options.capture {
+                // The emulator writes every packet it delivers: no kernel buffer to overflow.
+                await recorder.record(
+                    .captureStopped(packets: emulator.captured, kernelDrops: 0, interfaceDrops: 0),
+                    about: EventLine.runSubject)
+            }
             for (key, count) in counters.sorted(by: { $0.key < $1.key }) {
                 await recorder.record(
                     .linkCounters(

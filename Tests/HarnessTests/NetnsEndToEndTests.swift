@@ -140,3 +140,95 @@ struct NetnsEndToEndTests {
         for name in namespaces { #expect(!left.contains(name)) }
     }
 }
+
+/// TCP and UDP between two peers' namespaces through `lan`- and `lossy`-like links, and an
+/// interrupted run that still removes everything.
+@Suite(.enabled(if: getuid() == 0, "needs root"))
+struct NetnsTrafficTests {
+    static func scenario(profile: String) -> String {
+        """
+        name: e2e-traffic
+        mode: netns
+        peers: {count: 2, profile: \(profile)}
+        timeline:
+          - at: 0s
+            spawn: all
+          - at: 0s
+            wait: ready
+          - at: 4s
+            stop:
+        """
+    }
+
+    @Test(arguments: [
+        ("lan", LinkProfile(delay: .microseconds(200))),
+        ("lossy", LinkProfile(delay: .milliseconds(5), loss: .independent(0.02))),
+    ])
+    func tcpConnectsAndUDPArrivesThroughTheLink(name: String, profile: LinkProfile) async throws {
+        let folder = temporaryDirectory("e2e-traffic")
+        var options = TestbedRunEndToEndTests.options(folder)
+        options.profiles = [name: profile]
+        async let run = TestbedRun.execute(
+            try Scenario.parse(Self.scenario(profile: name), file: "t.yaml"), source: Self.scenario(profile: name),
+            options: options)
+        #expect(
+            await NetnsEndToEndTests.waitFor(folder) {
+                if case .ready = $0.event { $0.peer == "peer-2" } else { false }
+            })
+        let namespaces = try RunManifest.read(path: folder + "/Captures/latest/manifest.jsonl").compactMap {
+            entry -> String? in if case .namespace(let name) = entry { name } else { nil }
+        }
+        let block = namespaces[0].dropFirst(2).prefix { $0 != "-" }
+        // TCP: a connection to peer-2's overlay port completes its handshake through the link
+        // (retransmissions cover losses), and 300 UDP datagrams go to its overlay port.
+        let tcp = try ChildProcess(
+            Command.ip,
+            ["netns", "exec", namespaces[0], "bash", "-c", "exec 3<>/dev/tcp/10.\(block).0.2/7000 && echo connected"])
+        #expect(await tcp.waitForExit(within: .seconds(10)))
+        #expect(tcp.nextLine(within: .milliseconds(100)) == "connected")
+        let udp = try ChildProcess(
+            Command.ip,
+            [
+                "netns", "exec", namespaces[0], "bash", "-c",
+                "for i in $(seq 300); do echo $i > /dev/udp/10.\(block).0.2/7000; done",
+            ])
+        #expect(await udp.waitForExit(within: .seconds(20)))
+
+        let report = try await run.report
+        let up = try #require(report.links.first { $0.peer == "peer-1" && $0.direction == "up" })
+        #expect(up.delivered + up.lost == up.packets - up.unrouted)
+        if profile.loss == .none {
+            #expect(up.lost == 0)
+        } else {
+            // 2 % of a few hundred packets: at least one lost is near certain (p < 0.3 %).
+            #expect(up.lost >= 1)
+            #expect(Double(up.lost) < 0.1 * Double(up.packets))
+        }
+        let udpReceived = report.bandwidth?.hosts.first { $0.name == "peer-2" }?.receivedBytes ?? 0
+        #expect(udpReceived > 0)
+    }
+
+    @Test func anInterruptedNetnsRunRemovesItsNamespaces() async throws {
+        let folder = temporaryDirectory("e2e-netns-int")
+        let scenario = folder + "/long.yaml"
+        try Self.scenario(profile: "x").replacingOccurrences(of: "{count: 2, profile: x}", with: "2")
+            .replacingOccurrences(of: "at: 4s", with: "at: 60s").write(
+                toFile: scenario, atomically: true, encoding: .utf8)
+        let testbed = try ChildProcess(
+            product("testbed"), ["run", scenario, "--out", folder + "/Captures", "--quiet"],
+            environment: ["SEAMLESS_STATE_DIR": folder + "/state"], stderrPath: folder + "/stderr")
+        #expect(
+            await NetnsEndToEndTests.waitFor(folder) {
+                if case .ready = $0.event { $0.peer == "peer-2" } else { false }
+            })
+        let namespaces = try RunManifest.read(path: folder + "/Captures/latest/manifest.jsonl").compactMap {
+            entry -> String? in if case .namespace(let name) = entry { name } else { nil }
+        }
+        testbed.signal(SIGINT)
+        #expect(await testbed.waitForExit(within: .seconds(20)))
+        #expect(testbed.exitStatus == 130)
+        let left = try Command.run(Command.ip, ["netns", "list"])
+        for name in namespaces { #expect(!left.contains(name)) }
+        #expect(try RunManifest.read(path: folder + "/Captures/latest/manifest.jsonl").last == .closed)
+    }
+}

@@ -16,7 +16,7 @@ import Testing
 
     @Test func theShippedScenariosAreThere() {
         let names = Set(Self.files.map(\.lastPathComponent))
-        #expect(names.isSuperset(of: ["smoke.yaml", "churn.yaml", "scale-256.yaml"]))
+        #expect(names.isSuperset(of: ["smoke.yaml", "churn.yaml", "scale-256.yaml", "links.yaml"]))
     }
 
     @Test func everyShippedScenarioValidates() throws {
