@@ -133,16 +133,19 @@ final class LinkEmulator: @unchecked Sendable {
                         network.handle(UnsafeRawBufferPointer(rebasing: $0[0..<count]), from: peer, at: now - start)
                     }
                     for delivery in deliveries {
-                        pending.push(at: start + delivery.at, to: delivery.to, bytes: Array(buffer[0..<count]))
+                        let due = start + delivery.at
+                        if due <= now, pending.first == nil {
+                            // Due already and nothing queued before it: straight through.
+                            buffer.withUnsafeBytes { deliver(UnsafeRawBufferPointer(rebasing: $0[0..<count]), to: delivery.to) }
+                        } else {
+                            pending.push(at: due, to: delivery.to, bytes: Array(buffer[0..<count]))
+                        }
                     }
                 }
             }
             while let next = pending.first, next.at <= clock.now {
                 pending.removeFirst()
-                if let device = devices[next.to] {
-                    _ = next.bytes.withUnsafeBytes { write(device, $0.baseAddress, $0.count) }
-                }
-                record(next.bytes)
+                next.bytes.withUnsafeBytes { deliver($0, to: next.to) }
             }
         }
         for device in devices.values { close(device) }
@@ -161,7 +164,13 @@ final class LinkEmulator: @unchecked Sendable {
         continuation?.resume()
     }
 
-    private func record(_ bytes: [UInt8]) {
+    /// Writes one packet to its receiver's device and to the capture.
+    private func deliver(_ bytes: UnsafeRawBufferPointer, to peer: PeerName) {
+        if let device = devices[peer] { _ = write(device, bytes.baseAddress, bytes.count) }
+        record(bytes)
+    }
+
+    private func record(_ bytes: UnsafeRawBufferPointer) {
         guard let capture else { return }
         let now = seamless_realtime_microseconds()
         var header = pcap_pkthdr()
@@ -169,11 +178,9 @@ final class LinkEmulator: @unchecked Sendable {
         header.ts.tv_usec = Int(now % 1_000_000)
         header.caplen = UInt32(bytes.count)
         header.len = UInt32(bytes.count)
-        bytes.withUnsafeBufferPointer { packet in
-            pcap_dump(
-                UnsafeMutableRawPointer(capture.dumper).assumingMemoryBound(to: UInt8.self), &header, packet.baseAddress
-            )
-        }
+        pcap_dump(
+            UnsafeMutableRawPointer(capture.dumper).assumingMemoryBound(to: UInt8.self), &header,
+            bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
         captured += 1
     }
 
