@@ -136,7 +136,9 @@ final class LinkEmulator: @unchecked Sendable {
                         let due = start + delivery.at
                         if due <= now, pending.first == nil {
                             // Due already and nothing queued before it: straight through.
-                            buffer.withUnsafeBytes { deliver(UnsafeRawBufferPointer(rebasing: $0[0..<count]), to: delivery.to) }
+                            buffer.withUnsafeBytes {
+                                deliver(UnsafeRawBufferPointer(rebasing: $0[0..<count]), to: delivery.to)
+                            }
                         } else {
                             pending.push(at: due, to: delivery.to, bytes: Array(buffer[0..<count]))
                         }

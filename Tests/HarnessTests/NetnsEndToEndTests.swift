@@ -37,7 +37,7 @@ struct NetnsEndToEndTests {
     /// Pings `address` from inside `namespace`: (received, average round trip in ms).
     static func ping(from namespace: String, to address: String, count: Int) async throws -> (Int, Double?) {
         let ping = try ChildProcess(
-            Command.ip, ["netns", "exec", namespace, "ping", "-n", "-c", "\(count)", "-i", "0.05", "-W", "1", address])
+            Command.ip, ["netns", "exec", namespace, "ping", "-n", "-c", "\(count)", "-i", "0.01", "-W", "1", address])
         #expect(await ping.waitForExit(within: .seconds(20)))
         var received = 0
         var average: Double?
@@ -155,7 +155,7 @@ struct NetnsTrafficTests {
             spawn: all
           - at: 0s
             wait: ready
-          - at: 4s
+          - at: 8s
             stop:
         """
     }
@@ -193,6 +193,16 @@ struct NetnsTrafficTests {
                 "for i in $(seq 300); do echo $i > /dev/udp/10.\(block).0.2/7000; done",
             ])
         #expect(await udp.waitForExit(within: .seconds(20)))
+        // ping (not ours) measures the loss: a round trip crosses four links of the profile.
+        let (received, _) = try await NetnsEndToEndTests.ping(from: namespaces[0], to: "10.\(block).0.2", count: 200)
+        if case .independent(let p) = profile.loss {
+            let expected = 200 * (1 - (1 - p) * (1 - p) * (1 - p) * (1 - p))
+            let sigma = (expected * (1 - expected / 200)).squareRoot()
+            #expect(
+                abs(Double(200 - received) - expected) < 2.576 * sigma, "lost \(200 - received), expected \(expected)")
+        } else {
+            #expect(received == 200)
+        }
 
         let report = try await run.report
         let up = try #require(report.links.first { $0.peer == "peer-1" && $0.direction == "up" })
@@ -212,7 +222,7 @@ struct NetnsTrafficTests {
         let folder = temporaryDirectory("e2e-netns-int")
         let scenario = folder + "/long.yaml"
         try Self.scenario(profile: "x").replacingOccurrences(of: "{count: 2, profile: x}", with: "2")
-            .replacingOccurrences(of: "at: 4s", with: "at: 60s").write(
+            .replacingOccurrences(of: "at: 8s", with: "at: 60s").write(
                 toFile: scenario, atomically: true, encoding: .utf8)
         let testbed = try ChildProcess(
             product("testbed"), ["run", scenario, "--out", folder + "/Captures", "--quiet"],
