@@ -50,6 +50,7 @@ let package = Package(
             name: "Analysis",
             dependencies: ["OverlayCore", "Scenario", "ControlProtocol", "RTP"],
             swiftSettings: strict),
+        .target(name: "Voice", dependencies: ["CSpeex", "CSpeexDSP", "RTP"], swiftSettings: strict),
         .target(
             name: "PeerNode",
             dependencies: [
@@ -102,6 +103,7 @@ let package = Package(
         .testTarget(name: "RTPTests", dependencies: ["RTP"]),
         .testTarget(name: "ArchitectureTests"),
         .testTarget(name: "LinkEmulationTests", dependencies: ["LinkEmulation"]),
+        .testTarget(name: "VoiceTests", dependencies: ["Voice"]),
         .testTarget(name: "HarnessTests", dependencies: ["Harness", "SeamlessTestKit"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CPcap", "CSpeex", "CSpeexDSP"]),
     ]

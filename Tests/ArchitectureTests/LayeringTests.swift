@@ -26,6 +26,7 @@ import Testing
             ) { $0.insert($1) },
             "Harness": executables.union(["PeerNode", "Voice", "ServiceClient"]),
             "PeerNode": executables.union(["Harness", "Analysis", "Scenario"]),
+            "Voice": executables.union(["Harness", "Analysis", "PeerNode", "Scenario", "NIOCore", "NIOPosix"]),
         ]
     }()
 
