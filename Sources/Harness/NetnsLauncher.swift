@@ -95,6 +95,12 @@ public actor NetnsLauncher: PeerLauncher {
         }
     }
 
+    /// True if namespaces of this block exist (a dead run's, not cleaned yet).
+    static func hasLeftovers(block: Int) -> Bool {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []
+        return names.contains { $0.hasPrefix("sb\(block)-") }
+    }
+
     /// Kills a dead run's peers like the loopback launcher, then removes the namespaces its
     /// manifest recorded and did not remove, by exact name.
     public static func clean(runID: String, manifest: [RunManifest.Entry]) -> [String] {

@@ -78,7 +78,9 @@ public enum TestbedRun {
         guard access(options.peerExecutable, X_OK) == 0 else {
             throw HarnessError.peerExecutableMissing(options.peerExecutable)
         }
-        let block = try options.networkBlocks.claim(in: 100...199)
+        let block = try options.networkBlocks.claim(in: 100...199) { block in
+            mode == .loopback || !NetnsLauncher.hasLeftovers(block: block)
+        }
         defer { block.release() }
 
         let folder = try RunFolder.create(root: options.outputRoot, scenario: scenario.name)
