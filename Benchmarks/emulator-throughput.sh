@@ -30,9 +30,9 @@ for _ in $(seq 100); do
   [ "$(grep -c '"event":"ready"' "$work/Captures/latest/events.jsonl" 2>/dev/null || true)" = 2 ] && break
   sleep 0.1
 done
-one=$(grep -o 'sb[0-9]*-p1' "$work/Captures/latest/manifest.jsonl" | head -1)
+one=$(grep -o '"name":"[^"]*-p1"' "$work/Captures/latest/manifest.jsonl" | head -1 | cut -d'"' -f4)
 two=${one%-p1}-p2
-block=${one#sb}; block=${block%-p1}
+block=$(grep -o '"address":"10\.[0-9]*' "$work/Captures/latest/events.jsonl" | head -1 | cut -d. -f2)
 measure() {  # server-prefix client-prefix address rate-in-bits
   $1 iperf3 -s -1 >/dev/null 2>&1 &
   local server=$!

@@ -3,13 +3,18 @@ import Foundation
 import LinkEmulation
 import OverlayCore
 
-/// Peers on hosts of their own: `peer-N` runs in the network namespace `sbB-pN` (B: the run's
-/// address block), whose only interface besides `lo` is a TUN device of the same name holding
-/// `10.B.(N / 256).(N % 256)/16`. The coordinator keeps the TUN's other end, so every packet
+/// Peers on hosts of their own: `peer-N` runs in the network namespace `<prefix>-pN`, where the
+/// prefix is unique to the run (`s`, the coordinator's pid and a run counter, in base 36), whose
+/// only interface besides `lo` is a TUN device of the same name holding
+/// `10.B.(N / 256).(N % 256)/16` (B: the run's address block). Names never repeat across runs,
+/// so a run never meets another's leftovers; addresses may, since every run's namespaces sit
+/// behind its own emulator. The coordinator keeps the TUN's other end, so every packet
 /// between peers crosses the link emulator, and nothing reaches the root namespace or leaves
 /// the machine. Needs root.
 public actor NetnsLauncher: PeerLauncher {
     public nonisolated let block: Int
+    /// The run-specific prefix of namespace and interface names.
+    public nonisolated let prefix: String
     private let executable: String
     private let spawner: ProcessSpawner
     private let emulator: LinkEmulator
@@ -22,6 +27,7 @@ public actor NetnsLauncher: PeerLauncher {
         links: @escaping @Sendable (PeerName) -> (up: LinkProfile, down: LinkProfile)
     ) {
         self.block = block
+        self.prefix = Self.nextPrefix()
         self.executable = executable
         self.spawner = spawner
         self.emulator = emulator
@@ -33,8 +39,19 @@ public actor NetnsLauncher: PeerLauncher {
         "10.\(block).\(peer.index / 256).\(peer.index % 256)"
     }
 
-    /// The namespace and interface name of a peer (at most 15 characters: `sb199-p65000`).
-    public nonisolated func namespace(of peer: PeerName) -> String { "sb\(block)-p\(peer.index)" }
+    /// The namespace and interface name of a peer (at most 15 characters: `s` + 4 pid digits +
+    /// 2 counter digits + `-p65000`).
+    public nonisolated func namespace(of peer: PeerName) -> String { "\(prefix)-p\(peer.index)" }
+
+    private static let runs = Counter()
+
+    /// `s<pid><run number>` in base 36: unique among live coordinators and their runs.
+    static func nextPrefix() -> String {
+        let pid = String(Int(getpid()) % (36 * 36 * 36 * 36), radix: 36)
+        let run = String(runs.next() % (36 * 36), radix: 36)
+        return "s" + String(repeating: "0", count: 4 - pid.count) + pid + String(repeating: "0", count: 2 - run.count)
+            + run
+    }
 
     public func spawn(_ peer: PeerName, arguments: [String], logPath: String, manifest: RunManifest) async throws
         -> LaunchedProcess
@@ -95,12 +112,6 @@ public actor NetnsLauncher: PeerLauncher {
         }
     }
 
-    /// True if namespaces of this block exist (a dead run's, not cleaned yet).
-    static func hasLeftovers(block: Int) -> Bool {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []
-        return names.contains { $0.hasPrefix("sb\(block)-") }
-    }
-
     /// Kills a dead run's peers like the loopback launcher, then removes the namespaces its
     /// manifest recorded and did not remove, by exact name.
     public static func clean(runID: String, manifest: [RunManifest.Entry]) -> [String] {
@@ -122,6 +133,19 @@ public actor NetnsLauncher: PeerLauncher {
             } catch {
                 return "\(runID): could not remove namespace \(name): \(error)"
             }
+        }
+    }
+}
+
+/// A thread-safe counter.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+
+    func next() -> Int {
+        lock.withLock {
+            value += 1
+            return value
         }
     }
 }

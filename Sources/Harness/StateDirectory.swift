@@ -60,7 +60,7 @@ public struct NetworkBlocks: Sendable {
     /// Takes the lowest free block in `range` for this process: an exclusive `flock` on
     /// `<n>.lock`, which the kernel releases when the process ends however it ends, so blocks
     /// never leak.
-    public func claim(in range: ClosedRange<Int>, isFree: (Int) -> Bool = { _ in true }) throws -> NetworkBlock {
+    public func claim(in range: ClosedRange<Int>) throws -> NetworkBlock {
         if mkdir(directory, 0o1777) == 0 { chmod(directory, 0o1777) }
         for block in range {
             // Read-only: flock needs no write access, so a lock file another user created works too.

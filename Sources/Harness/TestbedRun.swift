@@ -78,9 +78,7 @@ public enum TestbedRun {
         guard access(options.peerExecutable, X_OK) == 0 else {
             throw HarnessError.peerExecutableMissing(options.peerExecutable)
         }
-        let block = try options.networkBlocks.claim(in: 100...199) { block in
-            mode == .loopback || !NetnsLauncher.hasLeftovers(block: block)
-        }
+        let block = try options.networkBlocks.claim(in: 100...199)
         defer { block.release() }
 
         let folder = try RunFolder.create(root: options.outputRoot, scenario: scenario.name)

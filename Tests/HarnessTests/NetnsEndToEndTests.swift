@@ -50,6 +50,19 @@ struct NetnsEndToEndTests {
         return (received, average)
     }
 
+    /// A peer's address, from its `ready` event.
+    static func address(of peer: String, in folder: String) async -> String? {
+        let text = (try? String(contentsOfFile: folder + "/Captures/latest/events.jsonl", encoding: .utf8)) ?? ""
+        for line in text.split(separator: "\n") {
+            if let event = try? EventLine(line: line), event.peer == peer,
+                case .ready(_, let address, _, _) = event.event
+            {
+                return address
+            }
+        }
+        return nil
+    }
+
     /// Waits until events.jsonl holds an event matching `condition`.
     static func waitFor(_ folder: String, _ condition: @escaping (EventLine) -> Bool) async -> Bool {
         await eventually(within: .seconds(15)) {
@@ -72,8 +85,7 @@ struct NetnsEndToEndTests {
             if case .namespace(let name) = entry { name } else { nil }
         }
         #expect(namespaces.count == 2)
-        let block = namespaces[0].dropFirst(2).prefix { $0 != "-" }
-        let target = "10.\(block).0.2"
+        let target = try #require(await Self.address(of: "peer-2", in: folder))
 
         // Before the link change: no delay.
         let (fastReceived, fastRTT) = try await Self.ping(from: namespaces[0], to: target, count: 10)
@@ -139,8 +151,7 @@ struct NetnsEndToEndTests {
             product("testbed"), ["clean"], environment: ["SEAMLESS_STATE_DIR": folder + "/state"])
         #expect(await clean.waitForExit(within: .seconds(20)))
         #expect(clean.exitStatus == 0)
-        // clean's own report is the evidence: once they are gone, a concurrent run may take the
-        // freed block and create namespaces of the same names.
+        // clean's own report is the evidence that it removed them.
         var said: [String] = []
         while let line = clean.nextLine(within: .milliseconds(200)) { said.append(line) }
         for name in namespaces { #expect(said.contains { $0.hasSuffix("removed namespace \(name)") }, "\(said)") }
@@ -184,23 +195,23 @@ struct NetnsTrafficTests {
         let namespaces = try RunManifest.read(path: folder + "/Captures/latest/manifest.jsonl").compactMap {
             entry -> String? in if case .namespace(let name) = entry { name } else { nil }
         }
-        let block = namespaces[0].dropFirst(2).prefix { $0 != "-" }
+        let target = try #require(await NetnsEndToEndTests.address(of: "peer-2", in: folder))
         // TCP: a connection to peer-2's overlay port completes its handshake through the link
         // (retransmissions cover losses), and 300 UDP datagrams go to its overlay port.
         let tcp = try ChildProcess(
             Command.ip,
-            ["netns", "exec", namespaces[0], "bash", "-c", "exec 3<>/dev/tcp/10.\(block).0.2/7000 && echo connected"])
+            ["netns", "exec", namespaces[0], "bash", "-c", "exec 3<>/dev/tcp/\(target)/7000 && echo connected"])
         #expect(await tcp.waitForExit(within: .seconds(10)))
         #expect(tcp.nextLine(within: .milliseconds(100)) == "connected")
         let udp = try ChildProcess(
             Command.ip,
             [
                 "netns", "exec", namespaces[0], "bash", "-c",
-                "for i in $(seq 300); do echo $i > /dev/udp/10.\(block).0.2/7000; done",
+                "for i in $(seq 300); do echo $i > /dev/udp/\(target)/7000; done",
             ])
         #expect(await udp.waitForExit(within: .seconds(20)))
         // ping (not ours) measures the loss: a round trip crosses four links of the profile.
-        let (received, _) = try await NetnsEndToEndTests.ping(from: namespaces[0], to: "10.\(block).0.2", count: 200)
+        let (received, _) = try await NetnsEndToEndTests.ping(from: namespaces[0], to: target, count: 200)
         if case .independent(let p) = profile.loss {
             let expected = 200 * (1 - (1 - p) * (1 - p) * (1 - p) * (1 - p))
             let sigma = (expected * (1 - expected / 200)).squareRoot()
