@@ -25,13 +25,8 @@ public struct LoopbackLauncher: PeerLauncher {
     public func spawn(_ peer: PeerName, arguments: [String], logPath: String, manifest: RunManifest) async throws
         -> LaunchedProcess
     {
-        try await manifest.record(.spawning(peer: peer.description))
-        let started = try await spawner.spawn(executable: executable, arguments: arguments, logPath: logPath)
-        try await manifest.record(
-            .process(peer: peer.description, pid: started.pid, start: ProcFS.startTicks(of: started.pid) ?? -1))
-        return LaunchedProcess(
-            peer: peer, pid: started.pid, commandWriter: started.commandWriter, eventReader: started.eventReader,
-            startedAt: started.startedAt)
+        try await spawner.spawnRecorded(
+            peer, executable: executable, arguments: arguments, logPath: logPath, manifest: manifest)
     }
 
     public func signal(_ signal: Int32, to process: LaunchedProcess) throws {

@@ -77,14 +77,9 @@ public actor NetnsLauncher: PeerLauncher {
                 peer, address: 0x0A00_0000 | UInt32(block) << 16 | UInt32(peer.index), device: device, up: up,
                 down: down)
         }
-        try await manifest.record(.spawning(peer: peer.description))
-        let started = try await spawner.spawn(
-            executable: Command.ip, arguments: ["netns", "exec", name, executable] + arguments, logPath: logPath)
-        try await manifest.record(
-            .process(peer: peer.description, pid: started.pid, start: ProcFS.startTicks(of: started.pid) ?? -1))
-        return LaunchedProcess(
-            peer: peer, pid: started.pid, commandWriter: started.commandWriter, eventReader: started.eventReader,
-            startedAt: started.startedAt)
+        return try await spawner.spawnRecorded(
+            peer, executable: Command.ip, arguments: ["netns", "exec", name, executable] + arguments, logPath: logPath,
+            manifest: manifest)
     }
 
     public nonisolated func signal(_ signal: Int32, to process: LaunchedProcess) throws {

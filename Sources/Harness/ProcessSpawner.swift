@@ -2,6 +2,7 @@ import CSeamlessLinux
 import ControlProtocol
 import Foundation
 import NIOPosix
+import OverlayCore
 
 /// Starts peer processes from one long-lived thread.
 ///
@@ -36,6 +37,20 @@ final class ProcessSpawner: Sendable {
         try await thread.runIfActive {
             try Self.spawnNow(executable: executable, arguments: arguments, logPath: logPath)
         }
+    }
+
+    /// Starts a peer's process, recording it in the manifest before and after (the two
+    /// launchers differ only in what they prepare first and in the command line).
+    func spawnRecorded(
+        _ peer: PeerName, executable: String, arguments: [String], logPath: String, manifest: RunManifest
+    ) async throws -> LaunchedProcess {
+        try await manifest.record(.spawning(peer: peer.description))
+        let started = try await spawn(executable: executable, arguments: arguments, logPath: logPath)
+        try await manifest.record(
+            .process(peer: peer.description, pid: started.pid, start: ProcFS.startTicks(of: started.pid) ?? -1))
+        return LaunchedProcess(
+            peer: peer, pid: started.pid, commandWriter: started.commandWriter, eventReader: started.eventReader,
+            startedAt: started.startedAt)
     }
 
     func shutdown() async throws {
