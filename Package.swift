@@ -94,7 +94,7 @@ let package = Package(
             swiftSettings: strict),
 
         // Tests, one folder per target, and the kit the multi-process tests share.
-        .target(name: "SeamlessTestKit", dependencies: ["CSeamlessLinux"], path: "Tests/SeamlessTestKit"),
+        .target(name: "SeamlessTestKit", dependencies: ["CSeamlessLinux", "ControlProtocol"], path: "Tests/SeamlessTestKit"),
         .testTarget(name: "PeerNodeTests", dependencies: ["ControlProtocol", "SeamlessTestKit"]),
         .testTarget(name: "OverlayCoreTests", dependencies: ["OverlayCore"]),
         .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "LinkEmulation"], resources: [.copy("Fixtures")]),

@@ -83,19 +83,31 @@ int64_t seamless_realtime_microseconds(void) {
     return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
 }
 
-long long seamless_process_start_ticks(pid_t pid) {
+/// Reads /proc/PID/stat into `buffer` and returns a pointer to field 3 (the state), or NULL.
+static char *stat_fields(pid_t pid, char *buffer, size_t size) {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     FILE *file = fopen(path, "re");
-    if (file == NULL) return -1;
-    char buffer[1024];
-    size_t length = fread(buffer, 1, sizeof buffer - 1, file);
+    if (file == NULL) return NULL;
+    size_t length = fread(buffer, 1, size - 1, file);
     fclose(file);
     buffer[length] = '\0';
     // The command name (field 2) is in parentheses and may itself contain spaces and ')'.
     char *cursor = strrchr(buffer, ')');
+    if (cursor == NULL || cursor[1] == '\0') return NULL;
+    return cursor + 2;  // skip ") ", now at field 3
+}
+
+int seamless_process_is_alive(pid_t pid) {
+    char buffer[1024];
+    char *state = stat_fields(pid, buffer, sizeof buffer);
+    return state != NULL && *state != 'Z' && *state != 'X';
+}
+
+long long seamless_process_start_ticks(pid_t pid) {
+    char buffer[1024];
+    char *cursor = stat_fields(pid, buffer, sizeof buffer);
     if (cursor == NULL) return -1;
-    cursor += 2;  // skip ") ", now at field 3
     for (int field = 3; field < 22; field++) {
         cursor = strchr(cursor, ' ');
         if (cursor == NULL) return -1;

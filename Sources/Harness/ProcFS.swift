@@ -39,11 +39,5 @@ enum ProcFS {
     }
 
     /// True while `pid` exists and has not exited (a zombie has).
-    static func isAlive(pid: pid_t) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return false }
-        let state = stat[stat.index(close, offsetBy: 2)...].first
-        return state != "Z" && state != "X"
-    }
+    static func isAlive(pid: pid_t) -> Bool { seamless_process_is_alive(pid) == 1 }
 }

@@ -30,25 +30,19 @@ func loadScenario(_ path: String) throws -> (Scenario, String) {
         FileHandle.standardError.write(Data("\(path): error: cannot read: \(error.localizedDescription)\n".utf8))
         throw ExitCode(2)
     }
+    let profiles = try loadProfiles(near: path)
     do {
-        return (try Scenario.parse(source, file: path, profiles: knownProfiles(near: path)), source)
+        return (try Scenario.parse(source, file: path, profiles: profiles.isEmpty ? nil : Set(profiles.keys)), source)
     } catch {
         FileHandle.standardError.write(Data((error.description + "\n").utf8))
         throw ExitCode(2)
     }
 }
 
-/// The link profile names in the `profiles` folder beside the scenario's folder
-/// (`Testbed/profiles/` for `Testbed/scenarios/x.yaml`), or nil when there is none.
-func knownProfiles(near scenario: String) -> Set<String>? {
-    let folder = (((scenario as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent as NSString)
-        .appendingPathComponent("profiles")
-    guard let files = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return nil }
-    return Set(files.filter { $0.hasSuffix(".yaml") }.map { String($0.dropLast(5)) })
-}
-
-/// The link profiles beside the scenario's folder, parsed; a bad profile file is reported
-/// with its position and ends the command (exit code 2).
+/// The link profiles in the `profiles` folder beside the scenario's folder
+/// (`Testbed/profiles/` for `Testbed/scenarios/x.yaml`), parsed; a bad profile file is reported
+/// with its position and ends the command (exit code 2). Without such a folder there are none,
+/// and profile names in the scenario are not checked.
 func loadProfiles(near scenario: String) throws -> [String: LinkProfile] {
     let folder = (((scenario as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent as NSString)
         .appendingPathComponent("profiles")

@@ -30,10 +30,9 @@ import Testing
             product("testbed"),
             ["run", scenario, "--out", folder + "/Captures", "--quiet"] + (getuid() == 0 ? [] : ["--no-capture"]),
             environment: ["SEAMLESS_STATE_DIR": folder + "/state"], stderrPath: folder + "/testbed.stderr")
-        let events = folder + "/Captures/latest/events.jsonl"
+        let events = RunEvents(out: folder + "/Captures")
         let started = eventually(within: .seconds(20)) {
-            let lines = (try? String(contentsOfFile: events, encoding: .utf8))?.split(separator: "\n") ?? []
-            let parsed = lines.compactMap { try? EventLine(line: $0) }
+            let parsed = events.lines
             return parsed.filter { if case .ready = $0.event { true } else { false } }.count == 3
                 && parsed.contains { $0.event == .paused }
         }

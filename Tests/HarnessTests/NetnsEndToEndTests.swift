@@ -50,27 +50,6 @@ struct NetnsEndToEndTests {
         return (received, average)
     }
 
-    /// A peer's address, from its `ready` event.
-    static func address(of peer: String, in folder: String) async -> String? {
-        let text = (try? String(contentsOfFile: folder + "/Captures/latest/events.jsonl", encoding: .utf8)) ?? ""
-        for line in text.split(separator: "\n") {
-            if let event = try? EventLine(line: line), event.peer == peer,
-                case .ready(_, let address, _, _) = event.event
-            {
-                return address
-            }
-        }
-        return nil
-    }
-
-    /// Waits until events.jsonl holds an event matching `condition`.
-    static func waitFor(_ folder: String, _ condition: @escaping (EventLine) -> Bool) async -> Bool {
-        await eventually(within: .seconds(15)) {
-            let text = (try? String(contentsOfFile: folder + "/Captures/latest/events.jsonl", encoding: .utf8)) ?? ""
-            return text.split(separator: "\n").contains { (try? EventLine(line: $0)).map(condition) ?? false }
-        }
-    }
-
     @Test func pingSeesTheProfilesDelayLinkChangesAndPartitions() async throws {
         let folder = temporaryDirectory("e2e-netns")
         var options = TestbedRunEndToEndTests.options(folder)
@@ -79,13 +58,16 @@ struct NetnsEndToEndTests {
             try Scenario.parse(Self.scenario, file: "n.yaml", profiles: Set(Self.profiles.keys)), source: Self.scenario,
             options: options)
 
-        #expect(await Self.waitFor(folder) { if case .ready = $0.event { $0.peer == "peer-2" } else { false } })
+        #expect(
+            await RunEvents(out: folder + "/Captures").waitFor {
+                if case .ready = $0.event { $0.peer == "peer-2" } else { false }
+            })
         let namespaces = try RunManifest.read(path: folder + "/Captures/latest/manifest.jsonl").compactMap {
             entry -> String? in
             if case .namespace(let name) = entry { name } else { nil }
         }
         #expect(namespaces.count == 2)
-        let target = try #require(await Self.address(of: "peer-2", in: folder))
+        let target = try #require(await RunEvents(out: folder + "/Captures").readyAddress(of: "peer-2"))
 
         // Before the link change: no delay.
         let (fastReceived, fastRTT) = try await Self.ping(from: namespaces[0], to: target, count: 10)
@@ -93,13 +75,19 @@ struct NetnsEndToEndTests {
         #expect((fastRTT ?? 99) < 5)
 
         // After it: 30 ms on peer-2's downlink, so about 30 ms round trip.
-        #expect(await Self.waitFor(folder) { $0.event == .linkChanged(profile: "slow", direction: "down") })
+        #expect(
+            await RunEvents(out: folder + "/Captures").waitFor {
+                $0.event == .linkChanged(profile: "slow", direction: "down")
+            })
         let (slowReceived, slowRTT) = try await Self.ping(from: namespaces[0], to: target, count: 10)
         #expect(slowReceived == 10)
         #expect(abs((slowRTT ?? 0) - 30) < 3)
 
         // During the partition nothing gets through.
-        #expect(await Self.waitFor(folder) { if case .partitioned = $0.event { true } else { false } })
+        #expect(
+            await RunEvents(out: folder + "/Captures").waitFor {
+                if case .partitioned = $0.event { true } else { false }
+            })
         let (cutReceived, _) = try await Self.ping(from: namespaces[0], to: target, count: 5)
         #expect(cutReceived == 0)
 
@@ -138,7 +126,10 @@ struct NetnsEndToEndTests {
         let testbed = try ChildProcess(
             product("testbed"), ["run", scenario, "--out", folder + "/Captures", "--quiet"],
             environment: ["SEAMLESS_STATE_DIR": folder + "/state"], stderrPath: folder + "/stderr")
-        #expect(await Self.waitFor(folder) { if case .ready = $0.event { $0.peer == "peer-2" } else { false } })
+        #expect(
+            await RunEvents(out: folder + "/Captures").waitFor {
+                if case .ready = $0.event { $0.peer == "peer-2" } else { false }
+            })
         let namespaces = try RunManifest.read(path: folder + "/Captures/latest/manifest.jsonl").compactMap {
             entry -> String? in if case .namespace(let name) = entry { name } else { nil }
         }
@@ -189,13 +180,13 @@ struct NetnsTrafficTests {
             try Scenario.parse(Self.scenario(profile: name), file: "t.yaml"), source: Self.scenario(profile: name),
             options: options)
         #expect(
-            await NetnsEndToEndTests.waitFor(folder) {
+            await RunEvents(out: folder + "/Captures").waitFor {
                 if case .ready = $0.event { $0.peer == "peer-2" } else { false }
             })
         let namespaces = try RunManifest.read(path: folder + "/Captures/latest/manifest.jsonl").compactMap {
             entry -> String? in if case .namespace(let name) = entry { name } else { nil }
         }
-        let target = try #require(await NetnsEndToEndTests.address(of: "peer-2", in: folder))
+        let target = try #require(await RunEvents(out: folder + "/Captures").readyAddress(of: "peer-2"))
         // TCP: a connection to peer-2's overlay port completes its handshake through the link
         // (retransmissions cover losses), and 300 UDP datagrams go to its overlay port.
         let tcp = try ChildProcess(
@@ -245,7 +236,7 @@ struct NetnsTrafficTests {
             product("testbed"), ["run", scenario, "--out", folder + "/Captures", "--quiet"],
             environment: ["SEAMLESS_STATE_DIR": folder + "/state"], stderrPath: folder + "/stderr")
         #expect(
-            await NetnsEndToEndTests.waitFor(folder) {
+            await RunEvents(out: folder + "/Captures").waitFor {
                 if case .ready = $0.event { $0.peer == "peer-2" } else { false }
             })
         let namespaces = try RunManifest.read(path: folder + "/Captures/latest/manifest.jsonl").compactMap {

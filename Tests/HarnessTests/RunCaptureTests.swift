@@ -31,20 +31,7 @@ struct RunCaptureTests {
         async let run = TestbedRun.execute(try Scenario.parse(yaml, file: "c.yaml"), source: yaml, options: options)
 
         // peer-1's address, once it is ready, from the run's own events.
-        var address: String?
-        let ready = await eventually(within: .seconds(15)) {
-            let text = (try? String(contentsOfFile: folder + "/Captures/latest/events.jsonl", encoding: .utf8)) ?? ""
-            for line in text.split(separator: "\n") {
-                if let event = try? EventLine(line: line), event.peer == "peer-1",
-                    case .ready(_, let peerAddress, _, _) = event.event
-                {
-                    address = peerAddress
-                }
-            }
-            return address != nil
-        }
-        #expect(ready)
-        let target = try #require(address)
+        let target = try #require(await RunEvents(out: folder + "/Captures").readyAddress(of: "peer-1"))
         // A speaker at the top of the run's /16 sends 50 packets, 10 ms apart.
         let network = target.split(separator: ".").prefix(2).joined(separator: ".")
         let sender = try UDPSender(bindingTo: "\(network).250.1")

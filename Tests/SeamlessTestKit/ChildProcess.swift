@@ -122,13 +122,7 @@ public final class ChildProcess: @unchecked Sendable {
 }
 
 /// True while a process with this pid exists and is not a zombie.
-public func processIsAlive(_ pid: Int32) -> Bool {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-        let close = stat.lastIndex(of: ")")
-    else { return false }
-    let state = stat[stat.index(close, offsetBy: 2)...].first
-    return state != "Z" && state != "X"
-}
+public func processIsAlive(_ pid: Int32) -> Bool { seamless_process_is_alive(pid) == 1 }
 
 /// Waits until `condition` holds, checking every 10 ms; false if the deadline passes first.
 public func eventually(within timeout: Duration, _ condition: () -> Bool) -> Bool {

@@ -42,4 +42,8 @@ int64_t seamless_realtime_microseconds(void);
 /// after the pid is reused.
 long long seamless_process_start_ticks(pid_t pid);
 
+/// 1 while process `pid` exists and has not exited (a zombie, exited but not reaped, counts as
+/// ended), else 0.
+int seamless_process_is_alive(pid_t pid);
+
 #endif
