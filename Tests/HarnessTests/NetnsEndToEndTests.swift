@@ -24,13 +24,13 @@ struct NetnsEndToEndTests {
             spawn: all
           - at: 0s
             wait: ready
-          - at: 2s
+          - at: 3s
             link: {peer: peer-2, profile: slow, direction: down}
-          - at: 4s
-            partition: [[peer-1], [peer-2]]
-          - at: 5s
-            heal:
           - at: 6s
+            partition: [[peer-1], [peer-2]]
+          - at: 8s
+            heal:
+          - at: 9s
             stop:
         """
 
@@ -163,7 +163,7 @@ struct NetnsTrafficTests {
             spawn: all
           - at: 0s
             wait: ready
-          - at: 8s
+          - at: 12s
             stop:
         """
     }
@@ -230,7 +230,7 @@ struct NetnsTrafficTests {
         let folder = temporaryDirectory("e2e-netns-int")
         let scenario = folder + "/long.yaml"
         try Self.scenario(profile: "x").replacingOccurrences(of: "{count: 2, profile: x}", with: "2")
-            .replacingOccurrences(of: "at: 8s", with: "at: 60s").write(
+            .replacingOccurrences(of: "at: 12s", with: "at: 60s").write(
                 toFile: scenario, atomically: true, encoding: .utf8)
         let testbed = try ChildProcess(
             product("testbed"), ["run", scenario, "--out", folder + "/Captures", "--quiet"],

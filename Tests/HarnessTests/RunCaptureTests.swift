@@ -20,7 +20,7 @@ struct RunCaptureTests {
                 spawn: all
               - at: 0s
                 wait: ready
-              - at: 2s
+              - at: 4s
                 stop:
             expect:
               - streams[*].lost == 0
