@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // Layer 0: C.
@@ -40,6 +41,10 @@ let package = Package(
             swiftSettings: strict),
         .target(name: "ControlProtocol", dependencies: ["OverlayCore"], swiftSettings: strict),
         .target(name: "RTP", swiftSettings: strict),
+        .target(
+            name: "DHT", dependencies: ["OverlayCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
+        .target(name: "Registry", dependencies: ["DHT"], swiftSettings: strict),
         .target(
             name: "LinkEmulation",
             dependencies: ["OverlayCore", .product(name: "RealModule", package: "swift-numerics")],
@@ -101,6 +106,7 @@ let package = Package(
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol"]),
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "RTP", "SeamlessTestKit"]),
         .testTarget(name: "RTPTests", dependencies: ["RTP"]),
+        .testTarget(name: "DHTTests", dependencies: ["DHT", "Registry", "OverlayCore"]),
         .testTarget(name: "ArchitectureTests"),
         .testTarget(name: "LinkEmulationTests", dependencies: ["LinkEmulation"]),
         .testTarget(name: "VoiceTests", dependencies: ["Voice"]),

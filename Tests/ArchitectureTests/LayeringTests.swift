@@ -21,6 +21,8 @@ import Testing
             "ControlProtocol": io.union(upper).union(executables).union(["Scenario", "RTP"]),
             "RTP": io.union(upper).union(executables).union(["OverlayCore", "Scenario", "ControlProtocol"]),
             "LinkEmulation": io.union(upper).union(executables).union(["Scenario", "ControlProtocol", "RTP"]),
+            "DHT": io.union(upper).union(executables).union(["Scenario", "ControlProtocol", "RTP", "Registry"]),
+            "Registry": io.union(upper).union(executables).union(["Scenario", "ControlProtocol", "RTP"]),
             "Analysis": ["Harness", "PeerNode", "Voice", "ServiceClient", "NIOCore", "NIOPosix"].reduce(
                 into: executables
             ) { $0.insert($1) },

@@ -1,0 +1,211 @@
+/// The overlay's binary wire format for Chord, version 1. A frame (the length prefix is the
+/// transport's) is: version (1 byte), type (1 byte), the sender, then the type's fields.
+/// Integers are big-endian. A node is an address kind (4: IPv4 in 4 bytes; 0: host text with a
+/// 16-bit length) and a 16-bit port; its identifier is recomputed, never trusted. Lists carry a
+/// count first and have limits, so no frame can make the decoder allocate without bound.
+public enum ChordWire {
+    public static let version: UInt8 = 1
+    /// Limits a decoder enforces.
+    public static let maximumSuccessors = 32
+    public static let maximumEntries = 4096
+    public static let maximumValueBytes = 65536
+    public static let maximumHostBytes = 255
+
+    enum MessageType: UInt8 {
+        case findSuccessor = 1, successorIs, askNext, getNeighbours, neighbours, notify, ping, pong
+        case store, stored, replicate, fetch, fetched, leaving, closerSuccessor
+    }
+
+    public static func encode(_ envelope: ChordEnvelope) -> [UInt8] {
+        var writer = WireWriter()
+        writer.integer(version)
+        writer.integer(type(of: envelope.message).rawValue)
+        writer.node(envelope.sender)
+        switch envelope.message {
+        case .findSuccessor(let request, let key):
+            writer.integer(request)
+            writer.append(key.bytes)
+        case .successorIs(let request, let node), .askNext(let request, let node):
+            writer.integer(request)
+            writer.node(node)
+        case .getNeighbours(let request), .ping(let request), .pong(let request), .stored(let request):
+            writer.integer(request)
+        case .neighbours(let request, let predecessor, let successors):
+            writer.integer(request)
+            writer.optionalNode(predecessor)
+            writer.nodes(successors)
+        case .notify:
+            break
+        case .closerSuccessor(let node):
+            writer.node(node)
+        case .store(let request, let entry):
+            writer.integer(request)
+            writer.entry(entry)
+        case .replicate(let entries):
+            writer.entries(entries)
+        case .fetch(let request, let key):
+            writer.integer(request)
+            writer.append(key.bytes)
+        case .fetched(let request, let entry):
+            writer.integer(request)
+            writer.integer(UInt8(entry == nil ? 0 : 1))
+            if let entry { writer.entry(entry) }
+        case .leaving(let predecessor, let successors, let entries):
+            writer.optionalNode(predecessor)
+            writer.nodes(successors)
+            writer.entries(entries)
+        }
+        return writer.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(WireError) -> ChordEnvelope {
+        var reader = WireReader(bytes)
+        let version = try reader.integer(UInt8.self)
+        guard version == Self.version else { throw .unsupportedVersion(version) }
+        let typeOffset = reader.offset
+        let rawType = try reader.integer(UInt8.self)
+        guard let type = MessageType(rawValue: rawType) else { throw .unknownType(rawType, offset: typeOffset) }
+        let sender = try reader.node()
+        let message: ChordMessage =
+            switch type {
+            case .findSuccessor: .findSuccessor(request: try reader.integer(), key: try reader.id())
+            case .successorIs: .successorIs(request: try reader.integer(), node: try reader.node())
+            case .askNext: .askNext(request: try reader.integer(), node: try reader.node())
+            case .getNeighbours: .getNeighbours(request: try reader.integer())
+            case .neighbours:
+                .neighbours(request: try reader.integer(), predecessor: try reader.optionalNode(), successors: try reader.nodes())
+            case .notify: .notify
+            case .closerSuccessor: .closerSuccessor(try reader.node())
+            case .ping: .ping(request: try reader.integer())
+            case .pong: .pong(request: try reader.integer())
+            case .store: .store(request: try reader.integer(), entry: try reader.entry())
+            case .stored: .stored(request: try reader.integer())
+            case .replicate: .replicate(entries: try reader.entries())
+            case .fetch: .fetch(request: try reader.integer(), key: try reader.id())
+            case .fetched: .fetched(request: try reader.integer(), entry: try reader.optionalEntry())
+            case .leaving:
+                .leaving(predecessor: try reader.optionalNode(), successors: try reader.nodes(), entries: try reader.entries())
+            }
+        try reader.finish()
+        return ChordEnvelope(sender: sender, message: message)
+    }
+
+    static func type(of message: ChordMessage) -> MessageType {
+        switch message {
+        case .findSuccessor: .findSuccessor
+        case .successorIs: .successorIs
+        case .askNext: .askNext
+        case .getNeighbours: .getNeighbours
+        case .neighbours: .neighbours
+        case .notify: .notify
+        case .ping: .ping
+        case .pong: .pong
+        case .store: .store
+        case .stored: .stored
+        case .replicate: .replicate
+        case .fetch: .fetch
+        case .fetched: .fetched
+        case .leaving: .leaving
+        case .closerSuccessor: .closerSuccessor
+        }
+    }
+}
+
+extension WireWriter {
+    mutating func node(_ node: NodeRef) {
+        let octets = node.host.split(separator: ".", omittingEmptySubsequences: false).compactMap { UInt8($0) }
+        if octets.count == 4, node.host == octets.map(String.init).joined(separator: ".") {
+            integer(UInt8(4))
+            append(octets)
+        } else {
+            integer(UInt8(0))
+            text(node.host)
+        }
+        integer(node.port)
+    }
+
+    mutating func optionalNode(_ node: NodeRef?) {
+        integer(UInt8(node == nil ? 0 : 1))
+        if let node { self.node(node) }
+    }
+
+    mutating func nodes(_ nodes: [NodeRef]) {
+        integer(UInt8(nodes.count))
+        for node in nodes { self.node(node) }
+    }
+
+    mutating func entry(_ entry: StoredEntry) {
+        append(entry.key.bytes)
+        integer(entry.epoch)
+        let (seconds, attoseconds) = entry.lease.components
+        integer(UInt32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000))
+        integer(UInt32(entry.value.count))
+        append(entry.value)
+    }
+
+    mutating func entries(_ entries: [StoredEntry]) {
+        integer(UInt16(entries.count))
+        for entry in entries { self.entry(entry) }
+    }
+}
+
+extension WireReader {
+    mutating func id() throws(WireError) -> ChordID { ChordID(bytes: try bytes(20)) }
+
+    mutating func node() throws(WireError) -> NodeRef {
+        let start = offset
+        let host: String
+        switch try integer(UInt8.self) {
+        case 4: host = try bytes(4).map(String.init).joined(separator: ".")
+        case 0: host = try text(limit: ChordWire.maximumHostBytes)
+        case let kind: throw .invalid("unknown address kind \(kind)", offset: start)
+        }
+        guard !host.isEmpty else { throw .invalid("empty host", offset: start) }
+        return NodeRef(host: host, port: try integer())
+    }
+
+    mutating func optionalNode() throws(WireError) -> NodeRef? {
+        try presence() ? try node() : nil
+    }
+
+    mutating func nodes() throws(WireError) -> [NodeRef] {
+        let start = offset
+        let count = Int(try integer(UInt8.self))
+        guard count <= ChordWire.maximumSuccessors else { throw .invalid("\(count) nodes in a list", offset: start) }
+        var nodes: [NodeRef] = []
+        for _ in 0..<count { nodes.append(try node()) }
+        return nodes
+    }
+
+    mutating func entry() throws(WireError) -> StoredEntry {
+        let key = try id()
+        let epoch = try integer(UInt64.self)
+        let lease = Duration.milliseconds(try integer(UInt32.self))
+        let start = offset
+        let length = Int(try integer(UInt32.self))
+        guard length <= ChordWire.maximumValueBytes else { throw .invalid("value of \(length) bytes", offset: start) }
+        return StoredEntry(key: key, value: Array(try bytes(length)), epoch: epoch, lease: lease)
+    }
+
+    mutating func optionalEntry() throws(WireError) -> StoredEntry? {
+        try presence() ? try entry() : nil
+    }
+
+    mutating func entries() throws(WireError) -> [StoredEntry] {
+        let start = offset
+        let count = Int(try integer(UInt16.self))
+        guard count <= ChordWire.maximumEntries else { throw .invalid("\(count) entries", offset: start) }
+        var entries: [StoredEntry] = []
+        for _ in 0..<count { entries.append(try entry()) }
+        return entries
+    }
+
+    mutating func presence() throws(WireError) -> Bool {
+        let start = offset
+        switch try integer(UInt8.self) {
+        case 0: return false
+        case 1: return true
+        case let flag: throw .invalid("presence flag \(flag)", offset: start)
+        }
+    }
+}

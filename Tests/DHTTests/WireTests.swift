@@ -1,0 +1,72 @@
+import DHT
+import Registry
+import Testing
+
+/// The binary wire format: every message round-trips; every malformed frame is an error with
+/// its offset, never a crash.
+struct WireTests {
+    static let a = NodeRef(host: "127.100.0.1", port: 7000)
+    static let b = NodeRef(host: "10.7.0.2", port: 65535)
+    static let named = NodeRef(host: "fd00::1", port: 7000)
+    static let entry = StoredEntry(key: .hashing("k"), value: [1, 2, 3], epoch: 9, lease: .milliseconds(1500))
+
+    static let messages: [ChordMessage] = [
+        .findSuccessor(request: 1, key: .hashing("x")), .successorIs(request: 2, node: b),
+        .askNext(request: .max, node: named), .getNeighbours(request: 4),
+        .neighbours(request: 5, predecessor: nil, successors: [a, b, named]),
+        .neighbours(request: 6, predecessor: b, successors: []), .notify, .closerSuccessor(b), .ping(request: 7),
+        .pong(request: 7), .store(request: 8, entry: entry), .stored(request: 8), .replicate(entries: [entry, entry]),
+        .fetch(request: 9, key: .hashing("k")), .fetched(request: 9, entry: nil), .fetched(request: 10, entry: entry),
+        .leaving(predecessor: a, successors: [b], entries: [entry]),
+    ]
+
+    @Test(arguments: messages) func roundTrip(message: ChordMessage) throws {
+        let envelope = ChordEnvelope(sender: Self.a, message: message)
+        let bytes = ChordWire.encode(envelope)
+        let decoded = try ChordWire.decode(bytes)
+        #expect(decoded == envelope)
+        #expect(decoded.sender.host == "127.100.0.1" && decoded.sender.port == 7000)
+        // Every proper prefix is truncated, and is an error rather than a crash.
+        for length in 0..<bytes.count {
+            #expect(throws: WireError.self) { try ChordWire.decode(Array(bytes.prefix(length))) }
+        }
+        #expect(throws: WireError.trailingBytes(offset: bytes.count)) { try ChordWire.decode(bytes + [0]) }
+    }
+
+    @Test func theExactBytesOfANotify() {
+        // version 1, type 6 (notify), IPv4 127.100.0.1, port 7000.
+        #expect(ChordWire.encode(ChordEnvelope(sender: Self.a, message: .notify)) == [1, 6, 4, 127, 100, 0, 1, 0x1b, 0x58])
+    }
+
+    @Test func malformedFramesSayWhatAndWhere() {
+        #expect(throws: WireError.unsupportedVersion(2)) { try ChordWire.decode([2, 6, 4, 127, 0, 0, 1, 0, 1]) }
+        #expect(throws: WireError.unknownType(99, offset: 1)) { try ChordWire.decode([1, 99]) }
+        #expect(throws: WireError.invalid("unknown address kind 7", offset: 2)) {
+            try ChordWire.decode([1, 6, 7, 127, 0, 0, 1, 0, 1])
+        }
+        #expect(throws: WireError.invalid("empty host", offset: 2)) { try ChordWire.decode([1, 6, 0, 0, 0, 0, 1]) }
+        // neighbours with a presence flag of 2.
+        let header: [UInt8] = [1, 5, 4, 127, 0, 0, 1, 0, 1] + Array(repeating: 0, count: 8)
+        #expect(throws: WireError.invalid("presence flag 2", offset: 17)) { try ChordWire.decode(header + [2]) }
+        // A successor list longer than any node keeps.
+        #expect(throws: WireError.invalid("200 nodes in a list", offset: 18)) { try ChordWire.decode(header + [0, 200]) }
+        // A value claiming 4 GB.
+        let store: [UInt8] = [1, 9, 4, 127, 0, 0, 1, 0, 1] + Array(repeating: 0, count: 8 + 20 + 8 + 4)
+        #expect(throws: WireError.invalid("value of 4294967295 bytes", offset: 49)) {
+            try ChordWire.decode(store + [255, 255, 255, 255])
+        }
+    }
+
+    @Test func serviceRecordsRoundTripAndRejectForeignKeys() throws {
+        let record = ServiceRecord(name: "voice", hosts: ["127.100.0.3:7000", "127.100.0.4:7000"], epoch: 3, lease: .seconds(30))
+        #expect(try ServiceRecord(entry: record.entry) == record)
+        var moved = record.entry
+        moved.key = .hashing("elsewhere")
+        #expect(throws: WireError.self) { try ServiceRecord(entry: moved) }
+        var garbage = record.entry
+        garbage.value = [1, 0, 200]
+        #expect(throws: WireError.truncated(offset: 3)) { try ServiceRecord(entry: garbage) }
+        garbage.value = [9]
+        #expect(throws: WireError.unsupportedVersion(9)) { try ServiceRecord(entry: garbage) }
+    }
+}
