@@ -53,13 +53,13 @@ let package = Package(
         // Layer 2: adapters.
         .target(
             name: "Analysis",
-            dependencies: ["OverlayCore", "Scenario", "ControlProtocol", "RTP"],
+            dependencies: ["OverlayCore", "Scenario", "ControlProtocol", "RTP", "DHT"],
             swiftSettings: strict),
         .target(name: "Voice", dependencies: ["CSpeex", "CSpeexDSP", "RTP"], swiftSettings: strict),
         .target(
             name: "PeerNode",
             dependencies: [
-                "OverlayCore", "ControlProtocol", "CSeamlessLinux",
+                "OverlayCore", "ControlProtocol", "CSeamlessLinux", "DHT", "Registry",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),

@@ -139,5 +139,6 @@ extension RunReport {
         self.steps = steps
         self.handoffs = HandoffAnalysis.handoffs(from: events)
         self.links = links
+        self.dht = DHTFigures(events: events)
     }
 }

@@ -22,6 +22,8 @@ public struct RunReport: Sendable, Equatable, Codable {
     /// Per peer and direction, what the emulated link did (netns mode): every packet lost on
     /// the network is counted here, so the rest of a stream's losses are the service's.
     public var links: [LinkFigures]
+    /// The DHT's lookups judged against the true membership, when the run used the DHT.
+    public var dht: DHTFigures?
     public var expectations: [ExpectationResult]
     /// Per-packet samples of each stream, for the HTML charts; not part of report.json.
     public var streamDetails: [StreamDetail] = []
@@ -30,13 +32,13 @@ public struct RunReport: Sendable, Equatable, Codable {
     public var steps: [(t: Double, action: String)] = []
 
     enum CodingKeys: String, CodingKey {
-        case run, peers, startup, coordinator, capture, streams, bandwidth, handoffs, links, expectations
+        case run, peers, startup, coordinator, capture, streams, bandwidth, handoffs, links, dht, expectations
     }
 
     public static func == (lhs: RunReport, rhs: RunReport) -> Bool {
         lhs.run == rhs.run && lhs.peers == rhs.peers && lhs.startup == rhs.startup && lhs.coordinator == rhs.coordinator
             && lhs.capture == rhs.capture && lhs.streams == rhs.streams && lhs.bandwidth == rhs.bandwidth
-            && lhs.handoffs == rhs.handoffs && lhs.links == rhs.links
+            && lhs.handoffs == rhs.handoffs && lhs.links == rhs.links && lhs.dht == rhs.dht
             && lhs.expectations == rhs.expectations && lhs.streamDetails == rhs.streamDetails
     }
 
@@ -53,6 +55,7 @@ public struct RunReport: Sendable, Equatable, Codable {
         self.bandwidth = nil
         self.handoffs = []
         self.links = []
+        self.dht = nil
         self.expectations = expectations
     }
 }

@@ -32,6 +32,14 @@ extension RunReport {
             let dropped = links.reduce(0) { $0 + $1.lost + $1.queueDrops + $1.tooBig + $1.partitioned }
             out.append("links     \(sent) packets sent, \(dropped) dropped by the emulated network (see links[])")
         }
+        if let dht {
+            var line = "dht       \(dht.joined) joined · \(dht.lookups) lookups, \(dht.succeeded) answered, \(dht.correct) correct"
+            if let hops = dht.meanHops { line += " · \(format(hops, 2)) hops" }
+            if let p99 = dht.p99LatencyMs { line += " · p99 \(format(p99, 1)) ms" }
+            if let rate = dht.capturedBytesPerSecondPerPeer { line += " · \(format(rate, 0)) B/s per peer" }
+            if dht.resolved > 0 { line += " · \(dht.resolvedFound)/\(dht.resolved) resolved" }
+            out.append(line)
+        }
         if let capture {
             var line = "capture   \(capture.packets) packets, \(capture.bytes) bytes"
             if let drops = capture.kernelDrops { line += ", \(drops) kernel drops" }

@@ -18,6 +18,20 @@ public enum Event: Sendable, Equatable {
     /// `takeover`, `redirect`, `forward`, `release`, or `aborted`). `from` and `to` are peer
     /// names; `migration` identifies one migration across both hosts' events.
     case migrationPhase(migration: String, service: String, from: String, to: String, phase: String)
+    /// The peer is in the DHT ring: its Chord identifier (40 hex digits) and first successor.
+    case dhtJoined(id: String, successor: String)
+    /// The join through `bootstrap` failed (nobody answered).
+    case dhtJoinFailed(bootstrap: String)
+    /// One lookup the coordinator asked for: the key (40 hex digits), the successor found
+    /// (`ip:port`, nil when every attempt failed), the remote queries it took and its latency.
+    case lookup(key: String, result: String?, hops: Int, latencyMs: Double)
+    /// A `register` command's write reached the record's primary (`stored`) or did not.
+    case registered(service: String, epoch: Int, stored: Bool)
+    /// A `resolve` command's answer: the host (nil when unregistered, expired or unreachable).
+    case resolved(service: String, host: String?, epoch: Int?, hops: Int, latencyMs: Double)
+    /// The peer's own DHT counters so far: frame bytes sent (length prefixes included), the
+    /// part of them that was ring maintenance, bytes received, malformed frames dropped.
+    case dhtTraffic(sentBytes: Int, maintenanceBytes: Int, receivedBytes: Int, malformed: Int)
 
     // Recorded by the coordinator.
     /// The run began: scenario name, seed, mode and planned duration in seconds.
@@ -71,6 +85,12 @@ public enum Event: Sendable, Equatable {
         case .stopping: "stopping"
         case .error: "error"
         case .migrationPhase: "migration-phase"
+        case .dhtJoined: "dht-joined"
+        case .dhtJoinFailed: "dht-join-failed"
+        case .lookup: "lookup"
+        case .registered: "registered"
+        case .resolved: "resolved"
+        case .dhtTraffic: "dht-traffic"
         case .runStarted: "run-started"
         case .step: "step"
         case .spawned: "spawned"
@@ -104,6 +124,25 @@ public enum Event: Sendable, Equatable {
             [
                 "migration": .string(migration), "service": .string(service), "from": .string(from), "to": .string(to),
                 "phase": .string(phase),
+            ]
+        case .dhtJoined(let id, let successor): ["id": .string(id), "successor": .string(successor)]
+        case .dhtJoinFailed(let bootstrap): ["bootstrap": .string(bootstrap)]
+        case .lookup(let key, let result, let hops, let latencyMs):
+            [
+                "key": .string(key), "result": result.map(JSONValue.string) ?? .null, "hops": .int(hops),
+                "latencyMs": .number(latencyMs),
+            ]
+        case .registered(let service, let epoch, let stored):
+            ["service": .string(service), "epoch": .int(epoch), "stored": .bool(stored)]
+        case .resolved(let service, let host, let epoch, let hops, let latencyMs):
+            [
+                "service": .string(service), "host": host.map(JSONValue.string) ?? .null,
+                "epoch": epoch.map(JSONValue.int) ?? .null, "hops": .int(hops), "latencyMs": .number(latencyMs),
+            ]
+        case .dhtTraffic(let sentBytes, let maintenanceBytes, let receivedBytes, let malformed):
+            [
+                "sentBytes": .int(sentBytes), "maintenanceBytes": .int(maintenanceBytes),
+                "receivedBytes": .int(receivedBytes), "malformed": .int(malformed),
             ]
         case .runStarted(let scenario, let seed, let mode, let plannedSeconds):
             [
@@ -163,6 +202,13 @@ public enum Event: Sendable, Equatable {
                         }
                     }
                 }
+            case "dht-joined":
+                f.str("id").flatMap { id in f.str("successor").map { .dhtJoined(id: id, successor: $0) } }
+            case "dht-join-failed": f.str("bootstrap").map { .dhtJoinFailed(bootstrap: $0) }
+            case "lookup": Self.lookup(f)
+            case "registered": Self.registered(f)
+            case "resolved": Self.resolved(f)
+            case "dht-traffic": Self.dhtTraffic(f)
             case "run-started":
                 f.str("scenario").flatMap { scenario in
                     f.str("seed").flatMap(UInt64.init).flatMap { seed in
@@ -243,6 +289,36 @@ public enum Event: Sendable, Equatable {
     }
 }
 
+extension Event {
+    fileprivate static func lookup(_ f: [String: JSONValue]) -> Event? {
+        guard let key = f.str("key"), let result = f.optional("result", f.str), let hops = f.int("hops"),
+            let latency = f["latencyMs"]?.double
+        else { return nil }
+        return .lookup(key: key, result: result, hops: hops, latencyMs: latency)
+    }
+
+    fileprivate static func registered(_ f: [String: JSONValue]) -> Event? {
+        guard let service = f.str("service"), let epoch = f.int("epoch"), case .bool(let stored)? = f["stored"] else {
+            return nil
+        }
+        return .registered(service: service, epoch: epoch, stored: stored)
+    }
+
+    fileprivate static func resolved(_ f: [String: JSONValue]) -> Event? {
+        guard let service = f.str("service"), let host = f.optional("host", f.str),
+            let epoch = f.optional("epoch", f.int), let hops = f.int("hops"), let latency = f["latencyMs"]?.double
+        else { return nil }
+        return .resolved(service: service, host: host, epoch: epoch, hops: hops, latencyMs: latency)
+    }
+
+    fileprivate static func dhtTraffic(_ f: [String: JSONValue]) -> Event? {
+        guard let sent = f.int("sentBytes"), let maintenance = f.int("maintenanceBytes"),
+            let received = f.int("receivedBytes"), let malformed = f.int("malformed")
+        else { return nil }
+        return .dhtTraffic(sentBytes: sent, maintenanceBytes: maintenance, receivedBytes: received, malformed: malformed)
+    }
+}
+
 extension JSONValue {
     static func int(_ value: Int) -> JSONValue { .number(Double(value)) }
 }
@@ -250,4 +326,9 @@ extension JSONValue {
 extension [String: JSONValue] {
     fileprivate func int(_ key: String) -> Int? { self[key]?.double.flatMap { Int(exactly: $0) } }
     fileprivate func str(_ key: String) -> String? { self[key]?.string }
+    /// A member that may be null: nil when it is missing or mistyped, `.some(nil)` when null.
+    fileprivate func optional<Member>(_ key: String, _ read: (String) -> Member?) -> Member?? {
+        if case .null? = self[key] { return .some(nil) }
+        return read(key).map { .some($0) }
+    }
 }

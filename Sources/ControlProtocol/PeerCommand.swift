@@ -11,6 +11,15 @@ public enum PeerCommand: Sendable, Equatable {
     case leave
     /// The run is over: exit now.
     case shutdown
+    /// Join the DHT through the peer listening at `bootstrap` (`ip:port`); without one, start a
+    /// ring of one.
+    case join(bootstrap: String?)
+    /// Look up the successor of a key (40 hex digits); answered by a `lookup` event.
+    case lookup(key: String)
+    /// Register this peer as the host of `service` in the registry, and keep renewing it.
+    case register(service: String, epoch: Int, leaseSeconds: Double)
+    /// Resolve `service` in the registry; answered by a `resolved` event.
+    case resolve(service: String)
 
     /// Why a command line was rejected; the peer reports it in an `error` event and goes on.
     public enum DecodingError: Error, Equatable, CustomStringConvertible {
@@ -51,6 +60,33 @@ public enum PeerCommand: Sendable, Equatable {
             self = .ping(id: exact)
         case "leave": self = .leave
         case "shutdown": self = .shutdown
+        case "join":
+            switch value["bootstrap"] {
+            case nil, .null?: self = .join(bootstrap: nil)
+            case .string(let address)?: self = .join(bootstrap: address)
+            default: throw .badField(command: name, field: "bootstrap")
+            }
+        case "lookup":
+            guard let key = value["key"]?.string, key.utf8.count == 40, key.allSatisfy(\.isHexDigit) else {
+                throw .badField(command: name, field: "key")
+            }
+            self = .lookup(key: key)
+        case "register":
+            guard let service = value["service"]?.string, !service.isEmpty else {
+                throw .badField(command: name, field: "service")
+            }
+            guard let epoch = value["epoch"]?.double.flatMap({ Int(exactly: $0) }), epoch >= 0 else {
+                throw .badField(command: name, field: "epoch")
+            }
+            guard let lease = value["leaseSeconds"]?.double, lease > 0, lease <= 86_400 else {
+                throw .badField(command: name, field: "leaseSeconds")
+            }
+            self = .register(service: service, epoch: epoch, leaseSeconds: lease)
+        case "resolve":
+            guard let service = value["service"]?.string, !service.isEmpty else {
+                throw .badField(command: name, field: "service")
+            }
+            self = .resolve(service: service)
         default: throw .unknownCommand(name)
         }
     }
@@ -62,6 +98,14 @@ public enum PeerCommand: Sendable, Equatable {
             case .ping(let id): ["command": .string("ping"), "id": .number(Double(id))]
             case .leave: ["command": .string("leave")]
             case .shutdown: ["command": .string("shutdown")]
+            case .join(let bootstrap): ["command": .string("join"), "bootstrap": bootstrap.map(JSONValue.string) ?? .null]
+            case .lookup(let key): ["command": .string("lookup"), "key": .string(key)]
+            case .register(let service, let epoch, let lease):
+                [
+                    "command": .string("register"), "service": .string(service), "epoch": .number(Double(epoch)),
+                    "leaseSeconds": .number(lease),
+                ]
+            case .resolve(let service): ["command": .string("resolve"), "service": .string(service)]
             }
         return JSONValue.object(members).serialized + "\n"
     }

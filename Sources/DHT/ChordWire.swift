@@ -8,7 +8,7 @@ public enum ChordWire {
     /// Limits a decoder enforces.
     public static let maximumSuccessors = 32
     public static let maximumEntries = 4096
-    public static let maximumValueBytes = 65536
+    public static let maximumValueBytes = 16384
     public static let maximumHostBytes = 255
 
     enum MessageType: UInt8 {
@@ -56,6 +56,42 @@ public enum ChordWire {
             writer.entries(entries)
         }
         return writer.bytes
+    }
+
+    /// The envelope as frames of at most `maximumBytes` each: one, unless it carries more
+    /// entries than fit, which are then spread over further `replicate` frames (the receiver
+    /// merges entries one by one, so the split changes nothing it keeps).
+    public static func frames(_ envelope: ChordEnvelope, maximumBytes: Int) -> [[UInt8]] {
+        let whole = encode(envelope)
+        guard whole.count > maximumBytes else { return [whole] }
+        let entries: [StoredEntry]
+        let head: ChordMessage
+        switch envelope.message {
+        case .replicate(let all):
+            (entries, head) = (all, .replicate(entries: []))
+        case .leaving(let predecessor, let successors, let all):
+            (entries, head) = (all, .leaving(predecessor: predecessor, successors: successors, entries: []))
+        default:
+            return [whole]  // nothing to spread: the transport refuses it and counts it
+        }
+        var frames = [encode(ChordEnvelope(sender: envelope.sender, message: head))]
+        var batch: [StoredEntry] = []
+        for entry in entries {
+            let candidate = batch + [entry]
+            if batch.isEmpty
+                || encode(ChordEnvelope(sender: envelope.sender, message: .replicate(entries: candidate))).count
+                    <= maximumBytes
+            {
+                batch = candidate
+            } else {
+                frames.append(encode(ChordEnvelope(sender: envelope.sender, message: .replicate(entries: batch))))
+                batch = [entry]
+            }
+        }
+        if !batch.isEmpty {
+            frames.append(encode(ChordEnvelope(sender: envelope.sender, message: .replicate(entries: batch))))
+        }
+        return frames
     }
 
     public static func decode(_ bytes: [UInt8]) throws(WireError) -> ChordEnvelope {

@@ -97,7 +97,18 @@ actor PeerProcess {
         }
         // The coordinator knows which pipe the line came from; that name is authoritative.
         await recorder.record(EventLine(t: line.t, peer: name.description, event: line.event))
-        if case .ready = line.event { await membership.becameReady(name) }
+        switch line.event {
+        case .ready(_, let address, let tcpPort, _):
+            await membership.becameReady(name, overlay: "\(address):\(tcpPort)")
+            if let bootstrap = await membership.bootstrapForNewcomer(name) { await send(.join(bootstrap: bootstrap)) }
+        case .dhtJoined:
+            await membership.joinedRing(name)
+        case .leaving, .stopping:
+            // No longer a member to look up from or join through.
+            await membership.leftRing(name)
+        default:
+            break
+        }
     }
 
     /// Sends one command; a peer that is already gone is not an error.
@@ -116,6 +127,7 @@ actor PeerProcess {
     func crash() async {
         expectedEnd = .crashed
         await recorder.record(.crashSent, about: name.description)
+        await membership.leftRing(name)
         try? launcher.signal(SIGKILL, to: process)
     }
 

@@ -16,6 +16,10 @@ extension StepAction {
         case .link(let peer, let profile, let direction): "link \(peer) \(direction.rawValue) \(profile)"
         case .partition(let groups): "partition into \(groups.count) groups"
         case .heal: "heal"
+        case .join(let selection, let via): "join \(selection.summary)" + (via.map { " via \($0)" } ?? "")
+        case .lookups(let count, let rate, let from): "\(count) lookups at \(rate.formatted(decimals: 1))/s from \(from.summary)"
+        case .register(let peer, let service, _): "register \(service) at \(peer)"
+        case .resolve(let peer, let service): "resolve \(service) from \(peer)"
         }
     }
 }

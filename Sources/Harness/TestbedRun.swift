@@ -139,7 +139,7 @@ public enum TestbedRun {
             } else {
                 LoopbackLauncher(block: block.number, executable: options.peerExecutable, spawner: spawner)
             }
-        let membership = Membership()
+        let membership = Membership(seed: plan.seed)
         let (jobs, jobSink) = AsyncStream.makeStream(of: Job.self)
         let timeline = Timeline(
             context: .init(

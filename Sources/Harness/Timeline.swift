@@ -112,6 +112,17 @@ actor Timeline {
             case .heal:
                 try? await context.launcher.apply(.heal)
                 await context.recorder.record(.healed, about: EventLine.runSubject)
+            case .join(let names, let via):
+                await join(names, via: via)
+            case .lookups(let count, let rate, let from):
+                let random = SeededGenerator(seed: context.plan.seed).derived("lookups-\(action.stepIndex)")
+                context.jobs.yield { [self] in await self.lookUp(count: count, rate: rate, from: from, random: random) }
+            case .register(let peer, let service, let lease):
+                let epoch = await context.membership.nextEpoch(of: service)
+                await context.membership.process(peer)?.send(
+                    .register(service: service, epoch: epoch, leaseSeconds: lease.inSeconds))
+            case .resolve(let peer, let service):
+                await context.membership.process(peer)?.send(.resolve(service: service))
             }
         }
         try await clock.sleep(until: started! + waited + context.plan.end)
@@ -148,6 +159,52 @@ actor Timeline {
                 try? await clock.sleep(for: .milliseconds(20))
             }
             await process.escalate()
+        }
+    }
+
+    /// Peers join the DHT. The ring's first member (`via`, or else the first peer) creates it,
+    /// and the others are told to join only once it is in (or 2 s have passed).
+    private func join(_ names: [PeerName], via: PeerName?) async {
+        let membership = context.membership
+        await membership.startDHT()
+        var order = names
+        if let via, await !membership.isInRing(via) {
+            order.removeAll { $0 == via }
+            order.insert(via, at: 0)
+        }
+        for name in order {
+            guard let process = await membership.process(name), await !membership.isInRing(name) else { continue }
+            let bootstrap: String? =
+                if let via, via != name { await membership.overlayAddress(of: via) } else {
+                    await membership.bootstrap(for: name)
+                }
+            await process.send(.join(bootstrap: bootstrap))
+            if bootstrap == nil {
+                let deadline = clock.now + .seconds(2)
+                while clock.now < deadline, await !membership.isInRing(name) {
+                    try? await clock.sleep(for: .milliseconds(5))
+                }
+            }
+        }
+    }
+
+    /// A `lookups` step: random keys from random ring members, `rate` a second, until `count`
+    /// were sent or the run is over.
+    private func lookUp(count: Int, rate: Double, from: [PeerName]?, random: SeededGenerator) async {
+        var random = random
+        let start = clock.now
+        for index in 0..<count {
+            guard !isFinished, !Task.isCancelled else { return }
+            try? await clock.sleep(until: start + .seconds(Double(index) / rate))
+            var members = await context.membership.ringMembers()
+            if let from { members = members.filter(from.contains) }
+            let key = (0..<20).map { _ in
+                let byte = String(UInt8(truncatingIfNeeded: random.next()), radix: 16)
+                return byte.count == 1 ? "0" + byte : byte
+            }.joined()
+            guard !members.isEmpty else { continue }
+            let peer = members[Int(random.next() % UInt64(members.count))]
+            await context.membership.process(peer)?.send(.lookup(key: key))
         }
     }
 

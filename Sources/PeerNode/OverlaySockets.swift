@@ -1,21 +1,26 @@
 import Logging
 import NIOCore
+import NIOExtras
 import NIOPosix
 
-/// The overlay's TCP listener and UDP socket, bound on the peer's own address. For now they
-/// accept and count traffic; the DHT and service shells will own what arrives.
+/// The overlay's TCP listener and UDP socket, bound on the peer's own address. Every TCP
+/// connection carries length-prefixed frames (16-bit prefix), which go to `frames`; datagrams
+/// are counted until a service owns them.
 enum OverlaySockets {
     /// Binds both sockets, serves them while `body` runs (it gets the bound TCP and UDP ports),
     /// and closes them when `body` returns or throws.
     static func serving<Result: Sendable>(
         _ configuration: PeerConfiguration, group: any EventLoopGroup, logger: Logger,
+        frames: AsyncStream<[UInt8]>.Continuation,
         body: @Sendable @escaping (_ tcpPort: Int, _ udpPort: Int) async throws -> Result
     ) async throws -> Result {
         let listener = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: configuration.address, port: configuration.tcpPort) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(LengthFieldBasedFrameDecoder(lengthFieldBitLength: .twoBytes)))
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
         return try await listener.executeThenClose { connections in
@@ -31,10 +36,16 @@ enum OverlaySockets {
             return try await datagrams.executeThenClose { inbound, _ in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        for try await connection in connections {
-                            logger.debug(
-                                "overlay connection from \(String(describing: connection.channel.remoteAddress))")
-                            try? await connection.executeThenClose { _, _ in }
+                        try await withThrowingDiscardingTaskGroup { readers in
+                            for try await connection in connections {
+                                readers.addTask {
+                                    try? await connection.executeThenClose { inbound, _ in
+                                        for try await var frame in inbound {
+                                            frames.yield(frame.readBytes(length: frame.readableBytes) ?? [])
+                                        }
+                                    }
+                                }
+                            }
                         }
                     }
                     group.addTask {

@@ -3,6 +3,7 @@
 /// the edge: it turns command lines into actions and actions into event lines; protocol logic
 /// lives in the value targets it hosts.
 import ControlProtocol
+import DHT
 import Logging
 import NIOCore
 import NIOExtras
@@ -61,13 +62,33 @@ public struct PeerNode: Service {
             }
         try await control.executeThenClose { commands, events in
             let emitter = EventEmitter(peer: configuration.name, writer: events)
+            let (frames, framesIn) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .bufferingNewest(8192))
             do {
-                try await OverlaySockets.serving(configuration, group: group, logger: logger) { tcpPort, udpPort in
-                    try await emitter.emit(
-                        .ready(pid: Int(getpid()), address: configuration.address, tcpPort: tcpPort, udpPort: udpPort))
-                    logger.info("ready", metadata: ["tcp": "\(tcpPort)", "udp": "\(udpPort)"])
-                    let ending = try await obey(commands, emitter: emitter)
-                    logger.info("ending: \(ending)")
+                try await OverlaySockets.serving(configuration, group: group, logger: logger, frames: framesIn) {
+                    tcpPort, udpPort in
+                    let dht = DHTHost(
+                        me: NodeRef(host: configuration.address, port: UInt16(tcpPort)), group: group, logger: logger,
+                        emit: { try? await emitter.emit($0) })
+                    try await withThrowingTaskGroup(of: Void.self) { tasks in
+                        tasks.addTask {
+                            for await frame in frames { await dht.receive(frame: frame) }
+                        }
+                        tasks.addTask {
+                            // The peer's own DHT counters, every 10 s.
+                            while true {
+                                try await Task.sleep(for: .seconds(10))
+                                try await emitter.emit(await dht.trafficEvent())
+                            }
+                        }
+                        try await emitter.emit(
+                            .ready(pid: Int(getpid()), address: configuration.address, tcpPort: tcpPort, udpPort: udpPort))
+                        logger.info("ready", metadata: ["tcp": "\(tcpPort)", "udp": "\(udpPort)"])
+                        let ending = try await obey(commands, emitter: emitter, dht: dht)
+                        logger.info("ending: \(ending)")
+                        if case .left = ending { await dht.leave() } else { await dht.closeLinks() }
+                        try? await emitter.emit(await dht.trafficEvent())
+                        tasks.cancelAll()
+                    }
                 }
             } catch let error as IOError {
                 // Binding failed (address in use, address not available): say so, then fail.
@@ -91,7 +112,7 @@ public struct PeerNode: Service {
     }
 
     private func obey(
-        _ commands: NIOAsyncChannelInboundStream<ByteBuffer>, emitter: EventEmitter
+        _ commands: NIOAsyncChannelInboundStream<ByteBuffer>, emitter: EventEmitter, dht: DHTHost
     ) async throws -> Ending {
         do {
             return try await cancelWhenGracefulShutdown {
@@ -115,6 +136,8 @@ public struct PeerNode: Service {
                     case .shutdown:
                         try await emitter.emit(.stopping(reason: "shutdown"))
                         return .shutdown
+                    case .join, .lookup, .register, .resolve:
+                        await dht.obey(command)
                     }
                 }
                 return .coordinatorGone

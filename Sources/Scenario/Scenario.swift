@@ -120,6 +120,19 @@ public enum StepAction: Sendable, Equatable {
     case partition([[PeerName]])
     /// Ends every partition.
     case heal
+    /// Peers join the DHT: `join: all` (every running peer), `join: [peer-2, peer-3]`, or
+    /// `join: {peers: all, via: peer-1}`. Without `via`, the first peer of the first join creates
+    /// the ring and the rest join through a random member. Once the DHT is in use, every peer
+    /// spawned later (by a step or churn) joins on its own as soon as it is ready.
+    case join(PeerSelection, via: PeerName?)
+    /// `count` lookups of random keys, `rate` a second, each from a random DHT member among
+    /// `from` (all members by default), judged in the report.
+    case lookups(count: Int, rate: Double, from: PeerSelection)
+    /// The peer registers itself as the host of `service` (epoch 1, then one higher each time
+    /// the service is registered again) and renews the record while it runs.
+    case register(peer: PeerName, service: String, lease: Duration)
+    /// The peer resolves `service` in the registry.
+    case resolve(peer: PeerName, service: String)
 }
 
 /// Which peers a step applies to.

@@ -47,7 +47,8 @@ struct ScenarioReader {
 
     static let topLevelKeys = ["name", "description", "mode", "seed", "peers", "links", "timeline", "expect"]
     static let actionKeys = [
-        "spawn", "leave", "crash", "pause", "resume", "churn", "wait", "stop", "link", "partition", "heal",
+        "spawn", "leave", "crash", "pause", "resume", "churn", "wait", "stop", "link", "partition", "heal", "join",
+        "lookups", "register", "resolve",
     ]
 
     func position(_ node: Node?) -> SourcePosition {

@@ -54,6 +54,9 @@ extension ScenarioReader {
         case "partition":
             linkUses.append(action.key)
             parsed = partition(value)
+        case "join": parsed = join(value)
+        case "lookups": parsed = lookups(value)
+        case "register", "resolve": parsed = registry(value, verb: verb)
         case "heal":
             linkUses.append(action.key)
             parsed = isEmptyValue(value) ? .heal : nil
@@ -102,6 +105,107 @@ extension ScenarioReader {
             return nil
         }
         return .link(peer: peer, profile: profile, direction: direction)
+    }
+
+    /// `join: all`, `join: [peer-1, peer-2]`, `join: {peers: all, via: peer-1}`.
+    mutating func join(_ node: Node) -> StepAction? {
+        guard let mapping = node.mapping else { return selection(node, verb: "join").map { .join($0, via: nil) } }
+        var peers = PeerSelection.all
+        var via: PeerName?
+        for (key, value) in mapping {
+            switch key.scalar?.string {
+            case "peers":
+                guard let parsed = selection(value, verb: "join") else { return nil }
+                peers = parsed
+            case "via":
+                guard let name = peerName(value) else { return nil }
+                via = name
+            default:
+                error("unknown key '\(key.scalar?.string ?? "?")' in join (expected peers, via)", at: key)
+                return nil
+            }
+        }
+        return .join(peers, via: via)
+    }
+
+    /// `lookups: {count: 200, rate: 20, from: all}` (rate per second; from defaults to all).
+    mutating func lookups(_ node: Node) -> StepAction? {
+        guard let mapping = node.mapping else {
+            error("lookups takes {count: N, rate: PER_SECOND, from: all|peers}", at: node)
+            return nil
+        }
+        var count: Int?
+        var rate: Double?
+        var from = PeerSelection.all
+        for (key, value) in mapping {
+            switch key.scalar?.string {
+            case "count":
+                guard let parsed = value.scalar.flatMap({ Self.wholeNumber($0.string) }), (1...1_000_000).contains(parsed)
+                else {
+                    error("count must be a whole number from 1 to 1000000", at: value)
+                    return nil
+                }
+                count = parsed
+            case "rate":
+                guard let parsed = value.scalar.flatMap({ Double($0.string) }), parsed > 0, parsed <= 10_000 else {
+                    error("rate is lookups per second, more than 0 and at most 10000", at: value)
+                    return nil
+                }
+                rate = parsed
+            case "from":
+                guard let parsed = selection(value, verb: "lookups from") else { return nil }
+                from = parsed
+            default:
+                error("unknown key '\(key.scalar?.string ?? "?")' in lookups (expected count, rate, from)", at: key)
+                return nil
+            }
+        }
+        guard let count, let rate else {
+            error("lookups needs a count and a rate", at: node)
+            return nil
+        }
+        return .lookups(count: count, rate: rate, from: from)
+    }
+
+    /// `register: {peer: peer-3, service: voice, lease: 30s}` and `resolve: {peer: peer-5,
+    /// service: voice}`.
+    mutating func registry(_ node: Node, verb: String) -> StepAction? {
+        guard let mapping = node.mapping else {
+            error("\(verb) takes {peer: peer-N, service: NAME\(verb == "register" ? ", lease: 30s" : "")}", at: node)
+            return nil
+        }
+        var peer: PeerName?
+        var service: String?
+        var lease: Duration = .seconds(30)
+        for (key, value) in mapping {
+            switch key.scalar?.string {
+            case "peer":
+                guard let name = peerName(value) else { return nil }
+                peer = name
+            case "service":
+                guard let name = value.scalar?.string, !name.isEmpty, name.utf8.count <= 200 else {
+                    error("a service name is text of 1 to 200 bytes", at: value)
+                    return nil
+                }
+                service = name
+            case "lease" where verb == "register":
+                guard let parsed = duration(value) else { return nil }
+                guard parsed >= .seconds(1) else {
+                    error("a lease lasts at least 1s", at: value)
+                    return nil
+                }
+                lease = parsed
+            default:
+                let keys = verb == "register" ? "peer, service, lease" : "peer, service"
+                error("unknown key '\(key.scalar?.string ?? "?")' in \(verb) (expected \(keys))", at: key)
+                return nil
+            }
+        }
+        guard let peer, let service else {
+            error("\(verb) needs a peer and a service", at: node)
+            return nil
+        }
+        return verb == "register" ? .register(peer: peer, service: service, lease: lease) : .resolve(peer: peer, service: service)
     }
 
     /// `partition: [[peer-1, peer-2], [peer-3]]`: at least two groups, no peer in two.

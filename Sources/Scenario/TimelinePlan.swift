@@ -47,5 +47,11 @@ public struct PlannedAction: Sendable, Equatable {
         case link(PeerName, profile: String, direction: LinkDirection)
         case partition([[PeerName]])
         case heal
+        /// These peers join the DHT (through `via`, or as the step's notes say).
+        case join([PeerName], via: PeerName?)
+        /// Lookups from DHT members among `from` (nil: every member at the time).
+        case lookups(count: Int, rate: Double, from: [PeerName]?)
+        case register(PeerName, service: String, lease: Duration)
+        case resolve(PeerName, service: String)
     }
 }

@@ -65,6 +65,19 @@ struct TimelinePlanner {
                 append(.partition(groups), at: step.at, index: index)
             case .heal:
                 append(.heal, at: step.at, index: index)
+            case .join(let selection, let via):
+                let names = running(selection, step: step, verb: "join")
+                if let via { _ = running(.named([via]), step: step, verb: "join via") }
+                append(.join(names, via: via), at: step.at, index: index)
+            case .lookups(let count, let rate, let from):
+                let names: [PeerName]? = if case .named = from { running(from, step: step, verb: "look up from") } else { nil }
+                append(.lookups(count: count, rate: rate, from: names), at: step.at, index: index)
+            case .register(let peer, let service, let lease):
+                _ = running(.named([peer]), step: step, verb: "register from")
+                append(.register(peer, service: service, lease: lease), at: step.at, index: index)
+            case .resolve(let peer, let service):
+                _ = running(.named([peer]), step: step, verb: "resolve from")
+                append(.resolve(peer, service: service), at: step.at, index: index)
             }
             end = max(end, step.at)
         }
@@ -73,6 +86,29 @@ struct TimelinePlanner {
         guard diagnostics.isEmpty else { throw Diagnostics(diagnostics) }
         let sorted = actions.sorted { ($0.action.at, $0.order) < ($1.action.at, $1.order) }.map(\.action)
         return TimelinePlan(seed: seed, actions: sorted, peers: everSpawned, end: end)
+    }
+
+    /// The running peers a selection names at the step's time (`all`: every running peer);
+    /// a named peer that is not running is a problem.
+    private mutating func running(_ selection: PeerSelection, step: Step, verb: String) -> [PeerName] {
+        switch selection {
+        case .all, .count:
+            let names = states.keys.sorted().filter { if case .running? = states[$0] { true } else { false } }
+            if names.isEmpty { problem("no running peer to \(verb) at \(step.at.text)", step) }
+            return names
+        case .named(let names):
+            for name in names {
+                guard isKnown(name) else {
+                    problem("unknown peer \(name): the scenario declares peer-1 ... peer-\(scenario.peerCount)", step)
+                    continue
+                }
+                switch states[name] {
+                case .running?, .paused?: break
+                default: problem(whyNot(name, at: step.at), step)
+                }
+            }
+            return names
+        }
     }
 
     private mutating func append(_ kind: PlannedAction.Kind, at: Duration, index: Int, fromChurn: Bool = false) {
@@ -281,6 +317,12 @@ extension PlannedAction: CustomStringConvertible {
                 "partition "
                 + groups.map { "[" + $0.map(\.description).joined(separator: ", ") + "]" }.joined(separator: " ")
         case .heal: what = "heal"
+        case .join(let names, let via):
+            what = "join " + names.map(\.description).joined(separator: ", ") + (via.map { " via \($0)" } ?? "")
+        case .lookups(let count, let rate, let from):
+            what = "\(count) lookups at \(rate)/s from " + (from?.map(\.description).joined(separator: ", ") ?? "all members")
+        case .register(let peer, let service, let lease): what = "register \(service) at \(peer) (lease \(lease.text))"
+        case .resolve(let peer, let service): what = "resolve \(service) from \(peer)"
         }
         return "\(padded)  \(what)" + (fromChurn ? "  (churn)" : "")
     }

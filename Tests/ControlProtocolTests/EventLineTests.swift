@@ -24,7 +24,15 @@ import Testing
         .healed,
         .linkCounters(direction: "up", counts: ["packets": 10, "delivered": 9, "lost": 1]),
         .runEnded(reason: "completed", elapsedSeconds: 14.52, cpuSeconds: 0.5),
-        .other(name: "lookup", fields: ["key": .string("ab"), "hops": .number(3), "ok": .bool(true)]),
+        .dhtJoined(id: String(repeating: "ab", count: 20), successor: "127.100.0.2:7000"),
+        .dhtJoinFailed(bootstrap: "127.100.0.1:7000"),
+        .lookup(key: String(repeating: "0f", count: 20), result: "127.100.0.9:7000", hops: 3, latencyMs: 1.25),
+        .lookup(key: String(repeating: "0f", count: 20), result: nil, hops: 7, latencyMs: 1500),
+        .registered(service: "voice", epoch: 2, stored: true),
+        .resolved(service: "voice", host: "127.100.0.4:7000", epoch: 2, hops: 2, latencyMs: 0.8),
+        .resolved(service: "gone", host: nil, epoch: nil, hops: 2, latencyMs: 0.8),
+        .dhtTraffic(sentBytes: 1000, maintenanceBytes: 800, receivedBytes: 990, malformed: 1),
+        .other(name: "frobnicated", fields: ["key": .string("ab"), "hops": .number(3), "ok": .bool(true)]),
     ]
 
     @Test(arguments: everyEvent)

@@ -3,7 +3,11 @@ import Testing
 @testable import ControlProtocol
 
 @Suite struct PeerCommandTests {
-    @Test(arguments: [PeerCommand.ping(id: 42), .leave, .shutdown])
+    @Test(arguments: [
+        PeerCommand.ping(id: 42), .leave, .shutdown, .join(bootstrap: "127.100.0.1:7000"), .join(bootstrap: nil),
+        .lookup(key: String(repeating: "a1", count: 20)), .register(service: "voice", epoch: 3, leaseSeconds: 30),
+        .resolve(service: "voice"),
+    ])
     func roundTrip(command: PeerCommand) throws {
         let line = command.line
         #expect(line.hasSuffix("\n"))
@@ -25,6 +29,11 @@ import Testing
         ("{\"command\":\"ping\"}", .badField(command: "ping", field: "id")),
         ("{\"command\":\"ping\",\"id\":1.5}", .badField(command: "ping", field: "id")),
         ("{\"command\":\"ping\",\"id\":\"1\"}", .badField(command: "ping", field: "id")),
+        ("{\"command\":\"join\",\"bootstrap\":7}", .badField(command: "join", field: "bootstrap")),
+        ("{\"command\":\"lookup\",\"key\":\"abc\"}", .badField(command: "lookup", field: "key")),
+        ("{\"command\":\"register\",\"service\":\"v\",\"epoch\":1}", .badField(command: "register", field: "leaseSeconds")),
+        ("{\"command\":\"register\",\"service\":\"v\",\"epoch\":-1,\"leaseSeconds\":5}", .badField(command: "register", field: "epoch")),
+        ("{\"command\":\"resolve\"}", .badField(command: "resolve", field: "service")),
     ])
     func malformedLinesAreTypedErrors(line: String, expected: PeerCommand.DecodingError) {
         #expect(throws: expected) { try PeerCommand(line: line) }

@@ -57,6 +57,23 @@ struct WireTests {
         }
     }
 
+    @Test func manyEntriesAreSpreadOverFramesThatFit() throws {
+        let entries = (0..<40).map {
+            StoredEntry(key: .hashing("k\($0)"), value: Array(repeating: 7, count: 3000), epoch: 1, lease: .seconds(9))
+        }
+        let envelope = ChordEnvelope(sender: Self.a, message: .leaving(predecessor: Self.b, successors: [Self.b], entries: entries))
+        let frames = ChordWire.frames(envelope, maximumBytes: 65535)
+        #expect(frames.count > 2)
+        #expect(frames.allSatisfy { $0.count <= 65535 })
+        let decoded = try frames.map { try ChordWire.decode($0).message }
+        #expect(decoded.first == .leaving(predecessor: Self.b, successors: [Self.b], entries: []))
+        let carried = decoded.dropFirst().flatMap { message -> [StoredEntry] in
+            if case .replicate(let entries) = message { entries } else { [] }
+        }
+        #expect(carried == entries)
+        #expect(ChordWire.frames(ChordEnvelope(sender: Self.a, message: .notify), maximumBytes: 65535).count == 1)
+    }
+
     @Test func serviceRecordsRoundTripAndRejectForeignKeys() throws {
         let record = ServiceRecord(name: "voice", hosts: ["127.100.0.3:7000", "127.100.0.4:7000"], epoch: 3, lease: .seconds(30))
         #expect(try ServiceRecord(entry: record.entry) == record)

@@ -22,6 +22,7 @@ extension RunReport {
             bandwidth.hosts[index].name = peerByAddress[bandwidth.hosts[index].address]
         }
         self.bandwidth = bandwidth
+        dht?.measure(bandwidth, events: events, captureEnd: run.end)
         streamDetails = capture.details
         var addresses: [String: String] = [:]
         for (address, peer) in peerByAddress { addresses[peer] = address }

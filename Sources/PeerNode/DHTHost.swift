@@ -1,0 +1,237 @@
+import ControlProtocol
+import DHT
+import Logging
+import NIOCore
+import NIOExtras
+import NIOPosix
+import OverlayCore
+import Registry
+
+/// Runs the peer's registry node (Chord inside) on the network: frames in from the overlay's
+/// TCP listener, frames out over one pooled connection per neighbour, timers on the event loop,
+/// and the node's answers out as control events. Frames carry a 16-bit length prefix, so no
+/// frame can be larger than 64 KiB; a frame that does not decode is dropped, counted and logged.
+actor DHTHost {
+    let me: NodeRef
+    private var node: RegistryNode
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let emit: @Sendable (Event) async -> Void
+    private let origin = ContinuousClock.now
+    /// Open connections, by neighbour: frames queued for each, and the task writing them.
+    private var links: [NodeRef: (queue: AsyncStream<[UInt8]>.Continuation, writer: Task<Void, Never>)] = [:]
+    private var bootstrap: NodeRef?
+    private(set) var counters = Counters()
+
+    /// What the peer sent and received on the DHT, in frame bytes (length prefixes included).
+    struct Counters: Sendable {
+        var sentBytes = 0
+        var maintenanceBytes = 0
+        var receivedBytes = 0
+        var malformed = 0
+        var tooLarge = 0
+    }
+
+    static let lengthPrefix = 2
+    static let maximumFrame = 65535
+
+    init(
+        me: NodeRef, configuration: ChordConfiguration = ChordConfiguration(), group: any EventLoopGroup,
+        logger: Logger, emit: @escaping @Sendable (Event) async -> Void
+    ) {
+        self.me = me
+        self.node = RegistryNode(chord: ChordNode(me: me, configuration: configuration))
+        self.group = group
+        self.logger = logger
+        self.emit = emit
+    }
+
+    private var now: Duration { ContinuousClock.now - origin }
+
+    /// The counters as a `dht-traffic` event.
+    func trafficEvent() -> Event {
+        .dhtTraffic(
+            sentBytes: counters.sentBytes, maintenanceBytes: counters.maintenanceBytes,
+            receivedBytes: counters.receivedBytes, malformed: counters.malformed)
+    }
+
+    // MARK: Inputs
+
+    /// Carries out a control command meant for the DHT or the registry.
+    func obey(_ command: PeerCommand) async {
+        switch command {
+        case .join(let address):
+            guard let address else { return await apply(node.command(.chord(.create), now: now)) }
+            guard let target = Self.node(address) else {
+                return await emit(.error(message: "join: not an ip:port address: \(address)"))
+            }
+            bootstrap = target
+            await apply(node.command(.chord(.join(via: target)), now: now))
+        case .lookup(let hex):
+            guard let key = ChordID(hex: hex) else { return }
+            await apply(node.command(.chord(.lookup(key: key, tag: 0)), now: now))
+        case .register(let service, let epoch, let leaseSeconds):
+            let record = ServiceRecord(
+                name: service, hosts: [me.address], epoch: UInt64(epoch), lease: .milliseconds(Int64(leaseSeconds * 1000)))
+            await apply(node.command(.register(record, tag: 0), now: now))
+        case .resolve(let service):
+            await apply(node.command(.resolve(name: service, tag: 0), now: now))
+        case .ping, .leave, .shutdown:
+            break
+        }
+    }
+
+    /// One frame from the overlay's listener.
+    func receive(frame: [UInt8]) async {
+        counters.receivedBytes += frame.count + Self.lengthPrefix
+        let envelope: ChordEnvelope
+        do {
+            envelope = try ChordWire.decode(frame)
+        } catch {
+            counters.malformed += 1
+            logger.warning("dropped a malformed DHT frame of \(frame.count) bytes: \(error)")
+            return
+        }
+        await apply(node.receive(envelope, now: now))
+    }
+
+    func fire(_ timer: RegistryNode.Timer) async {
+        await apply(node.fire(timer, now: now))
+    }
+
+    /// Leaves the ring gracefully and gives the goodbyes up to `grace` to leave the host.
+    func leave(grace: Duration = .milliseconds(500)) async {
+        guard node.chord.phase == .joined else { return }
+        await apply(node.command(.chord(.leave), now: now))
+        await closeLinks(grace: grace)
+    }
+
+    /// Closes every connection, letting queued frames out for up to `grace`.
+    func closeLinks(grace: Duration = .milliseconds(200)) async {
+        let writers = links.values.map(\.writer)
+        for link in links.values { link.queue.finish() }
+        links = [:]
+        let deadline = ContinuousClock.now + grace
+        for writer in writers {
+            while !writer.isCancelled, ContinuousClock.now < deadline {
+                if await Self.finished(writer, within: .milliseconds(20)) { break }
+            }
+            writer.cancel()
+        }
+    }
+
+    private static func finished(_ task: Task<Void, Never>, within limit: Duration) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await task.value
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: limit)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+
+    // MARK: Effects
+
+    private func apply(_ effects: [RegistryNode.Effect]) async {
+        for effect in effects {
+            switch effect {
+            case .send(let message, let to):
+                transmit(message, to: to)
+            case .schedule(let timer, let delay):
+                let nanoseconds = delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000
+                group.next().scheduleTask(in: .nanoseconds(nanoseconds)) {
+                    Task { await self.fire(timer) }
+                }
+            case .event(let event):
+                if let reported = report(event) { await emit(reported) }
+            }
+        }
+    }
+
+    private func report(_ event: RegistryNode.Event) -> Event? {
+        switch event {
+        case .chord(.joined(let successor)):
+            return .dhtJoined(id: me.id.description, successor: successor.address)
+        case .chord(.joinFailed):
+            return .dhtJoinFailed(bootstrap: bootstrap?.address ?? "")
+        case .chord(.lookupDone(let tag, let key, let outcome)) where tag < RegistryNode.internalTags:
+            return .lookup(
+                key: key.description, result: outcome.node?.address, hops: outcome.hops,
+                latencyMs: outcome.latency.inMilliseconds)
+        case .registered(let name, let epoch, let stored, _):
+            return .registered(service: name, epoch: Int(epoch), stored: stored)
+        case .resolved(let name, let record, let outcome, _):
+            return .resolved(
+                service: name, host: record?.hosts.first, epoch: record.map { Int($0.epoch) }, hops: outcome.hops,
+                latencyMs: outcome.latency.inMilliseconds)
+        case .chord, .unregistered:
+            return nil
+        }
+    }
+
+    private func transmit(_ message: ChordMessage, to destination: NodeRef) {
+        let envelope = ChordEnvelope(sender: me, message: message)
+        for frame in ChordWire.frames(envelope, maximumBytes: Self.maximumFrame) {
+            guard frame.count <= Self.maximumFrame else {
+                counters.tooLarge += 1
+                logger.error("not sent: a \(frame.count)-byte DHT frame to \(destination)")
+                continue
+            }
+            counters.sentBytes += frame.count + Self.lengthPrefix
+            if message.isRingMaintenance { counters.maintenanceBytes += frame.count + Self.lengthPrefix }
+            link(to: destination).queue.yield(frame)
+        }
+    }
+
+    /// The pooled connection to `destination`, opened on first use. When it fails (refused,
+    /// reset), it is dropped and the node hears that the neighbour is unreachable.
+    private func link(to destination: NodeRef) -> (queue: AsyncStream<[UInt8]>.Continuation, writer: Task<Void, Never>) {
+        if let open = links[destination] { return open }
+        let (frames, queue) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .bufferingNewest(4096))
+        let group = self.group
+        let writer = Task {
+            do {
+                let channel = try await ClientBootstrap(group: group)
+                    .connectTimeout(.milliseconds(500))
+                    .connect(host: destination.host, port: Int(destination.port)) { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(
+                                LengthFieldPrepender(lengthFieldBitLength: .twoBytes))
+                            return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                        }
+                    }
+                try await channel.executeThenClose { _, outbound in
+                    for await frame in frames { try await outbound.write(ByteBuffer(bytes: frame)) }
+                }
+            } catch {
+                await self.lost(destination, error)
+            }
+        }
+        links[destination] = (queue, writer)
+        return (queue, writer)
+    }
+
+    private func lost(_ destination: NodeRef, _ error: any Error) async {
+        logger.debug("DHT connection to \(destination) failed: \(error)")
+        links.removeValue(forKey: destination)?.queue.finish()
+        await apply(node.unreachable(destination, now: now))
+    }
+
+    static func node(_ address: String) -> NodeRef? {
+        guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else {
+            return nil
+        }
+        let host = String(address[..<colon])
+        return host.isEmpty ? nil : NodeRef(host: host, port: port)
+    }
+}
+
+extension Duration {
+    var inMilliseconds: Double { inSeconds * 1000 }
+}
