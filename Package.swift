@@ -110,7 +110,7 @@ let package = Package(
         .testTarget(name: "ArchitectureTests"),
         .testTarget(name: "LinkEmulationTests", dependencies: ["LinkEmulation"]),
         .testTarget(name: "VoiceTests", dependencies: ["Voice"]),
-        .testTarget(name: "HarnessTests", dependencies: ["Harness", "SeamlessTestKit"]),
+        .testTarget(name: "HarnessTests", dependencies: ["Harness", "SeamlessTestKit", "DHT"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CPcap", "CSpeex", "CSpeexDSP"]),
     ]
 )
