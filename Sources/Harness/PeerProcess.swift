@@ -27,6 +27,8 @@ actor PeerProcess {
     private var peakResidentKB = 0
     private var proportionalKB: Int?
     private(set) var ended = false
+    /// Joins retried after `dht-join-failed`.
+    private var joinRetries = 0
 
     private init(
         process: LaunchedProcess, address: String, launcher: any PeerLauncher, recorder: EventRecorder,
@@ -103,6 +105,10 @@ actor PeerProcess {
             if let bootstrap = await membership.bootstrapForNewcomer(name) { await send(.join(bootstrap: bootstrap)) }
         case .dhtJoined:
             await membership.joinedRing(name)
+        case .dhtJoinFailed where joinRetries < 3:
+            // Its bootstrap did not answer (it may have just left): try through another member.
+            joinRetries += 1
+            if let bootstrap = await membership.bootstrap(for: name) { await send(.join(bootstrap: bootstrap)) }
         case .leaving, .stopping:
             // No longer a member to look up from or join through.
             await membership.leftRing(name)

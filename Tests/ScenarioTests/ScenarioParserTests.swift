@@ -68,7 +68,7 @@ import Testing
                 "2:8: peers must be a whole number from 1 to 65000 (or {count: N})",
                 "3:7: mode must be loopback or netns, not 'cloud'",
                 "4:1: unknown key 'colour' (expected one of: name, description, mode, seed, peers, links, timeline, expect)",
-                "7:5: unknown step 'spwan' (expected one of: spawn, leave, crash, pause, resume, churn, wait, stop, link, partition, heal)",
+                "7:5: unknown step 'spwan' (expected one of: spawn, leave, crash, pause, resume, churn, wait, stop, link, partition, heal, join, lookups, register, resolve)",
                 "8:9: bad duration '5x': use a number and a unit (250ms, 5s, 2m)",
                 "12:9: time goes backwards: 2s comes after 3s",
                 "15:21: 'node-7' is not a peer name (peer-1, peer-2, ...)",
@@ -110,6 +110,22 @@ import Testing
             "name: a\npeers: 64999\ntimeline:\n  - at: 0s\n    spawn: {count: 5}\n",
             "5:12: spawning 5 more peers would pass peer-65000, the highest peer number"
         ),
+        (
+            "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    lookups: {count: 5, rate: 0}\n",
+            "7:31: rate is lookups per second, more than 0 and at most 10000"
+        ),
+        (
+            "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    join: {peers: all, through: peer-1}\n",
+            "7:24: unknown key 'through' in join (expected peers, via)"
+        ),
+        (
+            "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: peer-1\n  - at: 1s\n    resolve: {peer: peer-2, service: v}\n",
+            "7:14: peer-2 is not running at 1s (it was never spawned)"
+        ),
+        (
+            "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    register: {peer: peer-1, service: v, lease: 0s}\n",
+            "7:49: a lease lasts at least 1s"
+        ),
     ])
     func inlineProblems(yaml: String, expected: String) {
         do {
@@ -118,6 +134,40 @@ import Testing
         } catch {
             #expect(error.items.map { "\($0.position.line):\($0.position.column): \($0.message)" } == [expected])
         }
+    }
+
+    @Test func dhtStepsParseAndPlan() throws {
+        let yaml = """
+            name: d
+            peers: 3
+            timeline:
+              - at: 0s
+                spawn: all
+              - at: 1s
+                join: {peers: [peer-2, peer-3], via: peer-1}
+              - at: 2s
+                lookups: {count: 10, rate: 5, from: [peer-2]}
+              - at: 3s
+                register: {peer: peer-3, service: voice}
+              - at: 4s
+                resolve: {peer: peer-1, service: voice}
+            """
+        let scenario = try Scenario.parse(yaml, file: "d.yaml")
+        #expect(
+            scenario.steps.dropFirst().map(\.action) == [
+                .join(.named([PeerName(index: 2), PeerName(index: 3)]), via: PeerName(index: 1)),
+                .lookups(count: 10, rate: 5, from: .named([PeerName(index: 2)])),
+                .register(peer: PeerName(index: 3), service: "voice", lease: .seconds(30)),
+                .resolve(peer: PeerName(index: 1), service: "voice"),
+            ])
+        let kinds = try scenario.plan().actions.dropFirst(3).map(\.kind)
+        #expect(
+            kinds == [
+                .join([PeerName(index: 2), PeerName(index: 3)], via: PeerName(index: 1)),
+                .lookups(count: 10, rate: 5, from: [PeerName(index: 2)]),
+                .register(PeerName(index: 3), service: "voice", lease: .seconds(30)),
+                .resolve(PeerName(index: 1), service: "voice"),
+            ])
     }
 
     @Test(arguments: [

@@ -16,7 +16,7 @@ import Testing
 
     @Test func theShippedScenariosAreThere() {
         let names = Set(Self.files.map(\.lastPathComponent))
-        #expect(names.isSuperset(of: ["smoke.yaml", "churn.yaml", "scale-256.yaml", "links.yaml"]))
+        #expect(names.isSuperset(of: ["smoke.yaml", "churn.yaml", "scale-256.yaml", "links.yaml", "dht-256.yaml", "dht-churn.yaml"]))
     }
 
     @Test func everyShippedScenarioValidates() throws {
