@@ -17,10 +17,14 @@ enum OverlaySockets {
         let listener = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: configuration.address, port: configuration.tcpPort) { channel in
+                // Plain handlers, no async channel per connection: a connection accepted while
+                // the peer shuts down must not leave an unfinished async writer behind (NIO
+                // traps on those).
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(LengthFieldBasedFrameDecoder(lengthFieldBitLength: .twoBytes)))
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    try channel.pipeline.syncOperations.addHandlers([
+                        ByteToMessageHandler(LengthFieldBasedFrameDecoder(lengthFieldBitLength: .twoBytes)),
+                        FrameForwarder(sink: frames),
+                    ])
                 }
             }
         return try await listener.executeThenClose { connections in
@@ -36,17 +40,9 @@ enum OverlaySockets {
             return try await datagrams.executeThenClose { inbound, _ in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        try await withThrowingDiscardingTaskGroup { readers in
-                            for try await connection in connections {
-                                readers.addTask {
-                                    try? await connection.executeThenClose { inbound, _ in
-                                        for try await var frame in inbound {
-                                            frames.yield(frame.readBytes(length: frame.readableBytes) ?? [])
-                                        }
-                                    }
-                                }
-                            }
-                        }
+                        // Accepting goes on while this is consumed; each connection's frames
+                        // reach `frames` through its FrameForwarder.
+                        for try await _ in connections {}
                     }
                     group.addTask {
                         var received = 0
@@ -58,5 +54,18 @@ enum OverlaySockets {
                 }
             }
         }
+    }
+}
+
+/// Hands every frame of one overlay connection to the peer's frame stream.
+final class FrameForwarder: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    let sink: AsyncStream<[UInt8]>.Continuation
+
+    init(sink: AsyncStream<[UInt8]>.Continuation) { self.sink = sink }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var frame = unwrapInboundIn(data)
+        sink.yield(frame.readBytes(length: frame.readableBytes) ?? [])
     }
 }
