@@ -16,6 +16,10 @@ public enum ChordMessage: Hashable, Sendable {
     /// successor for you." Sent to the replaced predecessor; repairs a branch of the ring in
     /// one round instead of one node per round.
     case closerSuccessor(NodeRef)
+    /// "`node`, which you told me to ask, did not answer": the receiver forgets it, so the
+    /// next lookup through it is not sent to the same dead node. (Stale fingers otherwise
+    /// only heal when their owner itself tries them.)
+    case unreachable(NodeRef)
     /// Liveness of the predecessor.
     case ping(request: UInt64)
     case pong(request: UInt64)
@@ -56,7 +60,8 @@ public enum ChordMessage: Hashable, Sendable {
     /// maintenance too, but it is made of lookup messages: the node counts it by purpose.
     public var isRingMaintenance: Bool {
         switch self {
-        case .getNeighbours, .neighbours, .notify, .closerSuccessor, .ping, .pong, .replicate, .leaving: true
+        case .getNeighbours, .neighbours, .notify, .closerSuccessor, .unreachable, .ping, .pong, .replicate, .leaving:
+            true
         default: false
         }
     }
@@ -85,7 +90,7 @@ public struct ChordConfiguration: Sendable, Equatable {
     /// How long a request waits for its answer before the node is taken for dead.
     public var requestTimeout: Duration = .milliseconds(500)
     /// Attempts of a lookup, read or write before it fails.
-    public var attempts = 3
+    public var attempts = 4
     /// Hops after which an attempt is abandoned (a ring being repaired can send it in circles);
     /// a lookup in a ring without fingers yet walks the successor lists, r nodes a hop.
     public var maximumHops = 160

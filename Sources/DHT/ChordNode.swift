@@ -78,6 +78,8 @@ public struct ChordNode: Sendable {
         var started: Duration
         var attempt = 1
         var hops = 0
+        /// The node that named the one being asked now (nil when it came from our own tables).
+        var referrer: NodeRef?
     }
 
     /// What an outstanding request was for.
@@ -157,6 +159,7 @@ public struct ChordNode: Sendable {
             }
         case .askNext(let request, let node):
             if case .lookupStep(let operation)? = pending.removeValue(forKey: request)?.purpose {
+                operations[operation]?.referrer = sender
                 query(operation, node)
             }
         case .getNeighbours(let request):
@@ -169,6 +172,8 @@ public struct ChordNode: Sendable {
             notified(by: sender)
         case .closerSuccessor(let node):
             heardFrom(node)
+        case .unreachable(let node):
+            if node != sender { forget(node) }
         case .ping(let request):
             send(.pong(request: request), to: sender)
         case .pong(let request):
@@ -259,6 +264,7 @@ public struct ChordNode: Sendable {
     /// The first step of an attempt: the node's own tables, then the closest node it knows.
     mutating func step(_ identifier: UInt64) {
         guard let operation = operations[identifier] else { return }
+        operations[identifier]?.referrer = nil
         if case .join(let bootstrap) = operation.kind {
             query(identifier, bootstrap)
         } else if let known = locallyResolved(operation.key) {
@@ -334,7 +340,13 @@ public struct ChordNode: Sendable {
     mutating func failed(_ request: Pending) {
         forget(request.to)
         switch request.purpose {
-        case .lookupStep(let operation), .store(let operation), .fetch(let operation):
+        case .lookupStep(let operation):
+            // Whoever named the dead node forgets it too, before the retry reaches it.
+            if let referrer = operations[operation]?.referrer, referrer != request.to {
+                send(.unreachable(request.to), to: referrer)
+            }
+            retry(operation)
+        case .store(let operation), .fetch(let operation):
             retry(operation)
         case .stabilize, .ping:
             break

@@ -13,7 +13,7 @@ public enum ChordWire {
 
     enum MessageType: UInt8 {
         case findSuccessor = 1, successorIs, askNext, getNeighbours, neighbours, notify, ping, pong
-        case store, stored, replicate, fetch, fetched, leaving, closerSuccessor
+        case store, stored, replicate, fetch, fetched, leaving, closerSuccessor, unreachable
     }
 
     public static func encode(_ envelope: ChordEnvelope) -> [UInt8] {
@@ -36,7 +36,7 @@ public enum ChordWire {
             writer.nodes(successors)
         case .notify:
             break
-        case .closerSuccessor(let node):
+        case .closerSuccessor(let node), .unreachable(let node):
             writer.node(node)
         case .store(let request, let entry):
             writer.integer(request)
@@ -112,6 +112,7 @@ public enum ChordWire {
                 .neighbours(request: try reader.integer(), predecessor: try reader.optionalNode(), successors: try reader.nodes())
             case .notify: .notify
             case .closerSuccessor: .closerSuccessor(try reader.node())
+            case .unreachable: .unreachable(try reader.node())
             case .ping: .ping(request: try reader.integer())
             case .pong: .pong(request: try reader.integer())
             case .store: .store(request: try reader.integer(), entry: try reader.entry())
@@ -143,6 +144,7 @@ public enum ChordWire {
         case .fetched: .fetched
         case .leaving: .leaving
         case .closerSuccessor: .closerSuccessor
+        case .unreachable: .unreachable
         }
     }
 }

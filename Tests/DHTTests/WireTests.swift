@@ -14,7 +14,7 @@ struct WireTests {
         .findSuccessor(request: 1, key: .hashing("x")), .successorIs(request: 2, node: b),
         .askNext(request: .max, node: named), .getNeighbours(request: 4),
         .neighbours(request: 5, predecessor: nil, successors: [a, b, named]),
-        .neighbours(request: 6, predecessor: b, successors: []), .notify, .closerSuccessor(b), .ping(request: 7),
+        .neighbours(request: 6, predecessor: b, successors: []), .notify, .closerSuccessor(b), .unreachable(named), .ping(request: 7),
         .pong(request: 7), .store(request: 8, entry: entry), .stored(request: 8), .replicate(entries: [entry, entry]),
         .fetch(request: 9, key: .hashing("k")), .fetched(request: 9, entry: nil), .fetched(request: 10, entry: entry),
         .leaving(predecessor: a, successors: [b], entries: [entry]),
