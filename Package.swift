@@ -83,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "peer",
             dependencies: [
-                "PeerNode",
+                "PeerNode", "DHT",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -140,6 +140,13 @@ public enum TestbedRun {
                 LoopbackLauncher(block: block.number, executable: options.peerExecutable, spawner: spawner)
             }
         let membership = Membership(seed: plan.seed)
+        let dht = scenario.dht
+        let dhtArguments = [
+            "--stabilize-interval", "\(dht.stabilize.inSeconds)", "--fix-fingers-interval", "\(dht.fixFingers.inSeconds)",
+            "--check-predecessor-interval", "\(dht.checkPredecessor.inSeconds)",
+            "--replicate-interval", "\(dht.replicate.inSeconds)", "--request-timeout", "\(dht.requestTimeout.inSeconds)",
+            "--successors", "\(dht.successors)",
+        ]
         let (jobs, jobSink) = AsyncStream.makeStream(of: Job.self)
         let timeline = Timeline(
             context: .init(
@@ -148,7 +155,7 @@ public enum TestbedRun {
                     [
                         "--name", name.description, "--address", address, "--tcp-port", "\(overlayPorts.tcp)",
                         "--udp-port", "\(overlayPorts.udp)", "--coordinator-pid", "\(coordinator)",
-                    ]
+                    ] + dhtArguments
                 },
                 recorder: recorder, manifest: manifest, membership: membership, group: group, jobs: jobSink,
                 progress: ProgressDisplay(

@@ -20,6 +20,8 @@ public struct PeerConfiguration: Sendable, Equatable {
     public var tcpPort: Int
     /// The overlay's UDP port (service data).
     public var udpPort: Int
+    /// The DHT's rhythm and successor list length.
+    public var dht = ChordConfiguration()
 
     public init(name: PeerName, address: String, tcpPort: Int, udpPort: Int) {
         self.name = name
@@ -67,7 +69,8 @@ public struct PeerNode: Service {
                 try await OverlaySockets.serving(configuration, group: group, logger: logger, frames: framesIn) {
                     tcpPort, udpPort in
                     let dht = DHTHost(
-                        me: NodeRef(host: configuration.address, port: UInt16(tcpPort)), group: group, logger: logger,
+                        me: NodeRef(host: configuration.address, port: UInt16(tcpPort)),
+                        configuration: configuration.dht, group: group, logger: logger,
                         emit: { try? await emitter.emit($0) })
                     try await withThrowingTaskGroup(of: Void.self) { tasks in
                         tasks.addTask {

@@ -22,6 +22,8 @@ public struct Scenario: Sendable, Equatable {
     public var expectations: [ReportExpectation]
     /// Link profiles (netns mode): every peer's, and per-peer overrides, by profile name.
     public var links: LinkAssignments
+    /// The DHT's rhythm for every peer of the run (`dht:`).
+    public var dht = DHTSettings()
 
     public init(
         name: String, summary: String? = nil, mode: LaunchMode = .loopback, seed: UInt64 = 1,
@@ -224,4 +226,18 @@ public struct ReportExpectation: Sendable, Equatable {
             }
         }
     }
+}
+
+/// The DHT maintenance every peer of a run follows (`dht:` in a scenario); the defaults are the
+/// DHT's own.
+public struct DHTSettings: Sendable, Equatable {
+    public var stabilize: Duration = .seconds(1)
+    public var fixFingers: Duration = .seconds(2)
+    public var checkPredecessor: Duration = .seconds(2)
+    public var replicate: Duration = .seconds(5)
+    public var requestTimeout: Duration = .milliseconds(500)
+    /// r: the successor list's length and the number of copies of each key.
+    public var successors = 8
+
+    public init() {}
 }

@@ -45,7 +45,7 @@ struct ScenarioReader {
     /// Where link profiles are used (for the error when the mode has no links).
     var linkUses: [Node] = []
 
-    static let topLevelKeys = ["name", "description", "mode", "seed", "peers", "links", "timeline", "expect"]
+    static let topLevelKeys = ["name", "description", "mode", "seed", "peers", "links", "dht", "timeline", "expect"]
     static let actionKeys = [
         "spawn", "leave", "crash", "pause", "resume", "churn", "wait", "stop", "link", "partition", "heal", "join",
         "lookups", "register", "resolve",
@@ -221,12 +221,57 @@ struct ScenarioReader {
                     at: use)
             }
         }
+        var dht = DHTSettings()
+        if let node = values["dht"]?.value { dht = dhtSettings(node) }
+
         var scenario = Scenario(
             name: name, summary: values["description"]?.value.scalar?.string.trimmingTrailingWhitespace, mode: mode,
             seed: seed,
             peerCount: peerCount, steps: steps, expectations: expectations)
         scenario.links = links
+        scenario.dht = dht
         return scenario
+    }
+
+    /// `dht: {stabilize: 1s, fix-fingers: 2s, check-predecessor: 2s, replicate: 5s,
+    /// request-timeout: 500ms, successors: 8}`, every key optional.
+    mutating func dhtSettings(_ node: Node) -> DHTSettings {
+        var settings = DHTSettings()
+        guard let mapping = node.mapping else {
+            error("dht takes {stabilize, fix-fingers, check-predecessor, replicate, request-timeout, successors}", at: node)
+            return settings
+        }
+        for (key, value) in mapping {
+            let name = key.scalar?.string ?? "?"
+            if name == "successors" {
+                if let count = value.scalar.flatMap({ ScenarioReader.wholeNumber($0.string) }), (1...32).contains(count) {
+                    settings.successors = count
+                } else {
+                    error("successors must be a whole number from 1 to 32", at: value)
+                }
+                continue
+            }
+            let target: WritableKeyPath<DHTSettings, Duration>
+            switch name {
+            case "stabilize": target = \.stabilize
+            case "fix-fingers": target = \.fixFingers
+            case "check-predecessor": target = \.checkPredecessor
+            case "replicate": target = \.replicate
+            case "request-timeout": target = \.requestTimeout
+            default:
+                error(
+                    "unknown key '\(name)' in dht (expected stabilize, fix-fingers, check-predecessor, replicate, request-timeout, successors)",
+                    at: key)
+                continue
+            }
+            guard let interval = duration(value) else { continue }
+            guard interval >= .milliseconds(10) else {
+                error("\(name) must be at least 10ms", at: value)
+                continue
+            }
+            settings[keyPath: target] = interval
+        }
+        return settings
     }
 
     /// A profile's name, checked against the known profiles when there is a list.

@@ -4,6 +4,7 @@
 /// SIGTERM/SIGINT, and by SIGKILL from the kernel if its coordinator dies (parent-death signal).
 import ArgumentParser
 import CSeamlessLinux
+import DHT
 import Logging
 import NIOPosix
 import OverlayCore
@@ -35,6 +36,24 @@ struct Peer: AsyncParsableCommand {
     @Option(help: "The coordinator's pid: exit at once if the parent is already another process.")
     var coordinatorPid: Int32?
 
+    @Option(help: "DHT: seconds between stabilization rounds.")
+    var stabilizeInterval: Double = 1
+
+    @Option(help: "DHT: seconds between finger repairs (one finger each).")
+    var fixFingersInterval: Double = 2
+
+    @Option(help: "DHT: seconds between checks of the predecessor.")
+    var checkPredecessorInterval: Double = 2
+
+    @Option(help: "DHT: seconds between replication rounds.")
+    var replicateInterval: Double = 5
+
+    @Option(help: "DHT: seconds a request waits for its answer.")
+    var requestTimeout: Double = 0.5
+
+    @Option(help: "DHT: successor list length, and copies of each key.")
+    var successors: Int = 8
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -43,6 +62,11 @@ struct Peer: AsyncParsableCommand {
         guard (0...65535).contains(tcpPort), (0...65535).contains(udpPort) else {
             throw ValidationError("ports must be in 0...65535")
         }
+        let intervals = [stabilizeInterval, fixFingersInterval, checkPredecessorInterval, replicateInterval, requestTimeout]
+        guard intervals.allSatisfy({ $0 >= 0.01 && $0 <= 3600 }) else {
+            throw ValidationError("DHT intervals are seconds from 0.01 to 3600")
+        }
+        guard (1...32).contains(successors) else { throw ValidationError("--successors must be from 1 to 32") }
     }
 
     func run() async throws {
@@ -70,9 +94,16 @@ struct Peer: AsyncParsableCommand {
         }
         let logger = Logger(label: peerName.description)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let node = PeerNode(
-            configuration: PeerConfiguration(name: peerName, address: address, tcpPort: tcpPort, udpPort: udpPort),
-            group: group, logger: logger)
+        var dht = ChordConfiguration()
+        dht.stabilizeInterval = .milliseconds(Int64(stabilizeInterval * 1000))
+        dht.fixFingersInterval = .milliseconds(Int64(fixFingersInterval * 1000))
+        dht.checkPredecessorInterval = .milliseconds(Int64(checkPredecessorInterval * 1000))
+        dht.replicateInterval = .milliseconds(Int64(replicateInterval * 1000))
+        dht.requestTimeout = .milliseconds(Int64(requestTimeout * 1000))
+        dht.successorListLength = successors
+        var configuration = PeerConfiguration(name: peerName, address: address, tcpPort: tcpPort, udpPort: udpPort)
+        configuration.dht = dht
+        let node = PeerNode(configuration: configuration, group: group, logger: logger)
         let services = ServiceGroup(
             configuration: .init(
                 services: [.init(service: node, successTerminationBehavior: .gracefullyShutdownGroup)],

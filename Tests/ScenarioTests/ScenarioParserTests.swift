@@ -67,7 +67,7 @@ import Testing
                 "1:7: name must be letters, digits, '.', '_' or '-' (it names the run folder)",
                 "2:8: peers must be a whole number from 1 to 65000 (or {count: N})",
                 "3:7: mode must be loopback or netns, not 'cloud'",
-                "4:1: unknown key 'colour' (expected one of: name, description, mode, seed, peers, links, timeline, expect)",
+                "4:1: unknown key 'colour' (expected one of: name, description, mode, seed, peers, links, dht, timeline, expect)",
                 "7:5: unknown step 'spwan' (expected one of: spawn, leave, crash, pause, resume, churn, wait, stop, link, partition, heal, join, lookups, register, resolve)",
                 "8:9: bad duration '5x': use a number and a unit (250ms, 5s, 2m)",
                 "12:9: time goes backwards: 2s comes after 3s",
@@ -109,6 +109,14 @@ import Testing
         (
             "name: a\npeers: 64999\ntimeline:\n  - at: 0s\n    spawn: {count: 5}\n",
             "5:12: spawning 5 more peers would pass peer-65000, the highest peer number"
+        ),
+        (
+            "name: a\npeers: 2\ndht: {stabilize: 5ms}\ntimeline: []\n",
+            "3:18: stabilize must be at least 10ms"
+        ),
+        (
+            "name: a\npeers: 2\ndht: {successors: 0}\ntimeline: []\n",
+            "3:19: successors must be a whole number from 1 to 32"
         ),
         (
             "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    lookups: {count: 5, rate: 0}\n",
@@ -153,6 +161,11 @@ import Testing
                 resolve: {peer: peer-1, service: voice}
             """
         let scenario = try Scenario.parse(yaml, file: "d.yaml")
+        #expect(scenario.dht == DHTSettings())
+        var tuned = DHTSettings()
+        tuned.stabilize = .milliseconds(250)
+        tuned.successors = 4
+        #expect(try Scenario.parse("dht: {stabilize: 250ms, successors: 4}\n" + yaml, file: "d.yaml").dht == tuned)
         #expect(
             scenario.steps.dropFirst().map(\.action) == [
                 .join(.named([PeerName(index: 2), PeerName(index: 3)]), via: PeerName(index: 1)),
