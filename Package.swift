@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(name: "DHTTests", dependencies: ["DHT", "Registry", "OverlayCore"]),
         .testTarget(name: "ArchitectureTests"),
         .testTarget(name: "LinkEmulationTests", dependencies: ["LinkEmulation"]),
-        .testTarget(name: "VoiceTests", dependencies: ["Voice"]),
+        .testTarget(name: "VoiceTests", dependencies: ["Voice", "RTP", "OverlayCore"]),
         .testTarget(name: "HarnessTests", dependencies: ["Harness", "SeamlessTestKit", "DHT"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CPcap", "CSpeex", "CSpeexDSP"]),
     ]

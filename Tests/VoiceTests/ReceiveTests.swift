@@ -1,0 +1,80 @@
+import OverlayCore
+import RTP
+import Testing
+
+@testable import Voice
+
+/// The sending and receiving halves of a speaker: RTP packetization by RFC 5574, and the
+/// speexdsp jitter buffer with concealment, on a virtual clock.
+struct ReceiveTests {
+    @Test func packetsCountFramesAndMarkTalkSpurts() throws {
+        var packetizer = SpeexPacketizer(band: .wideband, ssrc: 0xC0FFEE, firstSequence: 65534, firstTimestamp: .max - 100)
+        let first = packetizer.packet([1, 2], startsTalkSpurt: true)
+        let second = packetizer.packet([3])
+        packetizer.skipFrame()
+        let third = packetizer.packet([4], startsTalkSpurt: true)
+        #expect(first.marker && !second.marker && third.marker)
+        #expect([first, second, third].map(\.sequenceNumber) == [65534, 65535, 0])
+        #expect(second.timestamp == first.timestamp &+ 320)
+        #expect(third.timestamp == second.timestamp &+ 640)  // the skipped frame's time passed
+        #expect(first.payloadType == 97 && first.ssrc == 0xC0FFEE)
+        #expect(try RTPPacket(bytes: first.bytes) == first)
+    }
+
+    /// Encodes `seconds` of the reference recording into packets, one per 20 ms.
+    static func speech(seconds: Int) throws -> (source: [Int16], packets: [RTPPacket]) {
+        let source = Array(try WAVFile.read(path: CodecTests.reference).samples.prefix(16000 * seconds))
+        let encoder = SpeexEncoder(band: .wideband)
+        var packetizer = SpeexPacketizer(band: .wideband, ssrc: 7, firstSequence: 100, firstTimestamp: 5000)
+        let packets = stride(from: 0, to: source.count - 319, by: 320).enumerated().map { index, start in
+            packetizer.packet(encoder.encode(Array(source[start..<start + 320])), startsTalkSpurt: index == 0)
+        }
+        return (source, packets)
+    }
+
+    /// Plays packets arriving at `arrivals` (ms; nil = lost) through a track ticking every 20 ms
+    /// from the first arrival until `ticks` frames were played.
+    static func play(_ packets: [RTPPacket], arrivals: [Double?], ticks: Int) -> SpeakerTrack {
+        let track = SpeakerTrack(ssrc: 7, band: .wideband)
+        let schedule = zip(packets, arrivals).compactMap { packet, at in at.map { ($0, packet) } }
+            .sorted { $0.0 < $1.0 }
+        var next = 0
+        let start = schedule.first?.0 ?? 0
+        for tick in 0..<ticks {
+            let now = start + Double(tick) * 20
+            while next < schedule.count, schedule[next].0 <= now {
+                track.receive(schedule[next].1)
+                next += 1
+            }
+            track.tick()
+        }
+        return track
+    }
+
+    @Test func aCleanStreamComesOutAsTheSourceAndContinuous() throws {
+        let (source, packets) = try Self.speech(seconds: 6)
+        let track = Self.play(packets, arrivals: packets.indices.map { Double($0) * 20 }, ticks: packets.count + 10)
+        #expect(track.samples.count == (packets.count + 10) * 320)
+        // On time, nothing is concealed but the ten ticks after the last packet.
+        #expect(track.concealed == 10)
+        let (value, lag) = CodecTests.correlation(source, track.samples, maxLag: 320 * 6)
+        #expect(value > 0.9, "correlation \(value) at lag \(lag)")
+    }
+
+    @Test func lossAndJitterAreConcealedAndTheAudioStaysInTime() throws {
+        let (source, packets) = try Self.speech(seconds: 6)
+        var random = SeededGenerator(seed: 3)
+        // 5 % lost; the rest delayed by 0-40 ms (so some arrive after a later one).
+        let arrivals: [Double?] = packets.indices.map { index in
+            random.nextUnitInterval() < 0.05 ? nil : Double(index) * 20 + 40 * random.nextUnitInterval()
+        }
+        let lost = arrivals.filter { $0 == nil }.count
+        let ticks = packets.count + 10
+        let track = Self.play(packets, arrivals: arrivals, ticks: ticks)
+        #expect(track.samples.count == ticks * 320)
+        #expect(track.concealed >= lost)
+        #expect(track.concealed < lost + 20)
+        let (value, _) = CodecTests.correlation(source, track.samples, maxLag: 320 * 8)
+        #expect(value > 0.8, "correlation \(value)")
+    }
+}
