@@ -44,7 +44,8 @@ let package = Package(
         .target(
             name: "DHT", dependencies: ["OverlayCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
-        .target(name: "Registry", dependencies: ["DHT"], swiftSettings: strict),
+        .target(name: "Registry", dependencies: ["DHT", "OverlayCore"], swiftSettings: strict),
+        .target(name: "VoiceRelay", dependencies: ["OverlayCore"], swiftSettings: strict),
         .target(
             name: "LinkEmulation",
             dependencies: ["OverlayCore", .product(name: "RealModule", package: "swift-numerics")],
@@ -56,6 +57,18 @@ let package = Package(
             dependencies: ["OverlayCore", "Scenario", "ControlProtocol", "RTP", "DHT"],
             swiftSettings: strict),
         .target(name: "Voice", dependencies: ["CSpeex", "CSpeexDSP", "RTP"], swiftSettings: strict),
+
+        // Layer 3: service kinds a peer can host, plugged into PeerNode.
+        .target(
+            name: "VoiceService",
+            dependencies: [
+                "Voice", "RTP", "VoiceRelay", "PeerNode", "Registry", "ControlProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "PeerNode",
             dependencies: [
@@ -79,11 +92,11 @@ let package = Package(
             ],
             swiftSettings: strict),
 
-        // Layer 3: executables.
+        // Layer 4: executables.
         .executableTarget(
             name: "peer",
             dependencies: [
-                "PeerNode", "DHT",
+                "PeerNode", "DHT", "VoiceService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -98,6 +111,17 @@ let package = Package(
             ],
             swiftSettings: strict),
 
+        // Benchmarks that need the code itself (the rest are scripts in Benchmarks/).
+        .executableTarget(
+            name: "voice-bench",
+            dependencies: [
+                "Voice", "VoiceRelay", "VoiceService", "RTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/VoiceBenchmark"),
+
         // Tests, one folder per target, and the kit the multi-process tests share.
         .target(name: "SeamlessTestKit", dependencies: ["CSeamlessLinux", "ControlProtocol"], path: "Tests/SeamlessTestKit"),
         .testTarget(name: "PeerNodeTests", dependencies: ["ControlProtocol", "SeamlessTestKit"]),
@@ -110,7 +134,17 @@ let package = Package(
         .testTarget(name: "ArchitectureTests"),
         .testTarget(name: "LinkEmulationTests", dependencies: ["LinkEmulation"]),
         .testTarget(name: "VoiceTests", dependencies: ["Voice", "RTP", "OverlayCore"]),
-        .testTarget(name: "HarnessTests", dependencies: ["Harness", "SeamlessTestKit", "DHT"]),
+        .testTarget(
+            name: "VoiceServiceTests",
+            dependencies: [
+                "VoiceService", "Voice", "VoiceRelay", "RTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(name: "VoiceRelayTests", dependencies: ["VoiceRelay", "OverlayCore"]),
+        .testTarget(name: "HarnessTests", dependencies: ["Harness", "SeamlessTestKit", "DHT", "Voice", "Analysis", "Scenario"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CPcap", "CSpeex", "CSpeexDSP"]),
     ]
 )

@@ -140,5 +140,6 @@ extension RunReport {
         self.handoffs = HandoffAnalysis.handoffs(from: events)
         self.links = links
         self.dht = DHTFigures(events: events)
+        self.voice = VoiceFigures(events: events)
     }
 }

@@ -24,6 +24,8 @@ public struct RunReport: Sendable, Equatable, Codable {
     public var links: [LinkFigures]
     /// The DHT's lookups judged against the true membership, when the run used the DHT.
     public var dht: DHTFigures?
+    /// Relays, speakers and what each listener heard, when the run had a voice service.
+    public var voice: VoiceFigures?
     public var expectations: [ExpectationResult]
     /// Per-packet samples of each stream, for the HTML charts; not part of report.json.
     public var streamDetails: [StreamDetail] = []
@@ -32,13 +34,13 @@ public struct RunReport: Sendable, Equatable, Codable {
     public var steps: [(t: Double, action: String)] = []
 
     enum CodingKeys: String, CodingKey {
-        case run, peers, startup, coordinator, capture, streams, bandwidth, handoffs, links, dht, expectations
+        case run, peers, startup, coordinator, capture, streams, bandwidth, handoffs, links, dht, voice, expectations
     }
 
     public static func == (lhs: RunReport, rhs: RunReport) -> Bool {
         lhs.run == rhs.run && lhs.peers == rhs.peers && lhs.startup == rhs.startup && lhs.coordinator == rhs.coordinator
             && lhs.capture == rhs.capture && lhs.streams == rhs.streams && lhs.bandwidth == rhs.bandwidth
-            && lhs.handoffs == rhs.handoffs && lhs.links == rhs.links && lhs.dht == rhs.dht
+            && lhs.handoffs == rhs.handoffs && lhs.links == rhs.links && lhs.dht == rhs.dht && lhs.voice == rhs.voice
             && lhs.expectations == rhs.expectations && lhs.streamDetails == rhs.streamDetails
     }
 
@@ -56,6 +58,7 @@ public struct RunReport: Sendable, Equatable, Codable {
         self.handoffs = []
         self.links = []
         self.dht = nil
+        self.voice = nil
         self.expectations = expectations
     }
 }

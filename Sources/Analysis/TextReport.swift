@@ -40,6 +40,21 @@ extension RunReport {
             if dht.resolved > 0 { line += " · \(dht.resolvedFound)/\(dht.resolved) resolved" }
             out.append(line)
         }
+        if let voice {
+            for relay in voice.relays {
+                out.append(
+                    "relay     \(relay.service) on \(relay.peer): \(relay.received) packets in, \(relay.forwarded) forwarded"
+                        + " · \(relay.unknownSender) from strangers · \(relay.malformed) not RTP")
+            }
+            if !voice.recordings.isEmpty {
+                let frames = voice.recordings.reduce(0) { $0 + $1.frames }
+                let concealed = voice.recordings.reduce(0) { $0 + $1.concealed }
+                out.append(
+                    "voice     \(voice.speakers.count) talk spurts · \(voice.recordings.count) recordings (audio/), "
+                        + "\(frames) frames heard, \(concealed) concealed")
+            }
+            for failure in voice.failures { out.append("voice     FAILED \(failure)") }
+        }
         if let capture {
             var line = "capture   \(capture.packets) packets, \(capture.bytes) bytes"
             if let drops = capture.kernelDrops { line += ", \(drops) kernel drops" }

@@ -32,6 +32,28 @@ public enum Event: Sendable, Equatable {
     /// The peer's own DHT counters so far: frame bytes sent (length prefixes included), the
     /// part of them that was ring maintenance, bytes received, malformed frames dropped.
     case dhtTraffic(sentBytes: Int, maintenanceBytes: Int, receivedBytes: Int, malformed: Int)
+    /// A service of `kind` runs here now: clients reach its control channel at `control` and
+    /// send data to `data` (both `ip:port`).
+    case deployed(service: String, kind: String, control: String, data: String)
+    /// A service or a client of it could not start or stopped on an error.
+    case serviceFailed(service: String, reason: String)
+    /// A participant joined (`change` is `joined`) or left (`left`) the service hosted here.
+    case membership(service: String, participant: Int, name: String, change: String)
+    /// The relay's counters so far: data packets received, copies forwarded and their bytes,
+    /// packets dropped because nobody sends from their address or because they are not RTP.
+    case relayTraffic(service: String, received: Int, forwarded: Int, forwardedBytes: Int, unknownSender: Int, malformed: Int)
+    /// This peer's client is in the service: its participant id, the host's control address,
+    /// where it sends data, and the client's own data address (`ip:port`).
+    case clientJoined(service: String, participant: Int, control: String, data: String, local: String)
+    /// The client began speaking `audio` (path as given), from `from` seconds into it, as RTP
+    /// stream `ssrc` (`0x` + 8 hex digits), `frames` frames long.
+    case speaking(service: String, ssrc: String, audio: String, from: Double, frames: Int)
+    /// The client finished speaking: frames sent, and how late the latest one left against its
+    /// schedule (a monotonic clock, 20 ms a frame from the first).
+    case spoke(service: String, ssrc: String, frames: Int, maxLateMs: Double)
+    /// What the client heard from one speaker: the WAV written (`file`), frames in it, frames
+    /// concealed, packets received, and packets that were not RTP.
+    case heard(service: String, ssrc: String, file: String, frames: Int, concealed: Int, packets: Int, malformed: Int)
 
     // Recorded by the coordinator.
     /// The run began: scenario name, seed, mode and planned duration in seconds.
@@ -91,6 +113,14 @@ public enum Event: Sendable, Equatable {
         case .registered: "registered"
         case .resolved: "resolved"
         case .dhtTraffic: "dht-traffic"
+        case .deployed: "deployed"
+        case .serviceFailed: "service-failed"
+        case .membership: "membership"
+        case .relayTraffic: "relay-traffic"
+        case .clientJoined: "client-joined"
+        case .speaking: "speaking"
+        case .spoke: "spoke"
+        case .heard: "heard"
         case .runStarted: "run-started"
         case .step: "step"
         case .spawned: "spawned"
@@ -143,6 +173,33 @@ public enum Event: Sendable, Equatable {
             [
                 "sentBytes": .int(sentBytes), "maintenanceBytes": .int(maintenanceBytes),
                 "receivedBytes": .int(receivedBytes), "malformed": .int(malformed),
+            ]
+        case .deployed(let service, let kind, let control, let data):
+            ["service": .string(service), "kind": .string(kind), "control": .string(control), "data": .string(data)]
+        case .serviceFailed(let service, let reason): ["service": .string(service), "reason": .string(reason)]
+        case .membership(let service, let participant, let name, let change):
+            ["service": .string(service), "participant": .int(participant), "name": .string(name), "change": .string(change)]
+        case .relayTraffic(let service, let received, let forwarded, let forwardedBytes, let unknownSender, let malformed):
+            [
+                "service": .string(service), "received": .int(received), "forwarded": .int(forwarded),
+                "forwardedBytes": .int(forwardedBytes), "unknownSender": .int(unknownSender), "malformed": .int(malformed),
+            ]
+        case .clientJoined(let service, let participant, let control, let data, let local):
+            [
+                "service": .string(service), "participant": .int(participant), "control": .string(control),
+                "data": .string(data), "local": .string(local),
+            ]
+        case .speaking(let service, let ssrc, let audio, let from, let frames):
+            [
+                "service": .string(service), "ssrc": .string(ssrc), "audio": .string(audio), "from": .number(from),
+                "frames": .int(frames),
+            ]
+        case .spoke(let service, let ssrc, let frames, let maxLateMs):
+            ["service": .string(service), "ssrc": .string(ssrc), "frames": .int(frames), "maxLateMs": .number(maxLateMs)]
+        case .heard(let service, let ssrc, let file, let frames, let concealed, let packets, let malformed):
+            [
+                "service": .string(service), "ssrc": .string(ssrc), "file": .string(file), "frames": .int(frames),
+                "concealed": .int(concealed), "packets": .int(packets), "malformed": .int(malformed),
             ]
         case .runStarted(let scenario, let seed, let mode, let plannedSeconds):
             [
@@ -209,6 +266,9 @@ public enum Event: Sendable, Equatable {
             case "registered": Self.registered(f)
             case "resolved": Self.resolved(f)
             case "dht-traffic": Self.dhtTraffic(f)
+            case "deployed", "service-failed", "membership", "relay-traffic", "client-joined", "speaking", "spoke",
+                "heard":
+                Self.service(name, f)
             case "run-started":
                 f.str("scenario").flatMap { scenario in
                     f.str("seed").flatMap(UInt64.init).flatMap { seed in
@@ -316,6 +376,55 @@ extension Event {
             let received = f.int("receivedBytes"), let malformed = f.int("malformed")
         else { return nil }
         return .dhtTraffic(sentBytes: sent, maintenanceBytes: maintenance, receivedBytes: received, malformed: malformed)
+    }
+}
+
+extension Event {
+    /// The events of hosted services and their clients.
+    fileprivate static func service(_ name: String, _ f: [String: JSONValue]) -> Event? {
+        guard let service = f.str("service") else { return nil }
+        switch name {
+        case "deployed":
+            guard let kind = f.str("kind"), let control = f.str("control"), let data = f.str("data") else { return nil }
+            return .deployed(service: service, kind: kind, control: control, data: data)
+        case "service-failed":
+            return f.str("reason").map { .serviceFailed(service: service, reason: $0) }
+        case "membership":
+            guard let participant = f.int("participant"), let name = f.str("name"), let change = f.str("change") else {
+                return nil
+            }
+            return .membership(service: service, participant: participant, name: name, change: change)
+        case "relay-traffic":
+            guard let received = f.int("received"), let forwarded = f.int("forwarded"),
+                let bytes = f.int("forwardedBytes"), let unknown = f.int("unknownSender"), let malformed = f.int("malformed")
+            else { return nil }
+            return .relayTraffic(
+                service: service, received: received, forwarded: forwarded, forwardedBytes: bytes, unknownSender: unknown,
+                malformed: malformed)
+        case "client-joined":
+            guard let participant = f.int("participant"), let control = f.str("control"), let data = f.str("data"),
+                let local = f.str("local")
+            else { return nil }
+            return .clientJoined(service: service, participant: participant, control: control, data: data, local: local)
+        case "speaking":
+            guard let ssrc = f.str("ssrc"), let audio = f.str("audio"), let from = f["from"]?.double,
+                let frames = f.int("frames")
+            else { return nil }
+            return .speaking(service: service, ssrc: ssrc, audio: audio, from: from, frames: frames)
+        case "spoke":
+            guard let ssrc = f.str("ssrc"), let frames = f.int("frames"), let late = f["maxLateMs"]?.double else {
+                return nil
+            }
+            return .spoke(service: service, ssrc: ssrc, frames: frames, maxLateMs: late)
+        case "heard":
+            guard let ssrc = f.str("ssrc"), let file = f.str("file"), let frames = f.int("frames"),
+                let concealed = f.int("concealed"), let packets = f.int("packets"), let malformed = f.int("malformed")
+            else { return nil }
+            return .heard(
+                service: service, ssrc: ssrc, file: file, frames: frames, concealed: concealed, packets: packets,
+                malformed: malformed)
+        default: return nil
+        }
     }
 }
 

@@ -20,6 +20,15 @@ public enum PeerCommand: Sendable, Equatable {
     case register(service: String, epoch: Int, leaseSeconds: Double)
     /// Resolve `service` in the registry; answered by a `resolved` event.
     case resolve(service: String)
+    /// Start a service of `kind` under the name `service` on this peer and register it;
+    /// answered by `deployed` or `service-failed`.
+    case deploy(service: String, kind: String)
+    /// Be a voice client of `service` (found through the registry), writing what it hears
+    /// into the folder `recordings`; with `speak`, also say that WAV file now, from `from`
+    /// seconds into it for `length` seconds (nil: to its end); a client that already joined
+    /// just speaks. `band` is `narrowband`, `wideband` or `ultraWideband`.
+    case voiceClient(
+        service: String, speak: String?, from: Double, length: Double?, recordings: String, band: String, quality: Int)
 
     /// Why a command line was rejected; the peer reports it in an `error` event and goes on.
     public enum DecodingError: Error, Equatable, CustomStringConvertible {
@@ -87,6 +96,39 @@ public enum PeerCommand: Sendable, Equatable {
                 throw .badField(command: name, field: "service")
             }
             self = .resolve(service: service)
+        case "deploy":
+            guard let service = value["service"]?.string, !service.isEmpty else {
+                throw .badField(command: name, field: "service")
+            }
+            guard let kind = value["kind"]?.string, !kind.isEmpty else { throw .badField(command: name, field: "kind") }
+            self = .deploy(service: service, kind: kind)
+        case "voice-client":
+            guard let service = value["service"]?.string, !service.isEmpty else {
+                throw .badField(command: name, field: "service")
+            }
+            let speak: String?
+            switch value["speak"] {
+            case nil, .null?: speak = nil
+            case .string(let path)? where !path.isEmpty: speak = path
+            default: throw .badField(command: name, field: "speak")
+            }
+            guard let recordings = value["recordings"]?.string, !recordings.isEmpty else {
+                throw .badField(command: name, field: "recordings")
+            }
+            guard let band = value["band"]?.string else { throw .badField(command: name, field: "band") }
+            guard let quality = value["quality"]?.double.flatMap({ Int(exactly: $0) }), (0...10).contains(quality) else {
+                throw .badField(command: name, field: "quality")
+            }
+            guard let from = value["from"]?.double, from >= 0 else { throw .badField(command: name, field: "from") }
+            let length: Double?
+            switch value["length"] {
+            case nil, .null?: length = nil
+            case .number(let seconds)? where seconds > 0: length = seconds
+            default: throw .badField(command: name, field: "length")
+            }
+            self = .voiceClient(
+                service: service, speak: speak, from: from, length: length, recordings: recordings, band: band,
+                quality: quality)
         default: throw .unknownCommand(name)
         }
     }
@@ -106,6 +148,15 @@ public enum PeerCommand: Sendable, Equatable {
                     "leaseSeconds": .number(lease),
                 ]
             case .resolve(let service): ["command": .string("resolve"), "service": .string(service)]
+            case .deploy(let service, let kind):
+                ["command": .string("deploy"), "service": .string(service), "kind": .string(kind)]
+            case .voiceClient(let service, let speak, let from, let length, let recordings, let band, let quality):
+                [
+                    "command": .string("voice-client"), "service": .string(service),
+                    "speak": speak.map(JSONValue.string) ?? .null, "from": .number(from),
+                    "length": length.map(JSONValue.number) ?? .null, "recordings": .string(recordings),
+                    "band": .string(band), "quality": .number(Double(quality)),
+                ]
             }
         return JSONValue.object(members).serialized + "\n"
     }

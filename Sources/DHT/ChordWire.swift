@@ -1,3 +1,5 @@
+import OverlayCore
+
 /// The overlay's binary wire format for Chord, version 1. A frame (the length prefix is the
 /// transport's) is: version (1 byte), type (1 byte), the sender, then the type's fields.
 /// Integers are big-endian. A node is an address kind (4: IPv4 in 4 bytes; 0: host text with a

@@ -16,6 +16,8 @@ public struct RunFolder: Sendable {
     public var reportJSON: String { path + "/report.json" }
     public var reportHTML: String { path + "/report.html" }
     public func peerLog(_ peer: String) -> String { path + "/peers/\(peer).log" }
+    /// What voice clients heard: `audio/<receiver>-from-<ssrc>.wav`.
+    public var audio: String { path + "/audio" }
 
     public init(existing path: String) {
         self.path = path
@@ -47,8 +49,10 @@ public struct RunFolder: Sendable {
             name = "\(scenario)-\(stamp)-\(attempt)"
         }
         let folder = RunFolder(existing: root + "/" + name)
-        guard mkdir(folder.path + "/peers", 0o755) == 0 else {
-            throw HarnessError.system(call: "mkdir \(folder.path)/peers", errno: errno)
+        for sub in ["peers", "audio"] {
+            guard mkdir(folder.path + "/" + sub, 0o755) == 0 else {
+                throw HarnessError.system(call: "mkdir \(folder.path)/\(sub)", errno: errno)
+            }
         }
         return folder
     }

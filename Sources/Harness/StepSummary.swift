@@ -20,6 +20,8 @@ extension StepAction {
         case .lookups(let count, let rate, let from): "\(count) lookups at \(rate.formatted(decimals: 1))/s from \(from.summary)"
         case .register(let peer, let service, _): "register \(service) at \(peer)"
         case .resolve(let peer, let service): "resolve \(service) from \(peer)"
+        case .deploy(let peer, let service, let kind): "deploy \(service) (\(kind)) on \(peer)"
+        case .clients(let spec): "\(spec.peers.summary) " + (spec.speak.map { "speak \($0) to" } ?? "listen to") + " \(spec.service)"
         }
     }
 }

@@ -123,6 +123,14 @@ actor Timeline {
                     .register(service: service, epoch: epoch, leaseSeconds: lease.inSeconds))
             case .resolve(let peer, let service):
                 await context.membership.process(peer)?.send(.resolve(service: service))
+            case .deploy(let peer, let service, let kind):
+                await context.membership.process(peer)?.send(.deploy(service: service, kind: kind))
+            case .client(let peer, let spec):
+                await context.membership.process(peer)?.send(
+                    .voiceClient(
+                        service: spec.service, speak: spec.speak, from: spec.from.inSeconds,
+                        length: spec.length?.inSeconds, recordings: TestbedRun.absolute(context.folder.audio),
+                        band: spec.band, quality: spec.quality))
             }
         }
         try await clock.sleep(until: started! + waited + context.plan.end)

@@ -22,6 +22,11 @@ actor DHTHost {
     private var links: [NodeRef: (queue: AsyncStream<[UInt8]>.Continuation, writer: Task<Void, Never>)] = [:]
     private var bootstrap: NodeRef?
     private(set) var counters = Counters()
+    /// Registry calls from services and clients hosted here, waiting for their answers, by tag.
+    private var waitingResolves: [UInt64: CheckedContinuation<ServiceRecord?, Never>] = [:]
+    private var waitingRegistrations: [UInt64: CheckedContinuation<Bool, Never>] = [:]
+    /// Tags for those calls; commands from the coordinator use tag 0.
+    private var lastTag: UInt64 = 0
 
     /// What the peer sent and received on the DHT, in frame bytes (length prefixes included).
     struct Counters: Sendable {
@@ -76,8 +81,30 @@ actor DHTHost {
             await apply(node.command(.register(record, tag: 0), now: now))
         case .resolve(let service):
             await apply(node.command(.resolve(name: service, tag: 0), now: now))
-        case .ping, .leave, .shutdown:
+        case .ping, .leave, .shutdown, .deploy, .voiceClient:
             break
+        }
+    }
+
+    /// Resolves a service for code running in this peer: its record, or nil when it is not
+    /// registered or the DHT could not answer (the DHT's own attempts bound the wait).
+    func resolve(service: String) async -> ServiceRecord? {
+        lastTag += 1
+        let tag = lastTag
+        return await withCheckedContinuation { continuation in
+            waitingResolves[tag] = continuation
+            Task { await apply(node.command(.resolve(name: service, tag: tag), now: now)) }
+        }
+    }
+
+    /// Registers a service hosted in this peer (and keeps renewing it); true when the record
+    /// reached its primary.
+    func register(_ record: ServiceRecord) async -> Bool {
+        lastTag += 1
+        let tag = lastTag
+        return await withCheckedContinuation { continuation in
+            waitingRegistrations[tag] = continuation
+            Task { await apply(node.command(.register(record, tag: tag), now: now)) }
         }
     }
 
@@ -108,6 +135,10 @@ actor DHTHost {
 
     /// Closes every connection, letting queued frames out for up to `grace`.
     func closeLinks(grace: Duration = .milliseconds(200)) async {
+        for waiting in waitingResolves.values { waiting.resume(returning: nil) }
+        for waiting in waitingRegistrations.values { waiting.resume(returning: false) }
+        waitingResolves = [:]
+        waitingRegistrations = [:]
         let writers = links.values.map(\.writer)
         for link in links.values { link.queue.finish() }
         links = [:]
@@ -149,8 +180,19 @@ actor DHTHost {
                     Task { await self.fire(timer) }
                 }
             case .event(let event):
+                answerWaiting(event)
                 if let reported = report(event) { await emit(reported) }
             }
+        }
+    }
+
+    private func answerWaiting(_ event: RegistryNode.Event) {
+        switch event {
+        case .resolved(_, let record, _, let tag) where tag != 0:
+            waitingResolves.removeValue(forKey: tag)?.resume(returning: record.flatMap { $0.isTombstone ? nil : $0 })
+        case .registered(_, _, let stored, let tag) where tag != 0:
+            waitingRegistrations.removeValue(forKey: tag)?.resume(returning: stored)
+        default: break
         }
     }
 

@@ -40,14 +40,17 @@ public struct PeerNode: Service {
     /// The control channel's descriptors (stdin and stdout of the process, or a test's pipes).
     private let controlInput: CInt
     private let controlOutput: CInt
+    /// Service kinds and clients this peer can run, offered every command it does not know.
+    private let applications: [any PeerApplication]
 
     public init(
         configuration: PeerConfiguration, group: any EventLoopGroup, logger: Logger,
-        controlInput: CInt = 0, controlOutput: CInt = 1
+        applications: [any PeerApplication] = [], controlInput: CInt = 0, controlOutput: CInt = 1
     ) {
         self.configuration = configuration
         self.group = group
         self.logger = logger
+        self.applications = applications
         self.controlInput = controlInput
         self.controlOutput = controlOutput
     }
@@ -72,6 +75,16 @@ public struct PeerNode: Service {
                         me: NodeRef(host: configuration.address, port: UInt16(tcpPort)),
                         configuration: configuration.dht, group: group, logger: logger,
                         emit: { try? await emitter.emit($0) })
+                    // Applications' events queue here and go out in order.
+                    let (appEvents, appEventSink) = AsyncStream<Event>.makeStream()
+                    let context = PeerContext(
+                        name: configuration.name, address: configuration.address, group: group, logger: logger,
+                        emit: { appEventSink.yield($0) },
+                        resolve: { await dht.resolve(service: $0) },
+                        register: { await dht.register($0) })
+                    async let appEventsSent: Void = {
+                        for await event in appEvents { try? await emitter.emit(event) }
+                    }()
                     try await withThrowingTaskGroup(of: Void.self) { tasks in
                         tasks.addTask {
                             for await frame in frames { await dht.receive(frame: frame) }
@@ -86,12 +99,15 @@ public struct PeerNode: Service {
                         try await emitter.emit(
                             .ready(pid: Int(getpid()), address: configuration.address, tcpPort: tcpPort, udpPort: udpPort))
                         logger.info("ready", metadata: ["tcp": "\(tcpPort)", "udp": "\(udpPort)"])
-                        let ending = try await obey(commands, emitter: emitter, dht: dht)
+                        let ending = try await obey(commands, emitter: emitter, dht: dht, context: context)
                         logger.info("ending: \(ending)")
+                        for application in applications { await application.finish(peer: context) }
                         if case .left = ending { await dht.leave() } else { await dht.closeLinks() }
                         try? await emitter.emit(await dht.trafficEvent())
                         tasks.cancelAll()
                     }
+                    appEventSink.finish()
+                    await appEventsSent
                 }
             } catch let error as IOError {
                 // Binding failed (address in use, address not available): say so, then fail.
@@ -115,7 +131,8 @@ public struct PeerNode: Service {
     }
 
     private func obey(
-        _ commands: NIOAsyncChannelInboundStream<ByteBuffer>, emitter: EventEmitter, dht: DHTHost
+        _ commands: NIOAsyncChannelInboundStream<ByteBuffer>, emitter: EventEmitter, dht: DHTHost,
+        context: PeerContext
     ) async throws -> Ending {
         do {
             return try await cancelWhenGracefulShutdown {
@@ -141,6 +158,14 @@ public struct PeerNode: Service {
                         return .shutdown
                     case .join, .lookup, .register, .resolve:
                         await dht.obey(command)
+                    case .deploy, .voiceClient:
+                        var taken = false
+                        for application in applications where !taken {
+                            taken = await application.obey(command, peer: context)
+                        }
+                        if !taken {
+                            try await emitter.emit(.error(message: "this peer runs nothing that takes \(command.line.dropLast())"))
+                        }
                     }
                 }
                 return .coordinatorGone

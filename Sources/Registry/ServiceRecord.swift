@@ -1,4 +1,5 @@
 import DHT
+import OverlayCore
 
 /// A service's entry in the registry: where it runs now. A new host writes a higher epoch
 /// (the higher epoch wins everywhere); the host renews the lease, and a record whose lease ran

@@ -135,6 +135,43 @@ public enum StepAction: Sendable, Equatable {
     case register(peer: PeerName, service: String, lease: Duration)
     /// The peer resolves `service` in the registry.
     case resolve(peer: PeerName, service: String)
+    /// The peer starts a service of `kind` (one of `ServiceKinds.known`) under the name
+    /// `service` and registers it in the registry (the peer must be in the DHT).
+    case deploy(peer: PeerName, service: String, kind: String)
+    /// Peers become voice clients of `service`, found through the registry: they listen, and
+    /// with `speak` each also says that WAV file now (a client already in just speaks).
+    case clients(VoiceClients)
+}
+
+/// The service kinds a peer can host, as `deploy` names them.
+public enum ServiceKinds {
+    public static let known = ["voice-relay"]
+}
+
+/// What a `clients` step asks of its peers.
+public struct VoiceClients: Sendable, Equatable {
+    public var service: String
+    public var peers: PeerSelection
+    /// A 16-bit mono WAV at the band's sampling rate, relative to the repository root (where
+    /// `testbed` runs); nil: listen only.
+    public var speak: String?
+    /// The part of `speak` said: from this far into the file, for this long (nil: to its end).
+    public var from: Duration = .zero
+    public var length: Duration?
+    /// Speex band: `narrowband`, `wideband` (default) or `ultraWideband`.
+    public var band: String
+    /// Speex quality, 0...10 (default 8).
+    public var quality: Int
+
+    public static let bands = ["narrowband", "wideband", "ultraWideband"]
+
+    public init(service: String, peers: PeerSelection, speak: String? = nil, band: String = "wideband", quality: Int = 8) {
+        self.service = service
+        self.peers = peers
+        self.speak = speak
+        self.band = band
+        self.quality = quality
+    }
 }
 
 /// Which peers a step applies to.

@@ -57,6 +57,8 @@ extension ScenarioReader {
         case "join": parsed = join(value)
         case "lookups": parsed = lookups(value)
         case "register", "resolve": parsed = registry(value, verb: verb)
+        case "deploy": parsed = deploy(value)
+        case "clients": parsed = clients(value).map(StepAction.clients)
         case "heal":
             linkUses.append(action.key)
             parsed = isEmptyValue(value) ? .heal : nil
@@ -183,10 +185,7 @@ extension ScenarioReader {
                 guard let name = peerName(value) else { return nil }
                 peer = name
             case "service":
-                guard let name = value.scalar?.string, !name.isEmpty, name.utf8.count <= 200 else {
-                    error("a service name is text of 1 to 200 bytes", at: value)
-                    return nil
-                }
+                guard let name = serviceName(value) else { return nil }
                 service = name
             case "lease" where verb == "register":
                 guard let parsed = duration(value) else { return nil }
@@ -206,6 +205,118 @@ extension ScenarioReader {
             return nil
         }
         return verb == "register" ? .register(peer: peer, service: service, lease: lease) : .resolve(peer: peer, service: service)
+    }
+
+    /// A service name: text of 1 to 200 bytes.
+    mutating func serviceName(_ node: Node) -> String? {
+        guard let name = node.scalar?.string, !name.isEmpty, name.utf8.count <= 200 else {
+            error("a service name is text of 1 to 200 bytes", at: node)
+            return nil
+        }
+        return name
+    }
+
+    /// `deploy: {peer: peer-1, service: voice, kind: voice-relay}`.
+    mutating func deploy(_ node: Node) -> StepAction? {
+        guard let mapping = node.mapping else {
+            error("deploy takes {peer: peer-N, service: NAME, kind: KIND}", at: node)
+            return nil
+        }
+        var peer: PeerName?
+        var service: String?
+        var kind: String?
+        for (key, value) in mapping {
+            switch key.scalar?.string {
+            case "peer":
+                guard let name = peerName(value) else { return nil }
+                peer = name
+            case "service":
+                guard let name = serviceName(value) else { return nil }
+                service = name
+            case "kind":
+                guard let name = value.scalar?.string, ServiceKinds.known.contains(name) else {
+                    error(
+                        "unknown service kind '\(value.scalar?.string ?? "?")' (known: \(ServiceKinds.known.joined(separator: ", ")))",
+                        at: value)
+                    return nil
+                }
+                kind = name
+            default:
+                error("unknown key '\(key.scalar?.string ?? "?")' in deploy (expected peer, service, kind)", at: key)
+                return nil
+            }
+        }
+        guard let peer, let service, let kind else {
+            error("deploy needs a peer, a service and a kind", at: node)
+            return nil
+        }
+        return .deploy(peer: peer, service: service, kind: kind)
+    }
+
+    /// `clients: {service: voice, peers: [peer-2, peer-3], speak: Testbed/audio/reference.wav,
+    /// from: 8s, for: 8s, band: wideband, quality: 8}`; without `speak` the peers listen.
+    mutating func clients(_ node: Node) -> VoiceClients? {
+        guard let mapping = node.mapping else {
+            error("clients takes {service: NAME, peers: all|peers, speak: WAV, band: BAND, quality: 0-10}", at: node)
+            return nil
+        }
+        var service: String?
+        var peers: PeerSelection?
+        var spec = VoiceClients(service: "", peers: .all)
+        for (key, value) in mapping {
+            switch key.scalar?.string {
+            case "service":
+                guard let name = serviceName(value) else { return nil }
+                service = name
+            case "peers":
+                guard let parsed = selection(value, verb: "clients") else { return nil }
+                peers = parsed
+            case "speak":
+                guard let path = value.scalar?.string, path.hasSuffix(".wav"), !path.hasPrefix("/") else {
+                    error("speak names a .wav file relative to the repository root", at: value)
+                    return nil
+                }
+                spec.speak = path
+            case "from":
+                guard let parsed = duration(value) else { return nil }
+                spec.from = parsed
+            case "for":
+                guard let parsed = duration(value) else { return nil }
+                guard parsed >= .milliseconds(20) else {
+                    error("a talk spurt lasts at least one frame (20ms)", at: value)
+                    return nil
+                }
+                spec.length = parsed
+            case "band":
+                guard let band = value.scalar?.string, VoiceClients.bands.contains(band) else {
+                    error("band is one of \(VoiceClients.bands.joined(separator: ", "))", at: value)
+                    return nil
+                }
+                spec.band = band
+            case "quality":
+                guard let quality = value.scalar.flatMap({ Self.wholeNumber($0.string) }), (0...10).contains(quality) else {
+                    error("quality is a whole number from 0 to 10", at: value)
+                    return nil
+                }
+                spec.quality = quality
+            default:
+                error(
+                    "unknown key '\(key.scalar?.string ?? "?")' in clients (expected service, peers, speak, from, for, band, quality)",
+                    at: key)
+                return nil
+            }
+        }
+        guard let service, let peers else {
+            error("clients needs a service and peers", at: node)
+            return nil
+        }
+        if spec.speak == nil, spec.from != .zero || spec.length != nil {
+            error("from and for say which part of the speak file is said; this step speaks nothing", at: node)
+            return nil
+        }
+        spec.service = service
+        spec.peers = peers
+        return spec
     }
 
     /// `partition: [[peer-1, peer-2], [peer-3]]`: at least two groups, no peer in two.

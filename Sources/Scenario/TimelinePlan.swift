@@ -53,5 +53,8 @@ public struct PlannedAction: Sendable, Equatable {
         case lookups(count: Int, rate: Double, from: [PeerName]?)
         case register(PeerName, service: String, lease: Duration)
         case resolve(PeerName, service: String)
+        case deploy(PeerName, service: String, kind: String)
+        /// One peer becomes a voice client (and speaks, with `speak`).
+        case client(PeerName, VoiceClients)
     }
 }

@@ -78,6 +78,15 @@ struct TimelinePlanner {
             case .resolve(let peer, let service):
                 _ = running(.named([peer]), step: step, verb: "resolve from")
                 append(.resolve(peer, service: service), at: step.at, index: index)
+            case .deploy(let peer, let service, let kind):
+                _ = running(.named([peer]), step: step, verb: "deploy on")
+                append(.deploy(peer, service: service, kind: kind), at: step.at, index: index)
+            case .clients(let spec):
+                for name in running(spec.peers, step: step, verb: "start clients on") {
+                    var one = spec
+                    one.peers = .named([name])
+                    append(.client(name, one), at: step.at, index: index)
+                }
             }
             end = max(end, step.at)
         }
@@ -323,6 +332,10 @@ extension PlannedAction: CustomStringConvertible {
             what = "\(count) lookups at \(rate)/s from " + (from?.map(\.description).joined(separator: ", ") ?? "all members")
         case .register(let peer, let service, let lease): what = "register \(service) at \(peer) (lease \(lease.text))"
         case .resolve(let peer, let service): what = "resolve \(service) from \(peer)"
+        case .deploy(let peer, let service, let kind): what = "deploy \(service) (\(kind)) on \(peer)"
+        case .client(let peer, let spec):
+            let part = spec.speak == nil ? "" : " from \(spec.from.text)" + (spec.length.map { " for \($0.text)" } ?? "")
+            what = "\(peer) " + (spec.speak.map { "speaks \($0)\(part) to" } ?? "listens to") + " \(spec.service)"
         }
         return "\(padded)  \(what)" + (fromChurn ? "  (churn)" : "")
     }

@@ -45,17 +45,22 @@ public final class JitterBuffer {
 }
 
 /// What one receiver hears from one speaker: packets through the jitter buffer, decoded, missing
-/// frames concealed, one 20 ms frame of samples per tick from the first packet on, so the audio
-/// lines up with the source in time.
+/// frames concealed, one 20 ms frame per tick. `heard` runs from the first frame decoded to the
+/// last: every frame in between is there, decoded or concealed, so it lines up with the source.
 public final class SpeakerTrack {
     public let ssrc: UInt32
     private let jitter: JitterBuffer
     private let decoder: SpeexDecoder
-    /// Every sample heard so far.
-    public private(set) var samples: [Int16] = []
-    /// Frames the buffer did not have when they were due (concealed).
+    /// Every frame played since the first one decoded.
+    private var played: [Int16] = []
+    /// How much of `played` ends with a decoded frame.
+    private var heardLength = 0
+    /// Frames concealed since the last frame decoded.
+    private var pendingConcealed = 0
+    /// Frames concealed between the first and the last frame decoded.
     public private(set) var concealed = 0
-    public private(set) var started = false
+    /// Packets handed in.
+    public private(set) var packets = 0
 
     public init(ssrc: UInt32, band: SpeexBand) {
         self.ssrc = ssrc
@@ -63,16 +68,27 @@ public final class SpeakerTrack {
         decoder = SpeexDecoder(band: band)
     }
 
+    /// What was heard, from the first frame decoded to the last.
+    public var heard: [Int16] { Array(played.prefix(heardLength)) }
+
     public func receive(_ packet: RTPPacket) {
-        started = true
+        packets += 1
         jitter.put(packet)
     }
 
-    /// One playout tick (every 20 ms once the first packet arrived): appends one frame.
+    /// One playout tick (every 20 ms): plays one frame once the first packet is due.
     public func tick() {
-        guard started else { return }
+        guard packets > 0 else { return }
         let payload = jitter.next()
-        if payload == nil { concealed += 1 }
-        samples += decoder.decode(payload)
+        // Until the first frame comes out, the buffer is filling: nothing to line up yet.
+        if payload == nil && played.isEmpty { return }
+        played += decoder.decode(payload)
+        if payload == nil {
+            pendingConcealed += 1
+        } else {
+            concealed += pendingConcealed
+            pendingConcealed = 0
+            heardLength = played.count
+        }
     }
 }

@@ -10,6 +10,7 @@ import NIOPosix
 import OverlayCore
 import PeerNode
 import ServiceLifecycle
+import VoiceService
 
 #if canImport(Glibc)
     import Glibc
@@ -103,7 +104,7 @@ struct Peer: AsyncParsableCommand {
         dht.successorListLength = successors
         var configuration = PeerConfiguration(name: peerName, address: address, tcpPort: tcpPort, udpPort: udpPort)
         configuration.dht = dht
-        let node = PeerNode(configuration: configuration, group: group, logger: logger)
+        let node = PeerNode(configuration: configuration, group: group, logger: logger, applications: [VoiceApplication()])
         let services = ServiceGroup(
             configuration: .init(
                 services: [.init(service: node, successTerminationBehavior: .gracefullyShutdownGroup)],

@@ -31,12 +31,26 @@ func loadScenario(_ path: String) throws -> (Scenario, String) {
         throw ExitCode(2)
     }
     let profiles = try loadProfiles(near: path)
+    let scenario: Scenario
     do {
-        return (try Scenario.parse(source, file: path, profiles: profiles.isEmpty ? nil : Set(profiles.keys)), source)
+        scenario = try Scenario.parse(source, file: path, profiles: profiles.isEmpty ? nil : Set(profiles.keys))
     } catch {
         FileHandle.standardError.write(Data((error.description + "\n").utf8))
         throw ExitCode(2)
     }
+    // Audio a client speaks is read by its peer, relative to the directory testbed runs in.
+    let missing = scenario.steps.compactMap { step -> Diagnostic? in
+        guard case .clients(let spec) = step.action, let audio = spec.speak, !FileManager.default.fileExists(atPath: audio)
+        else { return nil }
+        return Diagnostic(
+            "no audio file '\(audio)' (paths are relative to the directory testbed runs in, the repository root)",
+            at: step.position)
+    }
+    guard missing.isEmpty else {
+        FileHandle.standardError.write(Data((Diagnostics(missing).description + "\n").utf8))
+        throw ExitCode(2)
+    }
+    return (scenario, source)
 }
 
 /// The link profiles in the `profiles` folder beside the scenario's folder

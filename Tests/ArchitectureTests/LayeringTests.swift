@@ -14,7 +14,7 @@ import Testing
             "NIOCore", "NIOPosix", "NIOExtras", "Foundation", "Glibc", "CPcap", "CSpeex", "CSpeexDSP", "CSeamlessLinux",
         ]
         let executables: Set<String> = ["peer", "testbed"]
-        let upper: Set<String> = ["Harness", "PeerNode", "Analysis", "Voice", "ServiceClient"]
+        let upper: Set<String> = ["Harness", "PeerNode", "Analysis", "Voice", "ServiceClient", "VoiceService"]
         return [
             "OverlayCore": io.union(upper).union(executables).union(["Scenario", "ControlProtocol", "RTP"]),
             "Scenario": io.union(upper).union(executables).union(["ControlProtocol", "RTP"]),
@@ -23,12 +23,14 @@ import Testing
             "LinkEmulation": io.union(upper).union(executables).union(["Scenario", "ControlProtocol", "RTP"]),
             "DHT": io.union(upper).union(executables).union(["Scenario", "ControlProtocol", "RTP", "Registry"]),
             "Registry": io.union(upper).union(executables).union(["Scenario", "ControlProtocol", "RTP"]),
-            "Analysis": ["Harness", "PeerNode", "Voice", "ServiceClient", "NIOCore", "NIOPosix"].reduce(
+            "VoiceRelay": io.union(upper).union(executables).union(["Scenario", "ControlProtocol", "RTP", "DHT", "Registry"]),
+            "Analysis": ["Harness", "PeerNode", "Voice", "ServiceClient", "VoiceService", "VoiceRelay", "NIOCore", "NIOPosix"].reduce(
                 into: executables
             ) { $0.insert($1) },
-            "Harness": executables.union(["PeerNode", "Voice", "ServiceClient"]),
+            "Harness": executables.union(["PeerNode", "Voice", "ServiceClient", "VoiceService", "VoiceRelay"]),
             "PeerNode": executables.union(["Harness", "Analysis", "Scenario"]),
             "Voice": executables.union(["Harness", "Analysis", "PeerNode", "Scenario", "NIOCore", "NIOPosix"]),
+            "VoiceService": executables.union(["Harness", "Analysis", "Scenario"]),
         ]
     }()
 

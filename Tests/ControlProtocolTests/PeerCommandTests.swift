@@ -6,7 +6,11 @@ import Testing
     @Test(arguments: [
         PeerCommand.ping(id: 42), .leave, .shutdown, .join(bootstrap: "127.100.0.1:7000"), .join(bootstrap: nil),
         .lookup(key: String(repeating: "a1", count: 20)), .register(service: "voice", epoch: 3, leaseSeconds: 30),
-        .resolve(service: "voice"),
+        .resolve(service: "voice"), .deploy(service: "voice", kind: "voice-relay"),
+        .voiceClient(
+            service: "voice", speak: "Testbed/audio/reference.wav", from: 8, length: 8, recordings: "/tmp/run/audio",
+            band: "wideband", quality: 8),
+        .voiceClient(service: "voice", speak: nil, from: 0, length: nil, recordings: "/r", band: "narrowband", quality: 0),
     ])
     func roundTrip(command: PeerCommand) throws {
         let line = command.line
@@ -34,6 +38,19 @@ import Testing
         ("{\"command\":\"register\",\"service\":\"v\",\"epoch\":1}", .badField(command: "register", field: "leaseSeconds")),
         ("{\"command\":\"register\",\"service\":\"v\",\"epoch\":-1,\"leaseSeconds\":5}", .badField(command: "register", field: "epoch")),
         ("{\"command\":\"resolve\"}", .badField(command: "resolve", field: "service")),
+        ("{\"command\":\"deploy\",\"service\":\"v\"}", .badField(command: "deploy", field: "kind")),
+        (
+            "{\"command\":\"voice-client\",\"service\":\"v\",\"recordings\":\"/r\",\"band\":\"wideband\",\"quality\":11,\"from\":0}",
+            .badField(command: "voice-client", field: "quality")
+        ),
+        (
+            "{\"command\":\"voice-client\",\"service\":\"v\",\"recordings\":\"/r\",\"band\":\"wideband\",\"quality\":8,\"from\":-1}",
+            .badField(command: "voice-client", field: "from")
+        ),
+        (
+            "{\"command\":\"voice-client\",\"service\":\"v\",\"speak\":\"\",\"recordings\":\"/r\"}",
+            .badField(command: "voice-client", field: "speak")
+        ),
     ])
     func malformedLinesAreTypedErrors(line: String, expected: PeerCommand.DecodingError) {
         #expect(throws: expected) { try PeerCommand(line: line) }

@@ -1,4 +1,5 @@
 import DHT
+import OverlayCore
 import Registry
 import Testing
 

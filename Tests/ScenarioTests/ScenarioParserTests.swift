@@ -68,7 +68,7 @@ import Testing
                 "2:8: peers must be a whole number from 1 to 65000 (or {count: N})",
                 "3:7: mode must be loopback or netns, not 'cloud'",
                 "4:1: unknown key 'colour' (expected one of: name, description, mode, seed, peers, links, dht, timeline, expect)",
-                "7:5: unknown step 'spwan' (expected one of: spawn, leave, crash, pause, resume, churn, wait, stop, link, partition, heal, join, lookups, register, resolve)",
+                "7:5: unknown step 'spwan' (expected one of: spawn, leave, crash, pause, resume, churn, wait, stop, link, partition, heal, join, lookups, register, resolve, deploy, clients)",
                 "8:9: bad duration '5x': use a number and a unit (250ms, 5s, 2m)",
                 "12:9: time goes backwards: 2s comes after 3s",
                 "15:21: 'node-7' is not a peer name (peer-1, peer-2, ...)",
@@ -134,6 +134,26 @@ import Testing
             "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    register: {peer: peer-1, service: v, lease: 0s}\n",
             "7:49: a lease lasts at least 1s"
         ),
+        (
+            "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    deploy: {peer: peer-1, service: v, kind: chat}\n",
+            "7:46: unknown service kind 'chat' (known: voice-relay)"
+        ),
+        (
+            "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    clients: {service: v, peers: all, quality: 11}\n",
+            "7:48: quality is a whole number from 0 to 10"
+        ),
+        (
+            "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    clients: {service: v, peers: all, speak: /etc/a.wav}\n",
+            "7:46: speak names a .wav file relative to the repository root"
+        ),
+        (
+            "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    clients: {service: v, peers: all, for: 2s}\n",
+            "7:14: from and for say which part of the speak file is said; this step speaks nothing"
+        ),
+        (
+            "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: peer-1\n  - at: 1s\n    clients: {service: v, peers: [peer-2]}\n",
+            "7:14: peer-2 is not running at 1s (it was never spawned)"
+        ),
     ])
     func inlineProblems(yaml: String, expected: String) {
         do {
@@ -180,6 +200,42 @@ import Testing
                 .lookups(count: 10, rate: 5, from: [PeerName(index: 2)]),
                 .register(PeerName(index: 3), service: "voice", lease: .seconds(30)),
                 .resolve(PeerName(index: 1), service: "voice"),
+            ])
+    }
+
+    @Test func voiceStepsParseAndPlanOneActionPerClient() throws {
+        let yaml = """
+            name: v
+            peers: 3
+            timeline:
+              - at: 0s
+                spawn: all
+              - at: 1s
+                deploy: {peer: peer-1, service: voice, kind: voice-relay}
+              - at: 2s
+                clients: {service: voice, peers: [peer-2, peer-3]}
+              - at: 3s
+                clients: {service: voice, peers: [peer-2], speak: Testbed/audio/reference.wav, from: 8s, for: 4s, band: ultraWideband, quality: 5}
+            """
+        let scenario = try Scenario.parse(yaml, file: "v.yaml")
+        var speech = VoiceClients(
+            service: "voice", peers: .named([PeerName(index: 2)]), speak: "Testbed/audio/reference.wav",
+            band: "ultraWideband", quality: 5)
+        speech.from = .seconds(8)
+        speech.length = .seconds(4)
+        #expect(
+            scenario.steps.dropFirst().map(\.action) == [
+                .deploy(peer: PeerName(index: 1), service: "voice", kind: "voice-relay"),
+                .clients(VoiceClients(service: "voice", peers: .named([PeerName(index: 2), PeerName(index: 3)]))),
+                .clients(speech),
+            ])
+        let kinds = try scenario.plan().actions.dropFirst(3).map(\.kind)
+        #expect(
+            kinds == [
+                .deploy(PeerName(index: 1), service: "voice", kind: "voice-relay"),
+                .client(PeerName(index: 2), VoiceClients(service: "voice", peers: .named([PeerName(index: 2)]))),
+                .client(PeerName(index: 3), VoiceClients(service: "voice", peers: .named([PeerName(index: 3)]))),
+                .client(PeerName(index: 2), speech),
             ])
     }
 

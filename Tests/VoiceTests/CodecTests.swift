@@ -19,42 +19,20 @@ import Testing
         return out
     }
 
-    /// The largest normalized cross-correlation over lags 0...maxLag (the codec delays).
-    static func correlation(_ a: [Int16], _ b: [Int16], maxLag: Int) -> (value: Double, lag: Int) {
-        var best = (value: -1.0, lag: 0)
-        let n = min(a.count, b.count) - maxLag
-        for lag in 0...maxLag {
-            var ab = 0.0, aa = 0.0, bb = 0.0
-            for i in stride(from: 0, to: n, by: 2) {
-                let x = Double(a[i]), y = Double(b[i + lag])
-                ab += x * y
-                aa += x * x
-                bb += y * y
-            }
-            let value = ab / (aa * bb).squareRoot()
-            if value > best.value { best = (value, lag) }
-        }
-        return best
-    }
-
-    static func energy(_ samples: [Int16]) -> Double {
-        samples.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(max(1, samples.count))
-    }
-
     @Test func theReferenceRecordingIsWhatTheREADMESays() throws {
         let wav = try WAVFile.read(path: Self.reference)
         #expect(wav.sampleRate == 16000)
         let seconds = Double(wav.samples.count) / 16000
         #expect(seconds >= 10 && seconds <= 30)
-        #expect(Self.energy(wav.samples) > 1000)  // speech, not silence
+        #expect(AudioSimilarity.energy(wav.samples) > 1000)  // speech, not silence
     }
 
     @Test func widebandRoundTripKeepsTheSpeech() throws {
         let source = Array(try WAVFile.read(path: Self.reference).samples.prefix(16000 * 10))
         let decoded = Self.roundTrip(source, band: .wideband, quality: 8)
-        let (value, lag) = Self.correlation(source, decoded, maxLag: 800)
+        let (value, lag) = AudioSimilarity.correlation(source, decoded, maxLag: 800)
         #expect(value > 0.8, "correlation \(value) at lag \(lag)")
-        let ratio = Self.energy(decoded) / Self.energy(source)
+        let ratio = AudioSimilarity.energy(decoded) / AudioSimilarity.energy(source)
         #expect(ratio > 0.5 && ratio < 2, "energy ratio \(ratio)")
     }
 
@@ -80,7 +58,7 @@ import Testing
             if index == 75 { concealed = frame }
         }
         #expect(concealed.count == 320)
-        #expect(Self.energy(concealed) > 0)  // extrapolated from the speech before, not zeros
+        #expect(AudioSimilarity.energy(concealed) > 0)  // extrapolated from the speech before, not zeros
     }
 
     @Test func wavFilesRoundTripAndBadOnesSayWhy() throws {

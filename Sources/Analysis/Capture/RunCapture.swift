@@ -27,10 +27,12 @@ extension RunReport {
         var addresses: [String: String] = [:]
         for (address, peer) in peerByAddress { addresses[peer] = address }
         HandoffAnalysis.measure(&handoffs, streams: capture.details, overlay: capture.overlay, addresses: addresses)
+        let sourceAudio = voice?.sourceAudio ?? [:]
         streams = capture.streams.map { stream in
             var named = stream
             let address = String(stream.receiver[..<(stream.receiver.lastIndex(of: ":") ?? stream.receiver.endIndex)])
             named.receiverName = peerByAddress[address]
+            named.sourceAudio = sourceAudio[stream.ssrc]
             return named
         }
     }

@@ -1,3 +1,6 @@
+// The overlay's wire format: why bytes are not a message, and the reader and writer every
+// binary decoder and encoder of the overlay (DHT, registry, services) is built on.
+
 /// Why bytes are not a message. Every decoder in the overlay throws one of these, with the
 /// offset (from the start of the frame) where it gave up.
 public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {

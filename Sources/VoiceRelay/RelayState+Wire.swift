@@ -1,0 +1,136 @@
+import OverlayCore
+
+/// The relay's state and operations as bytes, version 1: what a migration copies (the snapshot)
+/// and streams (the operations). Integers are big-endian, text has a 16-bit length, and lists a
+/// count with a limit, so a hostile snapshot cannot make the decoder allocate without bound.
+extension RelayState {
+    static let snapshotVersion: UInt8 = 1
+    /// More participants than a relay takes (see `RelayInstance.maximumParticipants`) is malformed.
+    static let maximumParticipants = 1024
+
+    /// The whole state as bytes.
+    public var snapshot: [UInt8] {
+        var writer = WireWriter()
+        writer.integer(Self.snapshotVersion)
+        writer.integer(sequence)
+        writer.integer(nextParticipant)
+        for counter in [
+            counters.received, counters.forwarded, counters.forwardedBytes, counters.droppedUnknownSender,
+            counters.droppedMalformed,
+        ] {
+            writer.integer(counter)
+        }
+        writer.integer(UInt16(participants.count))
+        for participant in participants { participant.write(to: &writer) }
+        return writer.bytes
+    }
+
+    /// A state from a snapshot's bytes.
+    public init(snapshot bytes: [UInt8]) throws(WireError) {
+        var reader = WireReader(bytes)
+        let version = try reader.integer(UInt8.self)
+        guard version == Self.snapshotVersion else { throw .unsupportedVersion(version) }
+        let sequence = try reader.integer(UInt64.self)
+        let nextParticipant = try reader.integer(UInt32.self)
+        var counters = Counters()
+        counters.received = try reader.integer()
+        counters.forwarded = try reader.integer()
+        counters.forwardedBytes = try reader.integer()
+        counters.droppedUnknownSender = try reader.integer()
+        counters.droppedMalformed = try reader.integer()
+        let countOffset = reader.offset
+        let count = Int(try reader.integer(UInt16.self))
+        guard count <= Self.maximumParticipants else { throw .invalid("\(count) participants", offset: countOffset) }
+        var participants: [Participant] = []
+        for _ in 0..<count {
+            let offset = reader.offset
+            let participant = try Participant(from: &reader)
+            guard participant.id < nextParticipant, !participants.contains(where: { $0.id == participant.id }) else {
+                throw .invalid("participant id \(participant.id) out of place", offset: offset)
+            }
+            participants.append(participant)
+        }
+        try reader.finish()
+        self.init(participants: participants, counters: counters, nextParticipant: nextParticipant, sequence: sequence)
+    }
+}
+
+extension Participant {
+    init(from reader: inout WireReader) throws(WireError) {
+        let id = try reader.integer(UInt32.self)
+        let name = try reader.text(limit: 255)
+        let dataAddress = try reader.text(limit: 255)
+        self.init(
+            id: id, name: name, dataAddress: dataAddress, session: try reader.integer(), resumeToken: try reader.integer())
+        packetsFrom = try reader.integer()
+        bytesFrom = try reader.integer()
+    }
+
+    func write(to writer: inout WireWriter) {
+        writer.integer(id)
+        writer.text(name)
+        writer.text(dataAddress)
+        writer.integer(session)
+        writer.integer(resumeToken)
+        writer.integer(packetsFrom)
+        writer.integer(bytesFrom)
+    }
+}
+
+extension RelayOperation {
+    /// Type bytes on the wire.
+    enum Kind: UInt8 {
+        case join = 1, leave, forwarded, dropped
+    }
+
+    /// The operation as bytes.
+    public var bytes: [UInt8] {
+        var writer = WireWriter()
+        write(to: &writer)
+        return writer.bytes
+    }
+
+    public init(bytes: [UInt8]) throws(WireError) {
+        var reader = WireReader(bytes)
+        try self.init(from: &reader)
+        try reader.finish()
+    }
+
+    public func write(to writer: inout WireWriter) {
+        switch self {
+        case .join(let participant):
+            writer.integer(Kind.join.rawValue)
+            participant.write(to: &writer)
+        case .leave(let id):
+            writer.integer(Kind.leave.rawValue)
+            writer.integer(id)
+        case .forwarded(let id, let bytes, let copies):
+            writer.integer(Kind.forwarded.rawValue)
+            writer.integer(id)
+            writer.integer(bytes)
+            writer.integer(copies)
+        case .dropped(let reason, let bytes):
+            writer.integer(Kind.dropped.rawValue)
+            writer.integer(reason.rawValue)
+            writer.integer(bytes)
+        }
+    }
+
+    public init(from reader: inout WireReader) throws(WireError) {
+        let offset = reader.offset
+        let type = try reader.integer(UInt8.self)
+        switch Kind(rawValue: type) {
+        case .join?: self = .join(try Participant(from: &reader))
+        case .leave?: self = .leave(participant: try reader.integer())
+        case .forwarded?:
+            self = .forwarded(participant: try reader.integer(), bytes: try reader.integer(), copies: try reader.integer())
+        case .dropped?:
+            let reasonOffset = reader.offset
+            guard let reason = DropReason(rawValue: try reader.integer()) else {
+                throw .invalid("unknown drop reason", offset: reasonOffset)
+            }
+            self = .dropped(reason, bytes: try reader.integer())
+        case nil: throw .unknownType(type, offset: offset)
+        }
+    }
+}

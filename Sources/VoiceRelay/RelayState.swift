@@ -1,0 +1,139 @@
+/// VoiceRelay is the voice relay service's logic without I/O: its state, the operations that
+/// change it, its control protocol, and the instance that decides what to answer and where each
+/// data packet goes. The shell that owns sockets lives in `Voice`.
+
+/// One client of the relay.
+public struct Participant: Sendable, Equatable {
+    /// Given by the relay on join, never reused.
+    public var id: UInt32
+    /// The client's own name (its peer's name in the testbed).
+    public var name: String
+    /// Where the client receives data: `ip:port` of its UDP socket.
+    public var dataAddress: String
+    /// The session this participant belongs to, and the token that resumes it on another
+    /// host: both part of the state that moves with the service.
+    public var session: UInt64
+    public var resumeToken: UInt64
+    /// Data packets (and their bytes) this participant sent through the relay.
+    public var packetsFrom: UInt64 = 0
+    public var bytesFrom: UInt64 = 0
+
+    public init(id: UInt32, name: String, dataAddress: String, session: UInt64, resumeToken: UInt64) {
+        self.id = id
+        self.name = name
+        self.dataAddress = dataAddress
+        self.session = session
+        self.resumeToken = resumeToken
+    }
+}
+
+/// Why a packet was not forwarded.
+public enum DropReason: UInt8, Sendable, Equatable, CaseIterable {
+    /// It came from an address no participant sends from.
+    case unknownSender = 1
+    /// It is not an RTP packet (version, header length).
+    case malformed = 2
+}
+
+/// Every change the relay's state can undergo. Applying the same operations in the same order
+/// to the same snapshot gives the same state: this log is what a migration streams.
+public enum RelayOperation: Sendable, Equatable {
+    case join(Participant)
+    case leave(participant: UInt32)
+    /// A data packet of `bytes` from `participant` went out to `copies` others.
+    case forwarded(participant: UInt32, bytes: UInt32, copies: UInt32)
+    case dropped(DropReason, bytes: UInt32)
+}
+
+/// The relay's whole state: participants with their endpoints, and counters. It changes only
+/// through `apply`, one numbered operation at a time, so a snapshot plus the operations after it
+/// rebuilds it exactly.
+public struct RelayState: Sendable, Equatable {
+    /// The relay's traffic so far.
+    public struct Counters: Sendable, Equatable {
+        /// Data packets that reached the relay.
+        public var received: UInt64 = 0
+        /// Copies sent on to participants, and their bytes.
+        public var forwarded: UInt64 = 0
+        public var forwardedBytes: UInt64 = 0
+        public var droppedUnknownSender: UInt64 = 0
+        public var droppedMalformed: UInt64 = 0
+
+        public init() {}
+    }
+
+    /// Why an operation does not apply (a log that does not fit its snapshot).
+    public enum Rejection: Error, Equatable, CustomStringConvertible {
+        case duplicateParticipant(UInt32)
+        case duplicateDataAddress(String)
+        case unknownParticipant(UInt32)
+        case staleIdentifier(UInt32)
+
+        public var description: String {
+            switch self {
+            case .duplicateParticipant(let id): "participant \(id) already joined"
+            case .duplicateDataAddress(let address): "another participant receives at \(address)"
+            case .unknownParticipant(let id): "no participant \(id)"
+            case .staleIdentifier(let id): "participant id \(id) was already given out"
+            }
+        }
+    }
+
+    /// Participants by id, in the order they joined.
+    public private(set) var participants: [Participant] = []
+    public private(set) var counters = Counters()
+    /// The next participant id to give out.
+    public private(set) var nextParticipant: UInt32 = 1
+    /// How many operations made this state: the sequence number of the last one applied.
+    public private(set) var sequence: UInt64 = 0
+
+    public init() {}
+
+    /// A state read back from a snapshot (see `RelayState+Wire`).
+    init(participants: [Participant], counters: Counters, nextParticipant: UInt32, sequence: UInt64) {
+        self.participants = participants
+        self.counters = counters
+        self.nextParticipant = nextParticipant
+        self.sequence = sequence
+    }
+
+    public func participant(_ id: UInt32) -> Participant? { participants.first { $0.id == id } }
+
+    public func participant(receivingAt address: String) -> Participant? {
+        participants.first { $0.dataAddress == address }
+    }
+
+    /// Applies one operation and returns its sequence number; an operation that does not fit
+    /// leaves the state as it was.
+    @discardableResult
+    public mutating func apply(_ operation: RelayOperation) throws(Rejection) -> UInt64 {
+        switch operation {
+        case .join(let participant):
+            guard participant.id >= nextParticipant else { throw .staleIdentifier(participant.id) }
+            guard self.participant(participant.id) == nil else { throw .duplicateParticipant(participant.id) }
+            guard self.participant(receivingAt: participant.dataAddress) == nil else {
+                throw .duplicateDataAddress(participant.dataAddress)
+            }
+            participants.append(participant)
+            nextParticipant = participant.id + 1
+        case .leave(let id):
+            guard let index = participants.firstIndex(where: { $0.id == id }) else { throw .unknownParticipant(id) }
+            participants.remove(at: index)
+        case .forwarded(let id, let bytes, let copies):
+            guard let index = participants.firstIndex(where: { $0.id == id }) else { throw .unknownParticipant(id) }
+            participants[index].packetsFrom += 1
+            participants[index].bytesFrom += UInt64(bytes)
+            counters.received += 1
+            counters.forwarded += UInt64(copies)
+            counters.forwardedBytes += UInt64(bytes) * UInt64(copies)
+        case .dropped(let reason, _):
+            counters.received += 1
+            switch reason {
+            case .unknownSender: counters.droppedUnknownSender += 1
+            case .malformed: counters.droppedMalformed += 1
+            }
+        }
+        sequence += 1
+        return sequence
+    }
+}

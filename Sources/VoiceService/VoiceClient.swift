@@ -1,0 +1,320 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOExtras
+import NIOPosix
+import RTP
+import Voice
+import VoiceRelay
+
+/// A participant of a voice relay: a TCP control channel to the relay, a UDP socket that sends
+/// what this client says and receives what the others say, one `SpeakerTrack` per speaker heard,
+/// and a playout clock. Speaking and playout are paced by deadlines on a monotonic clock (frame n
+/// is due n × 20 ms after the first), so they do not drift however long they run. Everything
+/// it holds lives on one event loop.
+public final class VoiceClient: @unchecked Sendable {
+    /// What a client heard from one speaker.
+    public struct Heard: Sendable {
+        public var ssrc: UInt32
+        public var samples: [Int16]
+        public var concealed: Int
+        public var packets: Int
+    }
+
+    /// What a finished talk spurt looked like.
+    public struct Spoken: Sendable {
+        public var ssrc: UInt32
+        public var frames: Int
+        /// How late the latest frame left against its deadline.
+        public var maxLate: Duration
+    }
+
+    /// Why a client could not join.
+    public enum JoinError: Error, CustomStringConvertible {
+        case badAddress(String)
+        case refused(String)
+        case noWelcome
+
+        public var description: String {
+            switch self {
+            case .badAddress(let text): "not an ip:port address: \(text)"
+            case .refused(let reason): "the relay refused: \(reason)"
+            case .noWelcome: "the relay did not answer the join within 2 s"
+            }
+        }
+    }
+
+    public let name: String
+    public let band: SpeexBand
+    public let quality: Int
+    /// `ip:port` of this client's data socket, of the relay's control channel and data socket.
+    public let localDataAddress: String
+    public let controlAddress: String
+    let loop: any EventLoop
+    private let logger: Logger
+    // Below: touched on `loop` only.
+    private var control: (any Channel)?
+    private var data: (any Channel)?
+    private var welcome: EventLoopPromise<RelayMessage>?
+    public private(set) var participant: UInt32 = 0
+    public private(set) var relayDataAddress = ""
+    private var relayData: SocketAddress?
+    private var tracks: [UInt32: SpeakerTrack] = [:]
+    /// Datagrams that were not RTP.
+    public private(set) var malformed = 0
+    private var playoutStart = NIODeadline.now()
+    private var playoutTicks: Int64 = 0
+    private var playout: Scheduled<Void>?
+    private var speech: Speech?
+    private var spoken: [Spoken] = []
+    private var onSpoken: (@Sendable (Spoken) -> Void)?
+
+    /// One talk spurt under way.
+    private struct Speech {
+        let frames: [[Int16]]
+        let encoder: SpeexEncoder
+        var packetizer: SpeexPacketizer
+        let start: NIODeadline
+        var next = 0
+        var maxLate: Duration = .zero
+        var scheduled: Scheduled<Void>?
+    }
+
+    private init(
+        name: String, band: SpeexBand, quality: Int, localDataAddress: String, controlAddress: String,
+        loop: any EventLoop, logger: Logger
+    ) {
+        self.name = name
+        self.band = band
+        self.quality = quality
+        self.localDataAddress = localDataAddress
+        self.controlAddress = controlAddress
+        self.loop = loop
+        self.logger = logger
+    }
+
+    /// Opens the control channel to the relay at `control` (`ip:port`), binds a data socket on
+    /// `address`, joins as `name`, and starts the playout clock.
+    public static func join(
+        relay control: String, as name: String, address: String, band: SpeexBand = .wideband, quality: Int = 8,
+        group: any EventLoopGroup, logger: Logger
+    ) async throws -> VoiceClient {
+        guard let colon = control.lastIndex(of: ":"), let port = Int(control[control.index(after: colon)...]) else {
+            throw JoinError.badAddress(control)
+        }
+        let loop = group.next()
+        let box = ClientBox()
+        let data = try await DatagramBootstrap(group: loop)
+            .channelOption(.socketOption(.so_rcvbuf), value: 1 << 20)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ClientDatagramHandler(box: box))
+                }
+            }
+            .bind(host: address, port: 0).get()
+        let client = VoiceClient(
+            name: name, band: band, quality: quality, localDataAddress: RelayShell.text(data.localAddress),
+            controlAddress: control, loop: loop, logger: logger)
+        do {
+            let channel = try await ClientBootstrap(group: loop)
+                .connectTimeout(.seconds(1))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandlers([
+                            ByteToMessageHandler(LengthFieldBasedFrameDecoder(lengthFieldBitLength: .twoBytes)),
+                            LengthFieldPrepender(lengthFieldBitLength: .twoBytes),
+                            ClientControlHandler(box: box),
+                        ])
+                    }
+                }
+                .connect(host: String(control[..<colon]), port: port).get()
+            let welcome = try await loop.submit { () -> EventLoopFuture<RelayMessage> in
+                client.control = channel
+                client.data = data
+                box.client = client
+                let promise = loop.makePromise(of: RelayMessage.self)
+                client.welcome = promise
+                loop.scheduleTask(in: .seconds(2)) {
+                    guard let waiting = client.welcome else { return }
+                    client.welcome = nil
+                    waiting.fail(JoinError.noWelcome)
+                }
+                channel.writeAndFlush(
+                    ByteBuffer(bytes: RelayMessage.join(name: name, dataAddress: client.localDataAddress).frame),
+                    promise: nil)
+                return promise.futureResult
+            }.get().get()
+            if case .refused(let reason) = welcome { throw JoinError.refused(reason) }
+            try await loop.submit { client.startPlayout() }.get()
+        } catch {
+            await client.close()
+            try? await data.close()
+            throw error
+        }
+        return client
+    }
+
+    /// Says `samples` (mono, at the band's rate) now, one frame every 20 ms, as a new RTP stream
+    /// with a random SSRC; `done` hears when the last frame left. Returns the SSRC.
+    public func speak(_ samples: [Int16], done: @escaping @Sendable (Spoken) -> Void = { _ in }) async throws -> UInt32 {
+        try await loop.submit { () -> UInt32 in
+            self.speech?.scheduled?.cancel()
+            self.finishSpeech()
+            let size = self.band.frameSize
+            let frames = stride(from: 0, to: samples.count, by: size).map {
+                Array(samples[$0..<min($0 + size, samples.count)])
+            }
+            let ssrc = UInt32.random(in: 1 ... .max)
+            let packetizer = SpeexPacketizer(
+                band: self.band, ssrc: ssrc, firstSequence: .random(in: 0 ... .max), firstTimestamp: .random(in: 0 ... .max))
+            self.onSpoken = done
+            self.speech = Speech(
+                frames: frames, encoder: SpeexEncoder(band: self.band, quality: self.quality), packetizer: packetizer,
+                start: .now())
+            self.sendNextFrame()
+            return ssrc
+        }.get()
+    }
+
+    /// Stops speaking and playing, leaves the relay, closes both channels, and returns what was
+    /// heard from each speaker (in the order of their SSRCs).
+    public func finish() async -> [Heard] {
+        let heard = (try? await loop.submit { () -> [Heard] in
+            self.speech?.scheduled?.cancel()
+            self.finishSpeech()
+            self.playout?.cancel()
+            self.control?.writeAndFlush(ByteBuffer(bytes: RelayMessage.leave.frame), promise: nil)
+            return self.tracks.keys.sorted().map { ssrc in
+                let track = self.tracks[ssrc]!
+                return Heard(ssrc: ssrc, samples: track.heard, concealed: track.concealed, packets: track.packets)
+            }
+        }.get()) ?? []
+        await close()
+        return heard
+    }
+
+    private func close() async {
+        let channels = (try? await loop.submit { [self.control, self.data].compactMap { $0 } }.get()) ?? []
+        for channel in channels { try? await channel.close() }
+    }
+
+    // MARK: On the loop
+
+    private func startPlayout() {
+        playoutStart = .now()
+        scheduleTick()
+    }
+
+    private func scheduleTick() {
+        playoutTicks += 1
+        let deadline = playoutStart + .milliseconds(20 * playoutTicks)
+        playout = loop.scheduleTask(deadline: deadline) { [self] in
+            for track in tracks.values { track.tick() }
+            scheduleTick()
+        }
+    }
+
+    private func sendNextFrame() {
+        guard var current = speech else { return }
+        guard current.next < current.frames.count else { return finishSpeech() }
+        let deadline = current.start + .milliseconds(20 * Int64(current.next))
+        let late = NIODeadline.now() - deadline
+        current.maxLate = max(current.maxLate, .nanoseconds(late.nanoseconds))
+        let payload = current.encoder.encode(current.frames[current.next])
+        let packet = current.packetizer.packet(payload, startsTalkSpurt: current.next == 0)
+        if let relayData, let data {
+            data.writeAndFlush(AddressedEnvelope(remoteAddress: relayData, data: ByteBuffer(bytes: packet.bytes)), promise: nil)
+        }
+        current.next += 1
+        let nextDeadline = current.start + .milliseconds(20 * Int64(current.next))
+        current.scheduled = loop.scheduleTask(deadline: nextDeadline) { [self] in sendNextFrame() }
+        speech = current
+    }
+
+    private func finishSpeech() {
+        guard let current = speech else { return }
+        speech = nil
+        let spoken = Spoken(ssrc: current.packetizer.ssrc, frames: current.next, maxLate: current.maxLate)
+        self.spoken.append(spoken)
+        onSpoken?(spoken)
+    }
+
+    func controlFrame(_ frame: [UInt8]) {
+        let message: RelayMessage
+        do {
+            message = try RelayMessage(frame: frame)
+        } catch {
+            logger.warning("malformed control frame from the relay: \(error)")
+            return
+        }
+        switch message {
+        case .welcome(let participant, _, _, let relayDataAddress):
+            self.participant = participant
+            self.relayDataAddress = relayDataAddress
+            if let colon = relayDataAddress.lastIndex(of: ":"),
+                let port = Int(relayDataAddress[relayDataAddress.index(after: colon)...])
+            {
+                relayData = try? SocketAddress(ipAddress: String(relayDataAddress[..<colon]), port: port)
+            }
+            welcome?.succeed(message)
+            welcome = nil
+        case .refused:
+            welcome?.succeed(message)
+            welcome = nil
+            logger.warning("the relay refused: \(message)")
+        case .participants(let members):
+            logger.debug("participants: \(members.map(\.name))")
+        case .join, .leave, .listParticipants:
+            logger.warning("the relay sent a client's request: \(message)")
+        }
+    }
+
+    func datagram(_ buffer: ByteBuffer) {
+        let packet: RTPPacket
+        do {
+            packet = try buffer.withUnsafeReadableBytes { bytes throws(RTPPacket.DecodingError) in
+                try RTPPacket(bytes: bytes)
+            }
+        } catch {
+            malformed += 1
+            return
+        }
+        let track: SpeakerTrack
+        if let known = tracks[packet.ssrc] {
+            track = known
+        } else {
+            track = SpeakerTrack(ssrc: packet.ssrc, band: band)
+            tracks[packet.ssrc] = track
+        }
+        track.receive(packet)
+    }
+}
+
+/// Lets the handlers, created before the client exists, reach it once it does (on the loop).
+final class ClientBox: @unchecked Sendable {
+    var client: VoiceClient?
+}
+
+final class ClientDatagramHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    let box: ClientBox
+
+    init(box: ClientBox) { self.box = box }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        box.client?.datagram(unwrapInboundIn(data).data)
+    }
+}
+
+final class ClientControlHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let box: ClientBox
+
+    init(box: ClientBox) { self.box = box }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var frame = unwrapInboundIn(data)
+        box.client?.controlFrame(frame.readBytes(length: frame.readableBytes) ?? [])
+    }
+}

@@ -1,0 +1,118 @@
+import Analysis
+import Foundation
+import Scenario
+import SeamlessTestKit
+import Testing
+import Voice
+
+@testable import Harness
+
+/// The shipped `voice-basic.yaml` end to end: a relay found through the registry, three real
+/// peers taking turns to speak the reference recording through it. Every listener's WAV must
+/// be the source, and GStreamer's own Speex decoder, fed the RTP from our capture (extracted
+/// by tshark), must hear what our receiver wrote.
+@Suite(.serialized) struct VoiceEndToEndTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+    static let scenarioPath = root + "/Testbed/scenarios/voice-basic.yaml"
+
+    @Test func threeClientsTakeTurnsAndEveryListenerHearsTheSource() async throws {
+        let folder = temporaryDirectory("e2e-voice")
+        let source = try String(contentsOfFile: Self.scenarioPath, encoding: .utf8)
+        let scenario = try Scenario.parse(source, file: Self.scenarioPath)
+        let result = try await TestbedRun.execute(
+            scenario, source: source, options: TestbedRunEndToEndTests.options(folder))
+        let report = result.report
+        #expect(result.passed, "\(report.text())")
+        let voice = try #require(report.voice, "no voice section")
+        #expect(voice.failures.isEmpty, "\(voice.failures)")
+        #expect(voice.speakers.count == 3)
+        #expect(voice.speakers.allSatisfy { $0.sent == 400 && $0.frames == 400 })
+        // Each of three listeners hears the two others.
+        #expect(voice.recordings.count == 6)
+        #expect(Set(voice.recordings.map(\.receiverName)) == ["peer-2", "peer-3", "peer-4"])
+        #expect(voice.relays.count == 1)
+        #expect(voice.relays.first?.received == 1200)
+        #expect(voice.relays.first?.forwarded == 2400)
+
+        let reference = try WAVFile.read(path: Self.root + "/Testbed/audio/reference.wav")
+        for recording in voice.recordings {
+            let heard = try WAVFile.read(path: result.folder.path + "/" + recording.file)
+            let from = Int((recording.sourceFromSeconds ?? -1) * 16000)
+            try #require(from >= 0, "\(recording.file) has no source")
+            #expect(recording.sourceAudio == "Testbed/audio/reference.wav")
+            let said = Array(reference.samples[from..<(from + 8 * 16000)])
+            // Every frame heard, none concealed, lined up with the source, and the source.
+            #expect(recording.frames == 400 && recording.concealed == 0, "\(recording.file)")
+            #expect(heard.samples.count == said.count, "\(recording.file)")
+            let (value, lag) = AudioSimilarity.correlation(said, heard.samples, maxLag: 640)
+            #expect(value > 0.9, "\(recording.file): correlation \(value) at lag \(lag)")
+            #expect(lag < 320, "\(recording.file): \(lag) samples behind the source")
+        }
+
+        if getuid() == 0 {
+            #expect(report.streams.count == 9)  // the relay's three, and two at each listener
+            #expect(report.streams.allSatisfy { $0.lost == 0 && $0.duplicates == 0 && $0.sourceAudio != nil })
+            let recording = try #require(voice.recordings.first { $0.receiverName == "peer-3" })
+            let stream = try #require(
+                report.streams.first { $0.ssrc == recording.ssrc && $0.receiverName == "peer-3" })
+            try Self.gstreamerHearsWhatWeWrote(
+                pcap: result.folder.capture, stream: stream, ours: result.folder.path + "/" + recording.file,
+                scratch: folder)
+        }
+    }
+
+    /// Extracts one stream's RTP with tshark, frames it as RFC 4571 (16-bit length, packet),
+    /// decodes it with GStreamer's rtpspeexdepay and speexdec, and compares with our WAV.
+    static func gstreamerHearsWhatWeWrote(pcap: String, stream: StreamFigures, ours: String, scratch: String) throws {
+        let tshark = try #require(ExternalTool.which("tshark"), "tshark is missing: make test installs it")
+        let gst = try #require(ExternalTool.which("gst-launch-1.0"), "gst-launch-1.0 is missing: make test installs it")
+        let colon = try #require(stream.receiver.lastIndex(of: ":"))
+        let host = stream.receiver[..<colon]
+        let port = stream.receiver[stream.receiver.index(after: colon)...]
+        let fields = try ChildProcess(
+            tshark,
+            ["-r", pcap, "-Y", "ip.dst==\(host) && udp.dstport==\(port)", "-T", "fields", "-e", "udp.payload"],
+            stderrPath: scratch + "/tshark.err")
+        var framed: [UInt8] = []
+        var packets = 0
+        while let line = fields.nextLine(within: .seconds(20)) {
+            let bytes = stride(from: 0, to: line.count - 1, by: 2).compactMap { offset -> UInt8? in
+                let start = line.index(line.startIndex, offsetBy: offset)
+                return UInt8(line[start..<line.index(start, offsetBy: 2)], radix: 16)
+            }
+            guard bytes.count >= 12 else { continue }
+            let ssrc = bytes[8..<12].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            guard ssrc == UInt32(stream.ssrc.dropFirst(2), radix: 16) else { continue }
+            framed += [UInt8(bytes.count >> 8), UInt8(bytes.count & 0xFF)] + bytes
+            packets += 1
+        }
+        #expect(fields.waitForExit(within: .seconds(10)))
+        #expect(packets == stream.packets, "tshark found \(packets) packets of \(stream.ssrc), we counted \(stream.packets)")
+        let input = scratch + "/stream.rtp"
+        let output = scratch + "/gstreamer.wav"
+        try Data(framed).write(to: URL(fileURLWithPath: input))
+        let decoder = try ChildProcess(
+            gst,
+            [
+                "-q", "filesrc", "location=\(input)", "!",
+                "application/x-rtp-stream,media=audio,clock-rate=16000,encoding-name=SPEEX,payload=97", "!",
+                "rtpstreamdepay", "!", "rtpspeexdepay", "!", "speexdec", "!", "audioconvert", "!",
+                "audio/x-raw,format=S16LE,channels=1,rate=16000", "!", "wavenc", "!", "filesink", "location=\(output)",
+            ], stderrPath: scratch + "/gst.err")
+        #expect(decoder.waitForExit(within: .seconds(30)))
+        #expect(decoder.exitStatus == 0, "\((try? String(contentsOfFile: scratch + "/gst.err", encoding: .utf8)) ?? "")")
+        let theirs = try WAVFile.read(path: output).samples
+        let mine = try WAVFile.read(path: ours).samples
+        #expect(abs(theirs.count - mine.count) <= 320 * 2, "GStreamer decoded \(theirs.count) samples, we wrote \(mine.count)")
+        let (value, lag) = AudioSimilarity.correlation(mine, theirs, maxLag: 640)
+        #expect(value > 0.95, "GStreamer's decoding against ours: correlation \(value) at lag \(lag)")
+    }
+}
+
+/// Tools from the system, looked up where Debian installs them.
+enum ExternalTool {
+    static func which(_ tool: String) -> String? {
+        ["/usr/bin/", "/usr/sbin/", "/bin/", "/sbin/"].map { $0 + tool }.first { access($0, X_OK) == 0 }
+    }
+}

@@ -1,0 +1,193 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOExtras
+import NIOPosix
+import RTP
+import Testing
+import Voice
+import VoiceRelay
+
+@testable import VoiceService
+
+/// The relay over real sockets on loopback: raw participants join over TCP and exchange
+/// crafted RTP over UDP; three voice clients talk through it.
+@Suite(.serialized) struct RelayShellTests {
+    static let reference = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Testbed/audio/reference.wav").path
+    static let logger = Logger(label: "relay-test")
+
+    /// A participant made of bare sockets: a control channel and a data socket.
+    struct RawParticipant {
+        let control: any Channel
+        let data: NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>
+
+        static func join(_ relay: RelayShell, name: String, group: any EventLoopGroup) async throws -> (RawParticipant, RelayMessage) {
+            // Room in the kernel for every packet of a test, read or not yet.
+            let data = try await DatagramBootstrap(group: group)
+                .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
+                .bind(host: "127.0.0.1", port: 0) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
+                        wrappingChannelSynchronously: channel)
+                }
+            }
+            let (frames, sink) = AsyncStream<[UInt8]>.makeStream()
+            let port = Int(relay.controlAddress.split(separator: ":").last!)!
+            let control = try await ClientBootstrap(group: group)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandlers([
+                            ByteToMessageHandler(LengthFieldBasedFrameDecoder(lengthFieldBitLength: .twoBytes)),
+                            LengthFieldPrepender(lengthFieldBitLength: .twoBytes),
+                            FrameCollector(sink: sink),
+                        ])
+                    }
+                }
+                .connect(host: "127.0.0.1", port: port).get()
+            let local = "127.0.0.1:\(data.channel.localAddress!.port!)"
+            try await control.writeAndFlush(ByteBuffer(bytes: RelayMessage.join(name: name, dataAddress: local).frame))
+            var iterator = frames.makeAsyncIterator()
+            let welcome = try RelayMessage(frame: await iterator.next() ?? [])
+            return (RawParticipant(control: control, data: data), welcome)
+        }
+    }
+
+    /// Hands every control frame to a stream.
+    final class FrameCollector: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let sink: AsyncStream<[UInt8]>.Continuation
+
+        init(sink: AsyncStream<[UInt8]>.Continuation) { self.sink = sink }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var frame = unwrapInboundIn(data)
+            sink.yield(frame.readBytes(length: frame.readableBytes) ?? [])
+        }
+    }
+
+    /// The first `count` datagrams from `inbound`, or as many as came within `limit`.
+    static func collect(
+        _ count: Int, from inbound: NIOAsyncChannelInboundStream<AddressedEnvelope<ByteBuffer>>, within limit: Duration
+    ) async throws -> [(bytes: [UInt8], sender: SocketAddress)] {
+        try await withThrowingTaskGroup(of: [(bytes: [UInt8], sender: SocketAddress)].self) { group in
+            group.addTask {
+                var received: [(bytes: [UInt8], sender: SocketAddress)] = []
+                for try await envelope in inbound {
+                    var data = envelope.data
+                    received.append((data.readBytes(length: data.readableBytes)!, envelope.remoteAddress))
+                    if received.count == count { break }
+                }
+                return received
+            }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return []
+            }
+            let first = try await group.next()!
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// Packets of every shape RTP allows: CSRCs, a header extension, padding, a marker.
+    static func crafted(count: Int) -> [[UInt8]] {
+        (0..<count).map { (index: Int) -> [UInt8] in
+            let payload: [UInt8] = (0..<(20 + index % 40)).map { UInt8(truncatingIfNeeded: $0 &* index) }
+            let csrcs: [UInt32] = index % 3 == 0 ? [1, 2] : []
+            let headerExtension: (profile: UInt16, data: [UInt8])? = index % 5 == 0 ? (0xBEDE, [1, 2, 3, 4]) : nil
+            let packet = RTPPacket(
+                marker: index == 0, payloadType: 97, sequenceNumber: UInt16(index), timestamp: UInt32(index * 320),
+                ssrc: 0xABCD_0001, csrcs: csrcs, headerExtension: headerExtension, payload: payload,
+                paddingLength: index % 7 == 0 ? 4 : 0)
+            return packet.bytes
+        }
+    }
+
+    @Test func everyPacketReachesEveryOtherParticipantUnchanged() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let relay = try await RelayShell.start(service: "voice", address: "127.0.0.1", group: group, logger: Self.logger)
+        let (speaker, welcome) = try await RawParticipant.join(relay, name: "peer-1", group: group)
+        guard case .welcome(1, _, _, let relayData) = welcome else {
+            Issue.record("no welcome: \(welcome)")
+            return
+        }
+        #expect(relayData == relay.dataAddress)
+        let (first, _) = try await RawParticipant.join(relay, name: "peer-2", group: group)
+        let (second, _) = try await RawParticipant.join(relay, name: "peer-3", group: group)
+        let relayAddress = try SocketAddress(ipAddress: "127.0.0.1", port: Int(relayData.split(separator: ":").last!)!)
+        let packets = Self.crafted(count: 300)
+
+        try await speaker.data.executeThenClose { _, outbound in
+            try await first.data.executeThenClose { firstIn, _ in
+                try await second.data.executeThenClose { secondIn, _ in
+                    // A stranger's packet and a packet that is not RTP are dropped, not forwarded.
+                    try await outbound.write(AddressedEnvelope(remoteAddress: relayAddress, data: ByteBuffer(bytes: [0x00, 1, 2])))
+                    for packet in packets {
+                        try await outbound.write(AddressedEnvelope(remoteAddress: relayAddress, data: ByteBuffer(bytes: packet)))
+                    }
+                    for inbound in [firstIn, secondIn] {
+                        let received = try await Self.collect(packets.count, from: inbound, within: .seconds(5))
+                        #expect(received.map(\.bytes) == packets)
+                        #expect(received.allSatisfy { $0.sender == relayAddress })
+                    }
+                }
+            }
+        }
+        let state = try await relay.state()
+        #expect(state.counters.received == UInt64(packets.count) + 1)
+        #expect(state.counters.forwarded == UInt64(packets.count) * 2)
+        #expect(state.counters.forwardedBytes == UInt64(packets.map(\.count).reduce(0, +)) * 2)
+        #expect(state.counters.droppedMalformed == 1)
+        #expect(state.participants.map(\.name) == ["peer-1", "peer-2", "peer-3"])
+        for participant in [speaker, first, second] { try await participant.control.close() }
+        // Closing the control channel is leaving.
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(try await relay.state().participants.isEmpty)
+        await relay.close()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func threeClientsTalkThroughTheRelayAndEachHearsTheOthers() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let relay = try await RelayShell.start(service: "voice", address: "127.0.0.1", group: group, logger: Self.logger)
+        var clients: [VoiceClient] = []
+        for index in 1...3 {
+            clients.append(
+                try await VoiceClient.join(
+                    relay: relay.controlAddress, as: "peer-\(index)", address: "127.0.0.1", group: group,
+                    logger: Self.logger))
+        }
+        let source = try WAVFile.read(path: Self.reference).samples
+        let first = Array(source.prefix(16000 * 3))
+        let second = Array(source.dropFirst(16000 * 3).prefix(16000 * 2))
+        // peer-1 speaks 3 s, then peer-2 speaks 2 s.
+        let ssrc1 = try await clients[0].speak(first)
+        try await Task.sleep(for: .milliseconds(3200))
+        let ssrc2 = try await clients[1].speak(second)
+        try await Task.sleep(for: .milliseconds(2400))
+        var heard: [[VoiceClient.Heard]] = []
+        for client in clients { heard.append(await client.finish()) }
+
+        // Everyone hears every other speaker, never themselves.
+        #expect(heard[0].map(\.ssrc) == [ssrc2])
+        #expect(Set(heard[1].map(\.ssrc)) == [ssrc1])
+        #expect(Set(heard[2].map(\.ssrc)) == [ssrc1, ssrc2])
+        for (listener, tracks) in heard.enumerated() {
+            for track in tracks {
+                let spoken = track.ssrc == ssrc1 ? first : second
+                // Every frame, none concealed, and it is the source.
+                #expect(track.packets == spoken.count / 320, "peer-\(listener + 1)")
+                #expect(track.concealed == 0, "peer-\(listener + 1)")
+                #expect(abs(track.samples.count - spoken.count) <= 320 * 2, "peer-\(listener + 1): \(track.samples.count)")
+                let (value, lag) = AudioSimilarity.correlation(spoken, track.samples, maxLag: 320 * 4)
+                #expect(value > 0.9, "peer-\(listener + 1) heard \(value) at lag \(lag)")
+            }
+        }
+        let state = try await relay.state()
+        #expect(state.counters.forwarded == UInt64((first.count / 320) * 2 + (second.count / 320) * 2))
+        #expect(state.counters.droppedUnknownSender == 0 && state.counters.droppedMalformed == 0)
+        await relay.close()
+        try await group.shutdownGracefully()
+    }
+}
