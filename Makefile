@@ -17,6 +17,7 @@ testbed: build
 build: deps
 	$(SWIFT) build -c release --product peer
 	$(SWIFT) build -c release --product testbed
+	$(SWIFT) build -c release --product voice-bench
 
 # One test at a time: the end-to-end tests run real peers, namespaces and captures against a
 # scenario clock, and on a small machine tests running side by side starve each other's

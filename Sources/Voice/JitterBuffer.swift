@@ -62,6 +62,11 @@ public final class SpeakerTrack {
     /// Packets handed in.
     public private(set) var packets = 0
 
+    /// How long after a speaker's first packet its playout ticks should begin: half a frame, so
+    /// a packet arriving a fraction of a millisecond after a tick is not late. With ticks in
+    /// phase with the arrivals, speexdsp's buffer drops a frame that did arrive and conceals it.
+    public static let playoutOffset: Duration = .milliseconds(10)
+
     public init(ssrc: UInt32, band: SpeexBand) {
         self.ssrc = ssrc
         jitter = JitterBuffer(frameSize: band.frameSize)

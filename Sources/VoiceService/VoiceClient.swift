@@ -8,10 +8,10 @@ import Voice
 import VoiceRelay
 
 /// A participant of a voice relay: a TCP control channel to the relay, a UDP socket that sends
-/// what this client says and receives what the others say, one `SpeakerTrack` per speaker heard,
-/// and a playout clock. Speaking and playout are paced by deadlines on a monotonic clock (frame n
-/// is due n × 20 ms after the first), so they do not drift however long they run. Everything
-/// it holds lives on one event loop.
+/// what this client says and receives what the others say, and one `SpeakerTrack` per speaker
+/// heard with its own playout clock. Speaking and playout are paced by deadlines on a monotonic
+/// clock (frame n is due n × 20 ms after the first), so they do not drift however long they run.
+/// Everything it holds lives on one event loop.
 public final class VoiceClient: @unchecked Sendable {
     /// What a client heard from one speaker.
     public struct Heard: Sendable {
@@ -59,12 +59,9 @@ public final class VoiceClient: @unchecked Sendable {
     public private(set) var participant: UInt32 = 0
     public private(set) var relayDataAddress = ""
     private var relayData: SocketAddress?
-    private var tracks: [UInt32: SpeakerTrack] = [:]
+    private var tracks: [UInt32: (track: SpeakerTrack, playout: Scheduled<Void>?)] = [:]
     /// Datagrams that were not RTP.
     public private(set) var malformed = 0
-    private var playoutStart = NIODeadline.now()
-    private var playoutTicks: Int64 = 0
-    private var playout: Scheduled<Void>?
     private var speech: Speech?
     private var spoken: [Spoken] = []
     private var onSpoken: (@Sendable (Spoken) -> Void)?
@@ -146,7 +143,6 @@ public final class VoiceClient: @unchecked Sendable {
                 return promise.futureResult
             }.get().get()
             if case .refused(let reason) = welcome { throw JoinError.refused(reason) }
-            try await loop.submit { client.startPlayout() }.get()
         } catch {
             await client.close()
             try? await data.close()
@@ -183,10 +179,10 @@ public final class VoiceClient: @unchecked Sendable {
         let heard = (try? await loop.submit { () -> [Heard] in
             self.speech?.scheduled?.cancel()
             self.finishSpeech()
-            self.playout?.cancel()
+            for entry in self.tracks.values { entry.playout?.cancel() }
             self.control?.writeAndFlush(ByteBuffer(bytes: RelayMessage.leave.frame), promise: nil)
             return self.tracks.keys.sorted().map { ssrc in
-                let track = self.tracks[ssrc]!
+                let track = self.tracks[ssrc]!.track
                 return Heard(ssrc: ssrc, samples: track.heard, concealed: track.concealed, packets: track.packets)
             }
         }.get()) ?? []
@@ -201,18 +197,13 @@ public final class VoiceClient: @unchecked Sendable {
 
     // MARK: On the loop
 
-    private func startPlayout() {
-        playoutStart = .now()
-        scheduleTick()
-    }
-
-    private func scheduleTick() {
-        playoutTicks += 1
-        let deadline = playoutStart + .milliseconds(20 * playoutTicks)
-        playout = loop.scheduleTask(deadline: deadline) { [self] in
-            for track in tracks.values { track.tick() }
-            scheduleTick()
+    /// Plays frame `tick` of a speaker at `start` + `tick` × 20 ms, then schedules the next.
+    private func play(_ ssrc: UInt32, tick: Int64, from start: NIODeadline) {
+        let playout = loop.scheduleTask(deadline: start + .milliseconds(20 * tick)) { [self] in
+            tracks[ssrc]?.track.tick()
+            play(ssrc, tick: tick + 1, from: start)
         }
+        tracks[ssrc]?.playout = playout
     }
 
     private func sendNextFrame() {
@@ -280,14 +271,15 @@ public final class VoiceClient: @unchecked Sendable {
             malformed += 1
             return
         }
-        let track: SpeakerTrack
         if let known = tracks[packet.ssrc] {
-            track = known
+            known.track.receive(packet)
         } else {
-            track = SpeakerTrack(ssrc: packet.ssrc, band: band)
-            tracks[packet.ssrc] = track
+            let track = SpeakerTrack(ssrc: packet.ssrc, band: band)
+            track.receive(packet)
+            tracks[packet.ssrc] = (track, nil)
+            let offset = SpeakerTrack.playoutOffset.components
+            play(packet.ssrc, tick: 0, from: .now() + .nanoseconds(offset.seconds * 1_000_000_000 + offset.attoseconds / 1_000_000_000))
         }
-        track.receive(packet)
     }
 }
 

@@ -33,13 +33,13 @@ struct ReceiveTests {
     }
 
     /// Plays packets arriving at `arrivals` (ms; nil = lost) through a track ticking every 20 ms
-    /// from the first arrival until `ticks` frames were played.
-    static func play(_ packets: [RTPPacket], arrivals: [Double?], ticks: Int) -> SpeakerTrack {
+    /// from `offset` ms after the first arrival until `ticks` frames were played.
+    static func play(_ packets: [RTPPacket], arrivals: [Double?], ticks: Int, offset: Double = 0) -> SpeakerTrack {
         let track = SpeakerTrack(ssrc: 7, band: .wideband)
         let schedule = zip(packets, arrivals).compactMap { packet, at in at.map { ($0, packet) } }
             .sorted { $0.0 < $1.0 }
         var next = 0
-        let start = schedule.first?.0 ?? 0
+        let start = (schedule.first?.0 ?? 0) + offset
         for tick in 0..<ticks {
             let now = start + Double(tick) * 20
             while next < schedule.count, schedule[next].0 <= now {
@@ -62,6 +62,23 @@ struct ReceiveTests {
         #expect(value > 0.9, "correlation \(value) at lag \(lag)")
         // It lines up with the source: no more than the codec's own delay apart.
         #expect(abs(lag) < 320, "lag \(lag) samples")
+    }
+
+    @Test func ticksHalfAFrameAfterTheArrivalsLoseNothingThatArrived() throws {
+        let (_, packets) = try Self.speech(seconds: 8)
+        var random = SeededGenerator(seed: 5)
+        // Loopback: every packet on time give or take half a millisecond.
+        let arrivals: [Double?] = packets.indices.map { Double($0) * 20 + random.nextUnitInterval() - 0.5 }
+        // Ticks in phase with the arrivals: some packets come just after their tick, and the
+        // buffer drops or conceals frames that did arrive.
+        let inPhase = Self.play(packets, arrivals: arrivals, ticks: packets.count + 10)
+        #expect(inPhase.concealed > 0 || inPhase.heard.count < packets.count * 320)
+        // Half a frame later, nothing that arrived is lost.
+        let offset = Double(SpeakerTrack.playoutOffset.components.attoseconds) / 1e15
+            + Double(SpeakerTrack.playoutOffset.components.seconds) * 1000
+        let track = Self.play(packets, arrivals: arrivals, ticks: packets.count + 10, offset: offset)
+        #expect(track.concealed == 0)
+        #expect(track.heard.count == packets.count * 320)
     }
 
     @Test func lossAndJitterAreConcealedAndTheAudioStaysInTime() throws {
