@@ -28,10 +28,20 @@ public struct VoiceFigures: Sendable, Equatable, Codable {
         public var audio: String
         public var fromSeconds: Double
         public var frames: Int
+        /// The spurt's first frame on the speaker's stream (0: the stream's first frame).
+        public var slot: Int
         /// Frames sent by the end (nil: still speaking when the run ended).
         public var sent: Int?
         /// How late the latest frame left against its 20 ms schedule.
         public var maxLateMs: Double?
+    }
+
+    /// One talk spurt as it lies in a recording: from frame `atFrame` on, `frames` frames of the
+    /// source, said from `fromSeconds` into it.
+    public struct Spurt: Sendable, Equatable, Codable {
+        public var atFrame: Int
+        public var frames: Int
+        public var fromSeconds: Double
     }
 
     /// What one listener heard from one speaker.
@@ -40,12 +50,14 @@ public struct VoiceFigures: Sendable, Equatable, Codable {
         public var ssrc: String
         /// The WAV written, relative to the run folder (`audio/<receiver>-from-<ssrc>.wav`).
         public var file: String
-        /// The speaker's WAV, relative to the repository root, when known, and where in it the
-        /// recording begins.
+        /// The speaker's WAV, relative to the repository root, when known.
         public var sourceAudio: String?
-        public var sourceFromSeconds: Double?
+        /// Where each talk spurt of the speaker lies in the recording (from its first spurt).
+        public var spurts: [Spurt]
         public var frames: Int
         public var concealed: Int
+        /// Frames of the speaker's silence between talk spurts.
+        public var silent: Int
         public var packets: Int
         public var malformed: Int
     }
@@ -63,20 +75,20 @@ public struct VoiceFigures: Sendable, Equatable, Codable {
                     Relay(
                         peer: line.peer, service: service, received: received, forwarded: forwarded, forwardedBytes: bytes,
                         unknownSender: unknown, malformed: malformed))
-            case .speaking(_, let ssrc, let audio, let from, let frames):
-                speakers.append(Speaker(peer: line.peer, ssrc: ssrc, audio: audio, fromSeconds: from, frames: frames))
+            case .speaking(_, let ssrc, let audio, let from, let frames, let slot):
+                speakers.append(
+                    Speaker(peer: line.peer, ssrc: ssrc, audio: audio, fromSeconds: from, frames: frames, slot: slot))
             case .spoke(_, let ssrc, let frames, let maxLateMs):
                 if let index = speakers.lastIndex(where: { $0.ssrc == ssrc }) {
                     speakers[index].sent = frames
                     speakers[index].maxLateMs = maxLateMs
                 }
-            case .heard(_, let ssrc, let file, let frames, let concealed, let packets, let malformed):
+            case .heard(_, let ssrc, let file, let frames, let concealed, let silent, let packets, let malformed):
                 let name = file.split(separator: "/").last.map(String.init) ?? file
                 recordings.append(
                     Recording(
-                        receiverName: line.peer, ssrc: ssrc, file: "audio/" + name, sourceAudio: nil, sourceFromSeconds: nil,
-                        frames: frames,
-                        concealed: concealed, packets: packets, malformed: malformed))
+                        receiverName: line.peer, ssrc: ssrc, file: "audio/" + name, sourceAudio: nil, spurts: [],
+                        frames: frames, concealed: concealed, silent: silent, packets: packets, malformed: malformed))
             case .serviceFailed(let service, let reason):
                 failures.append("\(line.peer): \(service): \(reason)")
             default:
@@ -84,9 +96,11 @@ public struct VoiceFigures: Sendable, Equatable, Codable {
             }
         }
         for index in recordings.indices {
-            let speaker = speakers.first { $0.ssrc == recordings[index].ssrc }
-            recordings[index].sourceAudio = speaker?.audio
-            recordings[index].sourceFromSeconds = speaker?.fromSeconds
+            let spurts = speakers.filter { $0.ssrc == recordings[index].ssrc }.sorted { $0.slot < $1.slot }
+            recordings[index].sourceAudio = spurts.first?.audio
+            recordings[index].spurts = spurts.map {
+                Spurt(atFrame: $0.slot - spurts[0].slot, frames: $0.frames, fromSeconds: $0.fromSeconds)
+            }
         }
         if relays.isEmpty && speakers.isEmpty && recordings.isEmpty && failures.isEmpty { return nil }
     }

@@ -45,15 +45,19 @@ public enum Event: Sendable, Equatable {
     /// This peer's client is in the service: its participant id, the host's control address,
     /// where it sends data, and the client's own data address (`ip:port`).
     case clientJoined(service: String, participant: Int, control: String, data: String, local: String)
-    /// The client began speaking `audio` (path as given), from `from` seconds into it, as RTP
-    /// stream `ssrc` (`0x` + 8 hex digits), `frames` frames long.
-    case speaking(service: String, ssrc: String, audio: String, from: Double, frames: Int)
+    /// The client began a talk spurt: `audio` (path as given), from `from` seconds into it,
+    /// `frames` frames long, on its RTP stream `ssrc` (`0x` + 8 hex digits), from frame `slot`
+    /// of the stream on (slot 0: the stream's first frame; silence between spurts takes slots).
+    case speaking(service: String, ssrc: String, audio: String, from: Double, frames: Int, slot: Int)
     /// The client finished speaking: frames sent, and how late the latest one left against its
     /// schedule (a monotonic clock, 20 ms a frame from the first).
     case spoke(service: String, ssrc: String, frames: Int, maxLateMs: Double)
     /// What the client heard from one speaker: the WAV written (`file`), frames in it, frames
-    /// concealed, packets received, and packets that were not RTP.
-    case heard(service: String, ssrc: String, file: String, frames: Int, concealed: Int, packets: Int, malformed: Int)
+    /// concealed (their packet was lost), frames of silence between talk spurts, packets
+    /// received, and packets that were not RTP.
+    case heard(
+        service: String, ssrc: String, file: String, frames: Int, concealed: Int, silent: Int, packets: Int,
+        malformed: Int)
 
     // Recorded by the coordinator.
     /// The run began: scenario name, seed, mode and planned duration in seconds.
@@ -189,17 +193,18 @@ public enum Event: Sendable, Equatable {
                 "service": .string(service), "participant": .int(participant), "control": .string(control),
                 "data": .string(data), "local": .string(local),
             ]
-        case .speaking(let service, let ssrc, let audio, let from, let frames):
+        case .speaking(let service, let ssrc, let audio, let from, let frames, let slot):
             [
                 "service": .string(service), "ssrc": .string(ssrc), "audio": .string(audio), "from": .number(from),
-                "frames": .int(frames),
+                "frames": .int(frames), "slot": .int(slot),
             ]
         case .spoke(let service, let ssrc, let frames, let maxLateMs):
             ["service": .string(service), "ssrc": .string(ssrc), "frames": .int(frames), "maxLateMs": .number(maxLateMs)]
-        case .heard(let service, let ssrc, let file, let frames, let concealed, let packets, let malformed):
+        case .heard(let service, let ssrc, let file, let frames, let concealed, let silent, let packets, let malformed):
             [
                 "service": .string(service), "ssrc": .string(ssrc), "file": .string(file), "frames": .int(frames),
-                "concealed": .int(concealed), "packets": .int(packets), "malformed": .int(malformed),
+                "concealed": .int(concealed), "silent": .int(silent), "packets": .int(packets),
+                "malformed": .int(malformed),
             ]
         case .runStarted(let scenario, let seed, let mode, let plannedSeconds):
             [
@@ -408,9 +413,9 @@ extension Event {
             return .clientJoined(service: service, participant: participant, control: control, data: data, local: local)
         case "speaking":
             guard let ssrc = f.str("ssrc"), let audio = f.str("audio"), let from = f["from"]?.double,
-                let frames = f.int("frames")
+                let frames = f.int("frames"), let slot = f.int("slot")
             else { return nil }
-            return .speaking(service: service, ssrc: ssrc, audio: audio, from: from, frames: frames)
+            return .speaking(service: service, ssrc: ssrc, audio: audio, from: from, frames: frames, slot: slot)
         case "spoke":
             guard let ssrc = f.str("ssrc"), let frames = f.int("frames"), let late = f["maxLateMs"]?.double else {
                 return nil
@@ -418,11 +423,12 @@ extension Event {
             return .spoke(service: service, ssrc: ssrc, frames: frames, maxLateMs: late)
         case "heard":
             guard let ssrc = f.str("ssrc"), let file = f.str("file"), let frames = f.int("frames"),
-                let concealed = f.int("concealed"), let packets = f.int("packets"), let malformed = f.int("malformed")
+                let concealed = f.int("concealed"), let silent = f.int("silent"), let packets = f.int("packets"),
+                let malformed = f.int("malformed")
             else { return nil }
             return .heard(
-                service: service, ssrc: ssrc, file: file, frames: frames, concealed: concealed, packets: packets,
-                malformed: malformed)
+                service: service, ssrc: ssrc, file: file, frames: frames, concealed: concealed, silent: silent,
+                packets: packets, malformed: malformed)
         default: return nil
         }
     }

@@ -28,37 +28,55 @@ public final class JitterBuffer {
         }
     }
 
-    /// The payload due now, or nil when it is missing; then the buffer's clock moves one frame.
-    public func next() -> [UInt8]? {
-        var payload: [UInt8]?
+    /// What the buffer hands out at one playout tick.
+    public enum Output: Equatable {
+        /// The packet due now.
+        case frame(payload: [UInt8], sequence: UInt16, timestamp: UInt32)
+        /// Nothing for the frame due at `timestamp`: it is lost, late, or was never sent.
+        case missing(timestamp: UInt32)
+        /// The buffer is growing its delay: play a frame that takes no place in the stream.
+        case insertion
+    }
+
+    /// What to play now; then the buffer's clock moves one frame.
+    public func next() -> Output {
+        var output = Output.insertion
         scratch.withUnsafeMutableBufferPointer { space in
             var packet = JitterBufferPacket(
                 data: space.baseAddress, len: UInt32(space.count), timestamp: 0, span: 0, sequence: 0, user_data: 0)
             var offset: Int32 = 0
-            if jitter_buffer_get(buffer, &packet, Int32(frameSize), &offset) == JITTER_BUFFER_OK {
-                payload = space.prefix(Int(packet.len)).map { UInt8(bitPattern: $0) }
+            switch jitter_buffer_get(buffer, &packet, Int32(frameSize), &offset) {
+            case JITTER_BUFFER_OK:
+                output = .frame(
+                    payload: space.prefix(Int(packet.len)).map { UInt8(bitPattern: $0) }, sequence: packet.sequence,
+                    timestamp: packet.timestamp)
+            case JITTER_BUFFER_MISSING: output = .missing(timestamp: packet.timestamp)
+            default: output = .insertion
             }
         }
         jitter_buffer_tick(buffer)
-        return payload
+        return output
     }
 }
 
-/// What one receiver hears from one speaker: packets through the jitter buffer, decoded, missing
-/// frames concealed, one 20 ms frame per tick. `heard` runs from the first frame decoded to the
-/// last: every frame in between is there, decoded or concealed, so it lines up with the source.
+/// What one receiver hears from one speaker, placed on the speaker's own timeline: packets go
+/// through the jitter buffer and the decoder (which conceals what is missing), and every frame
+/// played lands at its RTP timestamp's place, so `heard` lines up with the source sample for
+/// sample however the buffer adapts its delay. It runs from the first frame decoded to the
+/// last. Between two decoded frames, a frame whose packet was lost (a hole in the sequence
+/// numbers) is concealed; a frame nobody sent (the speaker's silence between talk spurts, where
+/// the timestamps jump but the sequence numbers do not) is silence.
 public final class SpeakerTrack {
     public let ssrc: UInt32
     private let jitter: JitterBuffer
     private let decoder: SpeexDecoder
-    /// Every frame played since the first one decoded.
-    private var played: [Int16] = []
-    /// How much of `played` ends with a decoded frame.
-    private var heardLength = 0
-    /// Frames concealed since the last frame decoded.
-    private var pendingConcealed = 0
-    /// Frames concealed between the first and the last frame decoded.
-    public private(set) var concealed = 0
+    private let frameSize: Int
+    /// The timestamp of slot 0: the first frame decoded.
+    private var origin: UInt32?
+    /// What was played at each slot (decoded or concealed), by slot.
+    private var frames: [Int: (samples: [Int16], decoded: Bool)] = [:]
+    /// Decoded slots in order, with their sequence numbers.
+    private var decoded: [(slot: Int, sequence: UInt16)] = []
     /// Packets handed in.
     public private(set) var packets = 0
 
@@ -69,31 +87,68 @@ public final class SpeakerTrack {
 
     public init(ssrc: UInt32, band: SpeexBand) {
         self.ssrc = ssrc
+        frameSize = band.frameSize
         jitter = JitterBuffer(frameSize: band.frameSize)
         decoder = SpeexDecoder(band: band)
     }
-
-    /// What was heard, from the first frame decoded to the last.
-    public var heard: [Int16] { Array(played.prefix(heardLength)) }
 
     public func receive(_ packet: RTPPacket) {
         packets += 1
         jitter.put(packet)
     }
 
-    /// One playout tick (every 20 ms): plays one frame once the first packet is due.
+    /// One playout tick (every 20 ms), once the first packet is in.
     public func tick() {
         guard packets > 0 else { return }
-        let payload = jitter.next()
-        // Until the first frame comes out, the buffer is filling: nothing to line up yet.
-        if payload == nil && played.isEmpty { return }
-        played += decoder.decode(payload)
-        if payload == nil {
-            pendingConcealed += 1
-        } else {
-            concealed += pendingConcealed
-            pendingConcealed = 0
-            heardLength = played.count
+        switch jitter.next() {
+        case .frame(let payload, let sequence, let timestamp):
+            let origin = self.origin ?? timestamp
+            self.origin = origin
+            let slot = Int(Int32(bitPattern: timestamp &- origin)) / frameSize
+            let samples = decoder.decode(payload)
+            guard slot >= (decoded.last?.slot ?? -1) + 1 else { return }  // out of place: not heard
+            frames[slot] = (samples, true)
+            decoded.append((slot, sequence))
+        case .missing(let timestamp):
+            // Keep the decoder's state going; before the first frame there is nothing to place.
+            let samples = decoder.decode(nil)
+            guard let origin else { return }
+            let slot = Int(Int32(bitPattern: timestamp &- origin)) / frameSize
+            // Concealment is kept for the first second after a decoded frame (packets lost
+            // there are heard so); later slots are silence or the concealment's own silence.
+            let after = decoded.last?.slot ?? -1
+            if slot > after, slot - after <= 50, frames[slot] == nil { frames[slot] = (samples, false) }
+        case .insertion:
+            _ = decoder.decode(nil)
         }
+    }
+
+    /// Each gap between two decoded frames: where it starts, how long it is, and how many of
+    /// its frames had a packet (lost, so concealed) rather than none (silence).
+    private var gaps: [(start: Int, length: Int, lost: Int)] {
+        zip(decoded, decoded.dropFirst()).compactMap { a, b in
+            let length = b.slot - a.slot - 1
+            guard length > 0 else { return nil }
+            return (a.slot + 1, length, min(length, Int(b.sequence &- a.sequence &- 1)))
+        }
+    }
+
+    /// Frames concealed (their packet was lost or came too late) between the first and the
+    /// last frame decoded.
+    public var concealed: Int { gaps.reduce(0) { $0 + $1.lost } }
+    /// Frames of silence between talk spurts (no packet was sent for them).
+    public var silent: Int { gaps.reduce(0) { $0 + $1.length - $1.lost } }
+
+    /// What was heard, from the first frame decoded to the last: decoded frames, concealment for
+    /// lost ones (right after the frame before them), silence for the speaker's silences.
+    public var heard: [Int16] {
+        guard let last = decoded.last?.slot else { return [] }
+        var samples = [Int16](repeating: 0, count: (last + 1) * frameSize)
+        var quiet = Set<Int>()
+        for gap in gaps { quiet.formUnion((gap.start + gap.lost)..<(gap.start + gap.length)) }
+        for (slot, frame) in frames where slot >= 0 && slot <= last && !quiet.contains(slot) {
+            samples.replaceSubrange((slot * frameSize)..<((slot + 1) * frameSize), with: frame.samples)
+        }
+        return samples
     }
 }

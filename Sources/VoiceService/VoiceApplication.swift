@@ -46,7 +46,8 @@ public actor VoiceApplication: PeerApplication {
                 peer.emit(
                     .heard(
                         service: service, ssrc: ssrc, file: file, frames: speaker.samples.count / entry.client.band.frameSize,
-                        concealed: speaker.concealed, packets: speaker.packets, malformed: entry.client.malformed))
+                        concealed: speaker.concealed, silent: speaker.silent, packets: speaker.packets,
+                        malformed: entry.client.malformed))
             }
         }
         clients = [:]
@@ -135,14 +136,17 @@ public actor VoiceApplication: PeerApplication {
         guard let samples, let speak else { return }
         do {
             let frames = (samples.count + band.frameSize - 1) / band.frameSize
-            let ssrc = try await client.speak(samples) { spoken in
+            let slot = try await client.speak(samples) { spoken in
                 peer.emit(
                     .spoke(
                         service: service, ssrc: Self.hex(spoken.ssrc), frames: spoken.frames,
                         maxLateMs: Double(spoken.maxLate.components.attoseconds) / 1e15
                             + Double(spoken.maxLate.components.seconds) * 1000))
             }
-            peer.emit(.speaking(service: service, ssrc: Self.hex(ssrc), audio: speak, from: from, frames: frames))
+            peer.emit(
+                .speaking(
+                    service: service, ssrc: Self.hex(client.ssrc), audio: speak, from: from, frames: frames,
+                    slot: slot))
         } catch {
             peer.emit(.serviceFailed(service: service, reason: "cannot speak: \(error)"))
         }

@@ -18,6 +18,7 @@ public final class VoiceClient: @unchecked Sendable {
         public var ssrc: UInt32
         public var samples: [Int16]
         public var concealed: Int
+        public var silent: Int
         public var packets: Int
     }
 
@@ -62,16 +63,20 @@ public final class VoiceClient: @unchecked Sendable {
     private var tracks: [UInt32: (track: SpeakerTrack, playout: Scheduled<Void>?)] = [:]
     /// Datagrams that were not RTP.
     public private(set) var malformed = 0
+    /// This client's one RTP stream (a random SSRC, sequence numbers and timestamps), its
+    /// encoder, and its media clock: frame slot n is due at `origin` + n × 20 ms.
+    private let encoder: SpeexEncoder
+    private var packetizer: SpeexPacketizer
+    private var origin: NIODeadline?
+    /// Frame slots used so far (frames sent and the silence between talk spurts).
+    private var slots: Int64 = 0
     private var speech: Speech?
-    private var spoken: [Spoken] = []
     private var onSpoken: (@Sendable (Spoken) -> Void)?
 
-    /// One talk spurt under way.
+    /// One talk spurt under way: its frames, from slot `first` on.
     private struct Speech {
         let frames: [[Int16]]
-        let encoder: SpeexEncoder
-        var packetizer: SpeexPacketizer
-        let start: NIODeadline
+        let first: Int64
         var next = 0
         var maxLate: Duration = .zero
         var scheduled: Scheduled<Void>?
@@ -88,7 +93,15 @@ public final class VoiceClient: @unchecked Sendable {
         self.controlAddress = controlAddress
         self.loop = loop
         self.logger = logger
+        encoder = SpeexEncoder(band: band, quality: quality)
+        // RFC 3550 wants random initial sequence numbers and timestamps.
+        packetizer = SpeexPacketizer(
+            band: band, ssrc: .random(in: 1 ... .max), firstSequence: .random(in: 0 ... .max),
+            firstTimestamp: .random(in: 0 ... .max))
     }
+
+    /// This client's SSRC (`0x` + 8 hex digits in events).
+    public var ssrc: UInt32 { packetizer.ssrc }
 
     /// Opens the control channel to the relay at `control` (`ip:port`), binds a data socket on
     /// `address`, joins as `name`, and starts the playout clock.
@@ -151,25 +164,32 @@ public final class VoiceClient: @unchecked Sendable {
         return client
     }
 
-    /// Says `samples` (mono, at the band's rate) now, one frame every 20 ms, as a new RTP stream
-    /// with a random SSRC; `done` hears when the last frame left. Returns the SSRC.
-    public func speak(_ samples: [Int16], done: @escaping @Sendable (Spoken) -> Void = { _ in }) async throws -> UInt32 {
-        try await loop.submit { () -> UInt32 in
+    /// Says `samples` (mono, at the band's rate) as a talk spurt starting at the next frame
+    /// slot, one frame every 20 ms; the silence since the last spurt advances the RTP timestamp
+    /// but not the sequence number, and the spurt's first packet carries the marker bit. `done`
+    /// hears when the last frame left. Returns the spurt's first frame slot (0: the stream's
+    /// first frame).
+    public func speak(_ samples: [Int16], done: @escaping @Sendable (Spoken) -> Void = { _ in }) async throws -> Int {
+        try await loop.submit { () -> Int in
             self.speech?.scheduled?.cancel()
             self.finishSpeech()
             let size = self.band.frameSize
             let frames = stride(from: 0, to: samples.count, by: size).map {
                 Array(samples[$0..<min($0 + size, samples.count)])
             }
-            let ssrc = UInt32.random(in: 1 ... .max)
-            let packetizer = SpeexPacketizer(
-                band: self.band, ssrc: ssrc, firstSequence: .random(in: 0 ... .max), firstTimestamp: .random(in: 0 ... .max))
+            let now = NIODeadline.now()
+            let origin = self.origin ?? now
+            self.origin = origin
+            // The next whole slot from now on the media clock; the slots in between were silence.
+            let due = max(self.slots, (now - origin).nanoseconds / 20_000_000 + (self.slots == 0 ? 0 : 1))
+            for _ in self.slots..<due { self.packetizer.skipFrame() }
+            self.slots = due
             self.onSpoken = done
-            self.speech = Speech(
-                frames: frames, encoder: SpeexEncoder(band: self.band, quality: self.quality), packetizer: packetizer,
-                start: .now())
-            self.sendNextFrame()
-            return ssrc
+            self.speech = Speech(frames: frames, first: due)
+            self.speech?.scheduled = self.loop.scheduleTask(deadline: origin + .milliseconds(20 * due)) { [self] in
+                sendNextFrame()
+            }
+            return Int(due)
         }.get()
     }
 
@@ -183,7 +203,9 @@ public final class VoiceClient: @unchecked Sendable {
             self.control?.writeAndFlush(ByteBuffer(bytes: RelayMessage.leave.frame), promise: nil)
             return self.tracks.keys.sorted().map { ssrc in
                 let track = self.tracks[ssrc]!.track
-                return Heard(ssrc: ssrc, samples: track.heard, concealed: track.concealed, packets: track.packets)
+                return Heard(
+                    ssrc: ssrc, samples: track.heard, concealed: track.concealed, silent: track.silent,
+                    packets: track.packets)
             }
         }.get()) ?? []
         await close()
@@ -207,18 +229,18 @@ public final class VoiceClient: @unchecked Sendable {
     }
 
     private func sendNextFrame() {
-        guard var current = speech else { return }
+        guard var current = speech, let origin else { return }
         guard current.next < current.frames.count else { return finishSpeech() }
-        let deadline = current.start + .milliseconds(20 * Int64(current.next))
+        let deadline = origin + .milliseconds(20 * (current.first + Int64(current.next)))
         let late = NIODeadline.now() - deadline
         current.maxLate = max(current.maxLate, .nanoseconds(late.nanoseconds))
-        let payload = current.encoder.encode(current.frames[current.next])
-        let packet = current.packetizer.packet(payload, startsTalkSpurt: current.next == 0)
+        let packet = packetizer.packet(encoder.encode(current.frames[current.next]), startsTalkSpurt: current.next == 0)
+        slots += 1
         if let relayData, let data {
             data.writeAndFlush(AddressedEnvelope(remoteAddress: relayData, data: ByteBuffer(bytes: packet.bytes)), promise: nil)
         }
         current.next += 1
-        let nextDeadline = current.start + .milliseconds(20 * Int64(current.next))
+        let nextDeadline = origin + .milliseconds(20 * (current.first + Int64(current.next)))
         current.scheduled = loop.scheduleTask(deadline: nextDeadline) { [self] in sendNextFrame() }
         speech = current
     }
@@ -226,9 +248,7 @@ public final class VoiceClient: @unchecked Sendable {
     private func finishSpeech() {
         guard let current = speech else { return }
         speech = nil
-        let spoken = Spoken(ssrc: current.packetizer.ssrc, frames: current.next, maxLate: current.maxLate)
-        self.spoken.append(spoken)
-        onSpoken?(spoken)
+        onSpoken?(Spoken(ssrc: packetizer.ssrc, frames: current.next, maxLate: current.maxLate))
     }
 
     func controlFrame(_ frame: [UInt8]) {

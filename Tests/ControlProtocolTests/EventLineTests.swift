@@ -39,11 +39,13 @@ import Testing
         .clientJoined(
             service: "voice", participant: 2, control: "127.100.0.1:40001", data: "127.100.0.1:40002",
             local: "127.100.0.3:50000"),
-        .speaking(service: "voice", ssrc: "0x0ae23dfb", audio: "Testbed/audio/reference.wav", from: 8, frames: 400),
+        .speaking(
+            service: "voice", ssrc: "0x0ae23dfb", audio: "Testbed/audio/reference.wav", from: 8, frames: 400,
+            slot: 850),
         .spoke(service: "voice", ssrc: "0x0ae23dfb", frames: 400, maxLateMs: 0.25),
         .heard(
             service: "voice", ssrc: "0x0ae23dfb", file: "/tmp/run/audio/peer-2-from-0x0ae23dfb.wav", frames: 400,
-            concealed: 3, packets: 397, malformed: 0),
+            concealed: 3, silent: 450, packets: 397, malformed: 0),
         .other(name: "frobnicated", fields: ["key": .string("ab"), "hops": .number(3), "ok": .bool(true)]),
     ]
 

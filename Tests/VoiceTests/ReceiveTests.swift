@@ -81,6 +81,41 @@ struct ReceiveTests {
         #expect(track.heard.count == packets.count * 320)
     }
 
+    @Test func duplicatesAndReorderingChangeNothingThatIsHeard() throws {
+        let (source, packets) = try Self.speech(seconds: 6)
+        // Every odd packet overtakes the even one before it; every fifth arrives twice.
+        var sent = packets
+        var arrivals: [Double?] = packets.indices.map { Double($0) * 20 + ($0 % 2 == 0 ? 6 : 0) }
+        for index in stride(from: 0, to: packets.count, by: 5) {
+            sent.append(packets[index])
+            arrivals.append(Double(index) * 20 + 9)
+        }
+        let track = Self.play(sent, arrivals: arrivals, ticks: packets.count + 10, offset: 10)
+        #expect(track.packets == packets.count + (packets.count + 4) / 5)
+        #expect(track.concealed == 0)
+        #expect(track.heard.count == packets.count * 320)
+        let (value, _) = AudioSimilarity.correlation(source, track.heard, maxLag: 320 * 6)
+        #expect(value > 0.9, "correlation \(value)")
+    }
+
+    @Test func theSilenceBetweenTalkSpurtsIsSilentNotConcealed() throws {
+        let (_, packets) = try Self.speech(seconds: 4)
+        // Two spurts of 100 frames: the second starts 50 frames of silence later, its sequence
+        // numbers continuing, its timestamps jumping, its first packet marked.
+        var spurts = Array(packets.prefix(200))
+        for index in 100..<200 {
+            spurts[index].timestamp &+= 50 * 320
+            spurts[index].marker = index == 100
+        }
+        let arrivals: [Double?] = spurts.indices.map { Double($0 < 100 ? $0 : $0 + 50) * 20 }
+        let track = Self.play(spurts, arrivals: arrivals, ticks: 260, offset: 10)
+        #expect(track.concealed == 0)
+        #expect(track.silent == 50)
+        #expect(track.heard.count == 250 * 320)
+        #expect(track.heard[(100 * 320)..<(150 * 320)].allSatisfy { $0 == 0 })
+        #expect(AudioSimilarity.energy(Array(track.heard[(150 * 320)...])) > 1000)
+    }
+
     @Test func lossAndJitterAreConcealedAndTheAudioStaysInTime() throws {
         let (source, packets) = try Self.speech(seconds: 6)
         var random = SeededGenerator(seed: 3)

@@ -25,6 +25,8 @@ public struct StreamDetail: Sendable, Equatable {
         public var sequence: Int
         public var duplicate: Bool
         public var reordered: Bool
+        /// The marker bit: the first packet of a talk spurt, after the speaker's silence.
+        public var startsTalkSpurt: Bool = false
         public var t: Double { Double(microseconds) / 1e6 }
     }
 
@@ -220,7 +222,7 @@ public enum CaptureAnalysis {
                 arrivals: tracker.samples.map {
                     .init(
                         microseconds: $0.microseconds, sequence: Int($0.sequence - first), duplicate: $0.duplicate,
-                        reordered: $0.reordered)
+                        reordered: $0.reordered, startsTalkSpurt: $0.startsTalkSpurt)
                 }, gapHistogram: tracker.gapHistogram)
             reported.append(
                 (

@@ -74,8 +74,9 @@ public enum HandoffAnalysis {
                     if arrival.reordered { reordered += 1 }
                 }
                 let fresh = stream.arrivals.filter { !$0.duplicate }
-                // A gap counts if it overlaps the window.
-                for (a, b) in zip(fresh, fresh.dropFirst()) where a.t <= window.upperBound && b.t >= window.lowerBound {
+                // A gap counts if it overlaps the window; the silence before a talk spurt is not one.
+                for (a, b) in zip(fresh, fresh.dropFirst())
+                where a.t <= window.upperBound && b.t >= window.lowerBound && !(b.startsTalkSpurt && b.sequence == a.sequence + 1) {
                     maxGap = max(maxGap, Double(b.microseconds - a.microseconds) / 1000)
                 }
                 // A hole in the sequence counts if the arrivals around it overlap the window.

@@ -38,6 +38,8 @@ struct RTPStreamTracker {
         var sequence: Int64
         var duplicate: Bool
         var reordered: Bool
+        /// The marker bit: the first packet after a silence (RFC 3551, 4.1).
+        var startsTalkSpurt: Bool
     }
     /// Inter-arrival gaps of new packets in 1 ms bins; the last bin holds 100 ms and more.
     private(set) var gapHistogram = [Int](repeating: 0, count: 101)
@@ -71,19 +73,30 @@ struct RTPStreamTracker {
         }
         if index >= 0, seen[word] & bit != 0 {
             duplicates += 1
-            record(Arrival(microseconds: microseconds, sequence: sequence, duplicate: true, reordered: false))
+            record(
+                Arrival(
+                    microseconds: microseconds, sequence: sequence, duplicate: true, reordered: false,
+                    startsTalkSpurt: header.marker))
             return
         }
         if index >= 0 { seen[word] |= bit }
         let late = sequence < highest
         if late { reordered += 1 }
-        record(Arrival(microseconds: microseconds, sequence: sequence, duplicate: false, reordered: late))
+        record(
+            Arrival(
+                microseconds: microseconds, sequence: sequence, duplicate: false, reordered: late,
+                startsTalkSpurt: header.marker))
+        // The silence before a talk spurt is the speaker's, not a gap: a marked packet right
+        // after the highest sequence number so far starts a new spurt.
+        let afterSilence = header.marker && sequence == highest + 1
         distinct += 1
         lowest = min(lowest, sequence)
         highest = max(highest, sequence)
 
-        if distinct > 1 { gapHistogram[min(100, Int((microseconds - lastArrival) / 1000))] += 1 }
-        maxGapMicroseconds = max(maxGapMicroseconds, microseconds - lastArrival)
+        if distinct > 1 && !afterSilence {
+            gapHistogram[min(100, Int((microseconds - lastArrival) / 1000))] += 1
+            maxGapMicroseconds = max(maxGapMicroseconds, microseconds - lastArrival)
+        }
         lastArrival = microseconds
 
         let arrival = Double(microseconds - firstArrival) * clockRate / 1_000_000
