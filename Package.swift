@@ -46,6 +46,7 @@ let package = Package(
             swiftSettings: strict),
         .target(name: "Registry", dependencies: ["DHT", "OverlayCore"], swiftSettings: strict),
         .target(name: "VoiceRelay", dependencies: ["OverlayCore"], swiftSettings: strict),
+        .target(name: "Mobility", dependencies: ["OverlayCore"], swiftSettings: strict),
         .target(
             name: "LinkEmulation",
             dependencies: ["OverlayCore", .product(name: "RealModule", package: "swift-numerics")],
@@ -144,6 +145,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "VoiceRelayTests", dependencies: ["VoiceRelay", "OverlayCore"]),
+        .testTarget(name: "MobilityTests", dependencies: ["Mobility", "OverlayCore"]),
         .testTarget(name: "HarnessTests", dependencies: ["Harness", "SeamlessTestKit", "DHT", "Voice", "Analysis", "Scenario"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CPcap", "CSpeex", "CSpeexDSP"]),
     ]

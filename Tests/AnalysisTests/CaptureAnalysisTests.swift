@@ -83,6 +83,26 @@ import Testing
         #expect(stream.maxGapMs == 50)
     }
 
+    @Test func theSilenceBeforeATalkSpurtIsNotAGap() throws {
+        // 0...49, 2 s of silence, then 50...99 with the marker on 50 (a new talk spurt); then a
+        // real hole: 300 ms without packets and no marker at 100.
+        var builder = PcapBuilder(link: .ethernet)
+        var time = Self.t0
+        for sequence in 0..<150 {
+            time += sequence == 50 ? 2_000_000 : sequence == 100 ? 300_000 : 20_000
+            builder.udp(
+                at: time, from: Self.relay, to: Self.listener,
+                payload: rtpBytes(
+                    sequence: UInt16(sequence), timestamp: UInt32(sequence * 320 + (sequence >= 50 ? 100 * 320 : 0)),
+                    ssrc: 9, marker: sequence == 50))
+        }
+        let stream = try #require(try Self.analyse(builder).streams.first)
+        #expect(stream.lost == 0)
+        #expect(stream.maxGapMs == 300)
+        let detail = try #require(try Self.analyse(builder).details.first)
+        #expect(detail.arrivals.filter(\.startsTalkSpurt).map(\.sequence) == [50])
+    }
+
     @Test func eachReceiverHasItsOwnStream() throws {
         var builder = PcapBuilder(link: .raw)
         for sequence in 0..<10 {

@@ -86,6 +86,24 @@ import Testing
         #expect(handoff.overheadBytes == 154 + 104)
     }
 
+    @Test func theSilenceBeforeATalkSpurtInTheWindowIsNotAGap() {
+        var handoffs = HandoffAnalysis.handoffs(from: Self.events)
+        // Inside the window: ten packets 20 ms apart, a second of the speaker's silence, then a
+        // marked packet continuing the sequence and one more 20 ms later.
+        let start = Self.t0 + 1_500_000
+        var arrivals = (0..<10).map {
+            StreamDetail.Arrival(microseconds: start + Int64($0) * 20_000, sequence: $0, duplicate: false, reordered: false)
+        }
+        let resumed = start + 9 * 20_000 + 1_000_000
+        arrivals.append(
+            .init(microseconds: resumed, sequence: 10, duplicate: false, reordered: false, startsTalkSpurt: true))
+        arrivals.append(.init(microseconds: resumed + 20_000, sequence: 11, duplicate: false, reordered: false))
+        HandoffAnalysis.measure(
+            &handoffs, streams: [StreamDetail(arrivals: arrivals, gapHistogram: [])], overlay: [], addresses: [:])
+        #expect(handoffs[0].maxGapMs == 20)
+        #expect(handoffs[0].lost == 0)
+    }
+
     @Test func theHTMLReportChartsEachHandoffWithItsPhasesMarked() throws {
         var report = RunReport(events: Self.events)
         report.attach(try CaptureAnalysisTests.analyse(Self.capture()), events: Self.events)

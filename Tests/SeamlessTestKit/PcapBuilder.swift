@@ -111,11 +111,12 @@ public struct PcapBuilder {
 
 /// An RTP packet's bytes, for crafted captures (version 2, no CSRCs).
 public func rtpBytes(
-    sequence: UInt16, timestamp: UInt32, ssrc: UInt32, payloadType: UInt8 = 97, payload: [UInt8] = [0xAB, 0xCD]
+    sequence: UInt16, timestamp: UInt32, ssrc: UInt32, payloadType: UInt8 = 97, marker: Bool = false,
+    payload: [UInt8] = [0xAB, 0xCD]
 )
     -> [UInt8]
 {
-    [0x80, payloadType & 0x7F, UInt8(sequence >> 8), UInt8(sequence & 0xFF)]
+    [0x80, (marker ? 0x80 : 0) | payloadType & 0x7F, UInt8(sequence >> 8), UInt8(sequence & 0xFF)]
         + [24, 16, 8, 0].map { UInt8((timestamp >> $0) & 0xFF) } + [24, 16, 8, 0].map { UInt8((ssrc >> $0) & 0xFF) }
         + payload
 }

@@ -1,0 +1,124 @@
+import OverlayCore
+
+/// Migration messages as overlay frames, version 1: a protocol byte that sets them apart from
+/// the DHT's frames on the same connections, the version, a type, the migration, then the
+/// type's fields. Lists carry a count with a limit, so a hostile frame cannot make the decoder
+/// allocate without bound.
+extension MigrationMessage {
+    /// The first byte of every migration frame (the DHT's frames start with their version, 1).
+    public static let protocolByte: UInt8 = 0x4D
+    static let version: UInt8 = 1
+    /// A frame carries at most this many operations, and no state larger than the frame limit.
+    public static let maximumOperations = 4096
+    static let maximumBytes = 65_000
+
+    enum Kind: UInt8 {
+        case prepare = 1, accept, refuse, snapshot, operations, acknowledge, commit, tookOver, late, release, abort
+    }
+
+    public var frame: [UInt8] {
+        var writer = WireWriter()
+        writer.integer(Self.protocolByte)
+        writer.integer(Self.version)
+        func head(_ kind: Kind) {
+            writer.integer(kind.rawValue)
+            writer.integer(migration)
+        }
+        func blob(_ bytes: [UInt8]) {
+            writer.integer(UInt32(bytes.count))
+            writer.append(bytes)
+        }
+        switch self {
+        case .prepare(_, let service, let identity, let epoch):
+            head(.prepare)
+            writer.text(service)
+            writer.text(identity.kind)
+            writer.integer(identity.version)
+            writer.integer(UInt8(identity.digest.count))
+            writer.append(identity.digest)
+            writer.integer(epoch)
+        case .accept: head(.accept)
+        case .refuse(_, let reason):
+            head(.refuse)
+            writer.text(reason)
+        case .snapshot(_, let sequence, let size, let state):
+            head(.snapshot)
+            writer.integer(sequence)
+            writer.integer(size)
+            blob(state)
+        case .operations(_, let first, let operations):
+            head(.operations)
+            writer.integer(first)
+            writer.integer(UInt16(operations.count))
+            for operation in operations { blob(operation) }
+        case .acknowledge(_, let sequence):
+            head(.acknowledge)
+            writer.integer(sequence)
+        case .commit(_, let sequence):
+            head(.commit)
+            writer.integer(sequence)
+        case .tookOver: head(.tookOver)
+        case .late(_, let traffic):
+            head(.late)
+            blob(traffic)
+        case .release: head(.release)
+        case .abort(_, let reason):
+            head(.abort)
+            writer.text(reason)
+        }
+        return writer.bytes
+    }
+
+    public init(frame: [UInt8]) throws(WireError) {
+        var reader = WireReader(frame)
+        let protocolOffset = reader.offset
+        guard try reader.integer(UInt8.self) == Self.protocolByte else {
+            throw .invalid("not a migration frame", offset: protocolOffset)
+        }
+        let version = try reader.integer(UInt8.self)
+        guard version == Self.version else { throw .unsupportedVersion(version) }
+        let typeOffset = reader.offset
+        let type = try reader.integer(UInt8.self)
+        let migration = try reader.integer(UInt64.self)
+        func blob() throws(WireError) -> [UInt8] {
+            let offset = reader.offset
+            let count = Int(try reader.integer(UInt32.self))
+            guard count <= Self.maximumBytes else { throw .invalid("\(count) bytes", offset: offset) }
+            return Array(try reader.bytes(count))
+        }
+        switch Kind(rawValue: type) {
+        case .prepare?:
+            let service = try reader.text(limit: 255)
+            let kind = try reader.text(limit: 255)
+            let version = try reader.integer(UInt32.self)
+            let digestOffset = reader.offset
+            let digestLength = Int(try reader.integer(UInt8.self))
+            guard digestLength <= 32 else { throw .invalid("digest of \(digestLength) bytes", offset: digestOffset) }
+            let digest = Array(try reader.bytes(digestLength))
+            self = .prepare(
+                migration: migration, service: service,
+                identity: ServiceIdentity(kind: kind, version: version, digest: digest), epoch: try reader.integer())
+        case .accept?: self = .accept(migration: migration)
+        case .refuse?: self = .refuse(migration: migration, reason: try reader.text(limit: 1024))
+        case .snapshot?:
+            self = .snapshot(
+                migration: migration, sequence: try reader.integer(), size: try reader.integer(), state: try blob())
+        case .operations?:
+            let first = try reader.integer(UInt64.self)
+            let countOffset = reader.offset
+            let count = Int(try reader.integer(UInt16.self))
+            guard count <= Self.maximumOperations else { throw .invalid("\(count) operations", offset: countOffset) }
+            var operations: [[UInt8]] = []
+            for _ in 0..<count { operations.append(try blob()) }
+            self = .operations(migration: migration, first: first, operations: operations)
+        case .acknowledge?: self = .acknowledge(migration: migration, sequence: try reader.integer())
+        case .commit?: self = .commit(migration: migration, sequence: try reader.integer())
+        case .tookOver?: self = .tookOver(migration: migration)
+        case .late?: self = .late(migration: migration, traffic: try blob())
+        case .release?: self = .release(migration: migration)
+        case .abort?: self = .abort(migration: migration, reason: try reader.text(limit: 1024))
+        case nil: throw .unknownType(type, offset: typeOffset)
+        }
+        try reader.finish()
+    }
+}

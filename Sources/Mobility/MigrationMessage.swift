@@ -1,0 +1,38 @@
+import OverlayCore
+
+/// What the two hosts of a migration tell each other, in order over one connection each way.
+/// `migration` names one migration; a message for another is ignored.
+public enum MigrationMessage: Sendable, Equatable {
+    /// Source to target: will you take `service` (this code), to serve it under `epoch`?
+    case prepare(migration: UInt64, service: String, identity: ServiceIdentity, epoch: UInt64)
+    /// Target: yes.
+    case accept(migration: UInt64)
+    /// Target: no, and why.
+    case refuse(migration: UInt64, reason: String)
+    /// Source: the service's state after `sequence` operations, as the service encodes it
+    /// (compressed by the sender; `size` is its size before).
+    case snapshot(migration: UInt64, sequence: UInt64, size: UInt32, state: [UInt8])
+    /// Source: the operations that followed, `first` being the sequence number of the first.
+    case operations(migration: UInt64, first: UInt64, operations: [[UInt8]])
+    /// Target: I hold the state through `sequence`.
+    case acknowledge(migration: UInt64, sequence: UInt64)
+    /// Source: I stopped changing the state at `sequence`; take over when you hold it all.
+    case commit(migration: UInt64, sequence: UInt64)
+    /// Target: I hold it all and serve the service now.
+    case tookOver(migration: UInt64)
+    /// Source: traffic for the service that reached me after the commit, to be handled once.
+    case late(migration: UInt64, traffic: [UInt8])
+    /// Source: I dropped the service.
+    case release(migration: UInt64)
+    /// Either: the migration is off, and why.
+    case abort(migration: UInt64, reason: String)
+
+    public var migration: UInt64 {
+        switch self {
+        case .prepare(let id, _, _, _), .accept(let id), .refuse(let id, _), .snapshot(let id, _, _, _),
+            .operations(let id, _, _), .acknowledge(let id, _), .commit(let id, _), .tookOver(let id), .late(let id, _),
+            .release(let id), .abort(let id, _):
+            id
+        }
+    }
+}

@@ -1,0 +1,207 @@
+/// The source host's side of one migration, as a value: it takes the start, the service's state
+/// changes, the target's messages and timer firings, and says what to send, when to freeze the
+/// service, when to redirect clients, forward late traffic and drop the service.
+///
+/// prepare -> replicate (snapshot) -> sync (every later operation, acknowledged) -> commit (the
+/// service stops changing at sequence k) -> redirect (after the target took over) -> forward
+/// (late traffic to the target for a grace period) -> release. Before the commit, any failure
+/// aborts and the source serves on. After it, the source never serves again unless the target
+/// stays silent for a whole lease and the registry shows it is not serving either; then the
+/// source takes the service back under a higher epoch than the target's, so a target that did
+/// take over stops when it learns of it. If the registry shows the target serving, the source
+/// redirects its clients there and lets go.
+public struct MigrationSourceStateMachine: Sendable {
+    public enum Phase: String, Sendable, Equatable {
+        case prepare, replicate, sync, commit, redirect, forward, release, aborted
+    }
+
+    public enum Timer: Sendable, Hashable {
+        /// The target has not answered in time.
+        case answer
+        /// The grace period for late traffic is over.
+        case grace
+        /// A whole lease passed after the commit without word from the target.
+        case takeBack
+    }
+
+    public struct Settings: Sendable, Equatable {
+        public var answerTimeout: Duration = .seconds(1)
+        public var grace: Duration = .seconds(2)
+        /// The service's registry lease.
+        public var lease: Duration = .seconds(10)
+
+        public init() {}
+    }
+
+    public enum Input: Sendable, Equatable {
+        case start
+        /// The service applied operation `sequence`.
+        case changed(sequence: UInt64, operation: [UInt8])
+        case message(MigrationMessage)
+        case timerFired(Timer)
+        /// The connection to the target failed.
+        case targetUnreachable
+        /// Traffic for the service (a data packet or a control message, as the service encodes
+        /// it) that reached the source after the commit.
+        case late(traffic: [UInt8])
+        /// What the registry says after a lease without word from the target: is the target
+        /// serving the service (its record, under the new epoch, alive)?
+        case targetRecord(serving: Bool)
+    }
+
+    public enum Output: Sendable, Equatable {
+        case send(MigrationMessage)
+        case setTimer(Timer, after: Duration)
+        case cancelTimer(Timer)
+        /// The target holds every operation through `sequence`: changes up to it may now be
+        /// acknowledged to the clients that asked for them. During a migration a change is
+        /// acknowledged only once the target holds it, so a crash loses nothing acknowledged.
+        case replicated(through: UInt64)
+        /// The service stops changing its state: from now on its traffic goes to `.late`.
+        case freeze
+        /// The migration is off before the commit: serve on as before (and acknowledge what
+        /// waited for the target).
+        case resume
+        /// Tell every client to use the target.
+        case redirectClients
+        /// Drop the service.
+        case release
+        /// Look up the service's record: is the target serving it?
+        case checkTarget
+        /// The target never confirmed the commit and does not serve: serve again, registered
+        /// under `epoch`.
+        case takeBack(epoch: UInt64)
+        /// After taking back: handle this late traffic here after all (the target may have died
+        /// with it), in the order it came.
+        case replay(traffic: [UInt8])
+        case phase(Phase)
+    }
+
+    public let migration: UInt64
+    public let service: String
+    public let identity: ServiceIdentity
+    /// The epoch the target will serve under (the source's plus one).
+    public let epoch: UInt64
+    public let settings: Settings
+    public private(set) var phase: Phase?
+    /// The sequence number of the last operation sent, and of the last one the target holds.
+    public private(set) var sent: UInt64
+    public private(set) var acknowledged: UInt64 = 0
+    private let snapshot: (sequence: UInt64, size: UInt32, state: [UInt8])
+    private var waiting: [[UInt8]] = []
+    private var takingBack = false
+    /// Late traffic handed to the target before it confirmed the takeover.
+    private var lateUnconfirmed: [[UInt8]] = []
+
+    /// `snapshot`: the service's state after `sequence` operations, encoded (and compressed) by
+    /// the shell, and its size before compression.
+    public init(
+        migration: UInt64, service: String, identity: ServiceIdentity, epoch: UInt64,
+        snapshot: (sequence: UInt64, size: UInt32, state: [UInt8]), settings: Settings = Settings()
+    ) {
+        self.migration = migration
+        self.service = service
+        self.identity = identity
+        self.epoch = epoch
+        self.snapshot = snapshot
+        self.settings = settings
+        sent = snapshot.sequence
+    }
+
+    public mutating func handle(_ input: Input) -> [Output] {
+        switch (input, phase) {
+        case (.start, nil):
+            phase = .prepare
+            return [
+                .phase(.prepare),
+                .send(.prepare(migration: migration, service: service, identity: identity, epoch: epoch)),
+                .setTimer(.answer, after: settings.answerTimeout),
+            ]
+        case (.changed(_, let operation), .prepare?):
+            waiting.append(operation)
+            return []
+        case (.changed(let sequence, let operation), .sync?) where sequence == sent + 1:
+            sent = sequence
+            return [.send(.operations(migration: migration, first: sequence, operations: [operation]))]
+        case (.changed, _):
+            return []
+        case (.message(let message), _) where message.migration != migration:
+            return []
+        case (.message(.accept), .prepare?):
+            phase = .sync
+            var outputs: [Output] = [
+                .phase(.replicate),
+                .send(
+                    .snapshot(
+                        migration: migration, sequence: snapshot.sequence, size: snapshot.size, state: snapshot.state)),
+                .phase(.sync),
+            ]
+            if !waiting.isEmpty {
+                outputs.append(.send(.operations(migration: migration, first: sent + 1, operations: waiting)))
+                sent += UInt64(waiting.count)
+                waiting = []
+            }
+            return outputs + [.setTimer(.answer, after: settings.answerTimeout)]
+        case (.message(.refuse(_, let reason)), .prepare?):
+            return abort(because: reason, tell: false)
+        case (.message(.abort(_, let reason)), .prepare?), (.message(.abort(_, let reason)), .sync?):
+            return abort(because: reason, tell: false)
+        case (.message(.acknowledge(_, let sequence)), .sync?):
+            acknowledged = max(acknowledged, min(sequence, sent))
+            guard acknowledged == sent else {
+                return [.replicated(through: acknowledged), .setTimer(.answer, after: settings.answerTimeout)]
+            }
+            // The target holds everything: stop changing the state here.
+            phase = .commit
+            return [
+                .replicated(through: acknowledged), .freeze, .phase(.commit),
+                .send(.commit(migration: migration, sequence: sent)), .setTimer(.answer, after: settings.answerTimeout),
+            ]
+        case (.message(.tookOver), .commit?):
+            phase = .forward
+            lateUnconfirmed = []
+            return [
+                .cancelTimer(.answer), .cancelTimer(.takeBack), .phase(.redirect), .redirectClients, .phase(.forward),
+                .setTimer(.grace, after: settings.grace),
+            ]
+        case (.message, _):
+            return []
+        case (.late(let traffic), .commit?):
+            lateUnconfirmed.append(traffic)
+            return [.send(.late(migration: migration, traffic: traffic))]
+        case (.late(let traffic), .forward?):
+            return [.send(.late(migration: migration, traffic: traffic))]
+        case (.late, _):
+            return []
+        case (.timerFired(.answer), .prepare?), (.timerFired(.answer), .sync?):
+            return abort(because: "the target did not answer within \(settings.answerTimeout)", tell: true)
+        case (.targetUnreachable, .prepare?), (.targetUnreachable, .sync?):
+            return abort(because: "the target is unreachable", tell: false)
+        case (.timerFired(.answer), .commit?), (.targetUnreachable, .commit?):
+            // The target may or may not have taken over: wait a lease for it, frozen.
+            guard !takingBack else { return [] }
+            takingBack = true
+            return [.cancelTimer(.answer), .setTimer(.takeBack, after: settings.lease)]
+        case (.timerFired(.takeBack), .commit?):
+            return [.checkTarget]
+        case (.targetRecord(let serving), .commit?) where takingBack:
+            if serving {
+                phase = .release
+                return [.phase(.redirect), .redirectClients, .phase(.release), .release]
+            }
+            phase = .aborted
+            return [.phase(.aborted), .takeBack(epoch: epoch + 1)] + lateUnconfirmed.map { .replay(traffic: $0) }
+        case (.timerFired(.grace), .forward?):
+            phase = .release
+            return [.phase(.release), .send(.release(migration: migration)), .release]
+        case (.timerFired, _), (.targetUnreachable, _), (.start, _), (.targetRecord, _):
+            return []
+        }
+    }
+
+    private mutating func abort(because reason: String, tell: Bool) -> [Output] {
+        phase = .aborted
+        return [.cancelTimer(.answer), .phase(.aborted)]
+            + (tell ? [.send(.abort(migration: migration, reason: reason))] : []) + [.resume]
+    }
+}

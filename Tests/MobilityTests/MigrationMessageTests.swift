@@ -1,0 +1,77 @@
+import OverlayCore
+import Testing
+
+@testable import Mobility
+
+/// Migration frames: every message decodes back to itself, every proper prefix is refused,
+/// malformed frames name their offset; the catalogue refuses code it does not run.
+struct MigrationMessageTests {
+    static let identity = ServiceIdentity(kind: "voice-relay", version: 1, digest: Array(repeating: 0xAB, count: 32))
+    static let messages: [MigrationMessage] = [
+        .prepare(migration: 9, service: "voice", identity: identity, epoch: 4),
+        .accept(migration: 9),
+        .refuse(migration: 9, reason: "this host runs no voice-relay"),
+        .snapshot(migration: 9, sequence: 1200, size: 412, state: [1, 2, 3, 4]),
+        .operations(migration: 9, first: 1201, operations: [[1], [], [2, 3]]),
+        .acknowledge(migration: 9, sequence: 1203),
+        .commit(migration: 9, sequence: 1203),
+        .tookOver(migration: 9),
+        .late(migration: 9, traffic: Array(repeating: 7, count: 90)),
+        .release(migration: 9),
+        .abort(migration: .max, reason: "the target did not answer"),
+    ]
+
+    @Test(arguments: messages)
+    func aMessageDecodesBackToItself(message: MigrationMessage) throws {
+        #expect(try MigrationMessage(frame: message.frame) == message)
+        #expect(message.frame.first == MigrationMessage.protocolByte)
+    }
+
+    @Test(arguments: messages)
+    func everyProperPrefixIsRefused(message: MigrationMessage) {
+        let frame = message.frame
+        for length in 0..<frame.count {
+            #expect(throws: WireError.self) { try MigrationMessage(frame: Array(frame.prefix(length))) }
+        }
+    }
+
+    @Test func malformedFramesNameTheirOffset() {
+        #expect(throws: WireError.invalid("not a migration frame", offset: 0)) { try MigrationMessage(frame: [1, 1, 2]) }
+        #expect(throws: WireError.unsupportedVersion(3)) { try MigrationMessage(frame: [0x4D, 3, 1]) }
+        #expect(throws: WireError.unknownType(99, offset: 2)) {
+            try MigrationMessage(frame: [0x4D, 1, 99, 0, 0, 0, 0, 0, 0, 0, 1])
+        }
+        #expect(throws: WireError.trailingBytes(offset: 11)) {
+            try MigrationMessage(frame: MigrationMessage.accept(migration: 1).frame + [0])
+        }
+        // A snapshot claiming more bytes than a frame can hold.
+        #expect(throws: WireError.invalid("4294967295 bytes", offset: 23)) {
+            try MigrationMessage(frame: [0x4D, 1, 4] + Array(repeating: 0, count: 8) + Array(repeating: 0, count: 12) + [0xFF, 0xFF, 0xFF, 0xFF])
+        }
+    }
+
+    @Test func theCatalogueTakesOnlyCodeItRuns() {
+        let catalogue = ServiceCatalogue([Self.identity])
+        #expect(catalogue.refusal(for: Self.identity) == nil)
+        #expect(catalogue.refusal(for: ServiceIdentity(kind: "chat", version: 1, digest: [])) == .unknownKind("chat"))
+        #expect(
+            catalogue.refusal(for: ServiceIdentity(kind: "voice-relay", version: 2, digest: Self.identity.digest))
+                == .otherVersion(wanted: 2, have: [1]))
+        #expect(catalogue.refusal(for: ServiceIdentity(kind: "voice-relay", version: 1, digest: [0])) == .otherCode)
+    }
+
+    @Test func aTargetRefusesCodeItDoesNotRunAndTheSourceServesOn() {
+        var target = MigrationTargetStateMachine(catalogue: ServiceCatalogue([]))
+        let outputs = target.handle(.message(.prepare(migration: 1, service: "voice", identity: Self.identity, epoch: 2)))
+        guard case .send(.refuse(1, let reason))? = outputs.first else {
+            Issue.record("no refusal: \(outputs)")
+            return
+        }
+        var source = MigrationSourceStateMachine(
+            migration: 1, service: "voice", identity: Self.identity, epoch: 2, snapshot: (0, 0, []))
+        _ = source.handle(.start)
+        let answer = source.handle(.message(.refuse(migration: 1, reason: reason)))
+        #expect(answer.contains(.resume) && answer.contains(.phase(.aborted)))
+        #expect(!answer.contains(.freeze))
+    }
+}
