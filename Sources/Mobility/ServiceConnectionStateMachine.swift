@@ -1,0 +1,181 @@
+/// A client's persistent connection to a service (MobileSocket's idea), as a value: it holds a
+/// session that outlives control channels, numbers the client's requests and keeps each until
+/// the service says it was applied, and moves: on a redirect it opens a channel to the new host
+/// and resumes there before it lets the old one go; when a channel breaks without a redirect it
+/// resolves the service again and resumes, with backoff. The application sends requests and
+/// receives pushes; it never sees a move.
+public struct ServiceConnectionStateMachine: Sendable {
+    public typealias Channel = Int
+
+    public enum Timer: Sendable, Hashable {
+        /// Time to resolve the service again.
+        case backoff
+        /// Requests not yet applied go out again.
+        case resend
+    }
+
+    public struct Settings: Sendable, Equatable {
+        public var firstBackoff: Duration = .milliseconds(100)
+        public var maximumBackoff: Duration = .seconds(2)
+        public var resendInterval: Duration = .milliseconds(250)
+
+        public init() {}
+    }
+
+    public enum Input: Sendable, Equatable {
+        case start
+        /// The registry's answer: the service's control address, or nil.
+        case resolved(control: String?)
+        case connected(Channel)
+        /// The channel could not be opened, or it broke.
+        case closed(Channel)
+        case message(Channel, SessionMessage)
+        /// The application sends a request.
+        case send(body: [UInt8])
+        case timerFired(Timer)
+    }
+
+    public enum Output: Sendable, Equatable {
+        case resolve
+        case connect(Channel, to: String)
+        case close(Channel)
+        case transmit(Channel, SessionMessage)
+        case setTimer(Timer, after: Duration)
+        /// Send data to this address from now on.
+        case useData(String)
+        /// A push from the service, for the application.
+        case deliver(body: [UInt8])
+        /// The connection moved to another host (a redirect followed, or a new channel after a
+        /// break).
+        case moved(control: String)
+    }
+
+    public let client: String
+    public let settings: Settings
+    public private(set) var session: (id: UInt64, token: UInt64)?
+    /// The channel requests go on, and whether its session is ready; the channel being opened
+    /// to the host a redirect named.
+    public private(set) var current: (channel: Channel, control: String, ready: Bool)?
+    public private(set) var moving: (channel: Channel, control: String)?
+    public private(set) var data: String?
+    /// Requests sent and not yet applied, in order.
+    public private(set) var unapplied: [(sequence: UInt64, body: [UInt8])] = []
+    private var nextSequence: UInt64 = 1
+    private var lastChannel: Channel = 0
+    private var backoff: Duration
+    private var resolving = false
+    private var resendSet = false
+
+    public init(client: String, settings: Settings = Settings()) {
+        self.client = client
+        self.settings = settings
+        backoff = settings.firstBackoff
+    }
+
+    public mutating func handle(_ input: Input) -> [Output] {
+        switch input {
+        case .start:
+            resolving = true
+            return [.resolve]
+        case .resolved(let control):
+            resolving = false
+            guard current == nil, moving == nil else { return [] }
+            guard let control else { return retryLater() }
+            lastChannel += 1
+            current = (lastChannel, control, false)
+            return [.connect(lastChannel, to: control)]
+        case .connected(let channel):
+            guard channel == current?.channel || channel == moving?.channel else { return [.close(channel)] }
+            return [.transmit(channel, session.map { .resume(session: $0.id, token: $0.token) } ?? .open(client: client))]
+        case .closed(let channel):
+            if channel == moving?.channel {
+                moving = nil
+                return current == nil ? retryLater() : []
+            }
+            guard channel == current?.channel else { return [] }
+            current = nil
+            if let moving {
+                current = (moving.channel, moving.control, false)
+                self.moving = nil
+                return []
+            }
+            return retryLater()
+        case .message(let channel, let message):
+            return receive(message, on: channel)
+        case .send(let body):
+            unapplied.append((nextSequence, body))
+            nextSequence += 1
+            var outputs: [Output] = []
+            if let current, current.ready {
+                outputs.append(.transmit(current.channel, .request(sequence: nextSequence - 1, body: body)))
+            }
+            return outputs + armResend()
+        case .timerFired(.backoff):
+            guard current == nil, moving == nil, !resolving else { return [] }
+            resolving = true
+            return [.resolve]
+        case .timerFired(.resend):
+            resendSet = false
+            guard let current, current.ready, !unapplied.isEmpty else { return armResend() }
+            return unapplied.map { .transmit(current.channel, .request(sequence: $0.sequence, body: $0.body)) }
+                + armResend()
+        }
+    }
+
+    private mutating func receive(_ message: SessionMessage, on channel: Channel) -> [Output] {
+        guard channel == current?.channel || channel == moving?.channel else { return [] }
+        switch message {
+        case .ready(let id, let token, let applied, let dataAddress):
+            session = (id, token)
+            unapplied.removeAll { $0.sequence <= applied }
+            backoff = settings.firstBackoff
+            var outputs: [Output] = []
+            if channel == moving?.channel, let moving {
+                // Make before break: the new host is ready, now let the old channel go.
+                if let old = current { outputs.append(.close(old.channel)) }
+                current = (moving.channel, moving.control, true)
+                self.moving = nil
+                outputs.append(.moved(control: moving.control))
+            } else if let current, !current.ready {
+                self.current = (current.channel, current.control, true)
+            }
+            if data != dataAddress {
+                data = dataAddress
+                outputs.append(.useData(dataAddress))
+            }
+            return outputs + unapplied.map { .transmit(channel, .request(sequence: $0.sequence, body: $0.body)) }
+                + armResend()
+        case .unknownSession:
+            // The session is gone with the host that held it: start a new one and number the
+            // requests not yet applied in it.
+            session = nil
+            unapplied = unapplied.enumerated().map { (UInt64($0.offset + 1), $0.element.body) }
+            nextSequence = UInt64(unapplied.count + 1)
+            return [.transmit(channel, .open(client: client))]
+        case .applied(let sequence):
+            unapplied.removeAll { $0.sequence <= sequence }
+            return []
+        case .redirect(let control):
+            guard moving == nil, control != current?.control else { return [] }
+            lastChannel += 1
+            moving = (lastChannel, control)
+            return [.connect(lastChannel, to: control)]
+        case .push(let body):
+            return [.deliver(body: body)]
+        case .open, .resume, .request:
+            return []
+        }
+    }
+
+    private mutating func retryLater() -> [Output] {
+        let delay = backoff
+        backoff = min(settings.maximumBackoff, backoff * 2)
+        return [.setTimer(.backoff, after: delay)]
+    }
+
+    private mutating func armResend() -> [Output] {
+        guard !resendSet, !unapplied.isEmpty else { return [] }
+        resendSet = true
+        return [.setTimer(.resend, after: settings.resendInterval)]
+    }
+}

@@ -1,0 +1,100 @@
+import OverlayCore
+
+/// The persistent connection's own messages, on a client's control channel to a service: a
+/// session outlives the channel, and the client's requests are numbered so that each reaches
+/// the service exactly once across reconnects and moves. The service's own messages travel
+/// inside (`request` and `push` bodies).
+public enum SessionMessage: Sendable, Equatable {
+    // Client to service.
+    /// Start a new session as `client`.
+    case open(client: String)
+    /// Carry on `session` (the token proves it is mine) on this channel.
+    case resume(session: UInt64, token: UInt64)
+    /// Request number `sequence` (1, 2, ...) of the session.
+    case request(sequence: UInt64, body: [UInt8])
+
+    // Service to client.
+    /// The session is open (or resumed): its id and token, the requests applied so far, and
+    /// where to send data (`ip:port`).
+    case ready(session: UInt64, token: UInt64, appliedThrough: UInt64, data: String)
+    /// The session cannot be resumed here (unknown or a wrong token): open a new one.
+    case unknownSession
+    /// Request `sequence` was applied.
+    case applied(sequence: UInt64)
+    /// The service moves: open a control channel to `control` and resume there.
+    case redirect(control: String)
+    /// A message of the service for the client.
+    case push(body: [UInt8])
+
+    static let version: UInt8 = 1
+
+    enum Kind: UInt8 {
+        case open = 1, resume, request, ready, unknownSession, applied, redirect, push
+    }
+
+    /// The message as one frame (without the transport's length prefix).
+    public var frame: [UInt8] {
+        var writer = WireWriter()
+        writer.integer(Self.version)
+        func blob(_ bytes: [UInt8]) {
+            writer.integer(UInt16(bytes.count))
+            writer.append(bytes)
+        }
+        switch self {
+        case .open(let client):
+            writer.integer(Kind.open.rawValue)
+            writer.text(client)
+        case .resume(let session, let token):
+            writer.integer(Kind.resume.rawValue)
+            writer.integer(session)
+            writer.integer(token)
+        case .request(let sequence, let body):
+            writer.integer(Kind.request.rawValue)
+            writer.integer(sequence)
+            blob(body)
+        case .ready(let session, let token, let applied, let data):
+            writer.integer(Kind.ready.rawValue)
+            writer.integer(session)
+            writer.integer(token)
+            writer.integer(applied)
+            writer.text(data)
+        case .unknownSession: writer.integer(Kind.unknownSession.rawValue)
+        case .applied(let sequence):
+            writer.integer(Kind.applied.rawValue)
+            writer.integer(sequence)
+        case .redirect(let control):
+            writer.integer(Kind.redirect.rawValue)
+            writer.text(control)
+        case .push(let body):
+            writer.integer(Kind.push.rawValue)
+            blob(body)
+        }
+        return writer.bytes
+    }
+
+    public init(frame: [UInt8]) throws(WireError) {
+        var reader = WireReader(frame)
+        let version = try reader.integer(UInt8.self)
+        guard version == Self.version else { throw .unsupportedVersion(version) }
+        let typeOffset = reader.offset
+        let type = try reader.integer(UInt8.self)
+        func blob() throws(WireError) -> [UInt8] {
+            Array(try reader.bytes(Int(try reader.integer(UInt16.self))))
+        }
+        switch Kind(rawValue: type) {
+        case .open?: self = .open(client: try reader.text(limit: 255))
+        case .resume?: self = .resume(session: try reader.integer(), token: try reader.integer())
+        case .request?: self = .request(sequence: try reader.integer(), body: try blob())
+        case .ready?:
+            self = .ready(
+                session: try reader.integer(), token: try reader.integer(), appliedThrough: try reader.integer(),
+                data: try reader.text(limit: 255))
+        case .unknownSession?: self = .unknownSession
+        case .applied?: self = .applied(sequence: try reader.integer())
+        case .redirect?: self = .redirect(control: try reader.text(limit: 255))
+        case .push?: self = .push(body: try blob())
+        case nil: throw .unknownType(type, offset: typeOffset)
+        }
+        try reader.finish()
+    }
+}
