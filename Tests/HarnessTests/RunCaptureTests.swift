@@ -43,7 +43,9 @@ struct RunCaptureTests {
         }
 
         let result = try await run
-        #expect(result.passed, "\(result.report.text())")
+        // A Bool, not the result: a failure prints the report, not every packet it holds.
+        let passed = result.passed
+        #expect(passed, "\(result.report.text())")
         let capture = try #require(result.report.capture)
         #expect(capture.packets == 50)
         #expect(capture.kernelDrops == 0)
