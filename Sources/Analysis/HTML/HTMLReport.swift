@@ -1,7 +1,8 @@
-/// report.html: one self-contained file (no script, no network, no external file) a person
-/// opens in any browser: the tables of report.txt and SVG charts: bandwidth over time with the
-/// timeline's steps marked, sequence number against arrival time per receiver, and the
-/// distribution of inter-arrival gaps.
+/// report.html: one file (no script, no network) a person opens in any browser: the tables of
+/// report.txt and SVG charts: bandwidth over time with the timeline's steps marked, sequence
+/// number against arrival time per receiver, and the distribution of inter-arrival gaps. The
+/// only files it refers to are the run's own recordings (`audio/...wav`, beside it), to listen
+/// to what each participant heard.
 struct HTMLPage {
     private var parts: [String] = []
 
@@ -241,6 +242,7 @@ extension RunReport {
         if let bandwidth { page.bandwidthChart(bandwidth, steps: steps) }
         if capture != nil { page.streams(streams, details: streamDetails, steps: steps) }
         if !handoffs.isEmpty { page.handoffs(handoffs, streams: streams, details: streamDetails, steps: steps) }
+        if let voice, !voice.recordings.isEmpty { page.recordings(voice.recordings) }
         page.heading("Peers")
         page.table(
             ["peer", "pid", "address", "ready", "uptime", "end", "peak RSS"],
@@ -253,6 +255,27 @@ extension RunReport {
                 ]
             })
         return page.html
+    }
+}
+
+extension HTMLPage {
+    /// What each listener heard from each speaker, with a player for its WAV (beside the report
+    /// in the run folder).
+    mutating func recordings(_ recordings: [VoiceFigures.Recording]) {
+        heading("What each participant heard")
+        var out = "<table><tr>" + ["listener", "speaker", "frames", "concealed", "silent", "source", "listen"].map {
+            "<th>\($0)</th>"
+        }.joined() + "</tr>"
+        for recording in recordings {
+            let source = recording.sourceAudio.map { audio in
+                audio + " " + recording.spurts.map { "\(format($0.fromSeconds, 1)) s" }.joined(separator: ", ")
+            } ?? "-"
+            out += "<tr><td>\(escapeXML(recording.receiverName))</td><td>\(escapeXML(recording.ssrc))</td>"
+            out += "<td class=\"num\">\(recording.frames)</td><td class=\"num\">\(recording.concealed)</td>"
+            out += "<td class=\"num\">\(recording.silent)</td><td>\(escapeXML(source))</td>"
+            out += "<td><audio controls=\"controls\" preload=\"none\" src=\"\(escapeXML(recording.file))\"></audio></td></tr>"
+        }
+        raw(out + "</table>")
     }
 }
 
