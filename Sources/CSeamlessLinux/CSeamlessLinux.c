@@ -35,6 +35,9 @@ int seamless_spawn(const char *path, char *const argv[], char *const envp[], int
             result = posix_spawn_file_actions_adddup2(&actions, descriptors[target], target);
         }
     }
+    // Nothing else of the caller's: SwiftNIO's sockets and libpcap's are not close-on-exec, and
+    // a child holding a copy of a socket keeps it open after the caller closes it.
+    if (result == 0) result = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
     sigset_t none, defaults;
     sigemptyset(&none);
     sigemptyset(&defaults);

@@ -137,7 +137,7 @@ public final class RelayShell: @unchecked Sendable {
     }
 
     func datagram(_ envelope: AddressedEnvelope<ByteBuffer>, context: ChannelHandlerContext) {
-        let sender = Self.text(envelope.remoteAddress)
+        let sender = envelope.remoteAddress.endpoint
         let isRTP = envelope.data.withUnsafeReadableBytes { bytes in (try? RTPHeader(bytes: bytes)) != nil }
         carryOut(
             instance.handle(.datagram(from: sender, bytes: envelope.data.readableBytes, isRTP: isRTP)),
@@ -163,18 +163,12 @@ public final class RelayShell: @unchecked Sendable {
 
     private func socketAddress(_ text: String) -> SocketAddress? {
         if let known = socketAddresses[text] { return known }
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-            let address = try? SocketAddress(ipAddress: String(text[..<colon]), port: port)
-        else {
+        guard let address = SocketAddress(endpoint: text) else {
             logger.warning("\(service): cannot send to '\(text)'")
             return nil
         }
         socketAddresses[text] = address
         return address
-    }
-
-    static func text(_ address: SocketAddress?) -> String {
-        "\(address?.ipAddress ?? "?"):\(address?.port ?? 0)"
     }
 }
 

@@ -109,9 +109,7 @@ public final class VoiceClient: @unchecked Sendable {
         relay control: String, as name: String, address: String, band: SpeexBand = .wideband, quality: Int = 8,
         group: any EventLoopGroup, logger: Logger
     ) async throws -> VoiceClient {
-        guard let colon = control.lastIndex(of: ":"), let port = Int(control[control.index(after: colon)...]) else {
-            throw JoinError.badAddress(control)
-        }
+        guard let relay = SocketAddress(endpoint: control) else { throw JoinError.badAddress(control) }
         let loop = group.next()
         let box = ClientBox()
         let data = try await DatagramBootstrap(group: loop)
@@ -123,7 +121,7 @@ public final class VoiceClient: @unchecked Sendable {
             }
             .bind(host: address, port: 0).get()
         let client = VoiceClient(
-            name: name, band: band, quality: quality, localDataAddress: RelayShell.text(data.localAddress),
+            name: name, band: band, quality: quality, localDataAddress: data.localAddress?.endpoint ?? "?",
             controlAddress: control, loop: loop, logger: logger)
         do {
             let channel = try await ClientBootstrap(group: loop)
@@ -138,7 +136,7 @@ public final class VoiceClient: @unchecked Sendable {
                         ])
                     }
                 }
-                .connect(host: String(control[..<colon]), port: port).get()
+                .connect(to: relay).get()
             let welcome = try await loop.submit { () -> EventLoopFuture<RelayMessage> in
                 client.control = channel
                 client.data = data
@@ -263,11 +261,7 @@ public final class VoiceClient: @unchecked Sendable {
         case .welcome(let participant, _, _, let relayDataAddress):
             self.participant = participant
             self.relayDataAddress = relayDataAddress
-            if let colon = relayDataAddress.lastIndex(of: ":"),
-                let port = Int(relayDataAddress[relayDataAddress.index(after: colon)...])
-            {
-                relayData = try? SocketAddress(ipAddress: String(relayDataAddress[..<colon]), port: port)
-            }
+            relayData = SocketAddress(endpoint: relayDataAddress)
             welcome?.succeed(message)
             welcome = nil
         case .refused:

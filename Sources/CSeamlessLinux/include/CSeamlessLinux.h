@@ -14,7 +14,8 @@ int seamless_set_parent_death_signal(int signal);
 /// Starts `path` with `argv` and `envp`, its standard input, output and error replaced by the
 /// given descriptors (-1 keeps the caller's), in a process group of its own (so a terminal's
 /// Ctrl-C reaches only the coordinator, which then stops its peers in order), with all signals
-/// unblocked and SIGINT, SIGTERM, SIGPIPE at their defaults. Stores the child's pid in `pid`.
+/// unblocked and SIGINT, SIGTERM, SIGPIPE at their defaults, and no other descriptor of the
+/// caller's (sockets included, close-on-exec or not). Stores the child's pid in `pid`.
 /// Returns 0 or an errno value.
 int seamless_spawn(const char *path, char *const argv[], char *const envp[], int stdin_fd,
                    int stdout_fd, int stderr_fd, pid_t *pid);
