@@ -1,6 +1,6 @@
 // voice-bench: the voice service's two performance goals, measured in one process.
 //
-//   .build/release/voice-bench [codec|relay|all] [--seconds S] [--rate PACKETS_PER_SECOND]
+//   .build/release/voice-bench [codec|relay|pacing|all] [--seconds S] [--rate PACKETS_PER_SECOND]
 //
 // codec: CPU time (CLOCK_PROCESS_CPUTIME_ID) to encode and decode every 20 ms frame of the
 //        reference recording, per band at quality 8.
@@ -9,6 +9,10 @@
 //        (default 5), paced by a monotonic clock; the receiver counts what arrives and which
 //        sequence numbers are missing. Reports the relay's own counters and the CPU its event
 //        loop thread used (from /proc/self/task).
+// pacing: a VoiceClient speaks the reference recording (repeated) for S seconds (default 120)
+//        through a relay to a bare listener that notes each packet's arrival on the monotonic
+//        clock; the drift of arrivals against n × 20 ms (least squares, in ppm) and the spread
+//        around it say whether the speaker keeps time over minutes.
 import Foundation
 import Logging
 import NIOCore
@@ -133,6 +137,7 @@ func relay() async throws {
     let payload = [UInt8](repeating: 0x5A, count: 70)
 
     let cpuBefore = threadCPU(prefix: "NIO-ELT")
+    let result = Mailbox<(Int, Int)>()
     let receiving = Thread {
         var seen = [Bool](repeating: false, count: total)
         var buffer = [UInt8](repeating: 0, count: 2048)
@@ -146,7 +151,7 @@ func relay() async throws {
             if index < total, !seen[index] { seen[index] = true }
             received += 1
         }
-        ReceiverResult.shared.set(received: received, distinct: seen.filter { $0 }.count)
+        result.put((received, seen.filter { $0 }.count))
     }
     receiving.start()
     let clock = ContinuousClock()
@@ -173,8 +178,8 @@ func relay() async throws {
         usleep(200)
     }
     let sendSeconds = (clock.now - start) / .seconds(1)
-    while ReceiverResult.shared.get() == nil { usleep(10_000) }
-    let (received, distinct) = ReceiverResult.shared.get()!
+    while result.take() == nil { usleep(10_000) }
+    let (received, distinct) = result.take()!
     let state = try await relay.state()
     let cpu = threadCPU(prefix: "NIO-ELT") - cpuBefore
     print("relay: one sender, one receiver on 127.0.0.1, 82-byte RTP packets (goal: >= 50,000 packets/s, no loss)")
@@ -192,15 +197,77 @@ func relay() async throws {
     try await group.shutdownGracefully()
 }
 
-/// The receiving thread's result, handed to the main task.
-final class ReceiverResult: @unchecked Sendable {
-    static let shared = ReceiverResult()
-    private let lock = NSLock()
-    private var result: (Int, Int)?
 
-    func set(received: Int, distinct: Int) { lock.withLock { result = (received, distinct) } }
-    func get() -> (Int, Int)? { lock.withLock { result } }
+func pacing() async throws {
+    let duration = option("--seconds", 120)
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    var logger = Logger(label: "bench")
+    logger.logLevel = .error
+    let relay = try await RelayShell.start(service: "bench", address: "127.0.0.1", group: group, logger: logger)
+    let listener = try Participant.join(relay: relay.controlAddress, name: "listener")
+    let speaker = try await VoiceClient.join(
+        relay: relay.controlAddress, as: "speaker", address: "127.0.0.1", group: group, logger: logger)
+    let reference = try WAVFile.read(path: "Testbed/audio/reference.wav").samples
+    let wanted = Int(duration * 16000)
+    let samples = (0..<wanted).map { reference[$0 % reference.count] }
+    let frames = wanted / 320
+    let received = Mailbox<[(sequence: Int, seconds: Double)]>()
+    let receiving = Thread {
+        var buffer = [UInt8](repeating: 0, count: 2048)
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(listener.data, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var arrivals: [(sequence: Int, seconds: Double)] = []
+        var extender = SequenceExtender()
+        while arrivals.count < frames {
+            let count = buffer.withUnsafeMutableBytes { recv(listener.data, $0.baseAddress, $0.count, 0) }
+            guard count >= 12 else { break }
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            let sequence = Int(extender.extend(UInt16(buffer[2]) << 8 | UInt16(buffer[3])))
+            arrivals.append((sequence, Double(now.tv_sec) + Double(now.tv_nsec) / 1e9))
+        }
+        received.put(arrivals)
+    }
+    receiving.start()
+    let late = Mailbox<Duration>()
+    _ = try await speaker.speak(samples) { late.put($0.maxLate) }
+    while received.take() == nil { try await Task.sleep(for: .milliseconds(100)) }
+    let arrivals = received.take()!
+    for _ in 0..<40 where late.take() == nil { try await Task.sleep(for: .milliseconds(50)) }
+    let latest = late.take().map { String(format: "%.3f ms", Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1000) } ?? "unknown"
+    // Offsets of each arrival from its schedule (n × 20 ms after the first), against time.
+    let first = arrivals[0]
+    let points = arrivals.map { ($0.seconds - first.seconds, ($0.seconds - first.seconds) - Double($0.sequence - first.sequence) * 0.02) }
+    let n = Double(points.count)
+    let meanX = points.reduce(0) { $0 + $1.0 } / n
+    let meanY = points.reduce(0) { $0 + $1.1 } / n
+    let slope = points.reduce(0) { $0 + ($1.0 - meanX) * ($1.1 - meanY) } / points.reduce(0) { $0 + ($1.0 - meanX) * ($1.0 - meanX) }
+    let spread = points.map { abs($0.1 - meanY - slope * ($0.0 - meanX)) }.max() ?? 0
+    let last = points.last!
+    print("pacing: \(String(format: "%.0f", duration)) s of speech through a relay on 127.0.0.1 (goal: no drift over minutes)")
+    print(
+        "  \(arrivals.count) of \(frames) frames arrived; after \(String(format: "%.1f", last.0)) s the last one was "
+            + "\(String(format: "%.2f", last.1 * 1000)) ms off its schedule; drift \(String(format: "%.2f", slope * 1e6)) ppm; "
+            + "largest deviation from the fit \(String(format: "%.2f", spread * 1000)) ms; "
+            + "the latest frame left \(latest) after its deadline")
+    _ = await speaker.finish()
+    close(listener.control)
+    close(listener.data)
+    await relay.close()
+    try await group.shutdownGracefully()
+}
+
+
+
+/// A value one thread hands to another, once.
+final class Mailbox<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value?
+
+    func put(_ value: Value) { lock.withLock { self.value = value } }
+    func take() -> Value? { lock.withLock { value } }
 }
 
 if mode == "codec" || mode == "all" { try codec() }
 if mode == "relay" || mode == "all" { try await relay() }
+if mode == "pacing" || mode == "all" { try await pacing() }
