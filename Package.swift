@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "VoiceService",
             dependencies: [
-                "Voice", "RTP", "VoiceRelay", "PeerNode", "Registry", "ControlProtocol",
+                "Voice", "RTP", "VoiceRelay", "PeerNode", "Registry", "ControlProtocol", "OverlayCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
@@ -116,7 +116,7 @@ let package = Package(
         .executableTarget(
             name: "voice-bench",
             dependencies: [
-                "Voice", "VoiceRelay", "VoiceService", "RTP",
+                "Voice", "VoiceRelay", "VoiceService", "RTP", "OverlayCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

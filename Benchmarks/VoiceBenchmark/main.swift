@@ -17,6 +17,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import OverlayCore
 import RTP
 import Voice
 import VoiceRelay
@@ -234,7 +235,7 @@ func pacing() async throws {
     while received.take() == nil { try await Task.sleep(for: .milliseconds(100)) }
     let arrivals = received.take()!
     for _ in 0..<40 where late.take() == nil { try await Task.sleep(for: .milliseconds(50)) }
-    let latest = late.take().map { String(format: "%.3f ms", Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1000) } ?? "unknown"
+    let latest = late.take().map { String(format: "%.3f ms", $0.inMilliseconds) } ?? "unknown"
     // Offsets of each arrival from its schedule (n × 20 ms after the first), against time.
     let first = arrivals[0]
     let points = arrivals.map { ($0.seconds - first.seconds, ($0.seconds - first.seconds) - Double($0.sequence - first.sequence) * 0.02) }

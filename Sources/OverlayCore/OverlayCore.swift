@@ -54,4 +54,7 @@ extension Duration {
         let (seconds, attoseconds) = components
         return Double(seconds) + Double(attoseconds) / 1e18
     }
+
+    /// The duration in milliseconds, as a Double (for events and reports).
+    public var inMilliseconds: Double { inSeconds * 1000 }
 }

@@ -175,8 +175,7 @@ actor DHTHost {
             case .send(let message, let to):
                 transmit(message, to: to)
             case .schedule(let timer, let delay):
-                let nanoseconds = delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000
-                group.next().scheduleTask(in: .nanoseconds(nanoseconds)) {
+                group.next().scheduleTask(in: TimeAmount(delay)) {
                     Task { await self.fire(timer) }
                 }
             case .event(let event):
@@ -272,8 +271,4 @@ actor DHTHost {
         let host = String(address[..<colon])
         return host.isEmpty ? nil : NodeRef(host: host, port: port)
     }
-}
-
-extension Duration {
-    var inMilliseconds: Double { inSeconds * 1000 }
 }

@@ -50,7 +50,7 @@ public final class RelayShell: @unchecked Sendable {
         onEvent: @escaping @Sendable (RelayInstance.RelayEvent) -> Void = { _ in }
     ) async throws -> RelayShell {
         let loop = group.next()
-        let box = ShellBox()
+        let box = OwnerSlot<RelayShell>()
         let datagrams = try await DatagramBootstrap(group: loop)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
@@ -90,7 +90,7 @@ public final class RelayShell: @unchecked Sendable {
         try await loop.submit {
             shell.listener = listener
             shell.datagrams = datagrams
-            box.shell = shell
+            box.owner = shell
         }.get()
         return shell
     }
@@ -172,20 +172,15 @@ public final class RelayShell: @unchecked Sendable {
     }
 }
 
-/// Lets the handlers, created before the shell exists, reach it once it does (on the loop).
-final class ShellBox: @unchecked Sendable {
-    var shell: RelayShell?
-}
-
 /// The relay's data socket: every datagram to the shell, every batch flushed once.
 final class RelayDatagramHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    let box: ShellBox
+    let box: OwnerSlot<RelayShell>
 
-    init(box: ShellBox) { self.box = box }
+    init(box: OwnerSlot<RelayShell>) { self.box = box }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        box.shell?.datagram(unwrapInboundIn(data), context: context)
+        box.owner?.datagram(unwrapInboundIn(data), context: context)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
@@ -194,13 +189,13 @@ final class RelayDatagramHandler: ChannelInboundHandler {
 /// One client's control channel at the relay: frames in, the connection's comings and goings.
 final class RelayControlHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    let box: ShellBox
+    let box: OwnerSlot<RelayShell>
     private var connection: RelayInstance.ConnectionID?
 
-    init(box: ShellBox) { self.box = box }
+    init(box: OwnerSlot<RelayShell>) { self.box = box }
 
     func channelActive(context: ChannelHandlerContext) {
-        connection = box.shell?.connected(context.channel)
+        connection = box.owner?.connected(context.channel)
         if connection == nil { context.close(promise: nil) }
         context.fireChannelActive()
     }
@@ -208,11 +203,11 @@ final class RelayControlHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var frame = unwrapInboundIn(data)
         guard let connection else { return }
-        box.shell?.control(frame.readBytes(length: frame.readableBytes) ?? [], from: connection)
+        box.owner?.control(frame.readBytes(length: frame.readableBytes) ?? [], from: connection)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if let connection { box.shell?.disconnected(connection) }
+        if let connection { box.owner?.disconnected(connection) }
         context.fireChannelInactive()
     }
 }

@@ -1,5 +1,6 @@
 import ControlProtocol
 import Foundation
+import OverlayCore
 import PeerNode
 import Registry
 import Voice
@@ -140,8 +141,7 @@ public actor VoiceApplication: PeerApplication {
                 peer.emit(
                     .spoke(
                         service: service, ssrc: Self.hex(spoken.ssrc), frames: spoken.frames,
-                        maxLateMs: Double(spoken.maxLate.components.attoseconds) / 1e15
-                            + Double(spoken.maxLate.components.seconds) * 1000))
+                        maxLateMs: spoken.maxLate.inMilliseconds))
             }
             peer.emit(
                 .speaking(

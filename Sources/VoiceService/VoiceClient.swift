@@ -111,7 +111,7 @@ public final class VoiceClient: @unchecked Sendable {
     ) async throws -> VoiceClient {
         guard let relay = SocketAddress(endpoint: control) else { throw JoinError.badAddress(control) }
         let loop = group.next()
-        let box = ClientBox()
+        let box = OwnerSlot<VoiceClient>()
         let data = try await DatagramBootstrap(group: loop)
             .channelOption(.socketOption(.so_rcvbuf), value: 1 << 20)
             .channelInitializer { channel in
@@ -140,7 +140,7 @@ public final class VoiceClient: @unchecked Sendable {
             let welcome = try await loop.submit { () -> EventLoopFuture<RelayMessage> in
                 client.control = channel
                 client.data = data
-                box.client = client
+                box.owner = client
                 let promise = loop.makePromise(of: RelayMessage.self)
                 client.welcome = promise
                 loop.scheduleTask(in: .seconds(2)) {
@@ -291,36 +291,30 @@ public final class VoiceClient: @unchecked Sendable {
             let track = SpeakerTrack(ssrc: packet.ssrc, band: band)
             track.receive(packet)
             tracks[packet.ssrc] = (track, nil)
-            let offset = SpeakerTrack.playoutOffset.components
-            play(packet.ssrc, tick: 0, from: .now() + .nanoseconds(offset.seconds * 1_000_000_000 + offset.attoseconds / 1_000_000_000))
+            play(packet.ssrc, tick: 0, from: .now() + TimeAmount(SpeakerTrack.playoutOffset))
         }
     }
 }
 
-/// Lets the handlers, created before the client exists, reach it once it does (on the loop).
-final class ClientBox: @unchecked Sendable {
-    var client: VoiceClient?
-}
-
 final class ClientDatagramHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    let box: ClientBox
+    let box: OwnerSlot<VoiceClient>
 
-    init(box: ClientBox) { self.box = box }
+    init(box: OwnerSlot<VoiceClient>) { self.box = box }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        box.client?.datagram(unwrapInboundIn(data).data)
+        box.owner?.datagram(unwrapInboundIn(data).data)
     }
 }
 
 final class ClientControlHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    let box: ClientBox
+    let box: OwnerSlot<VoiceClient>
 
-    init(box: ClientBox) { self.box = box }
+    init(box: OwnerSlot<VoiceClient>) { self.box = box }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var frame = unwrapInboundIn(data)
-        box.client?.controlFrame(frame.readBytes(length: frame.readableBytes) ?? [])
+        box.owner?.controlFrame(frame.readBytes(length: frame.readableBytes) ?? [])
     }
 }

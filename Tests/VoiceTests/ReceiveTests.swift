@@ -74,9 +74,8 @@ struct ReceiveTests {
         let inPhase = Self.play(packets, arrivals: arrivals, ticks: packets.count + 10)
         #expect(inPhase.concealed > 0 || inPhase.heard.count < packets.count * 320)
         // Half a frame later, nothing that arrived is lost.
-        let offset = Double(SpeakerTrack.playoutOffset.components.attoseconds) / 1e15
-            + Double(SpeakerTrack.playoutOffset.components.seconds) * 1000
-        let track = Self.play(packets, arrivals: arrivals, ticks: packets.count + 10, offset: offset)
+        let track = Self.play(
+            packets, arrivals: arrivals, ticks: packets.count + 10, offset: SpeakerTrack.playoutOffset.inMilliseconds)
         #expect(track.concealed == 0)
         #expect(track.heard.count == packets.count * 320)
     }

@@ -1,3 +1,6 @@
+// What the relay shell and the voice client share about their channels: endpoints written
+// `ip:port`, and how their handlers reach them.
+
 import NIOCore
 
 /// Endpoints as the relay protocol and events write them: `ip:port`.
@@ -12,4 +15,10 @@ extension SocketAddress {
 
     /// `ip:port`.
     var endpoint: String { "\(ipAddress ?? "?"):\(port ?? 0)" }
+}
+
+/// Lets channel handlers, created before the shell or client that owns the channel exists,
+/// reach it once it does. Set and read on that owner's event loop only.
+final class OwnerSlot<Owner: AnyObject>: @unchecked Sendable {
+    var owner: Owner?
 }
