@@ -29,6 +29,7 @@ let package = Package(
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         .systemLibrary(name: "CSpeex", pkgConfig: "speex", providers: [.apt(["libspeex-dev"])]),
         .systemLibrary(name: "CSpeexDSP", pkgConfig: "speexdsp", providers: [.apt(["libspeexdsp-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Layer 1: values, no I/O.
         .target(
@@ -45,7 +46,7 @@ let package = Package(
             name: "DHT", dependencies: ["OverlayCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
         .target(name: "Registry", dependencies: ["DHT", "OverlayCore"], swiftSettings: strict),
-        .target(name: "VoiceRelay", dependencies: ["OverlayCore"], swiftSettings: strict),
+        .target(name: "VoiceRelay", dependencies: ["OverlayCore", "Mobility"], swiftSettings: strict),
         .target(name: "Mobility", dependencies: ["OverlayCore"], swiftSettings: strict),
         .target(
             name: "LinkEmulation",
@@ -63,7 +64,8 @@ let package = Package(
         .target(
             name: "VoiceService",
             dependencies: [
-                "Voice", "RTP", "VoiceRelay", "PeerNode", "Registry", "ControlProtocol", "OverlayCore",
+                "Voice", "RTP", "VoiceRelay", "Mobility", "PeerNode", "Registry", "ControlProtocol", "OverlayCore", "CZlib",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
@@ -116,7 +118,7 @@ let package = Package(
         .executableTarget(
             name: "voice-bench",
             dependencies: [
-                "Voice", "VoiceRelay", "VoiceService", "RTP", "OverlayCore",
+                "Voice", "VoiceRelay", "VoiceService", "Mobility", "RTP", "OverlayCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -138,15 +140,15 @@ let package = Package(
         .testTarget(
             name: "VoiceServiceTests",
             dependencies: [
-                "VoiceService", "Voice", "VoiceRelay", "RTP",
+                "VoiceService", "Voice", "VoiceRelay", "Mobility", "Registry", "ControlProtocol", "RTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .testTarget(name: "VoiceRelayTests", dependencies: ["VoiceRelay", "OverlayCore"]),
+        .testTarget(name: "VoiceRelayTests", dependencies: ["VoiceRelay", "Mobility", "OverlayCore"]),
         .testTarget(name: "MobilityTests", dependencies: ["Mobility", "OverlayCore"]),
         .testTarget(name: "HarnessTests", dependencies: ["Harness", "SeamlessTestKit", "DHT", "Voice", "Analysis", "Scenario"]),
-        .testTarget(name: "SystemLibraryTests", dependencies: ["CPcap", "CSpeex", "CSpeexDSP"]),
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CPcap", "CSpeex", "CSpeexDSP", "CZlib"]),
     ]
 )

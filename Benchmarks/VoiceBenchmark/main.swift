@@ -15,6 +15,7 @@
 //        around it say whether the speaker keeps time over minutes.
 import Foundation
 import Logging
+import Mobility
 import NIOCore
 import NIOPosix
 import OverlayCore
@@ -97,12 +98,29 @@ struct Participant {
         remote.sin_port = UInt16(control.split(separator: ":").last!)!.bigEndian
         guard withUnsafePointer(to: &remote, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(stream, $0, 16) } }) == 0
         else { throw POSIXError(.ECONNREFUSED) }
-        let frame = RelayMessage.join(name: name, dataAddress: "127.0.0.1:\(port)").frame
-        let message = [UInt8(frame.count >> 8), UInt8(frame.count & 0xFF)] + frame
-        _ = message.withUnsafeBytes { write(stream, $0.baseAddress, $0.count) }
-        var answer = [UInt8](repeating: 0, count: 512)
-        _ = answer.withUnsafeMutableBytes { read(stream, $0.baseAddress, $0.count) }
-        return Participant(data: data, control: stream, port: port)
+        // A session, then the join as its first request; joined once the relay says it applied it.
+        let join = RelayMessage.join(name: name, dataAddress: "127.0.0.1:\(port)").frame
+        for frame in [SessionMessage.open(client: name).frame, SessionMessage.request(sequence: 1, body: join).frame] {
+            let message = [UInt8(frame.count >> 8), UInt8(frame.count & 0xFF)] + frame
+            _ = message.withUnsafeBytes { write(stream, $0.baseAddress, $0.count) }
+        }
+        var received: [UInt8] = []
+        for _ in 0..<100 {
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let count = chunk.withUnsafeMutableBytes { read(stream, $0.baseAddress, $0.count) }
+            guard count > 0 else { break }
+            received += chunk.prefix(count)
+            var frames = received[...]
+            while frames.count >= 2, frames.count >= 2 + Int(frames[frames.startIndex]) << 8 | Int(frames[frames.startIndex + 1]) {
+                let length = Int(frames[frames.startIndex]) << 8 | Int(frames[frames.startIndex + 1])
+                let frame = Array(frames.dropFirst(2).prefix(length))
+                frames = frames.dropFirst(2 + length)
+                if case .applied(1)? = try? SessionMessage(frame: frame) {
+                    return Participant(data: data, control: stream, port: port)
+                }
+            }
+        }
+        throw POSIXError(.EPROTO)
     }
 }
 

@@ -29,6 +29,9 @@ public enum PeerCommand: Sendable, Equatable {
     /// just speaks. `band` is `narrowband`, `wideband` or `ultraWideband`.
     case voiceClient(
         service: String, speak: String?, from: Double, length: Double?, recordings: String, band: String, quality: Int)
+    /// Move `service`, hosted on this peer, to the peer `to` whose overlay listener is at
+    /// `address` (`ip:port`); each side reports every phase in a `migration-phase` event.
+    case migrate(service: String, to: String, address: String)
 
     /// Why a command line was rejected; the peer reports it in an `error` event and goes on.
     public enum DecodingError: Error, Equatable, CustomStringConvertible {
@@ -129,6 +132,15 @@ public enum PeerCommand: Sendable, Equatable {
             self = .voiceClient(
                 service: service, speak: speak, from: from, length: length, recordings: recordings, band: band,
                 quality: quality)
+        case "migrate":
+            guard let service = value["service"]?.string, !service.isEmpty else {
+                throw .badField(command: name, field: "service")
+            }
+            guard let to = value["to"]?.string, !to.isEmpty else { throw .badField(command: name, field: "to") }
+            guard let address = value["address"]?.string, address.contains(":") else {
+                throw .badField(command: name, field: "address")
+            }
+            self = .migrate(service: service, to: to, address: address)
         default: throw .unknownCommand(name)
         }
     }
@@ -157,6 +169,8 @@ public enum PeerCommand: Sendable, Equatable {
                     "length": length.map(JSONValue.number) ?? .null, "recordings": .string(recordings),
                     "band": .string(band), "quality": .number(Double(quality)),
                 ]
+            case .migrate(let service, let to, let address):
+                ["command": .string("migrate"), "service": .string(service), "to": .string(to), "address": .string(address)]
             }
         return JSONValue.object(members).serialized + "\n"
     }

@@ -12,6 +12,8 @@ actor Membership {
     private var overlayAddresses: [PeerName: String] = [:]
     private var inRing: Set<PeerName> = []
     private var epochs: [String: Int] = [:]
+    /// Which peer serves each deployed service now, as its events tell.
+    private var hosts: [String: PeerName] = [:]
     private var random: SeededGenerator
     /// True from the first `join` step on: peers that become ready later join by themselves.
     private(set) var dhtInUse = false
@@ -48,6 +50,10 @@ actor Membership {
     func bootstrapForNewcomer(_ name: PeerName) -> String? {
         dhtInUse ? bootstrap(for: name) : nil
     }
+
+    /// `name` serves `service` now (it deployed it, or took it over).
+    func serves(_ service: String, _ name: PeerName) { hosts[service] = name }
+    func host(of service: String) -> PeerName? { hosts[service] }
 
     /// The epoch the next registration of `service` carries: 1, then one more each time.
     func nextEpoch(of service: String) -> Int {

@@ -112,6 +112,11 @@ actor PeerProcess {
         case .leaving, .stopping:
             // No longer a member to look up from or join through.
             await membership.leftRing(name)
+        case .deployed(let service, _, _, _):
+            await membership.serves(service, name)
+        case .migrationPhase(_, let service, _, let to, let phase)
+        where to == name.description && (phase == "takeover" || phase == "failover"):
+            await membership.serves(service, name)
         default:
             break
         }

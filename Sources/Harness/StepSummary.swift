@@ -21,6 +21,7 @@ extension StepAction {
         case .register(let peer, let service, _): "register \(service) at \(peer)"
         case .resolve(let peer, let service): "resolve \(service) from \(peer)"
         case .deploy(let peer, let service, let kind): "deploy \(service) (\(kind)) on \(peer)"
+        case .migrate(let service, let target): "migrate \(service) to \(target)"
         case .clients(let spec): "\(spec.peers.summary) " + (spec.speak.map { "speak \($0) to" } ?? "listen to") + " \(spec.service)"
         }
     }

@@ -125,6 +125,8 @@ actor Timeline {
                 await context.membership.process(peer)?.send(.resolve(service: service))
             case .deploy(let peer, let service, let kind):
                 await context.membership.process(peer)?.send(.deploy(service: service, kind: kind))
+            case .migrate(let service, let target):
+                await migrate(service, to: target)
             case .client(let peer, let spec):
                 await context.membership.process(peer)?.send(
                     .voiceClient(
@@ -155,6 +157,21 @@ actor Timeline {
         } catch {
             await context.recorder.record(.spawnFailed(message: "\(error)"), about: name.description)
         }
+    }
+
+    /// Tells the peer serving `service` now to move it to `target`; a migration that cannot
+    /// start (no host known, the target not ready) is recorded as an error.
+    private func migrate(_ service: String, to target: PeerName) async {
+        guard let host = await context.membership.host(of: service), let process = await context.membership.process(host)
+        else {
+            return await context.recorder.record(
+                .error(message: "migrate \(service): no peer is known to serve it"), about: EventLine.runSubject)
+        }
+        guard let address = await context.membership.overlayAddress(of: target) else {
+            return await context.recorder.record(
+                .error(message: "migrate \(service): \(target) is not ready"), about: EventLine.runSubject)
+        }
+        await process.send(.migrate(service: service, to: target.description, address: address))
     }
 
     private func leave(_ name: PeerName) async {

@@ -29,7 +29,7 @@ extension MigrationMessage {
             writer.append(bytes)
         }
         switch self {
-        case .prepare(_, let service, let identity, let epoch):
+        case .prepare(_, let service, let identity, let epoch, let source):
             head(.prepare)
             writer.text(service)
             writer.text(identity.kind)
@@ -37,7 +37,11 @@ extension MigrationMessage {
             writer.integer(UInt8(identity.digest.count))
             writer.append(identity.digest)
             writer.integer(epoch)
-        case .accept: head(.accept)
+            writer.text(source.name)
+            writer.text(source.overlay)
+        case .accept(_, let contact):
+            head(.accept)
+            writer.text(contact)
         case .refuse(_, let reason):
             head(.refuse)
             writer.text(reason)
@@ -97,8 +101,9 @@ extension MigrationMessage {
             let digest = Array(try reader.bytes(digestLength))
             self = .prepare(
                 migration: migration, service: service,
-                identity: ServiceIdentity(kind: kind, version: version, digest: digest), epoch: try reader.integer())
-        case .accept?: self = .accept(migration: migration)
+                identity: ServiceIdentity(kind: kind, version: version, digest: digest), epoch: try reader.integer(),
+                source: Host(name: try reader.text(limit: 255), overlay: try reader.text(limit: 255)))
+        case .accept?: self = .accept(migration: migration, contact: try reader.text(limit: 255))
         case .refuse?: self = .refuse(migration: migration, reason: try reader.text(limit: 1024))
         case .snapshot?:
             self = .snapshot(

@@ -3,10 +3,11 @@ import OverlayCore
 /// What the two hosts of a migration tell each other, in order over one connection each way.
 /// `migration` names one migration; a message for another is ignored.
 public enum MigrationMessage: Sendable, Equatable {
-    /// Source to target: will you take `service` (this code), to serve it under `epoch`?
-    case prepare(migration: UInt64, service: String, identity: ServiceIdentity, epoch: UInt64)
-    /// Target: yes.
-    case accept(migration: UInt64)
+    /// Source to target: will you take `service` (this code), to serve it under `epoch`? Answer
+    /// `source`.
+    case prepare(migration: UInt64, service: String, identity: ServiceIdentity, epoch: UInt64, source: Host)
+    /// Target: yes; clients will reach the service at `contact` once it took over.
+    case accept(migration: UInt64, contact: String)
     /// Target: no, and why.
     case refuse(migration: UInt64, reason: String)
     /// Source: the service's state after `sequence` operations, as the service encodes it
@@ -27,9 +28,21 @@ public enum MigrationMessage: Sendable, Equatable {
     /// Either: the migration is off, and why.
     case abort(migration: UInt64, reason: String)
 
+    /// A host as migrations name it: its peer's name (for events) and its overlay address
+    /// (`ip:port`, where its migration frames go).
+    public struct Host: Sendable, Equatable {
+        public var name: String
+        public var overlay: String
+
+        public init(name: String, overlay: String) {
+            self.name = name
+            self.overlay = overlay
+        }
+    }
+
     public var migration: UInt64 {
         switch self {
-        case .prepare(let id, _, _, _), .accept(let id), .refuse(let id, _), .snapshot(let id, _, _, _),
+        case .prepare(let id, _, _, _, _), .accept(let id, _), .refuse(let id, _), .snapshot(let id, _, _, _),
             .operations(let id, _, _), .acknowledge(let id, _), .commit(let id, _), .tookOver(let id), .late(let id, _),
             .release(let id), .abort(let id, _):
             id

@@ -62,7 +62,8 @@ public struct MigrationSourceStateMachine: Sendable {
         /// The migration is off before the commit: serve on as before (and acknowledge what
         /// waited for the target).
         case resume
-        /// Tell every client to use the target.
+        /// Tell every client to use the target, at `targetContact` (or where the registry says
+        /// it serves).
         case redirectClients
         /// Drop the service.
         case release
@@ -79,6 +80,8 @@ public struct MigrationSourceStateMachine: Sendable {
 
     public let migration: UInt64
     public let service: String
+    /// This host, as the target answers it.
+    public let source: MigrationMessage.Host
     public let identity: ServiceIdentity
     /// The epoch the target will serve under (the source's plus one).
     public let epoch: UInt64
@@ -87,6 +90,8 @@ public struct MigrationSourceStateMachine: Sendable {
     /// The sequence number of the last operation sent, and of the last one the target holds.
     public private(set) var sent: UInt64
     public private(set) var acknowledged: UInt64 = 0
+    /// Where clients reach the service on the target (from its `accept`): what a redirect names.
+    public private(set) var targetContact: String?
     private let snapshot: (sequence: UInt64, size: UInt32, state: [UInt8])
     private var waiting: [[UInt8]] = []
     private var takingBack = false
@@ -96,11 +101,12 @@ public struct MigrationSourceStateMachine: Sendable {
     /// `snapshot`: the service's state after `sequence` operations, encoded (and compressed) by
     /// the shell, and its size before compression.
     public init(
-        migration: UInt64, service: String, identity: ServiceIdentity, epoch: UInt64,
+        migration: UInt64, service: String, source: MigrationMessage.Host, identity: ServiceIdentity, epoch: UInt64,
         snapshot: (sequence: UInt64, size: UInt32, state: [UInt8]), settings: Settings = Settings()
     ) {
         self.migration = migration
         self.service = service
+        self.source = source
         self.identity = identity
         self.epoch = epoch
         self.snapshot = snapshot
@@ -114,7 +120,7 @@ public struct MigrationSourceStateMachine: Sendable {
             phase = .prepare
             return [
                 .phase(.prepare),
-                .send(.prepare(migration: migration, service: service, identity: identity, epoch: epoch)),
+                .send(.prepare(migration: migration, service: service, identity: identity, epoch: epoch, source: source)),
                 .setTimer(.answer, after: settings.answerTimeout),
             ]
         case (.changed(_, let operation), .prepare?):
@@ -127,8 +133,9 @@ public struct MigrationSourceStateMachine: Sendable {
             return []
         case (.message(let message), _) where message.migration != migration:
             return []
-        case (.message(.accept), .prepare?):
+        case (.message(.accept(_, let contact)), .prepare?):
             phase = .sync
+            targetContact = contact
             var outputs: [Output] = [
                 .phase(.replicate),
                 .send(

@@ -56,6 +56,10 @@ public struct MigrationTargetStateMachine: Sendable {
     }
 
     public let catalogue: ServiceCatalogue
+    /// Where clients will reach the service here, told the source on accepting.
+    public let contact: String
+    /// The source of the migration under way: where answers go.
+    public private(set) var source: MigrationMessage.Host?
     public let settings: Settings
     public private(set) var phase: Phase?
     public private(set) var migration: UInt64?
@@ -69,23 +73,27 @@ public struct MigrationTargetStateMachine: Sendable {
     private var waitingForLease = false
 
     /// `hosting`: services this host serves already (it refuses to take one of them again).
-    public init(catalogue: ServiceCatalogue, hosting: Set<String> = [], settings: Settings = Settings()) {
+    public init(
+        catalogue: ServiceCatalogue, contact: String, hosting: Set<String> = [], settings: Settings = Settings()
+    ) {
         self.catalogue = catalogue
+        self.contact = contact
         self.hosting = hosting
         self.settings = settings
     }
 
     public mutating func handle(_ input: Input) -> [Output] {
         switch (input, phase) {
-        case (.message(.prepare(let id, let name, let identity, let epoch)), nil):
+        case (.message(.prepare(let id, let name, let identity, let epoch, let source)), nil):
             if let refusal = hosting.contains(name) ? .alreadyHosting(name) : catalogue.refusal(for: identity) {
                 return [.send(.refuse(migration: id, reason: refusal.description))]
             }
             migration = id
             service = name
+            self.source = source
             self.epoch = epoch
             phase = .prepare
-            return [.phase(.prepare), .send(.accept(migration: id)), .setTimer(.silence, after: settings.silenceTimeout)]
+            return [.phase(.prepare), .send(.accept(migration: id, contact: contact)), .setTimer(.silence, after: settings.silenceTimeout)]
         case (.message(let message), _) where message.migration != migration:
             return []
         case (.message(.snapshot(_, let sequence, let size, let state)), .prepare?):

@@ -9,11 +9,20 @@ public struct SessionTable: Sendable, Equatable {
         public var token: UInt64
         /// Requests 1...appliedThrough were applied.
         public var appliedThrough: UInt64
+
+        public init(client: String, token: UInt64, appliedThrough: UInt64) {
+            self.client = client
+            self.token = token
+            self.appliedThrough = appliedThrough
+        }
     }
 
     public private(set) var sessions: [UInt64: Session] = [:]
 
     public init(sessions: [UInt64: Session] = [:]) { self.sessions = sessions }
+
+    /// Sets one session as a replica learns it (nil removes it).
+    public mutating func set(_ id: UInt64, _ session: Session?) { sessions[id] = session }
 
     public enum Output: Sendable, Equatable {
         /// Answer on the channel the message came on.

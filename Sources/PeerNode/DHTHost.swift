@@ -81,7 +81,7 @@ actor DHTHost {
             await apply(node.command(.register(record, tag: 0), now: now))
         case .resolve(let service):
             await apply(node.command(.resolve(name: service, tag: 0), now: now))
-        case .ping, .leave, .shutdown, .deploy, .voiceClient:
+        case .ping, .leave, .shutdown, .deploy, .voiceClient, .migrate:
             break
         }
     }
@@ -106,6 +106,21 @@ actor DHTHost {
             waitingRegistrations[tag] = continuation
             Task { await apply(node.command(.register(record, tag: tag), now: now)) }
         }
+    }
+
+    /// Stops renewing a service hosted here, writing nothing (it moved to another host).
+    func withdraw(service: String) async {
+        await apply(node.command(.withdraw(name: service), now: now))
+    }
+
+    /// Sends a frame of another overlay protocol (a migration's) to the peer at `address`
+    /// (`ip:port` of its overlay listener), on the pooled connection the DHT uses too.
+    func send(frame: [UInt8], to address: String) {
+        guard let destination = Self.node(address), frame.count <= Self.maximumFrame else {
+            counters.tooLarge += 1
+            return logger.error("not sent: a \(frame.count)-byte overlay frame to \(address)")
+        }
+        link(to: destination).queue.yield(frame)
     }
 
     /// One frame from the overlay's listener.
@@ -236,10 +251,13 @@ actor DHTHost {
         if let open = links[destination] { return open }
         let (frames, queue) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .bufferingNewest(4096))
         let group = self.group
+        // From the peer's own address, so the capture sees which peer sent what.
+        let local = try? SocketAddress(ipAddress: me.host, port: 0)
         let writer = Task {
             do {
-                let channel = try await ClientBootstrap(group: group)
-                    .connectTimeout(.milliseconds(500))
+                var bootstrap = ClientBootstrap(group: group).connectTimeout(.milliseconds(500))
+                if let local { bootstrap = bootstrap.bind(to: local) }
+                let channel = try await bootstrap
                     .connect(host: destination.host, port: Int(destination.port)) { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHandler(

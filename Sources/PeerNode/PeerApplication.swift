@@ -12,14 +12,23 @@ public protocol PeerApplication: Sendable {
     func obey(_ command: PeerCommand, peer: PeerContext) async -> Bool
     /// The peer is ending: stop what runs and write what must be written, within a second.
     func finish(peer: PeerContext) async
+    /// A frame another peer sent on the overlay that is not the DHT's (its first byte says
+    /// which protocol it is); an application ignores what is not its own.
+    func receive(overlayFrame: [UInt8], peer: PeerContext) async
 }
 
-/// What a peer offers the applications it runs: its name and address, its event loops, its
-/// event stream to the coordinator, and the registry.
+extension PeerApplication {
+    public func receive(overlayFrame: [UInt8], peer: PeerContext) async {}
+}
+
+/// What a peer offers the applications it runs: its name and addresses, its event loops, its
+/// event stream to the coordinator, the registry, and frames to other peers on the overlay.
 public struct PeerContext: Sendable {
     public let name: PeerName
     /// The peer's own IP address; applications bind their sockets on it.
     public let address: String
+    /// The peer's overlay listener, `ip:port`: where other peers' frames for it go.
+    public let overlayAddress: String
     public let group: any EventLoopGroup
     public let logger: Logger
     /// Sends an event to the coordinator, in order, without waiting (callable from any thread).
@@ -28,19 +37,29 @@ public struct PeerContext: Sendable {
     public let resolve: @Sendable (_ service: String) async -> ServiceRecord?
     /// Registers a service hosted here and keeps the record renewed; true when it was stored.
     public let register: @Sendable (ServiceRecord) async -> Bool
+    /// Stops renewing a service's record without writing anything (it moved on).
+    public let withdraw: @Sendable (_ service: String) async -> Void
+    /// Sends a frame to the peer whose overlay listener is at `to` (`ip:port`), in order with
+    /// the other frames sent there.
+    public let sendOverlay: @Sendable (_ frame: [UInt8], _ to: String) async -> Void
 
     public init(
-        name: PeerName, address: String, group: any EventLoopGroup, logger: Logger,
+        name: PeerName, address: String, overlayAddress: String, group: any EventLoopGroup, logger: Logger,
         emit: @escaping @Sendable (Event) -> Void,
         resolve: @escaping @Sendable (String) async -> ServiceRecord?,
-        register: @escaping @Sendable (ServiceRecord) async -> Bool
+        register: @escaping @Sendable (ServiceRecord) async -> Bool,
+        withdraw: @escaping @Sendable (String) async -> Void,
+        sendOverlay: @escaping @Sendable ([UInt8], String) async -> Void
     ) {
         self.name = name
         self.address = address
+        self.overlayAddress = overlayAddress
         self.group = group
         self.logger = logger
         self.emit = emit
         self.resolve = resolve
         self.register = register
+        self.withdraw = withdraw
+        self.sendOverlay = sendOverlay
     }
 }

@@ -78,16 +78,29 @@ public struct PeerNode: Service {
                     // Applications' events queue here and go out in order.
                     let (appEvents, appEventSink) = AsyncStream<Event>.makeStream()
                     let context = PeerContext(
-                        name: configuration.name, address: configuration.address, group: group, logger: logger,
+                        name: configuration.name, address: configuration.address,
+                        overlayAddress: "\(configuration.address):\(tcpPort)", group: group, logger: logger,
                         emit: { appEventSink.yield($0) },
                         resolve: { await dht.resolve(service: $0) },
-                        register: { await dht.register($0) })
+                        register: { await dht.register($0) },
+                        withdraw: { await dht.withdraw(service: $0) },
+                        sendOverlay: { await dht.send(frame: $0, to: $1) })
                     async let appEventsSent: Void = {
                         for await event in appEvents { try? await emitter.emit(event) }
                     }()
                     try await withThrowingTaskGroup(of: Void.self) { tasks in
                         tasks.addTask {
-                            for await frame in frames { await dht.receive(frame: frame) }
+                            // The DHT's frames start with its wire version; other protocols on
+                            // the overlay (migrations) start with their own byte.
+                            for await frame in frames {
+                                if frame.first == ChordWire.version {
+                                    await dht.receive(frame: frame)
+                                } else {
+                                    for application in applications {
+                                        await application.receive(overlayFrame: frame, peer: context)
+                                    }
+                                }
+                            }
                         }
                         tasks.addTask {
                             // The peer's own DHT counters, every 10 s.
@@ -158,7 +171,7 @@ public struct PeerNode: Service {
                         return .shutdown
                     case .join, .lookup, .register, .resolve:
                         await dht.obey(command)
-                    case .deploy, .voiceClient:
+                    case .deploy, .voiceClient, .migrate:
                         var taken = false
                         for application in applications where !taken {
                             taken = await application.obey(command, peer: context)

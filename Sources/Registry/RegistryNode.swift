@@ -28,6 +28,9 @@ public struct RegistryNode: Sendable {
         case resolve(name: String, tag: UInt64)
         /// Stop renewing and leave a tombstone one epoch higher.
         case unregister(name: String, tag: UInt64)
+        /// Stop renewing, and write nothing: the service moved to a host that registered it
+        /// under a higher epoch.
+        case withdraw(name: String)
     }
 
     public enum Timer: Hashable, Sendable {
@@ -67,6 +70,9 @@ public struct RegistryNode: Sendable {
             }
             let tombstone = ServiceRecord(name: name, hosts: [], epoch: record.epoch + 1, lease: record.lease)
             return put(tombstone, for: .unregister(name: name, tag: tag), now: now)
+        case .withdraw(let name):
+            hosted.removeValue(forKey: name)
+            return []
         case .resolve(let name, let tag):
             let internalTag = newTag(for: .resolve(name: name, tag: tag))
             return translate(chord.command(.get(key: ServiceRecord.key(for: name), tag: internalTag), now: now))

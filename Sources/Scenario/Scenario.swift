@@ -141,6 +141,8 @@ public enum StepAction: Sendable, Equatable {
     /// Peers become voice clients of `service`, found through the registry: they listen, and
     /// with `speak` each also says that WAV file now (a client already in just speaks).
     case clients(VoiceClients)
+    /// The peer serving `service` now moves it, running, to `to`.
+    case migrate(service: String, to: PeerName)
 }
 
 /// The service kinds a peer can host, as `deploy` names them.

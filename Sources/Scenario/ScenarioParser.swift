@@ -48,7 +48,7 @@ struct ScenarioReader {
     static let topLevelKeys = ["name", "description", "mode", "seed", "peers", "links", "dht", "timeline", "expect"]
     static let actionKeys = [
         "spawn", "leave", "crash", "pause", "resume", "churn", "wait", "stop", "link", "partition", "heal", "join",
-        "lookups", "register", "resolve", "deploy", "clients",
+        "lookups", "register", "resolve", "deploy", "migrate", "clients",
     ]
 
     func position(_ node: Node?) -> SourcePosition {

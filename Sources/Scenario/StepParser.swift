@@ -58,6 +58,7 @@ extension ScenarioReader {
         case "lookups": parsed = lookups(value)
         case "register", "resolve": parsed = registry(value, verb: verb)
         case "deploy": parsed = deploy(value)
+        case "migrate": parsed = migrate(value)
         case "clients": parsed = clients(value).map(StepAction.clients)
         case "heal":
             linkUses.append(action.key)
@@ -251,6 +252,34 @@ extension ScenarioReader {
             return nil
         }
         return .deploy(peer: peer, service: service, kind: kind)
+    }
+
+    /// `migrate: {service: voice, to: peer-5}`.
+    mutating func migrate(_ node: Node) -> StepAction? {
+        guard let mapping = node.mapping else {
+            error("migrate takes {service: NAME, to: peer-N}", at: node)
+            return nil
+        }
+        var service: String?
+        var target: PeerName?
+        for (key, value) in mapping {
+            switch key.scalar?.string {
+            case "service":
+                guard let name = serviceName(value) else { return nil }
+                service = name
+            case "to":
+                guard let name = peerName(value) else { return nil }
+                target = name
+            default:
+                error("unknown key '\(key.scalar?.string ?? "?")' in migrate (expected service, to)", at: key)
+                return nil
+            }
+        }
+        guard let service, let target else {
+            error("migrate needs a service and a peer to move it to", at: node)
+            return nil
+        }
+        return .migrate(service: service, to: target)
     }
 
     /// `clients: {service: voice, peers: [peer-2, peer-3], speak: Testbed/audio/reference.wav,

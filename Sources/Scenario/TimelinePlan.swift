@@ -54,6 +54,8 @@ public struct PlannedAction: Sendable, Equatable {
         case register(PeerName, service: String, lease: Duration)
         case resolve(PeerName, service: String)
         case deploy(PeerName, service: String, kind: String)
+        /// Whoever serves `service` then moves it to this peer.
+        case migrate(service: String, to: PeerName)
         /// One peer becomes a voice client (and speaks, with `speak`).
         case client(PeerName, VoiceClients)
     }

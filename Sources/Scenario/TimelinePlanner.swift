@@ -81,6 +81,9 @@ struct TimelinePlanner {
             case .deploy(let peer, let service, let kind):
                 _ = running(.named([peer]), step: step, verb: "deploy on")
                 append(.deploy(peer, service: service, kind: kind), at: step.at, index: index)
+            case .migrate(let service, let target):
+                _ = running(.named([target]), step: step, verb: "migrate to")
+                append(.migrate(service: service, to: target), at: step.at, index: index)
             case .clients(let spec):
                 for name in running(spec.peers, step: step, verb: "start clients on") {
                     var one = spec
@@ -333,6 +336,7 @@ extension PlannedAction: CustomStringConvertible {
         case .register(let peer, let service, let lease): what = "register \(service) at \(peer) (lease \(lease.text))"
         case .resolve(let peer, let service): what = "resolve \(service) from \(peer)"
         case .deploy(let peer, let service, let kind): what = "deploy \(service) (\(kind)) on \(peer)"
+        case .migrate(let service, let target): what = "migrate \(service) to \(target)"
         case .client(let peer, let spec):
             let part = spec.speak == nil ? "" : " from \(spec.from.text)" + (spec.length.map { " for \($0.text)" } ?? "")
             what = "\(peer) " + (spec.speak.map { "speaks \($0)\(part) to" } ?? "listens to") + " \(spec.service)"

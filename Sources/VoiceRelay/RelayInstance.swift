@@ -1,28 +1,35 @@
+import Mobility
 import OverlayCore
 
 /// The voice relay as a protocol participant, without I/O: control messages and data packets go
-/// in, answers, forwarding decisions and events come out. Its `state` is the service's whole
-/// movable state; which control connection belongs to which participant is this host's own
-/// business and stays here.
+/// in, answers, forwarding decisions and events come out. Clients talk to it over persistent
+/// sessions (`SessionMessage`): their requests and its pushes are `RelayMessage`s inside. Its
+/// `state` is the service's whole movable state, sessions included; which control connection
+/// carries which session is this host's own business and stays here.
 public struct RelayInstance: Sendable {
     /// A control connection, numbered by the shell.
     public typealias ConnectionID = Int
 
     public enum Input: Sendable, Equatable {
         /// A control message arrived on a connection.
-        case message(from: ConnectionID, RelayMessage)
-        /// A control connection closed.
+        case message(from: ConnectionID, SessionMessage)
+        /// A control connection closed (the session lives on, to be resumed).
         case disconnected(ConnectionID)
         /// A data packet of `bytes` arrived from `sender` (`ip:port`); `isRTP` says whether its
         /// header is an RTP version 2 header.
         case datagram(from: String, bytes: Int, isRTP: Bool)
+        /// A control message of `session` that reached the service's previous host after it
+        /// stopped, forwarded here: handled as if it came on the session's channel.
+        case late(session: UInt64, SessionMessage)
     }
 
     public enum Output: Sendable, Equatable {
-        case send(to: ConnectionID, RelayMessage)
+        case send(to: ConnectionID, SessionMessage)
         /// Send the packet that just arrived, unchanged, to each of these data addresses.
         case forward(to: [String])
         case emit(RelayEvent)
+        /// The state changed by operation `sequence` (only while `journaling`).
+        case changed(sequence: UInt64, RelayOperation)
     }
 
     /// What the relay tells the peer it runs in.
@@ -34,10 +41,13 @@ public struct RelayInstance: Sendable {
     /// Where clients send data: this host's UDP socket, `ip:port`.
     public let dataAddress: String
     public private(set) var state: RelayState
-    private var participantByConnection: [ConnectionID: UInt32] = [:]
+    /// While true, every operation is also an output (a migration streams them).
+    public var journaling = false
+    private var sessionByConnection: [ConnectionID: UInt64] = [:]
     /// Data addresses to forward to, by the sending participant's data address.
     private var routes: [String: (participant: UInt32, targets: [String])] = [:]
     private var random: SeededGenerator
+    private var journal: [Output] = []
 
     public static let maximumParticipants = 64
 
@@ -48,68 +58,126 @@ public struct RelayInstance: Sendable {
         rebuildRoutes()
     }
 
+    /// The session a connection carries, if it opened or resumed one.
+    public func session(on connection: ConnectionID) -> UInt64? { sessionByConnection[connection] }
+
+    /// Every connection that carries a session.
+    public var connections: [ConnectionID] { sessionByConnection.keys.sorted() }
+
     public mutating func handle(_ input: Input) -> [Output] {
+        let outputs: [Output]
         switch input {
         case .message(let connection, let message):
-            return receive(message, on: connection)
+            outputs = receive(message, on: connection, session: sessionByConnection[connection])
+        case .late(let session, let message):
+            outputs = receive(message, on: nil, session: session)
         case .disconnected(let connection):
-            guard let id = participantByConnection.removeValue(forKey: connection) else { return [] }
-            return remove(id)
+            sessionByConnection[connection] = nil
+            outputs = []
         case .datagram(let sender, let bytes, let isRTP):
             guard isRTP else {
                 apply(.dropped(.malformed, bytes: UInt32(clamping: bytes)))
-                return []
+                outputs = []
+                break
             }
             guard let route = routes[sender] else {
                 apply(.dropped(.unknownSender, bytes: UInt32(clamping: bytes)))
-                return []
+                outputs = []
+                break
             }
             apply(.forwarded(participant: route.participant, bytes: UInt32(clamping: bytes), copies: UInt32(route.targets.count)))
-            return route.targets.isEmpty ? [] : [.forward(to: route.targets)]
+            outputs = route.targets.isEmpty ? [] : [.forward(to: route.targets)]
         }
+        guard journaling, !journal.isEmpty else { return outputs }
+        defer { journal = [] }
+        return journal + outputs
     }
 
-    private mutating func receive(_ message: RelayMessage, on connection: ConnectionID) -> [Output] {
+    /// Applies an operation the service's previous host made (a replica catching up).
+    public mutating func replay(_ operation: RelayOperation) throws(RelayState.Rejection) {
+        try state.apply(operation)
+        rebuildRoutes()
+    }
+
+    // MARK: Sessions
+
+    /// `connection` is nil for late messages: answers go to the session's channel, if any.
+    private mutating func receive(_ message: SessionMessage, on connection: ConnectionID?, session: UInt64?)
+        -> [Output]
+    {
+        var table = state.sessions
+        let (answers, channelSession) = table.handle(
+            message, on: session, dataAddress: dataAddress, entropy: (random.next(), random.next()))
+        if let connection { sessionByConnection[connection] = channelSession }
+        for (id, value) in table.sessions.sorted(by: { $0.key < $1.key }) where state.sessions.sessions[id] != value {
+            apply(.session(id: id, value))
+        }
+        let replyTo = connection ?? channelSession.flatMap(self.connection(carrying:))
+        var outputs: [Output] = []
+        for answer in answers {
+            switch answer {
+            case .answer(let reply):
+                if let replyTo { outputs.append(.send(to: replyTo, reply)) }
+            case .apply(let session, let body):
+                outputs += request(body, session: session)
+            }
+        }
+        // A resumed session hears again who it is here.
+        if case .resume = message, let channelSession, let connection,
+            let participant = state.participants.first(where: { $0.session == channelSession })
+        {
+            outputs.append(.send(to: connection, .push(body: welcome(participant).frame)))
+        }
+        return outputs
+    }
+
+    private func connection(carrying session: UInt64) -> ConnectionID? {
+        sessionByConnection.filter { $0.value == session }.keys.min()
+    }
+
+    private func push(_ message: RelayMessage, to session: UInt64) -> [Output] {
+        connection(carrying: session).map { [.send(to: $0, .push(body: message.frame))] } ?? []
+    }
+
+    private func welcome(_ participant: Participant) -> RelayMessage {
+        .welcome(
+            participant: participant.id, session: participant.session, resumeToken: participant.resumeToken,
+            relayDataAddress: dataAddress)
+    }
+
+    // MARK: Requests
+
+    private mutating func request(_ body: [UInt8], session: UInt64) -> [Output] {
+        let message: RelayMessage
+        do {
+            message = try RelayMessage(frame: body)
+        } catch {
+            return push(.refused(reason: "\(error)"), to: session)
+        }
+        let current = state.participants.first { $0.session == session }
         switch message {
         case .join(let name, let address):
-            if participantByConnection[connection] != nil {
-                return [.send(to: connection, .refused(reason: "this connection already joined"))]
-            }
+            if current != nil { return push(.refused(reason: "this session already joined"), to: session) }
             if state.participant(receivingAt: address) != nil {
-                return [.send(to: connection, .refused(reason: "another participant receives at \(address)"))]
+                return push(.refused(reason: "another participant receives at \(address)"), to: session)
             }
             guard state.participants.count < Self.maximumParticipants else {
-                return [.send(to: connection, .refused(reason: "the relay is full (\(Self.maximumParticipants))"))]
+                return push(.refused(reason: "the relay is full (\(Self.maximumParticipants))"), to: session)
             }
             let participant = Participant(
-                id: state.nextParticipant, name: name, dataAddress: address, session: random.next(),
-                resumeToken: random.next())
+                id: state.nextParticipant, name: name, dataAddress: address, session: session,
+                resumeToken: state.sessions.sessions[session]?.token ?? 0)
             apply(.join(participant))
-            participantByConnection[connection] = participant.id
-            return [
-                .send(
-                    to: connection,
-                    .welcome(
-                        participant: participant.id, session: participant.session,
-                        resumeToken: participant.resumeToken, relayDataAddress: dataAddress)),
-                .emit(.joined(participant)),
-            ] + announceMembers()
+            return push(welcome(participant), to: session) + [.emit(.joined(participant))] + announceMembers()
         case .leave:
-            guard let id = participantByConnection.removeValue(forKey: connection) else {
-                return [.send(to: connection, .refused(reason: "not joined"))]
-            }
-            return remove(id)
+            guard let current else { return push(.refused(reason: "not joined"), to: session) }
+            apply(.leave(participant: current.id))
+            return [.emit(.left(current))] + announceMembers()
         case .listParticipants:
-            return [.send(to: connection, .participants(members))]
+            return push(.participants(members), to: session)
         case .welcome, .participants, .refused:
-            return [.send(to: connection, .refused(reason: "not a request"))]
+            return push(.refused(reason: "not a request"), to: session)
         }
-    }
-
-    private mutating func remove(_ id: UInt32) -> [Output] {
-        guard let participant = state.participant(id) else { return [] }
-        apply(.leave(participant: id))
-        return [.emit(.left(participant))] + announceMembers()
     }
 
     private var members: [RelayMessage.Member] {
@@ -118,19 +186,21 @@ public struct RelayInstance: Sendable {
 
     private func announceMembers() -> [Output] {
         let list = RelayMessage.participants(members)
-        return participantByConnection.keys.sorted().map { .send(to: $0, list) }
+        return state.participants.flatMap { push(list, to: $0.session) }
     }
 
     /// Every state change goes through here. The instance only makes operations that fit.
     private mutating func apply(_ operation: RelayOperation) {
+        let sequence: UInt64
         do {
-            try state.apply(operation)
+            sequence = try state.apply(operation)
         } catch {
             preconditionFailure("the relay made an operation its own state rejects: \(error)")
         }
+        if journaling { journal.append(.changed(sequence: sequence, operation)) }
         switch operation {
         case .join, .leave: rebuildRoutes()
-        case .forwarded, .dropped: break
+        case .forwarded, .dropped, .session: break
         }
     }
 

@@ -1,10 +1,11 @@
+import Mobility
 import OverlayCore
 
-/// The relay's state and operations as bytes, version 1: what a migration copies (the snapshot)
+/// The relay's state and operations as bytes, version 2 (sessions added): what a migration copies (the snapshot)
 /// and streams (the operations). Integers are big-endian, text has a 16-bit length, and lists a
 /// count with a limit, so a hostile snapshot cannot make the decoder allocate without bound.
 extension RelayState {
-    static let snapshotVersion: UInt8 = 1
+    static let snapshotVersion: UInt8 = 2
     /// More participants than a relay takes (see `RelayInstance.maximumParticipants`) is malformed.
     static let maximumParticipants = 1024
 
@@ -22,6 +23,11 @@ extension RelayState {
         }
         writer.integer(UInt16(participants.count))
         for participant in participants { participant.write(to: &writer) }
+        writer.integer(UInt16(sessions.sessions.count))
+        for (id, session) in sessions.sessions.sorted(by: { $0.key < $1.key }) {
+            writer.integer(id)
+            session.write(to: &writer)
+        }
         return writer.bytes
     }
 
@@ -50,8 +56,17 @@ extension RelayState {
             }
             participants.append(participant)
         }
+        let sessionsOffset = reader.offset
+        let sessionCount = Int(try reader.integer(UInt16.self))
+        guard sessionCount <= Self.maximumParticipants else {
+            throw .invalid("\(sessionCount) sessions", offset: sessionsOffset)
+        }
+        var sessions = SessionTable()
+        for _ in 0..<sessionCount { sessions.set(try reader.integer(), try SessionTable.Session(from: &reader)) }
         try reader.finish()
-        self.init(participants: participants, counters: counters, nextParticipant: nextParticipant, sequence: sequence)
+        self.init(
+            participants: participants, counters: counters, sessions: sessions, nextParticipant: nextParticipant,
+            sequence: sequence)
     }
 }
 
@@ -77,10 +92,22 @@ extension Participant {
     }
 }
 
+extension SessionTable.Session {
+    init(from reader: inout WireReader) throws(WireError) {
+        self.init(client: try reader.text(limit: 255), token: try reader.integer(), appliedThrough: try reader.integer())
+    }
+
+    func write(to writer: inout WireWriter) {
+        writer.text(client)
+        writer.integer(token)
+        writer.integer(appliedThrough)
+    }
+}
+
 extension RelayOperation {
     /// Type bytes on the wire.
     enum Kind: UInt8 {
-        case join = 1, leave, forwarded, dropped
+        case join = 1, leave, forwarded, dropped, session
     }
 
     /// The operation as bytes.
@@ -113,6 +140,10 @@ extension RelayOperation {
             writer.integer(Kind.dropped.rawValue)
             writer.integer(reason.rawValue)
             writer.integer(bytes)
+        case .session(let id, let session):
+            writer.integer(Kind.session.rawValue)
+            writer.integer(id)
+            session.write(to: &writer)
         }
     }
 
@@ -130,6 +161,7 @@ extension RelayOperation {
                 throw .invalid("unknown drop reason", offset: reasonOffset)
             }
             self = .dropped(reason, bytes: try reader.integer())
+        case .session?: self = .session(id: try reader.integer(), try SessionTable.Session(from: &reader))
         case nil: throw .unknownType(type, offset: offset)
         }
     }

@@ -1,6 +1,8 @@
 /// VoiceRelay is the voice relay service's logic without I/O: its state, the operations that
 /// change it, its control protocol, and the instance that decides what to answer and where each
-/// data packet goes. The shell that owns sockets lives in `Voice`.
+/// data packet goes. The shell that owns sockets lives in `VoiceService`.
+
+import Mobility
 
 /// One client of the relay.
 public struct Participant: Sendable, Equatable {
@@ -10,8 +12,7 @@ public struct Participant: Sendable, Equatable {
     public var name: String
     /// Where the client receives data: `ip:port` of its UDP socket.
     public var dataAddress: String
-    /// The session this participant belongs to, and the token that resumes it on another
-    /// host: both part of the state that moves with the service.
+    /// The client's persistent session (see `RelayState.sessions`) and its resume token.
     public var session: UInt64
     public var resumeToken: UInt64
     /// Data packets (and their bytes) this participant sent through the relay.
@@ -43,6 +44,8 @@ public enum RelayOperation: Sendable, Equatable {
     /// A data packet of `bytes` from `participant` went out to `copies` others.
     case forwarded(participant: UInt32, bytes: UInt32, copies: UInt32)
     case dropped(DropReason, bytes: UInt32)
+    /// A client's session was opened or applied a request: its new value.
+    case session(id: UInt64, SessionTable.Session)
 }
 
 /// The relay's whole state: participants with their endpoints, and counters. It changes only
@@ -82,6 +85,9 @@ public struct RelayState: Sendable, Equatable {
     /// Participants by id, in the order they joined.
     public private(set) var participants: [Participant] = []
     public private(set) var counters = Counters()
+    /// The clients' persistent sessions: ids, resume tokens, requests applied. They move with
+    /// the service, so a client resumes on the new host and no request applies twice.
+    public private(set) var sessions = SessionTable()
     /// The next participant id to give out.
     public private(set) var nextParticipant: UInt32 = 1
     /// How many operations made this state: the sequence number of the last one applied.
@@ -90,9 +96,13 @@ public struct RelayState: Sendable, Equatable {
     public init() {}
 
     /// A state read back from a snapshot (see `RelayState+Wire`).
-    init(participants: [Participant], counters: Counters, nextParticipant: UInt32, sequence: UInt64) {
+    init(
+        participants: [Participant], counters: Counters, sessions: SessionTable, nextParticipant: UInt32,
+        sequence: UInt64
+    ) {
         self.participants = participants
         self.counters = counters
+        self.sessions = sessions
         self.nextParticipant = nextParticipant
         self.sequence = sequence
     }
@@ -132,6 +142,8 @@ public struct RelayState: Sendable, Equatable {
             case .unknownSender: counters.droppedUnknownSender += 1
             case .malformed: counters.droppedMalformed += 1
             }
+        case .session(let id, let session):
+            sessions.set(id, session)
         }
         sequence += 1
         return sequence

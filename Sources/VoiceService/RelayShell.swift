@@ -1,4 +1,5 @@
 import Logging
+import Mobility
 import NIOCore
 import NIOExtras
 import NIOPosix
@@ -6,31 +7,51 @@ import RTP
 import VoiceRelay
 
 /// The voice relay on the network: a TCP listener for control channels (frames with a 16-bit
-/// length prefix) and a UDP socket for data, both on the host's address, around one
-/// `RelayInstance`. Everything it holds lives on one event loop, the one its sockets use: a data
-/// packet is forwarded by the handler that read it, with no hop to another thread.
+/// length prefix, `SessionMessage`s) and a UDP socket for data, both on the host's address,
+/// around one `RelayInstance`. Everything it holds lives on one event loop, the one its sockets
+/// use: a data packet is forwarded by the handler that read it, with no hop to another thread.
+/// A shell also moves its relay to another host, or takes one over (`RelayShell+Migration`).
 public final class RelayShell: @unchecked Sendable {
     /// The service kind this shell runs, as `deploy` names it.
     public static let kind = "voice-relay"
+
+    /// What the shell is to its service now.
+    enum Role: Equatable {
+        /// A migration's target holding (or building) a replica; nobody is told of it yet.
+        case replica
+        /// It serves the relay.
+        case primary
+        /// A migration committed: the state no longer changes here; traffic goes to the target.
+        case frozen
+        /// Clients were told to use `contact`; late traffic still goes there.
+        case moved(contact: String)
+        /// Closed.
+        case closed
+    }
 
     public let service: String
     /// `ip:port` of the control listener and of the data socket.
     public let controlAddress: String
     public let dataAddress: String
     let loop: any EventLoop
-    private let logger: Logger
-    private let onEvent: @Sendable (RelayInstance.RelayEvent) -> Void
+    let logger: Logger
+    let onEvent: @Sendable (RelayInstance.RelayEvent) -> Void
     // Below: touched on `loop` only.
-    private var instance: RelayInstance
-    private var connections: [RelayInstance.ConnectionID: any Channel] = [:]
+    var role: Role
+    var instance: RelayInstance
+    /// The registry epoch this shell serves (or will serve) under.
+    var epoch: UInt64 = 1
+    var connections: [RelayInstance.ConnectionID: any Channel] = [:]
     private var lastConnection: RelayInstance.ConnectionID = 0
     private var socketAddresses: [String: SocketAddress] = [:]
     private var malformedControl = 0
-    private var listener: (any Channel)?
-    private var datagrams: (any Channel)?
+    var listener: (any Channel)?
+    var datagrams: (any Channel)?
+    /// The migration under way, on either side, and what it needs (`RelayShell+Migration`).
+    var migration: MigrationDriver?
 
-    private init(
-        service: String, controlAddress: String, dataAddress: String, loop: any EventLoop, seed: UInt64,
+    init(
+        service: String, controlAddress: String, dataAddress: String, loop: any EventLoop, seed: UInt64, role: Role,
         logger: Logger, onEvent: @escaping @Sendable (RelayInstance.RelayEvent) -> Void
     ) {
         self.service = service
@@ -39,6 +60,7 @@ public final class RelayShell: @unchecked Sendable {
         self.loop = loop
         self.logger = logger
         self.onEvent = onEvent
+        self.role = role
         self.instance = RelayInstance(dataAddress: dataAddress, seed: seed)
     }
 
@@ -48,6 +70,15 @@ public final class RelayShell: @unchecked Sendable {
         service: String, address: String, controlPort: Int = 0, dataPort: Int = 0, group: any EventLoopGroup,
         seed: UInt64 = .random(in: .min ... .max), logger: Logger,
         onEvent: @escaping @Sendable (RelayInstance.RelayEvent) -> Void = { _ in }
+    ) async throws -> RelayShell {
+        try await bind(
+            service: service, address: address, controlPort: controlPort, dataPort: dataPort, group: group, seed: seed,
+            role: .primary, logger: logger, onEvent: onEvent)
+    }
+
+    static func bind(
+        service: String, address: String, controlPort: Int = 0, dataPort: Int = 0, group: any EventLoopGroup,
+        seed: UInt64, role: Role, logger: Logger, onEvent: @escaping @Sendable (RelayInstance.RelayEvent) -> Void
     ) async throws -> RelayShell {
         let loop = group.next()
         let box = OwnerSlot<RelayShell>()
@@ -85,8 +116,8 @@ public final class RelayShell: @unchecked Sendable {
         }
         let shell = RelayShell(
             service: service, controlAddress: "\(address):\(listener.localAddress?.port ?? 0)",
-            dataAddress: "\(address):\(datagrams.localAddress?.port ?? 0)", loop: loop, seed: seed, logger: logger,
-            onEvent: onEvent)
+            dataAddress: "\(address):\(datagrams.localAddress?.port ?? 0)", loop: loop, seed: seed, role: role,
+            logger: logger, onEvent: onEvent)
         try await loop.submit {
             shell.listener = listener
             shell.datagrams = datagrams
@@ -95,24 +126,32 @@ public final class RelayShell: @unchecked Sendable {
         return shell
     }
 
-    /// The relay's state now (participants, counters).
+    /// The relay's state now (participants, sessions, counters).
     public func state() async throws -> RelayState {
         try await loop.submit { self.instance.state }.get()
     }
 
     /// Closes every control channel and both sockets.
     public func close() async {
-        let channels = (try? await loop.submit { () -> [any Channel] in
-            let all = Array(self.connections.values) + [self.listener, self.datagrams].compactMap { $0 }
-            self.connections = [:]
-            return all
-        }.get()) ?? []
+        let channels = (try? await loop.submit { self.closeOnLoop() }.get()) ?? []
         for channel in channels { try? await channel.close() }
+    }
+
+    /// Stops serving and hands back the channels to close.
+    func closeOnLoop() -> [any Channel] {
+        role = .closed
+        migration?.cancelTimers()
+        let all = Array(connections.values) + [listener, datagrams].compactMap { $0 }
+        connections = [:]
+        listener = nil
+        datagrams = nil
+        return all
     }
 
     // MARK: On the loop
 
-    func connected(_ channel: any Channel) -> RelayInstance.ConnectionID {
+    func connected(_ channel: any Channel) -> RelayInstance.ConnectionID? {
+        guard role != .closed, role != .replica else { return nil }
         lastConnection += 1
         connections[lastConnection] = channel
         return lastConnection
@@ -124,41 +163,72 @@ public final class RelayShell: @unchecked Sendable {
     }
 
     func control(_ frame: [UInt8], from connection: RelayInstance.ConnectionID) {
-        let message: RelayMessage
+        let message: SessionMessage
         do {
-            message = try RelayMessage(frame: frame)
+            message = try SessionMessage(frame: frame)
         } catch {
             malformedControl += 1
             logger.warning("\(service): malformed control frame of \(frame.count) bytes: \(error)")
-            connections[connection]?.writeAndFlush(ByteBuffer(bytes: RelayMessage.refused(reason: "\(error)").frame), promise: nil)
             return
         }
-        carryOut(instance.handle(.message(from: connection, message)), packet: nil, context: nil)
+        switch role {
+        case .primary:
+            carryOut(instance.handle(.message(from: connection, message)), packet: nil, context: nil)
+        case .frozen, .moved:
+            migratedControl(message, from: connection)
+        case .replica, .closed:
+            break
+        }
     }
 
     func datagram(_ envelope: AddressedEnvelope<ByteBuffer>, context: ChannelHandlerContext) {
         let sender = envelope.remoteAddress.endpoint
-        let isRTP = envelope.data.withUnsafeReadableBytes { bytes in (try? RTPHeader(bytes: bytes)) != nil }
-        carryOut(
-            instance.handle(.datagram(from: sender, bytes: envelope.data.readableBytes, isRTP: isRTP)),
-            packet: envelope.data, context: context)
+        switch role {
+        case .primary:
+            let isRTP = envelope.data.withUnsafeReadableBytes { bytes in (try? RTPHeader(bytes: bytes)) != nil }
+            carryOut(
+                instance.handle(.datagram(from: sender, bytes: envelope.data.readableBytes, isRTP: isRTP)),
+                packet: envelope.data, context: context)
+        case .frozen, .moved:
+            migratedDatagram(Array(buffer: envelope.data), from: sender)
+        case .replica, .closed:
+            break
+        }
     }
 
-    private func carryOut(_ outputs: [RelayInstance.Output], packet: ByteBuffer?, context: ChannelHandlerContext?) {
+    /// Carries out the instance's outputs; `packet` is the datagram they are about (with the
+    /// handler `context` that read it, or nil when it came from elsewhere).
+    func carryOut(_ outputs: [RelayInstance.Output], packet: ByteBuffer?, context: ChannelHandlerContext?) {
         for output in outputs {
             switch output {
             case .send(let connection, let message):
-                connections[connection]?.writeAndFlush(ByteBuffer(bytes: message.frame), promise: nil)
+                if migration?.holdsAnswers == true {
+                    migration?.hold(message, to: connection, through: instance.state.sequence)
+                } else {
+                    send(message, to: connection)
+                }
             case .forward(let targets):
-                guard let packet, let context else { continue }
+                guard let packet else { continue }
                 for target in targets {
                     guard let address = socketAddress(target) else { continue }
-                    context.write(NIOAny(AddressedEnvelope(remoteAddress: address, data: packet)), promise: nil)
+                    let envelope = AddressedEnvelope(remoteAddress: address, data: packet)
+                    if let context {
+                        context.write(NIOAny(envelope), promise: nil)
+                    } else {
+                        datagrams?.write(envelope, promise: nil)
+                    }
                 }
+                if context == nil { datagrams?.flush() }
             case .emit(let event):
                 onEvent(event)
+            case .changed(let sequence, let operation):
+                migrationChanged(sequence, operation)
             }
         }
+    }
+
+    func send(_ message: SessionMessage, to connection: RelayInstance.ConnectionID) {
+        connections[connection]?.writeAndFlush(ByteBuffer(bytes: message.frame), promise: nil)
     }
 
     private func socketAddress(_ text: String) -> SocketAddress? {

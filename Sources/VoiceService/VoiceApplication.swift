@@ -1,21 +1,32 @@
 import ControlProtocol
 import Foundation
+import Mobility
 import OverlayCore
 import PeerNode
 import Registry
 import Voice
 import VoiceRelay
 
-/// Voice in a peer: hosts voice relays (`deploy` with kind `voice-relay`) and runs voice
-/// clients (`voice-client`), and reports both to the coordinator. At the end it writes one WAV
-/// per speaker each client heard: `<recordings>/<peer>-from-<ssrc>.wav`.
+/// Voice in a peer: hosts voice relays (`deploy` with kind `voice-relay`), moves them to other
+/// peers and takes them over (`migrate`, migration frames on the overlay), runs voice clients
+/// (`voice-client`), and reports all of it to the coordinator. At the end it writes one WAV per
+/// speaker each client heard: `<recordings>/<peer>-from-<ssrc>.wav`.
 public actor VoiceApplication: PeerApplication {
     private var relays: [String: RelayShell] = [:]
+    /// Shells moving a relay away or taking one over, by migration.
+    private var migrations: [UInt64: RelayShell] = [:]
     private var clients: [String: (client: VoiceClient, recordings: String)] = [:]
+    /// Migration frames to other peers, sent in order by one task.
+    private var outbox: AsyncStream<(frame: [UInt8], to: String)>.Continuation?
+    /// Frames that were not migration frames, or named no migration here.
+    private var strayFrames = 0
     /// How long a relay's registry record lives without renewal (the host renews at a third).
     public static let lease: Duration = .seconds(10)
 
-    public init() {}
+    public init() {
+        // The relay's code digest reads the executable once; do it before a migration waits on it.
+        Task.detached(priority: .background) { _ = RelayShell.identity }
+    }
 
     public func obey(_ command: PeerCommand, peer: PeerContext) async -> Bool {
         switch command {
@@ -27,8 +38,109 @@ public actor VoiceApplication: PeerApplication {
                 service, speak: speak, from: from, length: length, recordings: recordings, band: band, quality: quality,
                 peer: peer)
             return true
+        case .migrate(let service, let to, let address):
+            await migrate(service, to: MigrationMessage.Host(name: to, overlay: address), peer: peer)
+            return true
         default:
             return false
+        }
+    }
+
+    public func receive(overlayFrame: [UInt8], peer: PeerContext) async {
+        guard overlayFrame.first == MigrationMessage.protocolByte else { return }
+        let message: MigrationMessage
+        do {
+            message = try MigrationMessage(frame: overlayFrame)
+        } catch {
+            strayFrames += 1
+            return peer.logger.warning("dropped a malformed migration frame of \(overlayFrame.count) bytes: \(error)")
+        }
+        if let shell = migrations[message.migration] { return shell.receive(message) }
+        guard case .prepare(let id, let service, _, _, _) = message else {
+            strayFrames += 1
+            return peer.logger.debug("a migration frame for no migration here: \(message)")
+        }
+        do {
+            migrations[id] = try await RelayShell.target(
+                of: message, address: peer.address, group: peer.group, hosting: Set(relays.keys),
+                host: migrationHost(peer), logger: peer.logger, onEvent: membership(of: service, peer: peer))
+        } catch {
+            peer.logger.error("cannot bind a relay to take \(service) over: \(error)")
+        }
+    }
+
+    private func migrate(_ service: String, to target: MigrationMessage.Host, peer: PeerContext) async {
+        let id = UInt64.random(in: 1 ... .max)
+        guard let relay = relays[service] else {
+            return peer.emit(
+                .migrationPhase(migration: String(id), service: service, from: peer.name.description, to: target.name, phase: "aborted"))
+        }
+        migrations[id] = relay
+        do {
+            try await relay.migrate(id: id, to: target, host: migrationHost(peer))
+        } catch {
+            peer.emit(.serviceFailed(service: service, reason: "cannot migrate: \(error)"))
+        }
+    }
+
+    /// What a relay shell needs from this peer to move.
+    private func migrationHost(_ peer: PeerContext) -> MigrationHost {
+        let outbox = outbox(peer)
+        return MigrationHost(
+            me: MigrationMessage.Host(name: peer.name.description, overlay: peer.overlayAddress),
+            send: { outbox.yield(($0, $1)) }, resolve: peer.resolve, register: peer.register, withdraw: peer.withdraw,
+            emit: peer.emit, lease: Self.lease,
+            serving: { shell in Task { await self.serving(shell, peer: peer) } },
+            ended: { shell in Task { await self.ended(shell) } })
+    }
+
+    private func outbox(_ peer: PeerContext) -> AsyncStream<(frame: [UInt8], to: String)>.Continuation {
+        if let outbox { return outbox }
+        let (frames, outbox) = AsyncStream<(frame: [UInt8], to: String)>.makeStream()
+        self.outbox = outbox
+        Task { for await frame in frames { await peer.sendOverlay(frame.frame, frame.to) } }
+        return outbox
+    }
+
+    private func serving(_ shell: RelayShell, peer: PeerContext) {
+        relays[shell.service] = shell
+        watch(shell, peer: peer)
+    }
+
+    private func ended(_ shell: RelayShell) {
+        migrations = migrations.filter { $0.value !== shell }
+        if relays[shell.service] === shell { relays[shell.service] = nil }
+    }
+
+    /// Checks the registry at a third of the lease: when another host registered the relay
+    /// under a higher epoch, this one stops serving it (never two primaries).
+    private func watch(_ shell: RelayShell, peer: PeerContext) {
+        Task {
+            while relays[shell.service] === shell {
+                try? await Task.sleep(for: Self.lease / 3)
+                guard relays[shell.service] === shell, let record = await peer.resolve(shell.service) else { continue }
+                if await shell.superseded(by: record.epoch) {
+                    peer.emit(
+                        .serviceFailed(
+                            service: shell.service,
+                            reason: "superseded: epoch \(record.epoch) at \(record.hosts.first ?? "?") is newer"))
+                    await peer.withdraw(shell.service)
+                    ended(shell)
+                }
+            }
+        }
+    }
+
+    private func membership(of service: String, peer: PeerContext) -> @Sendable (RelayInstance.RelayEvent) -> Void {
+        { event in
+            switch event {
+            case .joined(let participant):
+                peer.emit(
+                    .membership(service: service, participant: Int(participant.id), name: participant.name, change: "joined"))
+            case .left(let participant):
+                peer.emit(
+                    .membership(service: service, participant: Int(participant.id), name: participant.name, change: "left"))
+            }
         }
     }
 
@@ -57,6 +169,8 @@ public actor VoiceApplication: PeerApplication {
             await relay.close()
         }
         relays = [:]
+        for shell in migrations.values { await shell.close() }
+        migrations = [:]
     }
 
     private func deploy(_ service: String, peer: PeerContext) async {
@@ -67,16 +181,7 @@ public actor VoiceApplication: PeerApplication {
         do {
             relay = try await RelayShell.start(
                 service: service, address: peer.address, group: peer.group, logger: peer.logger,
-                onEvent: { event in
-                    switch event {
-                    case .joined(let participant):
-                        peer.emit(
-                            .membership(service: service, participant: Int(participant.id), name: participant.name, change: "joined"))
-                    case .left(let participant):
-                        peer.emit(
-                            .membership(service: service, participant: Int(participant.id), name: participant.name, change: "left"))
-                    }
-                })
+                onEvent: membership(of: service, peer: peer))
         } catch {
             return peer.emit(.serviceFailed(service: service, reason: "cannot bind on \(peer.address): \(error)"))
         }
@@ -85,7 +190,7 @@ public actor VoiceApplication: PeerApplication {
             await relay.close()
             return peer.emit(.serviceFailed(service: service, reason: "the registry did not store the record"))
         }
-        relays[service] = relay
+        serving(relay, peer: peer)
         peer.emit(.deployed(service: service, kind: RelayShell.kind, control: relay.controlAddress, data: relay.dataAddress))
     }
 
@@ -117,16 +222,13 @@ public actor VoiceApplication: PeerApplication {
         if let joined = clients[service]?.client {
             client = joined
         } else {
-            guard let record = await peer.resolve(service), let control = record.hosts.first else {
-                return peer.emit(.serviceFailed(service: service, reason: "not found in the registry"))
-            }
             do {
                 try FileManager.default.createDirectory(atPath: recordings, withIntermediateDirectories: true)
                 client = try await VoiceClient.join(
-                    relay: control, as: peer.name.description, address: peer.address, band: band, quality: quality,
-                    group: peer.group, logger: peer.logger)
+                    as: peer.name.description, address: peer.address, band: band, quality: quality, group: peer.group,
+                    logger: peer.logger, resolve: { await peer.resolve(service)?.hosts.first })
             } catch {
-                return peer.emit(.serviceFailed(service: service, reason: "cannot join \(control): \(error)"))
+                return peer.emit(.serviceFailed(service: service, reason: "cannot join: \(error)"))
             }
             clients[service] = (client, recordings)
             peer.emit(

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Mobility
 import NIOCore
 import NIOExtras
 import NIOPosix
@@ -7,8 +8,10 @@ import RTP
 import Voice
 import VoiceRelay
 
-/// A participant of a voice relay: a TCP control channel to the relay, a UDP socket that sends
-/// what this client says and receives what the others say, and one `SpeakerTrack` per speaker
+/// A participant of a voice relay: a persistent connection to the relay (a TCP control channel
+/// that follows the relay when it moves, see `ServiceConnectionStateMachine`), a UDP socket that
+/// sends what this client says to wherever the relay is now and receives what the others say,
+/// and one `SpeakerTrack` per speaker
 /// heard with its own playout clock. Speaking and playout are paced by deadlines on a monotonic
 /// clock (frame n is due n × 20 ms after the first), so they do not drift however long they run.
 /// Everything it holds lives on one event loop.
@@ -32,33 +35,45 @@ public final class VoiceClient: @unchecked Sendable {
 
     /// Why a client could not join.
     public enum JoinError: Error, CustomStringConvertible {
-        case badAddress(String)
         case refused(String)
         case noWelcome
 
         public var description: String {
             switch self {
-            case .badAddress(let text): "not an ip:port address: \(text)"
             case .refused(let reason): "the relay refused: \(reason)"
-            case .noWelcome: "the relay did not answer the join within 2 s"
+            case .noWelcome: "no welcome from the relay within \(VoiceClient.joinTimeout)"
             }
         }
     }
 
+    /// How long a join may take: resolving, connecting (with backoff) and the welcome.
+    public static let joinTimeout: Duration = .seconds(5)
+
     public let name: String
     public let band: SpeexBand
     public let quality: Int
-    /// `ip:port` of this client's data socket, of the relay's control channel and data socket.
+    /// `ip:port` of this client's data socket.
     public let localDataAddress: String
-    public let controlAddress: String
     let loop: any EventLoop
     private let logger: Logger
+    /// Finds the relay's control address (the registry, in a peer).
+    private let resolve: @Sendable () async -> String?
+    private let box: OwnerSlot<VoiceClient>
     // Below: touched on `loop` only.
-    private var control: (any Channel)?
+    /// The persistent connection to the relay: session, channels, requests not yet applied.
+    private var connection: ServiceConnectionStateMachine
+    private var channels: [ServiceConnectionStateMachine.Channel: any Channel] = [:]
+    private var timers: [ServiceConnectionStateMachine.Timer: Scheduled<Void>] = [:]
     private var data: (any Channel)?
     private var welcome: EventLoopPromise<RelayMessage>?
+    private var finished = false
     public private(set) var participant: UInt32 = 0
+    /// `ip:port` of the relay's control channel and data socket now; they change when the
+    /// relay moves.
+    public private(set) var controlAddress = ""
     public private(set) var relayDataAddress = ""
+    /// How often the connection moved to another host.
+    public private(set) var moves = 0
     private var relayData: SocketAddress?
     private var tracks: [UInt32: (track: SpeakerTrack, playout: Scheduled<Void>?)] = [:]
     /// Datagrams that were not RTP.
@@ -83,16 +98,18 @@ public final class VoiceClient: @unchecked Sendable {
     }
 
     private init(
-        name: String, band: SpeexBand, quality: Int, localDataAddress: String, controlAddress: String,
-        loop: any EventLoop, logger: Logger
+        name: String, band: SpeexBand, quality: Int, localDataAddress: String, loop: any EventLoop,
+        box: OwnerSlot<VoiceClient>, logger: Logger, resolve: @escaping @Sendable () async -> String?
     ) {
         self.name = name
         self.band = band
         self.quality = quality
         self.localDataAddress = localDataAddress
-        self.controlAddress = controlAddress
         self.loop = loop
+        self.box = box
         self.logger = logger
+        self.resolve = resolve
+        connection = ServiceConnectionStateMachine(client: name)
         encoder = SpeexEncoder(band: band, quality: quality)
         // RFC 3550 wants random initial sequence numbers and timestamps.
         packetizer = SpeexPacketizer(
@@ -103,13 +120,23 @@ public final class VoiceClient: @unchecked Sendable {
     /// This client's SSRC (`0x` + 8 hex digits in events).
     public var ssrc: UInt32 { packetizer.ssrc }
 
-    /// Opens the control channel to the relay at `control` (`ip:port`), binds a data socket on
-    /// `address`, joins as `name`, and starts the playout clock.
+    /// Joins the relay whose control channel is at `control` (`ip:port`).
     public static func join(
         relay control: String, as name: String, address: String, band: SpeexBand = .wideband, quality: Int = 8,
         group: any EventLoopGroup, logger: Logger
     ) async throws -> VoiceClient {
-        guard let relay = SocketAddress(endpoint: control) else { throw JoinError.badAddress(control) }
+        try await join(
+            as: name, address: address, band: band, quality: quality, group: group, logger: logger,
+            resolve: { control })
+    }
+
+    /// Binds a data socket on `address`, opens a persistent connection to the relay that
+    /// `resolve` finds (again after a break without a redirect), joins as `name`, and starts
+    /// the playout clock.
+    public static func join(
+        as name: String, address: String, band: SpeexBand = .wideband, quality: Int = 8, group: any EventLoopGroup,
+        logger: Logger, resolve: @escaping @Sendable () async -> String?
+    ) async throws -> VoiceClient {
         let loop = group.next()
         let box = OwnerSlot<VoiceClient>()
         let data = try await DatagramBootstrap(group: loop)
@@ -121,42 +148,26 @@ public final class VoiceClient: @unchecked Sendable {
             }
             .bind(host: address, port: 0).get()
         let client = VoiceClient(
-            name: name, band: band, quality: quality, localDataAddress: data.localAddress?.endpoint ?? "?",
-            controlAddress: control, loop: loop, logger: logger)
+            name: name, band: band, quality: quality, localDataAddress: data.localAddress?.endpoint ?? "?", loop: loop,
+            box: box, logger: logger, resolve: resolve)
         do {
-            let channel = try await ClientBootstrap(group: loop)
-                .connectTimeout(.seconds(1))
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandlers([
-                            ByteToMessageHandler(LengthFieldBasedFrameDecoder(lengthFieldBitLength: .twoBytes)),
-                            LengthFieldPrepender(lengthFieldBitLength: .twoBytes),
-                            ClientControlHandler(box: box),
-                        ])
-                    }
-                }
-                .connect(to: relay).get()
             let welcome = try await loop.submit { () -> EventLoopFuture<RelayMessage> in
-                client.control = channel
                 client.data = data
                 box.owner = client
                 let promise = loop.makePromise(of: RelayMessage.self)
                 client.welcome = promise
-                loop.scheduleTask(in: .seconds(2)) {
+                loop.scheduleTask(in: TimeAmount(joinTimeout)) {
                     guard let waiting = client.welcome else { return }
                     client.welcome = nil
                     waiting.fail(JoinError.noWelcome)
                 }
-                channel.writeAndFlush(
-                    ByteBuffer(bytes: RelayMessage.join(name: name, dataAddress: client.localDataAddress).frame),
-                    promise: nil)
+                client.run(.start)
+                client.run(.send(body: RelayMessage.join(name: name, dataAddress: client.localDataAddress).frame))
                 return promise.futureResult
             }.get().get()
             if case .refused(let reason) = welcome { throw JoinError.refused(reason) }
         } catch {
             await client.close()
-            try? await data.close()
             throw error
         }
         return client
@@ -198,7 +209,7 @@ public final class VoiceClient: @unchecked Sendable {
             self.speech?.scheduled?.cancel()
             self.finishSpeech()
             for entry in self.tracks.values { entry.playout?.cancel() }
-            self.control?.writeAndFlush(ByteBuffer(bytes: RelayMessage.leave.frame), promise: nil)
+            self.run(.send(body: RelayMessage.leave.frame))
             return self.tracks.keys.sorted().map { ssrc in
                 let track = self.tracks[ssrc]!.track
                 return Heard(
@@ -211,7 +222,14 @@ public final class VoiceClient: @unchecked Sendable {
     }
 
     private func close() async {
-        let channels = (try? await loop.submit { [self.control, self.data].compactMap { $0 } }.get()) ?? []
+        let channels = (try? await loop.submit { () -> [any Channel] in
+            self.finished = true
+            for timer in self.timers.values { timer.cancel() }
+            self.timers = [:]
+            let all = Array(self.channels.values) + [self.data].compactMap { $0 }
+            self.channels = [:]
+            return all
+        }.get()) ?? []
         for channel in channels { try? await channel.close() }
     }
 
@@ -249,19 +267,105 @@ public final class VoiceClient: @unchecked Sendable {
         onSpoken?(Spoken(ssrc: packetizer.ssrc, frames: current.next, maxLate: current.maxLate))
     }
 
-    func controlFrame(_ frame: [UInt8]) {
-        let message: RelayMessage
+    /// Feeds the persistent connection and carries out what it says.
+    private func run(_ input: ServiceConnectionStateMachine.Input) {
+        guard !finished else { return }
+        for output in connection.handle(input) {
+            switch output {
+            case .resolve:
+                let resolve = self.resolve
+                Task {
+                    let control = await resolve()
+                    self.loop.execute { self.run(.resolved(control: control)) }
+                }
+            case .connect(let channel, let control):
+                connect(channel, to: control)
+            case .close(let channel):
+                channels.removeValue(forKey: channel)?.close(promise: nil)
+            case .transmit(let channel, let message):
+                channels[channel]?.writeAndFlush(ByteBuffer(bytes: message.frame), promise: nil)
+            case .setTimer(let timer, let delay):
+                timers[timer]?.cancel()
+                timers[timer] = loop.scheduleTask(in: TimeAmount(delay)) { [self] in
+                    timers[timer] = nil
+                    run(.timerFired(timer))
+                }
+            case .useData(let address):
+                relayDataAddress = address
+                relayData = SocketAddress(endpoint: address)
+            case .deliver(let body):
+                pushed(body)
+            case .moved(let control):
+                moves += 1
+                controlAddress = control
+                logger.info("\(name): the relay moved to \(control)")
+            }
+        }
+        if let current = connection.current, current.ready { controlAddress = current.control }
+    }
+
+    private func connect(_ channel: ServiceConnectionStateMachine.Channel, to control: String) {
+        guard let address = SocketAddress(endpoint: control) else {
+            logger.warning("\(name): not an ip:port address: \(control)")
+            return run(.closed(channel))
+        }
+        let box = self.box
+        var bootstrap = ClientBootstrap(group: loop).connectTimeout(.seconds(1))
+        // From this client's own address (its peer's), as the data socket.
+        if let local = data?.localAddress, let ip = local.ipAddress, let from = try? SocketAddress(ipAddress: ip, port: 0) {
+            bootstrap = bootstrap.bind(to: from)
+        }
+        bootstrap
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { socket in
+                socket.eventLoop.makeCompletedFuture {
+                    try socket.pipeline.syncOperations.addHandlers([
+                        ByteToMessageHandler(LengthFieldBasedFrameDecoder(lengthFieldBitLength: .twoBytes)),
+                        LengthFieldPrepender(lengthFieldBitLength: .twoBytes),
+                        ClientControlHandler(box: box, channel: channel),
+                    ])
+                }
+            }
+            .connect(to: address)
+            .whenComplete { [self] result in
+                switch result {
+                case .success(let socket):
+                    guard !finished, socket.isActive else {
+                        socket.close(promise: nil)
+                        return run(.closed(channel))
+                    }
+                    channels[channel] = socket
+                    run(.connected(channel))
+                case .failure:
+                    run(.closed(channel))
+                }
+            }
+    }
+
+    func controlFrame(_ frame: [UInt8], on channel: ServiceConnectionStateMachine.Channel) {
         do {
-            message = try RelayMessage(frame: frame)
+            run(.message(channel, try SessionMessage(frame: frame)))
         } catch {
             logger.warning("malformed control frame from the relay: \(error)")
-            return
+        }
+    }
+
+    func controlClosed(_ channel: ServiceConnectionStateMachine.Channel) {
+        guard channels.removeValue(forKey: channel) != nil else { return }
+        run(.closed(channel))
+    }
+
+    /// A message of the relay itself, from inside the session.
+    private func pushed(_ body: [UInt8]) {
+        let message: RelayMessage
+        do {
+            message = try RelayMessage(frame: body)
+        } catch {
+            return logger.warning("malformed message from the relay: \(error)")
         }
         switch message {
-        case .welcome(let participant, _, _, let relayDataAddress):
+        case .welcome(let participant, _, _, _):
             self.participant = participant
-            self.relayDataAddress = relayDataAddress
-            relayData = SocketAddress(endpoint: relayDataAddress)
             welcome?.succeed(message)
             welcome = nil
         case .refused:
@@ -307,14 +411,24 @@ final class ClientDatagramHandler: ChannelInboundHandler {
     }
 }
 
+/// One of the client's control channels (there are two while it moves): frames in, and its end.
 final class ClientControlHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     let box: OwnerSlot<VoiceClient>
+    let channel: ServiceConnectionStateMachine.Channel
 
-    init(box: OwnerSlot<VoiceClient>) { self.box = box }
+    init(box: OwnerSlot<VoiceClient>, channel: ServiceConnectionStateMachine.Channel) {
+        self.box = box
+        self.channel = channel
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var frame = unwrapInboundIn(data)
-        box.owner?.controlFrame(frame.readBytes(length: frame.readableBytes) ?? [])
+        box.owner?.controlFrame(frame.readBytes(length: frame.readableBytes) ?? [], on: channel)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        box.owner?.controlClosed(channel)
+        context.fireChannelInactive()
     }
 }

@@ -8,8 +8,10 @@ import Testing
 struct MigrationMessageTests {
     static let identity = ServiceIdentity(kind: "voice-relay", version: 1, digest: Array(repeating: 0xAB, count: 32))
     static let messages: [MigrationMessage] = [
-        .prepare(migration: 9, service: "voice", identity: identity, epoch: 4),
-        .accept(migration: 9),
+        .prepare(
+            migration: 9, service: "voice", identity: identity, epoch: 4,
+            source: MigrationMessage.Host(name: "peer-1", overlay: "127.0.0.2:4000")),
+        .accept(migration: 9, contact: "127.0.0.3:5000"),
         .refuse(migration: 9, reason: "this host runs no voice-relay"),
         .snapshot(migration: 9, sequence: 1200, size: 412, state: [1, 2, 3, 4]),
         .operations(migration: 9, first: 1201, operations: [[1], [], [2, 3]]),
@@ -41,8 +43,9 @@ struct MigrationMessageTests {
         #expect(throws: WireError.unknownType(99, offset: 2)) {
             try MigrationMessage(frame: [0x4D, 1, 99, 0, 0, 0, 0, 0, 0, 0, 1])
         }
-        #expect(throws: WireError.trailingBytes(offset: 11)) {
-            try MigrationMessage(frame: MigrationMessage.accept(migration: 1).frame + [0])
+        // 11 bytes of head, then the contact: a 2-byte length and 3 bytes.
+        #expect(throws: WireError.trailingBytes(offset: 16)) {
+            try MigrationMessage(frame: MigrationMessage.accept(migration: 1, contact: "a:1").frame + [0])
         }
         // A snapshot claiming more bytes than a frame can hold.
         #expect(throws: WireError.invalid("4294967295 bytes", offset: 23)) {
@@ -61,14 +64,16 @@ struct MigrationMessageTests {
     }
 
     @Test func aTargetRefusesCodeItDoesNotRunAndTheSourceServesOn() {
-        var target = MigrationTargetStateMachine(catalogue: ServiceCatalogue([]))
-        let outputs = target.handle(.message(.prepare(migration: 1, service: "voice", identity: Self.identity, epoch: 2)))
+        let host = MigrationMessage.Host(name: "peer-1", overlay: "127.0.0.2:4000")
+        var target = MigrationTargetStateMachine(catalogue: ServiceCatalogue([]), contact: "127.0.0.3:5000")
+        let outputs = target.handle(
+            .message(.prepare(migration: 1, service: "voice", identity: Self.identity, epoch: 2, source: host)))
         guard case .send(.refuse(1, let reason))? = outputs.first else {
             Issue.record("no refusal: \(outputs)")
             return
         }
         var source = MigrationSourceStateMachine(
-            migration: 1, service: "voice", identity: Self.identity, epoch: 2, snapshot: (0, 0, []))
+            migration: 1, service: "voice", source: host, identity: Self.identity, epoch: 2, snapshot: (0, 0, []))
         _ = source.handle(.start)
         let answer = source.handle(.message(.refuse(migration: 1, reason: reason)))
         #expect(answer.contains(.resume) && answer.contains(.phase(.aborted)))

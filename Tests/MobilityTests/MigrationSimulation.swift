@@ -76,8 +76,9 @@ struct MigrationWorld {
         targetSettings.lease = Self.lease
         let identity = ServiceIdentity(kind: "counter", version: 1, digest: [1, 2, 3])
         source = MigrationSourceStateMachine(
-            migration: 7, service: "svc", identity: identity, epoch: 2, snapshot: (0, 0, []), settings: sourceSettings)
-        target = MigrationTargetStateMachine(catalogue: ServiceCatalogue([identity]), settings: targetSettings)
+            migration: 7, service: "svc", source: Self.sourceHost, identity: identity, epoch: 2, snapshot: (0, 0, []), settings: sourceSettings)
+        target = MigrationTargetStateMachine(
+            catalogue: ServiceCatalogue([identity]), contact: "10.0.0.2:7000", settings: targetSettings)
     }
 
     mutating func schedule(_ event: Event, after delay: Duration) {
@@ -106,10 +107,12 @@ struct MigrationWorld {
         var settings = source.settings
         settings.lease = Self.lease
         source = MigrationSourceStateMachine(
-            migration: 7, service: "svc", identity: identity, epoch: 2,
+            migration: 7, service: "svc", source: Self.sourceHost, identity: identity, epoch: 2,
             snapshot: (UInt64(state.count), UInt32(state.count * 8), Self.encode(state)), settings: settings)
         carryOut(source: source.handle(.start))
     }
+
+    static let sourceHost = MigrationMessage.Host(name: "source", overlay: "10.0.0.1:4000")
 
     static func encode(_ values: [UInt64]) -> [UInt8] {
         var writer = WireWriter()

@@ -68,7 +68,7 @@ import Testing
                 "2:8: peers must be a whole number from 1 to 65000 (or {count: N})",
                 "3:7: mode must be loopback or netns, not 'cloud'",
                 "4:1: unknown key 'colour' (expected one of: name, description, mode, seed, peers, links, dht, timeline, expect)",
-                "7:5: unknown step 'spwan' (expected one of: spawn, leave, crash, pause, resume, churn, wait, stop, link, partition, heal, join, lookups, register, resolve, deploy, clients)",
+                "7:5: unknown step 'spwan' (expected one of: spawn, leave, crash, pause, resume, churn, wait, stop, link, partition, heal, join, lookups, register, resolve, deploy, migrate, clients)",
                 "8:9: bad duration '5x': use a number and a unit (250ms, 5s, 2m)",
                 "12:9: time goes backwards: 2s comes after 3s",
                 "15:21: 'node-7' is not a peer name (peer-1, peer-2, ...)",
@@ -137,6 +137,18 @@ import Testing
         (
             "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    deploy: {peer: peer-1, service: v, kind: chat}\n",
             "7:46: unknown service kind 'chat' (known: voice-relay)"
+        ),
+        (
+            "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    migrate: {service: v, to: host-2}\n",
+            "7:31: 'host-2' is not a peer name (peer-1, peer-2, ...)"
+        ),
+        (
+            "name: a\npeers: 3\ntimeline:\n  - at: 0s\n    spawn: [peer-1, peer-2]\n  - at: 1s\n    migrate: {service: v, to: peer-3}\n",
+            "7:14: peer-3 is not running at 1s (it was never spawned)"
+        ),
+        (
+            "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    migrate: {service: v}\n",
+            "7:14: migrate needs a service and a peer to move it to"
         ),
         (
             "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    clients: {service: v, peers: all, quality: 11}\n",
@@ -216,6 +228,8 @@ import Testing
                 clients: {service: voice, peers: [peer-2, peer-3]}
               - at: 3s
                 clients: {service: voice, peers: [peer-2], speak: Testbed/audio/reference.wav, from: 8s, for: 4s, band: ultraWideband, quality: 5}
+              - at: 4s
+                migrate: {service: voice, to: peer-3}
             """
         let scenario = try Scenario.parse(yaml, file: "v.yaml")
         var speech = VoiceClients(
@@ -228,6 +242,7 @@ import Testing
                 .deploy(peer: PeerName(index: 1), service: "voice", kind: "voice-relay"),
                 .clients(VoiceClients(service: "voice", peers: .named([PeerName(index: 2), PeerName(index: 3)]))),
                 .clients(speech),
+                .migrate(service: "voice", to: PeerName(index: 3)),
             ])
         let kinds = try scenario.plan().actions.dropFirst(3).map(\.kind)
         #expect(
@@ -236,6 +251,7 @@ import Testing
                 .client(PeerName(index: 2), VoiceClients(service: "voice", peers: .named([PeerName(index: 2)]))),
                 .client(PeerName(index: 3), VoiceClients(service: "voice", peers: .named([PeerName(index: 3)]))),
                 .client(PeerName(index: 2), speech),
+                .migrate(service: "voice", to: PeerName(index: 3)),
             ])
     }
 

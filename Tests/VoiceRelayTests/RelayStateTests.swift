@@ -1,3 +1,4 @@
+import Mobility
 import OverlayCore
 import Testing
 
@@ -7,59 +8,52 @@ import Testing
 /// rebuild it exactly, every byte form decodes back, and malformed bytes are refused with their
 /// offset.
 struct RelayStateTests {
-    /// A relay's life under a seeded mix of joins, leaves, packets and strangers, with every
-    /// operation it made in order.
+    /// A relay's life under a seeded mix of joins, leaves, lost channels, resumes, packets and
+    /// strangers, with every operation it made in order (its journal).
     static func life(seed: UInt64, steps: Int) -> (state: RelayState, operations: [RelayOperation]) {
         var random = SeededGenerator(seed: seed)
         var relay = RelayInstance(dataAddress: "10.0.0.1:4000", seed: seed)
+        relay.journaling = true
         var replayed = RelayState()
         var operations: [RelayOperation] = []
         var connections: [Int] = []
         var nextConnection = 1
         for _ in 0..<steps {
-            let before = relay.state
             let roll = random.nextUnitInterval()
+            var outputs: [RelayInstance.Output] = []
             if roll < 0.15 || connections.isEmpty {
-                _ = relay.handle(
-                    .message(from: nextConnection, .join(name: "peer-\(nextConnection)", dataAddress: "10.0.0.2:\(nextConnection)")))
+                outputs = RelayInstanceTests.join(
+                    &relay, on: nextConnection, name: "peer-\(nextConnection)", address: "10.0.0.2:\(nextConnection)")
                 connections.append(nextConnection)
                 nextConnection += 1
-            } else if roll < 0.25 {
+            } else if roll < 0.2 {
                 let connection = connections.remove(at: Int(random.next() % UInt64(connections.count)))
-                _ = relay.handle(roll < 0.2 ? .message(from: connection, .leave) : .disconnected(connection))
+                outputs = relay.handle(.message(from: connection, RelayInstanceTests.request(.leave, 2)))
+            } else if roll < 0.25 {
+                // The channel breaks and the client resumes on a new one.
+                let index = Int(random.next() % UInt64(connections.count))
+                let connection = connections[index]
+                let session = relay.session(on: connection)!
+                let token = relay.state.sessions.sessions[session]!.token
+                outputs = relay.handle(.disconnected(connection))
+                outputs += relay.handle(.message(from: nextConnection, .resume(session: session, token: token)))
+                connections[index] = nextConnection
+                nextConnection += 1
             } else if roll < 0.3 {
-                _ = relay.handle(.datagram(from: "10.9.9.9:1", bytes: 40, isRTP: roll < 0.28))
+                outputs = relay.handle(.datagram(from: "10.9.9.9:1", bytes: 40, isRTP: roll < 0.28))
             } else {
                 let connection = connections[Int(random.next() % UInt64(connections.count))]
-                _ = relay.handle(.datagram(from: "10.0.0.2:\(connection)", bytes: 40 + Int(random.next() % 60), isRTP: true))
+                let address = relay.state.participants.first { $0.session == relay.session(on: connection) }?.dataAddress
+                outputs = relay.handle(.datagram(from: address ?? "10.9.9.9:2", bytes: 40 + Int(random.next() % 60), isRTP: true))
             }
-            // Recover the operation from the change, the way a log would carry it.
-            if relay.state.sequence > before.sequence {
-                let operation = Self.operation(from: before, to: relay.state)
+            for case .changed(let sequence, let operation) in outputs {
                 operations.append(operation)
+                #expect(sequence == UInt64(operations.count))
                 _ = try? replayed.apply(operation)
-                #expect(replayed == relay.state, "replay diverged at \(operations.count): \(operation)")
             }
+            #expect(replayed == relay.state, "replay diverged at \(operations.count)")
         }
         return (relay.state, operations)
-    }
-
-    /// The one operation that turns `before` into `after` (each step makes at most one).
-    static func operation(from before: RelayState, to after: RelayState) -> RelayOperation {
-        if after.participants.count > before.participants.count { return .join(after.participants.last!) }
-        if after.participants.count < before.participants.count {
-            let gone = before.participants.first { p in !after.participants.contains { $0.id == p.id } }!
-            return .leave(participant: gone.id)
-        }
-        if after.counters.droppedUnknownSender > before.counters.droppedUnknownSender {
-            return .dropped(.unknownSender, bytes: 40)
-        }
-        if after.counters.droppedMalformed > before.counters.droppedMalformed { return .dropped(.malformed, bytes: 40) }
-        let sender = after.participants.first { p in before.participant(p.id)?.packetsFrom != p.packetsFrom }!
-        let bytes = sender.bytesFrom - before.participant(sender.id)!.bytesFrom
-        return .forwarded(
-            participant: sender.id, bytes: UInt32(bytes),
-            copies: UInt32(after.counters.forwarded - before.counters.forwarded))
     }
 
     @Test(arguments: [1, 2, 3] as [UInt64])
@@ -101,7 +95,7 @@ struct RelayStateTests {
         }
         #expect(throws: WireError.trailingBytes(offset: bytes.count)) { try RelayState(snapshot: bytes + [0]) }
         var wrongVersion = bytes
-        wrongVersion[0] = 2
-        #expect(throws: WireError.unsupportedVersion(2)) { try RelayState(snapshot: wrongVersion) }
+        wrongVersion[0] = 1
+        #expect(throws: WireError.unsupportedVersion(1)) { try RelayState(snapshot: wrongVersion) }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Mobility
 import NIOCore
 import NIOExtras
 import NIOPosix
@@ -46,10 +47,17 @@ import VoiceRelay
                 }
                 .connect(host: "127.0.0.1", port: port).get()
             let local = "127.0.0.1:\(data.channel.localAddress!.port!)"
-            try await control.writeAndFlush(ByteBuffer(bytes: RelayMessage.join(name: name, dataAddress: local).frame))
-            var iterator = frames.makeAsyncIterator()
-            let welcome = try RelayMessage(frame: await iterator.next() ?? [])
-            return (RawParticipant(control: control, data: data), welcome)
+            // A session first, then the join as its first request; the welcome is pushed.
+            try await control.writeAndFlush(ByteBuffer(bytes: SessionMessage.open(client: name).frame))
+            try await control.writeAndFlush(
+                ByteBuffer(
+                    bytes: SessionMessage.request(sequence: 1, body: RelayMessage.join(name: name, dataAddress: local).frame)
+                        .frame))
+            for await frame in frames {
+                guard case .push(let body) = try SessionMessage(frame: frame) else { continue }
+                return (RawParticipant(control: control, data: data), try RelayMessage(frame: body))
+            }
+            throw ChannelError.eof
         }
     }
 
@@ -140,14 +148,20 @@ import VoiceRelay
         #expect(state.counters.forwardedBytes == UInt64(packets.map(\.count).reduce(0, +)) * 2)
         #expect(state.counters.droppedMalformed == 1)
         #expect(state.participants.map(\.name) == ["peer-1", "peer-2", "peer-3"])
-        for participant in [speaker, first, second] { try await participant.control.close() }
-        // Closing the control channel is leaving (within 5 s, however busy the machine).
+        // A closed control channel is not leaving (the session waits to be resumed); a leave is.
+        try await speaker.control.close()
+        for participant in [first, second] {
+            try await participant.control.writeAndFlush(
+                ByteBuffer(bytes: SessionMessage.request(sequence: 2, body: RelayMessage.leave.frame).frame))
+            try await participant.control.close()
+        }
+        // Within 5 s, however busy the machine.
         var remaining = try await relay.state().participants.count
-        for _ in 0..<100 where remaining > 0 {
+        for _ in 0..<100 where remaining > 1 {
             try await Task.sleep(for: .milliseconds(50))
             remaining = try await relay.state().participants.count
         }
-        #expect(remaining == 0)
+        #expect(try await relay.state().participants.map(\.name) == ["peer-1"])
         await relay.close()
         try await group.shutdownGracefully()
     }

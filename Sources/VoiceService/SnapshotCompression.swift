@@ -1,0 +1,32 @@
+import CZlib
+
+/// Snapshots travel compressed (zlib's deflate): a relay's state is mostly text and small
+/// counters, which deflate to a fraction.
+enum SnapshotCompression {
+    /// Why compressed bytes could not be read back.
+    struct Failure: Error, CustomStringConvertible {
+        let code: Int32
+        var description: String { "zlib could not inflate the snapshot (error \(code))" }
+    }
+
+    static func compress(_ bytes: [UInt8]) -> [UInt8] {
+        var size = compressBound(uLong(bytes.count))
+        var output = [UInt8](repeating: 0, count: Int(size))
+        let status = output.withUnsafeMutableBufferPointer { out in
+            bytes.withUnsafeBufferPointer { compress2(out.baseAddress, &size, $0.baseAddress, uLong($0.count), 6) }
+        }
+        precondition(status == Z_OK, "compress2 failed with \(status) on a buffer of its own bound")
+        return Array(output.prefix(Int(size)))
+    }
+
+    /// `size`: the size before compression, as the sender reported it.
+    static func decompress(_ bytes: [UInt8], size: Int) throws(Failure) -> [UInt8] {
+        var length = uLong(size)
+        var output = [UInt8](repeating: 0, count: max(size, 1))
+        let status = output.withUnsafeMutableBufferPointer { out in
+            bytes.withUnsafeBufferPointer { uncompress(out.baseAddress, &length, $0.baseAddress, uLong($0.count)) }
+        }
+        guard status == Z_OK, Int(length) == size else { throw Failure(code: status == Z_OK ? Z_DATA_ERROR : status) }
+        return Array(output.prefix(size))
+    }
+}
