@@ -2,7 +2,7 @@
 # and prints its report; `make test` runs every test. Both work on a fresh Debian 12 machine.
 
 SWIFT       ?= swift
-SCENARIO    ?= Testbed/scenarios/smoke.yaml
+SCENARIO    ?= Testbed/scenarios/voice-handoff.yaml
 RUN_FLAGS   ?=
 # System packages the product needs: C libraries (capture, codec, jitter buffer), pkg-config
 # to find them, iproute2 for namespaces, procps for the tests' process checks, and the tools

@@ -19,6 +19,8 @@ public struct RunReport: Sendable, Equatable, Codable {
     public var bandwidth: BandwidthFigures?
     /// One entry per migration, from its phase events and (window figures) the capture.
     public var handoffs: [HandoffFigures]
+    /// Loss inside the handoff windows against outside them, from the capture.
+    public var handoffLoss: HandoffLoss?
     /// Per peer and direction, what the emulated link did (netns mode): every packet lost on
     /// the network is counted here, so the rest of a stream's losses are the service's.
     public var links: [LinkFigures]
@@ -34,13 +36,13 @@ public struct RunReport: Sendable, Equatable, Codable {
     public var steps: [(t: Double, action: String)] = []
 
     enum CodingKeys: String, CodingKey {
-        case run, peers, startup, coordinator, capture, streams, bandwidth, handoffs, links, dht, voice, expectations
+        case run, peers, startup, coordinator, capture, streams, bandwidth, handoffs, handoffLoss, links, dht, voice, expectations
     }
 
     public static func == (lhs: RunReport, rhs: RunReport) -> Bool {
         lhs.run == rhs.run && lhs.peers == rhs.peers && lhs.startup == rhs.startup && lhs.coordinator == rhs.coordinator
             && lhs.capture == rhs.capture && lhs.streams == rhs.streams && lhs.bandwidth == rhs.bandwidth
-            && lhs.handoffs == rhs.handoffs && lhs.links == rhs.links && lhs.dht == rhs.dht && lhs.voice == rhs.voice
+            && lhs.handoffs == rhs.handoffs && lhs.handoffLoss == rhs.handoffLoss && lhs.links == rhs.links && lhs.dht == rhs.dht && lhs.voice == rhs.voice
             && lhs.expectations == rhs.expectations && lhs.streamDetails == rhs.streamDetails
     }
 
@@ -56,6 +58,7 @@ public struct RunReport: Sendable, Equatable, Codable {
         self.streams = []
         self.bandwidth = nil
         self.handoffs = []
+        self.handoffLoss = nil
         self.links = []
         self.dht = nil
         self.voice = nil

@@ -40,6 +40,31 @@ extension RunReport {
             if dht.resolved > 0 { line += " · \(dht.resolvedFound)/\(dht.resolved) resolved" }
             out.append(line)
         }
+        if !handoffs.isEmpty {
+            let released = handoffs.filter { $0.outcome == "release" }.count
+            var line = "handoffs  \(handoffs.count) migrations, \(released) released"
+            let takeovers = handoffs.compactMap(\.takeoverMs)
+            if let worst = takeovers.max() { line += " · takeover max \(format(worst, 2)) ms" }
+            let gaps = handoffs.compactMap(\.maxGapMs)
+            if let worst = gaps.max() { line += " · largest gap \(format(worst, 1)) ms" }
+            if handoffs.contains(where: { $0.lost != nil }) {
+                let sum = { (figure: KeyPath<HandoffFigures, Int?>) in handoffs.reduce(0) { $0 + ($1[keyPath: figure] ?? 0) } }
+                line += " · \(sum(\.lost)) lost, \(sum(\.duplicates)) duplicates, \(sum(\.reordered)) reordered"
+            }
+            if let overhead = handoffs.compactMap(\.overheadBytes).max() { line += " · overhead max \(overhead) B" }
+            out.append(line)
+            if let snapshot = handoffs.compactMap(\.snapshotBytes).max(),
+                let compressed = handoffs.compactMap(\.snapshotCompressedBytes).max()
+            {
+                out.append("          snapshot up to \(snapshot) B, \(compressed) B compressed")
+            }
+            if let loss = handoffLoss {
+                out.append(
+                    "          loss inside the windows \(format(loss.insideRate * 100, 3)) % (\(loss.insideLost) of "
+                        + "\(loss.insidePackets + loss.insideLost)), outside \(format(loss.outsideRate * 100, 3)) % "
+                        + "(\(loss.outsideLost) of \(loss.outsidePackets + loss.outsideLost))")
+            }
+        }
         if let voice {
             for relay in voice.relays {
                 out.append(

@@ -18,6 +18,11 @@ public enum Event: Sendable, Equatable {
     /// `takeover`, `redirect`, `forward`, `release`, or `aborted`). `from` and `to` are peer
     /// names; `migration` identifies one migration across both hosts' events.
     case migrationPhase(migration: String, service: String, from: String, to: String, phase: String)
+    /// What a migration moved, told by its source when it ends (released or aborted): the
+    /// snapshot's bytes before and after compression, operations streamed after it, and the
+    /// late data packets and control messages forwarded to the target.
+    case migrationTransfer(
+        migration: String, service: String, snapshotBytes: Int, compressedBytes: Int, operations: Int, late: Int)
     /// The peer is in the DHT ring: its Chord identifier (40 hex digits) and first successor.
     case dhtJoined(id: String, successor: String)
     /// The join through `bootstrap` failed (nobody answered).
@@ -111,6 +116,7 @@ public enum Event: Sendable, Equatable {
         case .stopping: "stopping"
         case .error: "error"
         case .migrationPhase: "migration-phase"
+        case .migrationTransfer: "migration-transfer"
         case .dhtJoined: "dht-joined"
         case .dhtJoinFailed: "dht-join-failed"
         case .lookup: "lookup"
@@ -158,6 +164,11 @@ public enum Event: Sendable, Equatable {
             [
                 "migration": .string(migration), "service": .string(service), "from": .string(from), "to": .string(to),
                 "phase": .string(phase),
+            ]
+        case .migrationTransfer(let migration, let service, let snapshot, let compressed, let operations, let late):
+            [
+                "migration": .string(migration), "service": .string(service), "snapshotBytes": .int(snapshot),
+                "compressedBytes": .int(compressed), "operations": .int(operations), "late": .int(late),
             ]
         case .dhtJoined(let id, let successor): ["id": .string(id), "successor": .string(successor)]
         case .dhtJoinFailed(let bootstrap): ["bootstrap": .string(bootstrap)]
@@ -272,7 +283,7 @@ public enum Event: Sendable, Equatable {
             case "resolved": Self.resolved(f)
             case "dht-traffic": Self.dhtTraffic(f)
             case "deployed", "service-failed", "membership", "relay-traffic", "client-joined", "speaking", "spoke",
-                "heard":
+                "heard", "migration-transfer":
                 Self.service(name, f)
             case "run-started":
                 f.str("scenario").flatMap { scenario in
@@ -421,6 +432,13 @@ extension Event {
                 return nil
             }
             return .spoke(service: service, ssrc: ssrc, frames: frames, maxLateMs: late)
+        case "migration-transfer":
+            guard let migration = f.str("migration"), let snapshot = f.int("snapshotBytes"),
+                let compressed = f.int("compressedBytes"), let operations = f.int("operations"), let late = f.int("late")
+            else { return nil }
+            return .migrationTransfer(
+                migration: migration, service: service, snapshotBytes: snapshot, compressedBytes: compressed,
+                operations: operations, late: late)
         case "heard":
             guard let ssrc = f.str("ssrc"), let file = f.str("file"), let frames = f.int("frames"),
                 let concealed = f.int("concealed"), let silent = f.int("silent"), let packets = f.int("packets"),

@@ -93,6 +93,8 @@ public struct MigrationSourceStateMachine: Sendable {
     /// Where clients reach the service on the target (from its `accept`): what a redirect names.
     public private(set) var targetContact: String?
     private let snapshot: (sequence: UInt64, size: UInt32, state: [UInt8])
+    /// The sequence number the snapshot was taken at.
+    public var snapshotSequence: UInt64 { snapshot.sequence }
     private var waiting: [[UInt8]] = []
     private var takingBack = false
     /// Late traffic handed to the target before it confirmed the takeover.

@@ -66,6 +66,10 @@ final class MigrationDriver {
     var parked: [RelayInstance.ConnectionID] = []
     /// Where the registry says the target serves, if the source had to ask it.
     var registryContact: String?
+    /// The source's snapshot before and after compression, and late traffic forwarded.
+    var snapshotBytes = 0
+    var compressedBytes = 0
+    var late = 0
 
     init(side: Side, host: MigrationHost) {
         self.side = side
@@ -149,7 +153,10 @@ extension RelayShell {
             let machine = MigrationSourceStateMachine(
                 migration: id, service: self.service, source: host.me, identity: identity, epoch: self.epoch + 1,
                 snapshot: (state.sequence, UInt32(snapshot.count), compressed), settings: settings)
-            self.migration = MigrationDriver(side: .source(machine, target: target), host: host)
+            let driver = MigrationDriver(side: .source(machine, target: target), host: host)
+            driver.snapshotBytes = snapshot.count
+            driver.compressedBytes = compressed.count
+            self.migration = driver
             self.instance.journaling = true
             self.logger.info(
                 "\(self.service): migrating to \(target.name); snapshot \(snapshot.count) bytes, \(compressed.count) compressed")
@@ -210,6 +217,7 @@ extension RelayShell {
 
     func runSource(_ input: MigrationSourceStateMachine.Input) {
         guard let driver = migration, case .source(var machine, let target) = driver.side else { return }
+        if case .late = input { driver.late += 1 }
         let outputs = machine.handle(input)
         driver.side = .source(machine, target: target)
         for output in outputs {
@@ -266,6 +274,11 @@ extension RelayShell {
         if machine.phase == .aborted || (machine.phase == .release && role == .closed) {
             driver.cancelTimers()
             migration = nil
+            driver.host.emit(
+                .migrationTransfer(
+                    migration: String(machine.migration), service: service, snapshotBytes: driver.snapshotBytes,
+                    compressedBytes: driver.compressedBytes, operations: Int(machine.sent - machine.snapshotSequence),
+                    late: driver.late))
         }
     }
 

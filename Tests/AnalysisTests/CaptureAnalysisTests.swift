@@ -103,6 +103,23 @@ import Testing
         #expect(detail.arrivals.filter(\.startsTalkSpurt).map(\.sequence) == [50])
     }
 
+    @Test func aLostFirstPacketOfATalkSpurtIsAGapOfTwoFramesNotTheSilence() throws {
+        // Every packet arrives at its media time: 0...49, 2 s of silence, then 51...99 (50, the
+        // marked one, is lost). The gap is the two frame intervals from 49 to 51.
+        var builder = PcapBuilder(link: .ethernet)
+        for sequence in 0..<100 where sequence != 50 {
+            let timestamp = sequence * 320 + (sequence >= 50 ? 100 * 320 : 0)
+            builder.udp(
+                at: Self.t0 + Int64(timestamp) * 1_000_000 / 16000, from: Self.relay, to: Self.listener,
+                payload: rtpBytes(sequence: UInt16(sequence), timestamp: UInt32(timestamp), ssrc: 9))
+        }
+        let stream = try #require(try Self.analyse(builder).streams.first)
+        #expect(stream.lost == 1)
+        #expect(stream.maxGapMs == 40)
+        let detail = try #require(try Self.analyse(builder).details.first)
+        #expect(detail.arrivals.map(\.silenceMicroseconds).filter { $0 > 0 } == [2_000_000])
+    }
+
     @Test func eachReceiverHasItsOwnStream() throws {
         var builder = PcapBuilder(link: .raw)
         for sequence in 0..<10 {

@@ -84,19 +84,44 @@ import Testing
         #expect(handoff.reordered == 1)
         #expect(handoff.maxGapMs == 60)
         #expect(handoff.overheadBytes == 154 + 104)
+        // Seq 0...249 less 10 and 101; the window is 0.5 s to 4.5 s: arrivals at 0.5-4.5 s.
+        let inside = report.streamDetails[0].arrivals.filter { !$0.duplicate && $0.t >= handoff.start - 0.5 && $0.t <= handoff.end + 0.5 }.count
+        #expect(handoff.packets == inside)
+        let loss = try #require(report.handoffLoss)
+        #expect(loss.insideLost == 1 && loss.outsideLost == 1)
+        #expect(loss.insidePackets == inside && loss.outsidePackets == 248 - inside)
+        #expect(loss.insideRate == (1.0 / Double(inside + 1) * 1e6).rounded() / 1e6)
+        #expect(loss.excessRate == ((loss.insideRate - loss.outsideRate) * 1e6).rounded() / 1e6)
+    }
+
+    @Test func theSourceSaysWhatTheMigrationMoved() {
+        let events =
+            Self.events + [
+                Self.at(
+                    4.0, "peer-1",
+                    .migrationTransfer(
+                        migration: "m1", service: "voice", snapshotBytes: 342, compressedBytes: 190, operations: 3, late: 4))
+            ]
+        let handoff = HandoffAnalysis.handoffs(from: events)[0]
+        #expect(handoff.snapshotBytes == 342 && handoff.snapshotCompressedBytes == 190)
+        #expect(handoff.operations == 3 && handoff.lateForwarded == 4)
+        #expect(HandoffAnalysis.handoffs(from: Self.events)[0].snapshotBytes == nil)
     }
 
     @Test func theSilenceBeforeATalkSpurtInTheWindowIsNotAGap() {
         var handoffs = HandoffAnalysis.handoffs(from: Self.events)
-        // Inside the window: ten packets 20 ms apart, a second of the speaker's silence, then a
-        // marked packet continuing the sequence and one more 20 ms later.
+        // Inside the window: ten packets 20 ms apart, a second of the speaker's silence (980 ms
+        // of media time no packet was sent for, as the tracker finds from the timestamps), then
+        // a marked packet continuing the sequence and one more 20 ms later.
         let start = Self.t0 + 1_500_000
         var arrivals = (0..<10).map {
             StreamDetail.Arrival(microseconds: start + Int64($0) * 20_000, sequence: $0, duplicate: false, reordered: false)
         }
         let resumed = start + 9 * 20_000 + 1_000_000
         arrivals.append(
-            .init(microseconds: resumed, sequence: 10, duplicate: false, reordered: false, startsTalkSpurt: true))
+            .init(
+                microseconds: resumed, sequence: 10, duplicate: false, reordered: false, startsTalkSpurt: true,
+                silenceMicroseconds: 980_000))
         arrivals.append(.init(microseconds: resumed + 20_000, sequence: 11, duplicate: false, reordered: false))
         HandoffAnalysis.measure(
             &handoffs, streams: [StreamDetail(arrivals: arrivals, gapHistogram: [])], overlay: [], addresses: [:])

@@ -27,6 +27,9 @@ public struct StreamDetail: Sendable, Equatable {
         public var reordered: Bool
         /// The marker bit: the first packet of a talk spurt, after the speaker's silence.
         public var startsTalkSpurt: Bool = false
+        /// The speaker's silence before this packet (media time no packet was sent for): not
+        /// part of the gap before it.
+        public var silenceMicroseconds: Int64 = 0
         public var t: Double { Double(microseconds) / 1e6 }
     }
 
@@ -222,7 +225,8 @@ public enum CaptureAnalysis {
                 arrivals: tracker.samples.map {
                     .init(
                         microseconds: $0.microseconds, sequence: Int($0.sequence - first), duplicate: $0.duplicate,
-                        reordered: $0.reordered, startsTalkSpurt: $0.startsTalkSpurt)
+                        reordered: $0.reordered, startsTalkSpurt: $0.startsTalkSpurt,
+                        silenceMicroseconds: $0.silenceMicroseconds)
                 }, gapHistogram: tracker.gapHistogram)
             reported.append(
                 (

@@ -18,6 +18,14 @@ public struct HandoffFigures: Sendable, Equatable, Codable {
     /// Bytes on the overlay port between the two hosts inside the window: migration control
     /// and state (DHT traffic between them in that window counts too).
     public var overheadBytes: Int?
+    /// From the source's `migration-transfer` event: the snapshot before and after
+    /// compression, the operations streamed after it, the late traffic forwarded.
+    public var snapshotBytes: Int?
+    public var snapshotCompressedBytes: Int?
+    public var operations: Int?
+    public var lateForwarded: Int?
+    /// Packets that arrived inside the window, summed over every stream and receiver.
+    public var packets: Int?
     /// Summed over every stream and receiver, over the window (`start` - margin to `end` +
     /// margin); absent without a capture.
     public var lost: Int?
@@ -35,7 +43,11 @@ public enum HandoffAnalysis {
     public static func handoffs(from events: [EventLine]) -> [HandoffFigures] {
         var byID: [String: HandoffFigures] = [:]
         var times: [String: [String: Double]] = [:]
+        var transfers: [String: (snapshot: Int, compressed: Int, operations: Int, late: Int)] = [:]
         for line in events.sorted(by: { $0.t < $1.t }) {
+            if case .migrationTransfer(let id, _, let snapshot, let compressed, let operations, let late) = line.event {
+                transfers[id] = (snapshot, compressed, operations, late)
+            }
             guard case .migrationPhase(let id, let service, let from, let to, let phase) = line.event else { continue }
             let t = line.t.seconds
             if byID[id] == nil {
@@ -52,6 +64,12 @@ public enum HandoffAnalysis {
             if let commit = times[handoff.migration]?["commit"], let takeover = times[handoff.migration]?["takeover"] {
                 handoff.takeoverMs = ((takeover - commit) * 1e6).rounded() / 1000
             }
+            if let transfer = transfers[handoff.migration] {
+                handoff.snapshotBytes = transfer.snapshot
+                handoff.snapshotCompressedBytes = transfer.compressed
+                handoff.operations = transfer.operations
+                handoff.lateForwarded = transfer.late
+            }
             return handoff
         }.sorted { ($0.start, $0.migration) < ($1.start, $1.migration) }
     }
@@ -65,19 +83,20 @@ public enum HandoffAnalysis {
         for index in handoffs.indices {
             let window = (handoffs[index].start - margin)...(handoffs[index].end + margin)
             var lost = 0
+            var packets = 0
             var duplicates = 0
             var reordered = 0
             var maxGap = 0.0
             for stream in streams {
                 for arrival in stream.arrivals where window.contains(arrival.t) {
+                    if !arrival.duplicate { packets += 1 }
                     if arrival.duplicate { duplicates += 1 }
                     if arrival.reordered { reordered += 1 }
                 }
                 let fresh = stream.arrivals.filter { !$0.duplicate }
-                // A gap counts if it overlaps the window; the silence before a talk spurt is not one.
-                for (a, b) in zip(fresh, fresh.dropFirst())
-                where a.t <= window.upperBound && b.t >= window.lowerBound && !(b.startsTalkSpurt && b.sequence == a.sequence + 1) {
-                    maxGap = max(maxGap, Double(b.microseconds - a.microseconds) / 1000)
+                // A gap counts if it overlaps the window; the speaker's silence is not part of it.
+                for (a, b) in zip(fresh, fresh.dropFirst()) where a.t <= window.upperBound && b.t >= window.lowerBound {
+                    maxGap = max(maxGap, Double(max(0, b.microseconds - a.microseconds - b.silenceMicroseconds)) / 1000)
                 }
                 // A hole in the sequence counts if the arrivals around it overlap the window.
                 let bySequence = fresh.sorted { $0.sequence < $1.sequence }
@@ -88,6 +107,7 @@ public enum HandoffAnalysis {
                 }
             }
             handoffs[index].lost = lost
+            handoffs[index].packets = packets
             handoffs[index].duplicates = duplicates
             handoffs[index].reordered = reordered
             handoffs[index].maxGapMs = maxGap
@@ -98,6 +118,46 @@ public enum HandoffAnalysis {
                 }.reduce(0) { $0 + $1.bytes }
             }
         }
+    }
+}
+
+/// Loss inside the handoff windows against loss outside them, over every stream and receiver:
+/// on a lossy link a handoff should add none (`handoffLoss` in report.json).
+public struct HandoffLoss: Sendable, Equatable, Codable {
+    public var insidePackets: Int
+    public var insideLost: Int
+    public var outsidePackets: Int
+    public var outsideLost: Int
+    /// Lost / (arrived + lost), inside and outside the windows, and inside minus outside.
+    public var insideRate: Double
+    public var outsideRate: Double
+    public var excessRate: Double
+
+    /// The split for `handoffs` (their windows) over `streams`; nil without handoffs.
+    public init?(handoffs: [HandoffFigures], streams: [StreamDetail]) {
+        guard !handoffs.isEmpty else { return nil }
+        let windows = handoffs.map { ($0.start - HandoffAnalysis.margin)...($0.end + HandoffAnalysis.margin) }
+        func inside(_ t: Double) -> Bool { windows.contains { $0.contains(t) } }
+        (insidePackets, insideLost, outsidePackets, outsideLost) = (0, 0, 0, 0)
+        for stream in streams {
+            let fresh = stream.arrivals.filter { !$0.duplicate }
+            for arrival in fresh {
+                if inside(arrival.t) { insidePackets += 1 } else { outsidePackets += 1 }
+            }
+            // A hole belongs inside when the arrivals around it touch a window.
+            let bySequence = fresh.sorted { $0.sequence < $1.sequence }
+            for (a, b) in zip(bySequence, bySequence.dropFirst()) where b.sequence - a.sequence > 1 {
+                let missing = b.sequence - a.sequence - 1
+                let touches = windows.contains { min(a.t, b.t) <= $0.upperBound && max(a.t, b.t) >= $0.lowerBound }
+                if touches { insideLost += missing } else { outsideLost += missing }
+            }
+        }
+        func rate(_ lost: Int, _ arrived: Int) -> Double {
+            lost + arrived == 0 ? 0 : (Double(lost) / Double(lost + arrived) * 1e6).rounded() / 1e6
+        }
+        insideRate = rate(insideLost, insidePackets)
+        outsideRate = rate(outsideLost, outsidePackets)
+        excessRate = ((insideRate - outsideRate) * 1e6).rounded() / 1e6
     }
 }
 

@@ -27,6 +27,10 @@ struct RTPStreamTracker {
     private(set) var jitter = 0.0
     private var lastTransit: Double?
     private var firstTimestamp: UInt32 = 0
+    /// The newest packet so far (highest sequence number) and its timestamp, and the fewest
+    /// timestamp units a sequence number has advanced (one frame).
+    private var newestTimestamp: UInt32 = 0
+    private var frameTicks: Int64?
     private(set) var senders: [Endpoint] = []
     /// Every arrival (of the first `sampleLimit`), for charts and handoff windows.
     private(set) var samples: [Arrival] = []
@@ -40,6 +44,9 @@ struct RTPStreamTracker {
         var reordered: Bool
         /// The marker bit: the first packet after a silence (RFC 3551, 4.1).
         var startsTalkSpurt: Bool
+        /// The speaker's silence before this packet: media time since the newest packet that
+        /// no sequence number accounts for (nothing was sent for it).
+        var silenceMicroseconds: Int64 = 0
     }
     /// Inter-arrival gaps of new packets in 1 ms bins; the last bin holds 100 ms and more.
     private(set) var gapHistogram = [Int](repeating: 0, count: 101)
@@ -82,20 +89,34 @@ struct RTPStreamTracker {
         if index >= 0 { seen[word] |= bit }
         let late = sequence < highest
         if late { reordered += 1 }
+        // The silence before a talk spurt is the speaker's, not a gap: the media time since the
+        // newest packet beyond what the sequence numbers in between account for.
+        var silence: Int64 = 0
+        if distinct > 0, sequence > highest {
+            let steps = sequence - highest
+            let ticks = Int64(Int32(bitPattern: header.timestamp &- newestTimestamp))
+            if ticks > 0 {
+                if ticks % steps == 0 { frameTicks = min(frameTicks ?? ticks / steps, ticks / steps) }
+                // At least a whole frame unaccounted for: timestamps that wobble by a few units
+                // (a sender deriving them from its clock) are not silence.
+                if let frameTicks, ticks >= (steps + 1) * frameTicks {
+                    silence = Int64(Double(ticks - steps * frameTicks) / clockRate * 1_000_000)
+                }
+            }
+        }
         record(
             Arrival(
                 microseconds: microseconds, sequence: sequence, duplicate: false, reordered: late,
-                startsTalkSpurt: header.marker))
-        // The silence before a talk spurt is the speaker's, not a gap: a marked packet right
-        // after the highest sequence number so far starts a new spurt.
-        let afterSilence = header.marker && sequence == highest + 1
+                startsTalkSpurt: header.marker, silenceMicroseconds: silence))
+        if distinct == 0 || sequence > highest { newestTimestamp = header.timestamp }
         distinct += 1
         lowest = min(lowest, sequence)
         highest = max(highest, sequence)
 
-        if distinct > 1 && !afterSilence {
-            gapHistogram[min(100, Int((microseconds - lastArrival) / 1000))] += 1
-            maxGapMicroseconds = max(maxGapMicroseconds, microseconds - lastArrival)
+        if distinct > 1 {
+            let gap = max(0, microseconds - lastArrival - silence)
+            gapHistogram[min(100, Int(gap / 1000))] += 1
+            maxGapMicroseconds = max(maxGapMicroseconds, gap)
         }
         lastArrival = microseconds
 

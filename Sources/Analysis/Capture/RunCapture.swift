@@ -27,6 +27,7 @@ extension RunReport {
         var addresses: [String: String] = [:]
         for (address, peer) in peerByAddress { addresses[peer] = address }
         HandoffAnalysis.measure(&handoffs, streams: capture.details, overlay: capture.overlay, addresses: addresses)
+        handoffLoss = HandoffLoss(handoffs: handoffs, streams: capture.details)
         let sourceAudio = voice?.sourceAudio ?? [:]
         streams = capture.streams.map { stream in
             var named = stream
