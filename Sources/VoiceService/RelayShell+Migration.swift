@@ -83,6 +83,14 @@ final class MigrationDriver {
         }
     }
 
+    /// Whether `message` belongs to this migration (a target's first message names it).
+    func concerns(_ message: MigrationMessage) -> Bool {
+        switch side {
+        case .source(let machine, _): machine.migration == message.migration
+        case .target(let machine): machine.migration.map { $0 == message.migration } ?? true
+        }
+    }
+
     /// While the source replicates, a change is confirmed to a client only once the target
     /// holds it.
     var holdsAnswers: Bool {
@@ -113,7 +121,8 @@ extension RelayShell {
     }()
 
     /// Starts a shell that will take a relay over from another host: sockets bound, nothing
-    /// served until the migration commits. `prepare` is the source's first message.
+    /// served until the migration commits. `prepare` is the source's first message: hand it to
+    /// the shell with `receive` once the shell can be found by the frames that follow it.
     public static func target(
         of prepare: MigrationMessage, address: String, group: any EventLoopGroup, hosting: Set<String>,
         host: MigrationHost, logger: Logger, onEvent: @escaping @Sendable (RelayInstance.RelayEvent) -> Void
@@ -128,10 +137,7 @@ extension RelayShell {
         let machine = MigrationTargetStateMachine(
             catalogue: ServiceCatalogue([identity]), contact: shell.controlAddress, hosting: hosting,
             settings: settings)
-        try await shell.loop.submit {
-            shell.migration = MigrationDriver(side: .target(machine), host: host)
-            shell.runTarget(.message(prepare))
-        }.get()
+        try await shell.loop.submit { shell.migration = MigrationDriver(side: .target(machine), host: host) }.get()
         return shell
     }
 
@@ -167,7 +173,7 @@ extension RelayShell {
     /// A migration frame from the other host.
     public func receive(_ message: MigrationMessage) {
         loop.execute {
-            guard let migration = self.migration, migration.id == message.migration else { return }
+            guard let migration = self.migration, migration.concerns(message) else { return }
             switch migration.side {
             case .source: self.runSource(.message(message))
             case .target: self.runTarget(.message(message))

@@ -61,9 +61,11 @@ public actor VoiceApplication: PeerApplication {
             return peer.logger.debug("a migration frame for no migration here: \(message)")
         }
         do {
-            migrations[id] = try await RelayShell.target(
+            let shell = try await RelayShell.target(
                 of: message, address: peer.address, group: peer.group, hosting: Set(relays.keys),
                 host: migrationHost(peer), logger: peer.logger, onEvent: membership(of: service, peer: peer))
+            migrations[id] = shell
+            shell.receive(message)
         } catch {
             peer.logger.error("cannot bind a relay to take \(service) over: \(error)")
         }

@@ -1,0 +1,260 @@
+import ControlProtocol
+import Foundation
+import Logging
+import Mobility
+import NIOCore
+import NIOPosix
+import Registry
+import Synchronization
+import Testing
+import Voice
+import VoiceRelay
+
+@testable import VoiceService
+
+/// The relay moving between shells over real sockets: clients on loopback keep talking through
+/// it while it moves, follow the redirect, or find it again through the registry after its host
+/// died; a target that dies before the commit leaves the source serving. The overlay and the
+/// registry between the shells are in this process (`Overlay`), and a host "crashes" by losing
+/// every frame from then on and closing its sockets.
+@Suite(.serialized) struct MigrationShellTests {
+    static let logger = Logger(label: "migration-test")
+
+    /// Migration frames between shells by overlay address, and a registry, in one process.
+    final class Overlay: Sendable {
+        struct State {
+            var shells: [String: RelayShell] = [:]
+            /// Shells taking a relay over, by host, before they serve.
+            var arriving: [String: RelayShell] = [:]
+            var records: [String: (record: ServiceRecord, host: String)] = [:]
+            var crashed: Set<String> = []
+            var events: [(host: String, event: Event)] = []
+            /// Frames from this host of these kinds are lost, and the host crashes on the first.
+            var crashBefore: [String: String] = [:]
+        }
+        let state = Mutex(State())
+        let group: any EventLoopGroup
+
+        init(group: any EventLoopGroup) { self.group = group }
+
+        func host(_ name: String) -> MigrationHost {
+            MigrationHost(
+                me: MigrationMessage.Host(name: name, overlay: name),
+                send: { frame, to in self.deliver(frame, from: name, to: to) },
+                resolve: { service in
+                    self.state.withLock { state in
+                        state.records[service].flatMap { state.crashed.contains($0.host) ? nil : $0.record }
+                    }
+                },
+                register: { record in
+                    self.state.withLock { state in
+                        guard record.epoch >= (state.records[record.name]?.record.epoch ?? 0) else { return false }
+                        state.records[record.name] = (record, name)
+                        return true
+                    }
+                },
+                withdraw: { _ in },
+                emit: { event in self.state.withLock { $0.events.append((name, event)) } },
+                lease: .seconds(1),
+                serving: { shell in self.state.withLock { $0.shells[name] = shell } },
+                ended: { shell in self.state.withLock { if $0.shells[name] === shell { $0.shells[name] = nil } } })
+        }
+
+        /// Starts a relay on host `name`, registered under epoch 1.
+        func deploy(on name: String) async throws -> RelayShell {
+            let shell = try await RelayShell.start(service: "voice", address: "127.0.0.1", group: group, logger: logger)
+            state.withLock {
+                $0.shells[name] = shell
+                $0.records["voice"] = (ServiceRecord(name: "voice", hosts: [shell.controlAddress], epoch: 1, lease: .seconds(1)), name)
+            }
+            return shell
+        }
+
+        func shell(on name: String) -> RelayShell? { state.withLock { $0.shells[name] } }
+
+        func phases(on name: String) -> [String] {
+            state.withLock { state in
+                state.events.compactMap {
+                    guard $0.host == name, case .migrationPhase(_, _, _, _, let phase) = $0.event else { return nil }
+                    return phase
+                }
+            }
+        }
+
+        func transfers() -> [Event] {
+            state.withLock { state in
+                state.events.compactMap { if case .migrationTransfer = $0.event { $0.event } else { nil } }
+            }
+        }
+
+        func crash(_ name: String) async {
+            let shell = state.withLock {
+                $0.crashed.insert(name)
+                return $0.shells.removeValue(forKey: name)
+            }
+            await shell?.close()
+        }
+
+        private func deliver(_ frame: [UInt8], from: String, to: String) {
+            guard let message = try? MigrationMessage(frame: frame) else { return }
+            let (dropped, target, crashNow) = state.withLock { state -> (Bool, RelayShell?, Bool) in
+                if let kind = state.crashBefore[from], "\(message)".hasPrefix(kind) {
+                    state.crashBefore[from] = nil
+                    state.crashed.insert(from)
+                    return (true, nil, true)
+                }
+                if state.crashed.contains(from) || state.crashed.contains(to) { return (true, nil, false) }
+                return (false, state.shells[to] ?? state.arriving[to], false)
+            }
+            if crashNow { Task { await crash(from) } }
+            guard !dropped else { return }
+            if let target { return target.receive(message) }
+            guard case .prepare = message else { return }
+            Task {
+                let shell = try await RelayShell.target(
+                    of: message, address: "127.0.0.1", group: group, hosting: [], host: host(to),
+                    logger: MigrationShellTests.logger, onEvent: { _ in })
+                state.withLock { $0.arriving[to] = shell }
+                shell.receive(message)
+            }
+        }
+    }
+
+    /// Three clients of the relay (found through the overlay's registry); the first speaks.
+    static func clients(_ overlay: Overlay, group: any EventLoopGroup) async throws -> [VoiceClient] {
+        var clients: [VoiceClient] = []
+        for index in 1...3 {
+            let resolve = overlay.host("client-\(index)").resolve
+            clients.append(
+                try await VoiceClient.join(
+                    as: "client-\(index)", address: "127.0.0.1", group: group, logger: logger,
+                    resolve: { await resolve("voice")?.hosts.first }))
+        }
+        return clients
+    }
+
+    static let reference = RelayShellTests.reference
+
+    /// What listeners heard of `speaker`: packets and concealed frames per listener.
+    static func heard(_ clients: [VoiceClient], from speaker: UInt32) async -> [(packets: Int, concealed: Int)] {
+        var result: [(Int, Int)] = []
+        for client in clients {
+            let tracks = await client.finish()
+            if let track = tracks.first(where: { $0.ssrc == speaker }) { result.append((track.packets, track.concealed)) }
+        }
+        return result
+    }
+
+    @Test func clientsFollowTheRelayToItsNewHostAndHearEveryPacket() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let overlay = Overlay(group: group)
+        let source = try await overlay.deploy(on: "a")
+        let clients = try await Self.clients(overlay, group: group)
+        let speech = Array(try WAVFile.read(path: Self.reference).samples.prefix(16000 * 3))
+        _ = try await clients[0].speak(speech)
+        try await Task.sleep(for: .seconds(1))
+        try await source.migrate(
+            id: 7, to: MigrationMessage.Host(name: "b", overlay: "b"), host: overlay.host("a"))
+        try await Task.sleep(for: .milliseconds(2700))
+
+        let target = try #require(overlay.shell(on: "b"))
+        #expect(overlay.phases(on: "a") == ["prepare", "replicate", "sync", "commit", "redirect", "forward", "release"])
+        #expect(overlay.phases(on: "b") == ["prepare", "replicate", "sync", "takeover", "release"])
+        #expect(overlay.shell(on: "a") == nil, "the source let go after the grace period")
+        for client in clients {
+            let (moves, control) = try await client.loop.submit { (client.moves, client.controlAddress) }.get()
+            #expect(moves == 1 && control == target.controlAddress)
+        }
+        // The registry names the new host under the next epoch; the state moved whole.
+        let record = try #require(await overlay.host("x").resolve("voice"))
+        #expect(record.epoch == 2 && record.hosts == [target.controlAddress])
+        let state = try await target.state()
+        #expect(state.participants.map(\.name) == ["client-1", "client-2", "client-3"])
+        #expect(state.sessions.sessions.values.allSatisfy { $0.appliedThrough == 1 }, "each join applied once")
+        guard case .migrationTransfer(_, _, let snapshot, let compressed, _, _)? = overlay.transfers().first else {
+            Issue.record("no transfer event")
+            return
+        }
+        #expect(compressed < snapshot)
+
+        let heard = await Self.heard(Array(clients.dropFirst()), from: clients[0].ssrc)
+        #expect(heard.count == 2)
+        for listener in heard { #expect(listener.packets == 150 && listener.concealed == 0, "\(listener)") }
+        _ = await clients[0].finish()
+        await target.close()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func aTargetThatDiesBeforeTheCommitLeavesTheSourceServing() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let overlay = Overlay(group: group)
+        let source = try await overlay.deploy(on: "a")
+        let clients = try await Self.clients(overlay, group: group)
+        // The target dies as it acknowledges the snapshot: the source hears nothing more.
+        overlay.state.withLock { $0.crashBefore["b"] = "acknowledge" }
+        let speech = Array(try WAVFile.read(path: Self.reference).samples.prefix(16000 * 3))
+        _ = try await clients[0].speak(speech)
+        try await Task.sleep(for: .milliseconds(500))
+        try await source.migrate(id: 8, to: MigrationMessage.Host(name: "b", overlay: "b"), host: overlay.host("a"))
+        try await Task.sleep(for: .milliseconds(2800))
+
+        #expect(overlay.phases(on: "a") == ["prepare", "replicate", "sync", "aborted"])
+        #expect(overlay.shell(on: "a") === source)
+        for client in clients {
+            let moves = try await client.loop.submit { client.moves }.get()
+            #expect(moves == 0)
+        }
+        let heard = await Self.heard(Array(clients.dropFirst()), from: clients[0].ssrc)
+        for listener in heard { #expect(listener.packets == 150 && listener.concealed == 0, "\(listener)") }
+        #expect(try await source.state().counters.forwarded == 300)
+        _ = await clients[0].finish()
+        await source.close()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func whenTheSourceDiesBeforeTheCommitTheTargetFailsOverAndClientsFindIt() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let overlay = Overlay(group: group)
+        let source = try await overlay.deploy(on: "a")
+        let clients = try await Self.clients(overlay, group: group)
+        // The source dies instead of committing: the target holds a complete replica.
+        overlay.state.withLock { $0.crashBefore["a"] = "commit" }
+        try await source.migrate(id: 9, to: MigrationMessage.Host(name: "b", overlay: "b"), host: overlay.host("a"))
+        let crashed = ContinuousClock.now
+        // The target waits out its silence timeout and the source's lease (1 s each here).
+        var target: RelayShell?
+        while target == nil, ContinuousClock.now < crashed + .seconds(6) {
+            try await Task.sleep(for: .milliseconds(20))
+            target = overlay.shell(on: "b")
+        }
+        let failover = ContinuousClock.now - crashed
+        let serving = try #require(target, "no failover")
+        #expect(overlay.phases(on: "b") == ["prepare", "replicate", "sync", "failover"])
+        #expect(failover >= .seconds(2) && failover < .seconds(4), "failover after \(failover)")
+
+        // The clients' channels broke without a redirect: they resolve again and resume.
+        var found = false
+        for _ in 0..<150 where !found {
+            try await Task.sleep(for: .milliseconds(20))
+            var all = true
+            for client in clients where try await client.loop.submit({ client.controlAddress }).get() != serving.controlAddress {
+                all = false
+            }
+            found = all
+        }
+        #expect(found, "every client resumed at the new host")
+        let state = try await serving.state()
+        #expect(state.participants.map(\.name) == ["client-1", "client-2", "client-3"])
+        let speech = Array(try WAVFile.read(path: Self.reference).samples.prefix(16000))
+        _ = try await clients[1].speak(speech)
+        try await Task.sleep(for: .milliseconds(1300))
+        let heard = await Self.heard([clients[0], clients[2]], from: clients[1].ssrc)
+        for listener in heard { #expect(listener.packets == 50 && listener.concealed == 0, "\(listener)") }
+        // The leave each client sent on finishing applied once, at the new host.
+        _ = await clients[1].finish()
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await serving.state().participants.isEmpty)
+        await serving.close()
+        try await group.shutdownGracefully()
+    }
+}
