@@ -1,0 +1,65 @@
+import Analysis
+import Foundation
+import Scenario
+import SeamlessTestKit
+import Testing
+import Voice
+
+@testable import Harness
+
+/// The shipped `voice-handoff.yaml` end to end, `make testbed`'s default: the relay moves
+/// every 5 s across four hosts while three real peers take turns to speak through it. Every
+/// handoff must meet the scenario's goals in the capture, and every turn every listener heard
+/// must still be the source, where it was said.
+@Suite(.serialized) struct HandoffEndToEndTests {
+    static let scenarioPath = VoiceEndToEndTests.root + "/Testbed/scenarios/voice-handoff.yaml"
+
+    @Test func theRelayMovesEveryFiveSecondsAndNobodyHearsIt() async throws {
+        let folder = temporaryDirectory("e2e-handoff")
+        let source = try String(contentsOfFile: Self.scenarioPath, encoding: .utf8)
+        let scenario = try Scenario.parse(source, file: Self.scenarioPath)
+        let result = try await TestbedRun.execute(
+            scenario, source: source, options: TestbedRunEndToEndTests.options(folder))
+        let report = result.report
+        let passed = result.passed
+        #expect(passed, "\(report.text())")
+
+        // Eight migrations, each through every phase on both hosts, across four hosts.
+        #expect(report.handoffs.count == 8)
+        #expect(report.handoffs.allSatisfy { $0.outcome == "release" }, "\(report.handoffs.map(\.phases))")
+        #expect(Set(report.handoffs.map(\.to)) == ["peer-1", "peer-4", "peer-5", "peer-6"])
+        for handoff in report.handoffs {
+            for phase in ["prepare", "replicate", "sync", "commit", "takeover", "redirect", "forward", "release"] {
+                #expect(handoff.phases.contains(phase), "\(handoff.migration): no \(phase) in \(handoff.phases)")
+            }
+            let snapshot = try #require(handoff.snapshotBytes)
+            let compressed = try #require(handoff.snapshotCompressedBytes)
+            #expect(compressed > 0 && compressed < snapshot)
+        }
+        // The state moved whole: the last host counted every packet of every turn.
+        let voice = try #require(report.voice, "no voice section")
+        #expect(voice.failures.isEmpty, "\(voice.failures)")
+        #expect(voice.relays.map(\.received) == [1600])
+        #expect(voice.speakers.count == 8 && voice.speakers.allSatisfy { $0.sent == 200 })
+
+        let reference = try WAVFile.read(path: VoiceEndToEndTests.root + "/Testbed/audio/reference.wav")
+        #expect(voice.recordings.count == 6)
+        for recording in voice.recordings {
+            let heard = try WAVFile.read(path: result.folder.path + "/" + recording.file)
+            #expect(recording.concealed == 0, "\(recording.file)")
+            for spurt in recording.spurts {
+                let from = Int(spurt.fromSeconds * 16000)
+                let said = Array(reference.samples[from..<(from + spurt.frames * 320)])
+                let start = spurt.atFrame * 320
+                let segment = Array(heard.samples[start..<min(heard.samples.count, start + spurt.frames * 320 + 640)])
+                let (value, lag) = AudioSimilarity.correlation(said, segment, maxLag: 640)
+                #expect(value > 0.9, "\(recording.file) at frame \(spurt.atFrame): correlation \(value) at lag \(lag)")
+            }
+        }
+        if getuid() == 0 {
+            // Loss inside the handoff windows against outside: none in either on loopback.
+            let loss = try #require(report.handoffLoss)
+            #expect(loss.insideLost == 0 && loss.outsideLost == 0 && loss.insidePackets > 1000)
+        }
+    }
+}
