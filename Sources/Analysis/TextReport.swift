@@ -62,7 +62,7 @@ extension RunReport {
                 out.append(
                     "          loss inside the windows \(format(loss.insideRate * 100, 3)) % (\(loss.insideLost) of "
                         + "\(loss.insidePackets + loss.insideLost)), outside \(format(loss.outsideRate * 100, 3)) % "
-                        + "(\(loss.outsideLost) of \(loss.outsidePackets + loss.outsideLost))")
+                        + "(\(loss.outsideLost) of \(loss.outsidePackets + loss.outsideLost)), z \(format(loss.excessZ, 2))")
             }
         }
         if let voice {

@@ -64,6 +64,8 @@ public struct ServiceConnectionStateMachine: Sendable {
     private var lastChannel: Channel = 0
     private var backoff: Duration
     private var resolving = false
+    /// A redirect whose channel could not be opened, to try again after the backoff.
+    private var redirectTo: String?
     private var resendSet = false
 
     public init(client: String, settings: Settings = Settings()) {
@@ -88,12 +90,16 @@ public struct ServiceConnectionStateMachine: Sendable {
             guard channel == current?.channel || channel == moving?.channel else { return [.close(channel)] }
             return [.transmit(channel, session.map { .resume(session: $0.id, token: $0.token) } ?? .open(client: client))]
         case .closed(let channel):
-            if channel == moving?.channel {
-                moving = nil
-                return current == nil ? retryLater() : []
+            if let moving, channel == moving.channel {
+                self.moving = nil
+                // The new host did not answer: the old channel still carries the session, so try
+                // the new host again after a backoff (the old one forwards until then).
+                if current != nil { redirectTo = moving.control }
+                return retryLater()
             }
             guard channel == current?.channel else { return [] }
             current = nil
+            redirectTo = nil
             if let moving {
                 current = (moving.channel, moving.control, false)
                 self.moving = nil
@@ -111,6 +117,12 @@ public struct ServiceConnectionStateMachine: Sendable {
             }
             return outputs + armResend()
         case .timerFired(.backoff):
+            if let control = redirectTo, current != nil, moving == nil {
+                redirectTo = nil
+                lastChannel += 1
+                moving = (lastChannel, control)
+                return [.connect(lastChannel, to: control)]
+            }
             guard current == nil, moving == nil, !resolving else { return [] }
             resolving = true
             return [.resolve]
@@ -157,6 +169,7 @@ public struct ServiceConnectionStateMachine: Sendable {
             return []
         case .redirect(let control):
             guard moving == nil, control != current?.control else { return [] }
+            redirectTo = nil
             lastChannel += 1
             moving = (lastChannel, control)
             return [.connect(lastChannel, to: control)]

@@ -92,6 +92,11 @@ import Testing
         #expect(loss.insidePackets == inside && loss.outsidePackets == 248 - inside)
         #expect(loss.insideRate == (1.0 / Double(inside + 1) * 1e6).rounded() / 1e6)
         #expect(loss.excessRate == ((loss.insideRate - loss.outsideRate) * 1e6).rounded() / 1e6)
+        // The z statistic written out: pooled rate p, standard error sqrt(p(1-p)(1/n1 + 1/n2)).
+        let (n1, n2) = (Double(inside + 1), Double(248 - inside + 1))
+        let p = 2 / (n1 + n2)
+        let z = (1 / n1 - 1 / n2) / (p * (1 - p) * (1 / n1 + 1 / n2)).squareRoot()
+        #expect(loss.excessZ == (z * 100).rounded() / 100)
     }
 
     @Test func theSourceSaysWhatTheMigrationMoved() {

@@ -210,6 +210,32 @@ struct SessionSimulationTests {
         #expect(late > 0 && repeats > 0, "\(late) late, \(repeats) repeated")
     }
 
+    @Test func aRedirectWhoseNewHostDoesNotAnswerIsTriedAgainWhileTheOldChannelCarriesOn() {
+        var client = ServiceConnectionStateMachine(client: "c")
+        _ = client.handle(.start)
+        _ = client.handle(.resolved(control: "old:1"))
+        _ = client.handle(.connected(1))
+        _ = client.handle(.message(1, .ready(session: 5, token: 9, appliedThrough: 0, data: "old:2")))
+        #expect(client.handle(.message(1, .redirect(control: "new:1"))) == [.connect(2, to: "new:1")])
+        // The connection to the new host fails (a lost SYN): back off, keep the old channel.
+        #expect(client.handle(.closed(2)) == [.setTimer(.backoff, after: .milliseconds(100))])
+        #expect(client.current?.channel == 1 && client.moving == nil)
+        #expect(client.handle(.timerFired(.backoff)) == [.connect(3, to: "new:1")])
+        _ = client.handle(.connected(3))
+        let moved = client.handle(.message(3, .ready(session: 5, token: 9, appliedThrough: 0, data: "new:2")))
+        #expect(moved.prefix(3) == [.close(1), .moved(control: "new:1"), .useData("new:2")])
+        // A retry pending when the old channel breaks gives way to the registry.
+        var other = ServiceConnectionStateMachine(client: "d")
+        _ = other.handle(.start)
+        _ = other.handle(.resolved(control: "old:1"))
+        _ = other.handle(.connected(1))
+        _ = other.handle(.message(1, .ready(session: 6, token: 1, appliedThrough: 0, data: "old:2")))
+        _ = other.handle(.message(1, .redirect(control: "new:1")))
+        _ = other.handle(.closed(2))
+        _ = other.handle(.closed(1))
+        #expect(other.handle(.timerFired(.backoff)) == [.resolve])
+    }
+
     @Test func aSessionTableAppliesEachRequestOnce() {
         var table = SessionTable()
         let (opened, session) = table.handle(.open(client: "c"), on: nil, dataAddress: "d", entropy: (4, 9))

@@ -132,6 +132,10 @@ public struct HandoffLoss: Sendable, Equatable, Codable {
     public var insideRate: Double
     public var outsideRate: Double
     public var excessRate: Double
+    /// How many standard errors the inside rate lies above the outside one (two-proportion z
+    /// test, pooled): on a lossy link the two rates differ by chance, and above 2.33 the
+    /// difference is significant at 1 % (one-sided). 0 when nothing was lost.
+    public var excessZ: Double
 
     /// The split for `handoffs` (their windows) over `streams`; nil without handoffs.
     public init?(handoffs: [HandoffFigures], streams: [StreamDetail]) {
@@ -158,6 +162,12 @@ public struct HandoffLoss: Sendable, Equatable, Codable {
         insideRate = rate(insideLost, insidePackets)
         outsideRate = rate(outsideLost, outsidePackets)
         excessRate = ((insideRate - outsideRate) * 1e6).rounded() / 1e6
+        let inside = Double(insidePackets + insideLost)
+        let outside = Double(outsidePackets + outsideLost)
+        let pooled = Double(insideLost + outsideLost) / max(1, inside + outside)
+        let error = (pooled * (1 - pooled) * (1 / max(1, inside) + 1 / max(1, outside))).squareRoot()
+        let z = error > 0 ? (Double(insideLost) / max(1, inside) - Double(outsideLost) / max(1, outside)) / error : 0
+        excessZ = (z * 100).rounded() / 100
     }
 }
 
