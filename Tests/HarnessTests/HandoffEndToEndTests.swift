@@ -9,8 +9,8 @@ import Voice
 
 /// The shipped `voice-handoff.yaml` end to end, `make testbed`'s default: the relay moves
 /// every 5 s across four hosts while three real peers take turns to speak through it. Every
-/// handoff must meet the scenario's goals in the capture, and every turn every listener heard
-/// must still be the source, where it was said.
+/// handoff must meet the scenario's goals in the capture, every turn every listener heard must
+/// still be the source, where it was said, and GStreamer's decoder must hear it too.
 @Suite(.serialized) struct HandoffEndToEndTests {
     static let scenarioPath = VoiceEndToEndTests.root + "/Testbed/scenarios/voice-handoff.yaml"
 
@@ -60,6 +60,14 @@ import Voice
             // Loss inside the handoff windows against outside: none in either on loopback.
             let loss = try #require(report.handoffLoss)
             #expect(loss.insideLost == 0 && loss.outsideLost == 0 && loss.insidePackets > 1000)
+            // A listener's stream came from every host the relay had; GStreamer, fed it from the
+            // capture, hears what our receiver wrote.
+            let recording = try #require(voice.recordings.first { $0.receiverName == "peer-3" && $0.spurts.count > 1 })
+            let stream = try #require(report.streams.first { $0.ssrc == recording.ssrc && $0.receiverName == "peer-3" })
+            #expect(stream.senders.count >= 3, "\(stream.senders)")
+            try VoiceEndToEndTests.gstreamerHearsWhatWeWrote(
+                pcap: result.folder.capture, stream: stream, ours: result.folder.path + "/" + recording.file,
+                spurts: recording.spurts, scratch: folder)
         }
     }
 }
