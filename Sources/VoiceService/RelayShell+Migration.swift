@@ -192,11 +192,6 @@ extension RelayShell {
         return stop
     }
 
-    /// The registry epoch this shell serves under.
-    public func servingEpoch() async -> UInt64 {
-        (try? await loop.submit { self.epoch }.get()) ?? 0
-    }
-
     // MARK: The source's side, on the loop
 
     func migrationChanged(_ sequence: UInt64, _ operation: RelayOperation) {

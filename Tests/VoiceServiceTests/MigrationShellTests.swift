@@ -185,6 +185,25 @@ import VoiceRelay
         try await group.shutdownGracefully()
     }
 
+    @Test func aHostThatLearnsOfAHigherEpochStopsServing() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let overlay = Overlay(group: group)
+        let relay = try await overlay.deploy(on: "a")
+        let clients = try await Self.clients(overlay, group: group)
+        #expect(await relay.superseded(by: 1) == false, "its own epoch")
+        #expect(try await relay.state().participants.count == 3)
+        #expect(await relay.superseded(by: 2))
+        #expect(await relay.superseded(by: 3) == false, "already stopped")
+        // Its sockets are closed: what a client says reaches nobody.
+        let speech = Array(try WAVFile.read(path: Self.reference).samples.prefix(16000 / 2))
+        _ = try await clients[0].speak(speech)
+        try await Task.sleep(for: .milliseconds(700))
+        let heard = await Self.heard(Array(clients.dropFirst()), from: clients[0].ssrc)
+        #expect(heard.isEmpty, "\(heard)")
+        _ = await clients[0].finish()
+        try await group.shutdownGracefully()
+    }
+
     @Test func aTargetThatDiesBeforeTheCommitLeavesTheSourceServing() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let overlay = Overlay(group: group)
