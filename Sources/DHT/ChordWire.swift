@@ -98,8 +98,7 @@ public enum ChordWire {
 
     public static func decode(_ bytes: [UInt8]) throws(WireError) -> ChordEnvelope {
         var reader = WireReader(bytes)
-        let version = try reader.integer(UInt8.self)
-        guard version == Self.version else { throw .unsupportedVersion(version) }
+        try reader.version(Self.version)
         let typeOffset = reader.offset
         let rawType = try reader.integer(UInt8.self)
         guard let type = MessageType(rawValue: rawType) else { throw .unknownType(rawType, offset: typeOffset) }

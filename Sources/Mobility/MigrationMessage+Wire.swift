@@ -79,8 +79,7 @@ extension MigrationMessage {
         guard try reader.integer(UInt8.self) == Self.protocolByte else {
             throw .invalid("not a migration frame", offset: protocolOffset)
         }
-        let version = try reader.integer(UInt8.self)
-        guard version == Self.version else { throw .unsupportedVersion(version) }
+        try reader.version(Self.version)
         let typeOffset = reader.offset
         let type = try reader.integer(UInt8.self)
         let migration = try reader.integer(UInt64.self)

@@ -53,6 +53,12 @@ public struct WireReader {
     }
 
     /// Throws unless every byte was read.
+    /// Reads the version byte a format starts with; any other version than `expected` throws.
+    public mutating func version(_ expected: UInt8) throws(WireError) {
+        let version = try integer(UInt8.self)
+        guard version == expected else { throw .unsupportedVersion(version) }
+    }
+
     public func finish() throws(WireError) {
         guard isAtEnd else { throw .trailingBytes(offset: offset) }
     }

@@ -39,8 +39,7 @@ public struct ServiceRecord: Hashable, Sendable {
     /// key are errors.
     public init(entry: StoredEntry) throws(WireError) {
         var reader = WireReader(entry.value)
-        let version = try reader.integer(UInt8.self)
-        guard version == Self.formatVersion else { throw .unsupportedVersion(version) }
+        try reader.version(Self.formatVersion)
         let name = try reader.text(limit: 1024)
         let countOffset = reader.offset
         let count = Int(try reader.integer(UInt8.self))

@@ -71,8 +71,7 @@ public enum RelayMessage: Sendable, Equatable {
     /// offset where reading stopped.
     public init(frame: [UInt8]) throws(WireError) {
         var reader = WireReader(frame)
-        let version = try reader.integer(UInt8.self)
-        guard version == Self.version else { throw .unsupportedVersion(version) }
+        try reader.version(Self.version)
         let typeOffset = reader.offset
         let type = try reader.integer(UInt8.self)
         switch Kind(rawValue: type) {

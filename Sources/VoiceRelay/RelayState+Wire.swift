@@ -34,8 +34,7 @@ extension RelayState {
     /// A state from a snapshot's bytes.
     public init(snapshot bytes: [UInt8]) throws(WireError) {
         var reader = WireReader(bytes)
-        let version = try reader.integer(UInt8.self)
-        guard version == Self.snapshotVersion else { throw .unsupportedVersion(version) }
+        try reader.version(Self.snapshotVersion)
         let sequence = try reader.integer(UInt64.self)
         let nextParticipant = try reader.integer(UInt32.self)
         var counters = Counters()

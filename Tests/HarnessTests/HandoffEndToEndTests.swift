@@ -1,6 +1,5 @@
 import Analysis
 import Foundation
-import Scenario
 import SeamlessTestKit
 import Testing
 import Voice
@@ -16,14 +15,8 @@ import Voice
 /// (`make testbed`, release binaries), not here: debug-built peers on a busy 2-core machine
 /// send and forward late now and then, handoff or not.
 @Suite(.serialized) struct HandoffEndToEndTests {
-    static let scenarioPath = VoiceEndToEndTests.root + "/Testbed/scenarios/voice-handoff.yaml"
-
     @Test func theRelayMovesEveryFiveSecondsAndNobodyHearsIt() async throws {
-        let folder = temporaryDirectory("e2e-handoff")
-        let source = try String(contentsOfFile: Self.scenarioPath, encoding: .utf8)
-        let scenario = try Scenario.parse(source, file: Self.scenarioPath)
-        let result = try await TestbedRun.execute(
-            scenario, source: source, options: TestbedRunEndToEndTests.options(folder))
+        let (result, folder) = try await VoiceEndToEndTests.run(shipped: "voice-handoff")
         let report = result.report
         #expect(report.peers.failed == 0, "\(report.text())")
 

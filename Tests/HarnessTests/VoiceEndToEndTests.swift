@@ -14,14 +14,21 @@ import Voice
 @Suite(.serialized) struct VoiceEndToEndTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
-    static let scenarioPath = root + "/Testbed/scenarios/voice-basic.yaml"
+
+    /// Runs a shipped scenario (`Testbed/scenarios/<name>.yaml`) into a new temporary folder.
+    static func run(shipped name: String) async throws -> (result: RunResult, folder: String) {
+        let folder = temporaryDirectory("e2e-\(name)")
+        let path = root + "/Testbed/scenarios/\(name).yaml"
+        let source = try String(contentsOfFile: path, encoding: .utf8)
+        let scenario = try Scenario.parse(source, file: path)
+        return (
+            try await TestbedRun.execute(scenario, source: source, options: TestbedRunEndToEndTests.options(folder)),
+            folder
+        )
+    }
 
     @Test func threeClientsTakeTurnsAndEveryListenerHearsTheSource() async throws {
-        let folder = temporaryDirectory("e2e-voice")
-        let source = try String(contentsOfFile: Self.scenarioPath, encoding: .utf8)
-        let scenario = try Scenario.parse(source, file: Self.scenarioPath)
-        let result = try await TestbedRun.execute(
-            scenario, source: source, options: TestbedRunEndToEndTests.options(folder))
+        let (result, folder) = try await Self.run(shipped: "voice-basic")
         let report = result.report
         // A Bool, not the result: a failure prints the report, not every packet it holds.
         let passed = result.passed

@@ -133,6 +133,16 @@ import VoiceRelay
         return clients
     }
 
+    /// Two event loop threads, the overlay, a relay on host "a", and three clients in it.
+    static func relayOnAWithThreeClients() async throws -> (
+        group: MultiThreadedEventLoopGroup, overlay: Overlay, relay: RelayShell, clients: [VoiceClient]
+    ) {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let overlay = Overlay(group: group)
+        let relay = try await overlay.deploy(on: "a")
+        return (group, overlay, relay, try await clients(overlay, group: group))
+    }
+
     static let reference = RelayShellTests.reference
 
     /// What listeners heard of `speaker`: packets and concealed frames per listener.
@@ -146,10 +156,7 @@ import VoiceRelay
     }
 
     @Test func clientsFollowTheRelayToItsNewHostAndHearEveryPacket() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let overlay = Overlay(group: group)
-        let source = try await overlay.deploy(on: "a")
-        let clients = try await Self.clients(overlay, group: group)
+        let (group, overlay, source, clients) = try await Self.relayOnAWithThreeClients()
         let speech = Array(try WAVFile.read(path: Self.reference).samples.prefix(16000 * 3))
         _ = try await clients[0].speak(speech)
         try await Task.sleep(for: .seconds(1))
@@ -186,10 +193,7 @@ import VoiceRelay
     }
 
     @Test func aHostThatLearnsOfAHigherEpochStopsServing() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let overlay = Overlay(group: group)
-        let relay = try await overlay.deploy(on: "a")
-        let clients = try await Self.clients(overlay, group: group)
+        let (group, overlay, relay, clients) = try await Self.relayOnAWithThreeClients()
         #expect(await relay.superseded(by: 1) == false, "its own epoch")
         #expect(try await relay.state().participants.count == 3)
         #expect(await relay.superseded(by: 2))
@@ -205,10 +209,7 @@ import VoiceRelay
     }
 
     @Test func aTargetThatDiesBeforeTheCommitLeavesTheSourceServing() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let overlay = Overlay(group: group)
-        let source = try await overlay.deploy(on: "a")
-        let clients = try await Self.clients(overlay, group: group)
+        let (group, overlay, source, clients) = try await Self.relayOnAWithThreeClients()
         // The target dies as it acknowledges the snapshot: the source hears nothing more.
         overlay.state.withLock { $0.crashBefore["b"] = "acknowledge" }
         let speech = Array(try WAVFile.read(path: Self.reference).samples.prefix(16000 * 3))
@@ -232,10 +233,7 @@ import VoiceRelay
     }
 
     @Test func whenTheSourceDiesBeforeTheCommitTheTargetFailsOverAndClientsFindIt() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let overlay = Overlay(group: group)
-        let source = try await overlay.deploy(on: "a")
-        let clients = try await Self.clients(overlay, group: group)
+        let (group, overlay, source, clients) = try await Self.relayOnAWithThreeClients()
         // The source dies instead of committing: the target holds a complete replica.
         overlay.state.withLock { $0.crashBefore["a"] = "commit" }
         try await source.migrate(id: 9, to: MigrationMessage.Host(name: "b", overlay: "b"), host: overlay.host("a"))
