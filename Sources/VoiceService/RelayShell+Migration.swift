@@ -24,13 +24,16 @@ public struct MigrationHost: Sendable {
     public var serving: @Sendable (RelayShell) -> Void
     /// The shell is done: a source released the relay, or a target dropped its replica.
     public var ended: @Sendable (RelayShell) -> Void
+    /// A migration is over on this host (released, aborted, or its target moved on): its
+    /// frames have nowhere to go any more.
+    public var over: @Sendable (_ migration: UInt64) -> Void
 
     public init(
         me: MigrationMessage.Host, send: @escaping @Sendable ([UInt8], String) -> Void,
         resolve: @escaping @Sendable (String) async -> ServiceRecord?,
         register: @escaping @Sendable (ServiceRecord) async -> Bool, withdraw: @escaping @Sendable (String) async -> Void,
         emit: @escaping @Sendable (Event) -> Void, lease: Duration, serving: @escaping @Sendable (RelayShell) -> Void,
-        ended: @escaping @Sendable (RelayShell) -> Void
+        ended: @escaping @Sendable (RelayShell) -> Void, over: @escaping @Sendable (UInt64) -> Void
     ) {
         self.me = me
         self.send = send
@@ -41,6 +44,7 @@ public struct MigrationHost: Sendable {
         self.lease = lease
         self.serving = serving
         self.ended = ended
+        self.over = over
     }
 }
 
@@ -76,10 +80,13 @@ final class MigrationDriver {
         self.host = host
     }
 
-    var id: UInt64 {
+    var id: UInt64 { concernsID ?? 0 }
+
+    /// The migration's id, once known (a target learns it from the prepare).
+    var concernsID: UInt64? {
         switch side {
         case .source(let machine, _): machine.migration
-        case .target(let machine): machine.migration ?? 0
+        case .target(let machine): machine.migration
         }
     }
 
@@ -89,6 +96,13 @@ final class MigrationDriver {
         case .source(let machine, _): machine.migration == message.migration
         case .target(let machine): machine.migration.map { $0 == message.migration } ?? true
         }
+    }
+
+    /// A target that took over serves the relay; all that is left of its migration is the old
+    /// host's late traffic, so the relay may move on (or stop) without waiting for it.
+    var servesHere: Bool {
+        guard case .target(let machine) = side else { return false }
+        return machine.phase == .takeover
     }
 
     /// While the source replicates, a change is confirmed to a client only once the target
@@ -145,7 +159,7 @@ extension RelayShell {
     public func migrate(id: UInt64, to target: MigrationMessage.Host, host: MigrationHost) async throws {
         let identity = Self.identity  // computed once per process, off the relay's loop
         try await loop.submit {
-            guard self.role == .primary, self.migration == nil else {
+            guard self.role == .primary, self.migration?.servesHere ?? true else {
                 return host.emit(
                     .migrationPhase(
                         migration: String(id), service: self.service, from: host.me.name, to: target.name,
@@ -159,6 +173,7 @@ extension RelayShell {
             let machine = MigrationSourceStateMachine(
                 migration: id, service: self.service, source: host.me, identity: identity, epoch: self.epoch + 1,
                 snapshot: (state.sequence, UInt32(snapshot.count), compressed), settings: settings)
+            if self.migration != nil { self.endMigration() }
             let driver = MigrationDriver(side: .source(machine, target: target), host: host)
             driver.snapshotBytes = snapshot.count
             driver.compressedBytes = compressed.count
@@ -185,7 +200,7 @@ extension RelayShell {
     /// serves it now and this one stops (never two primaries).
     public func superseded(by epoch: UInt64) async -> Bool {
         let stop = (try? await loop.submit { () -> Bool in
-            guard self.role == .primary, self.migration == nil, epoch > self.epoch else { return false }
+            guard self.role == .primary, self.migration?.servesHere ?? true, epoch > self.epoch else { return false }
             return true
         }.get()) ?? false
         if stop { await close() }
@@ -273,8 +288,7 @@ extension RelayShell {
             }
         }
         if machine.phase == .aborted || (machine.phase == .release && role == .closed) {
-            driver.cancelTimers()
-            migration = nil
+            endMigration()
             driver.host.emit(
                 .migrationTransfer(
                     migration: String(machine.migration), service: service, snapshotBytes: driver.snapshotBytes,
@@ -353,10 +367,7 @@ extension RelayShell {
                         phase: machine.failedOver && phase == .takeover ? "failover" : phase.rawValue))
             }
         }
-        if machine.phase == .aborted || machine.phase == .release {
-            driver.cancelTimers()
-            migration = nil
-        }
+        if machine.phase == .aborted || machine.phase == .release { endMigration() }
     }
 
     /// The replica cannot be built: tell the source and drop it.
@@ -369,10 +380,17 @@ extension RelayShell {
                     migration: String(machine.migration ?? 0), service: service, from: source.name,
                     to: driver.host.me.name, phase: "aborted"))
         }
-        driver.cancelTimers()
-        migration = nil
+        endMigration()
         for channel in closeOnLoop() { channel.close(promise: nil) }
         driver.host.ended(self)
+    }
+
+    /// Drops the migration under way here, its timers, and its place in the peer's books.
+    private func endMigration() {
+        guard let driver = migration else { return }
+        driver.cancelTimers()
+        migration = nil
+        if let id = driver.concernsID { driver.host.over(id) }
     }
 
     /// Traffic that reached the other host after its commit: handled here as if it came here.

@@ -93,7 +93,8 @@ public actor VoiceApplication: PeerApplication {
             send: { outbox.yield(($0, $1)) }, resolve: peer.resolve, register: peer.register, withdraw: peer.withdraw,
             emit: peer.emit, lease: Self.lease,
             serving: { shell in Task { await self.serving(shell, peer: peer) } },
-            ended: { shell in Task { await self.ended(shell) } })
+            ended: { shell in Task { await self.ended(shell) } },
+            over: { id in Task { await self.over(id) } })
     }
 
     private func outbox(_ peer: PeerContext) -> AsyncStream<(frame: [UInt8], to: String)>.Continuation {
@@ -110,9 +111,10 @@ public actor VoiceApplication: PeerApplication {
     }
 
     private func ended(_ shell: RelayShell) {
-        migrations = migrations.filter { $0.value !== shell }
         if relays[shell.service] === shell { relays[shell.service] = nil }
     }
+
+    private func over(_ migration: UInt64) { migrations[migration] = nil }
 
     /// Checks the registry at a third of the lease: when another host registered the relay
     /// under a higher epoch, this one stops serving it (never two primaries).
