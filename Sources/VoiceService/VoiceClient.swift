@@ -404,6 +404,7 @@ public final class VoiceClient: @unchecked Sendable {
     }
 }
 
+/// The client's data socket: every datagram to the client.
 final class ClientDatagramHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     let box: OwnerSlot<VoiceClient>

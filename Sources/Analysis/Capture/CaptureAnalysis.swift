@@ -114,6 +114,8 @@ public enum CaptureError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+/// Reads a capture (pcap or pcapng) and measures it: every RTP stream per receiver, bandwidth,
+/// and the overlay traffic handoff windows need.
 public enum CaptureAnalysis {
     /// Analyses a pcap file's bytes. `dynamicClockRate` is the sampling rate assumed for
     /// dynamic payload types.

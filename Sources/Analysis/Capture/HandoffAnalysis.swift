@@ -34,6 +34,7 @@ public struct HandoffFigures: Sendable, Equatable, Codable {
     public var maxGapMs: Double?
 }
 
+/// Turns a run's migration events and capture into `handoffs[]`.
 public enum HandoffAnalysis {
     /// How far the window reaches before a migration's first and after its last event: packets
     /// in flight at the seam land within it.
