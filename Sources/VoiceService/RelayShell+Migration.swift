@@ -80,10 +80,8 @@ final class MigrationDriver {
         self.host = host
     }
 
-    var id: UInt64 { concernsID ?? 0 }
-
     /// The migration's id, once known (a target learns it from the prepare).
-    var concernsID: UInt64? {
+    var id: UInt64? {
         switch side {
         case .source(let machine, _): machine.migration
         case .target(let machine): machine.migration
@@ -257,24 +255,17 @@ extension RelayShell {
             case .redirectClients:
                 redirect(to: machine.targetContact ?? "")
             case .release:
-                let channels = closeOnLoop()
-                for channel in channels { channel.close(promise: nil) }
+                stopServing()
                 let service = self.service
                 let host = driver.host
                 Task { await host.withdraw(service) }
                 driver.host.ended(self)
             case .checkTarget:
-                let service = self.service
                 let epoch = machine.epoch
-                let host = driver.host
-                Task {
-                    let record = await host.resolve(service)
-                    self.loop.execute {
-                        if let record, record.epoch >= epoch, let contact = record.hosts.first {
-                            self.pendingContact = contact
-                        }
-                        self.runSource(.targetRecord(serving: record.map { $0.epoch >= epoch } ?? false))
-                    }
+                lookUpRecord(driver.host) { record in
+                    guard let record, record.epoch >= epoch else { return self.runSource(.targetRecord(serving: false)) }
+                    self.migration?.registryContact = record.hosts.first
+                    self.runSource(.targetRecord(serving: true))
                 }
             case .takeBack(let epoch):
                 serve(under: epoch, host: driver.host)
@@ -297,14 +288,8 @@ extension RelayShell {
         }
     }
 
-    /// Where the registry said the target serves, when the source learned it there.
-    private var pendingContact: String? {
-        get { migration?.registryContact }
-        set { migration?.registryContact = newValue }
-    }
-
     private func redirect(to contact: String) {
-        let target = pendingContact ?? contact
+        let target = migration?.registryContact ?? contact
         role = .moved(contact: target)
         for connection in connections.keys.sorted() { send(.redirect(control: target), to: connection) }
         migration?.parked = []
@@ -349,15 +334,10 @@ extension RelayShell {
             case .deliver(let traffic):
                 late(traffic)
             case .checkSource:
-                let service = self.service
                 let epoch = machine.epoch
-                let host = driver.host
-                Task {
-                    let record = await host.resolve(service)
-                    self.loop.execute { self.runTarget(.sourceRecord(alive: record.map { $0.epoch < epoch } ?? false)) }
-                }
+                lookUpRecord(driver.host) { self.runTarget(.sourceRecord(alive: $0.map { $0.epoch < epoch } ?? false)) }
             case .discard:
-                for channel in closeOnLoop() { channel.close(promise: nil) }
+                stopServing()
                 driver.host.ended(self)
             case .phase(let phase):
                 driver.host.emit(
@@ -381,8 +361,17 @@ extension RelayShell {
                     to: driver.host.me.name, phase: "aborted"))
         }
         endMigration()
-        for channel in closeOnLoop() { channel.close(promise: nil) }
+        stopServing()
         driver.host.ended(self)
+    }
+
+    /// The relay's record as the registry has it now, asked off the loop and answered on it.
+    private func lookUpRecord(_ host: MigrationHost, then answer: @escaping @Sendable (ServiceRecord?) -> Void) {
+        let service = self.service
+        Task {
+            let record = await host.resolve(service)
+            self.loop.execute { answer(record) }
+        }
     }
 
     /// Drops the migration under way here, its timers, and its place in the peer's books.
@@ -390,7 +379,7 @@ extension RelayShell {
         guard let driver = migration else { return }
         driver.cancelTimers()
         migration = nil
-        if let id = driver.concernsID { driver.host.over(id) }
+        if let id = driver.id { driver.host.over(id) }
     }
 
     /// Traffic that reached the other host after its commit: handled here as if it came here.
@@ -428,9 +417,10 @@ extension RelayShell {
     private func schedule(_ key: MigrationDriver.TimerKey, after delay: Duration) {
         guard let driver = migration else { return }
         driver.timers[key]?.cancel()
-        let id = driver.id
+        let scheduledFor = ObjectIdentifier(driver)
         driver.timers[key] = loop.scheduleTask(in: TimeAmount(delay)) { [self] in
-            guard let driver = migration, driver.id == id else { return }
+            // A timer of a migration that is over (or was replaced) fires into nothing.
+            guard let driver = migration, ObjectIdentifier(driver) == scheduledFor else { return }
             driver.timers[key] = nil
             switch key {
             case .source(let timer): runSource(.timerFired(timer))

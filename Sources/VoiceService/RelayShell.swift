@@ -137,6 +137,11 @@ public final class RelayShell: @unchecked Sendable {
         for channel in channels { try? await channel.close() }
     }
 
+    /// Stops serving now, on the loop; the channels close in the background.
+    func stopServing() {
+        for channel in closeOnLoop() { channel.close(promise: nil) }
+    }
+
     /// Stops serving and hands back the channels to close.
     func closeOnLoop() -> [any Channel] {
         role = .closed

@@ -47,11 +47,7 @@ import Voice
         for recording in voice.recordings {
             let heard = try WAVFile.read(path: result.folder.path + "/" + recording.file)
             for spurt in recording.spurts {
-                let from = Int(spurt.fromSeconds * 16000)
-                let said = Array(reference.samples[from..<(from + spurt.frames * 320)])
-                let start = spurt.atFrame * 320
-                let segment = Array(heard.samples[start..<min(heard.samples.count, start + spurt.frames * 320 + 640)])
-                let (value, lag) = AudioSimilarity.correlation(said, segment, maxLag: 640)
+                let (value, lag) = VoiceEndToEndTests.correlation(of: spurt, heard: heard, reference: reference)
                 #expect(value > 0.9, "\(recording.file) at frame \(spurt.atFrame): correlation \(value) at lag \(lag)")
             }
         }

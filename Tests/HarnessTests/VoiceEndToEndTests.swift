@@ -27,6 +27,18 @@ import Voice
         )
     }
 
+    /// How well a turn in a recording matches the part of the reference its speaker said: the
+    /// correlation of the two and how many samples the recording lags (at most two frames).
+    static func correlation(
+        of spurt: VoiceFigures.Spurt, heard: WAVFile, reference: WAVFile
+    ) -> (value: Double, lag: Int) {
+        let from = Int(spurt.fromSeconds * 16000)
+        let said = Array(reference.samples[from..<(from + spurt.frames * 320)])
+        let start = spurt.atFrame * 320
+        let segment = Array(heard.samples[start..<min(heard.samples.count, start + spurt.frames * 320 + 640)])
+        return AudioSimilarity.correlation(said, segment, maxLag: 640)
+    }
+
     @Test func threeClientsTakeTurnsAndEveryListenerHearsTheSource() async throws {
         let (result, folder) = try await Self.run(shipped: "voice-basic")
         let report = result.report
@@ -60,11 +72,7 @@ import Voice
             #expect(heard.samples.count == (second + 200) * 320, "\(recording.file)")
             for spurt in recording.spurts {
                 // Every turn lies where it was said, is the source, and less than a frame behind it.
-                let from = Int(spurt.fromSeconds * 16000)
-                let said = Array(reference.samples[from..<(from + spurt.frames * 320)])
-                let start = spurt.atFrame * 320
-                let segment = Array(heard.samples[start..<min(heard.samples.count, start + spurt.frames * 320 + 640)])
-                let (value, lag) = AudioSimilarity.correlation(said, segment, maxLag: 640)
+                let (value, lag) = Self.correlation(of: spurt, heard: heard, reference: reference)
                 #expect(value > 0.9, "\(recording.file) at frame \(spurt.atFrame): correlation \(value) at lag \(lag)")
                 #expect(lag < 320, "\(recording.file): \(lag) samples behind the source")
             }
