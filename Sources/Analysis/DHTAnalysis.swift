@@ -97,13 +97,13 @@ public struct DHTFigures: Sendable, Equatable, Codable {
         self.succeeded = succeeded.count
         self.correct = correct.count
         let latencies = succeeded.map(\.latencyMs).sorted()
-        self.meanHops = succeeded.isEmpty ? nil : Double(succeeded.map(\.hops).reduce(0, +)) / Double(succeeded.count)
+        self.meanHops = succeeded.isEmpty ? nil : Double(succeeded.saturatingSum(\.hops)) / Double(succeeded.count)
         self.meanLatencyMs = latencies.isEmpty ? nil : latencies.reduce(0, +) / Double(latencies.count)
         self.p99LatencyMs = Self.percentile(0.99, of: latencies)
         self.registered = registered
         self.resolved = resolved
         self.resolvedFound = found
-        self.malformedFrames = members.values.map(\.malformed).reduce(0, +)
+        self.malformedFrames = members.values.saturatingSum(\.malformed)
         let counted = members.values.compactMap { member -> (Double, Int, Int)? in
             guard let at = member.countersAt, at - member.joined >= 5 else { return nil }
             return (at - member.joined, member.sentBytes, member.maintenanceBytes)
@@ -143,7 +143,7 @@ public struct DHTFigures: Sendable, Equatable, Codable {
             var bytes = 0
             for (index, count) in host.sent[overlay].enumerated() {
                 let t = bandwidth.start + Double(index) * window
-                if t >= member.joined, t < member.joined + seconds { bytes += count }
+                if t >= member.joined, t < member.joined + seconds { bytes = bytes.saturatingAdd(count) }
             }
             return Double(bytes) / seconds
         }

@@ -12,7 +12,7 @@ extension ReportExpectation {
             !found.isEmpty && numbers.count == found.count && numbers.allSatisfy { comparison.holds($0, value) }
         let shown: JSONValue =
             every ? .array(found) : (found.first ?? .null)
-        return ExpectationResult(expr: text, value: shown, passed: passed)
+        return ExpectationResult(expr: text, value: shown, passed: passed, knownMiss: knownMiss)
     }
 
     private static func resolve(_ path: ArraySlice<PathComponent>, in value: JSONValue) -> [JSONValue] {

@@ -21,6 +21,9 @@ extension RunReport {
         var firstSpawnStep: (t: Int64, peers: [String])?
         var steps: [(t: Double, action: String)] = []
         var links: [LinkFigures] = []
+        var linkProfiles: [String: (file: String, parameters: [String: JSONValue])] = [:]
+        var linkStarts: [String: String] = [:]  // "peer up" -> profile
+        var linkChanges: [String: [LinkFigures.LinkChange]] = [:]
         // Coordinator CPU marks: (time, cumulative CPU seconds, the step that starts there).
         var cpuMarks: [(t: Int64, cpu: Double, step: (index: Int, action: String)?)] = []
         var inFirstSpawnStep = false
@@ -81,8 +84,15 @@ extension RunReport {
                 rssKB[name] = maxRssKB
             case .error:
                 summary.peerErrors += 1
+            case .linkProfile(let profile, let file, let parameters):
+                linkProfiles[profile] = (file, parameters)
+            case .linkAssigned(let profile, let direction):
+                linkStarts["\(name) \(direction)"] = profile
             case .linkChanged(let profile, let direction):
                 steps.append((line.t.seconds, "\(name) \(direction) \(profile)"))
+                for changed in direction == "both" ? ["up", "down"] : [direction] {
+                    linkChanges["\(name) \(changed)", default: []].append(.init(t: line.t.seconds, profile: profile))
+                }
             case .partitioned:
                 steps.append((line.t.seconds, "partition"))
             case .healed:
@@ -138,7 +148,15 @@ extension RunReport {
         self.init(run: summary, peers: figures, startup: startup, coordinator: coordinator)
         self.steps = steps
         self.handoffs = HandoffAnalysis.handoffs(from: events)
-        self.links = links
+        self.links = links.map { link in
+            var link = link
+            let key = "\(link.peer) \(link.direction)"
+            link.profile = linkStarts[key]
+            link.profileFile = link.profile.flatMap { linkProfiles[$0]?.file }
+            link.parameters = link.profile.flatMap { linkProfiles[$0].map { .object($0.parameters) } }
+            link.changes = linkChanges[key] ?? []
+            return link
+        }
         self.dht = DHTFigures(events: events)
         self.voice = VoiceFigures(events: events)
     }

@@ -36,13 +36,15 @@ public struct RunReport: Sendable, Equatable, Codable {
     public var steps: [(t: Double, action: String)] = []
 
     enum CodingKeys: String, CodingKey {
-        case run, peers, startup, coordinator, capture, streams, bandwidth, handoffs, handoffLoss, links, dht, voice, expectations
+        case run, peers, startup, coordinator, capture, streams, bandwidth, handoffs, handoffLoss, links, dht, voice,
+            expectations
     }
 
     public static func == (lhs: RunReport, rhs: RunReport) -> Bool {
         lhs.run == rhs.run && lhs.peers == rhs.peers && lhs.startup == rhs.startup && lhs.coordinator == rhs.coordinator
             && lhs.capture == rhs.capture && lhs.streams == rhs.streams && lhs.bandwidth == rhs.bandwidth
-            && lhs.handoffs == rhs.handoffs && lhs.handoffLoss == rhs.handoffLoss && lhs.links == rhs.links && lhs.dht == rhs.dht && lhs.voice == rhs.voice
+            && lhs.handoffs == rhs.handoffs && lhs.handoffLoss == rhs.handoffLoss && lhs.links == rhs.links
+            && lhs.dht == rhs.dht && lhs.voice == rhs.voice
             && lhs.expectations == rhs.expectations && lhs.streamDetails == rhs.streamDetails
     }
 
@@ -172,6 +174,19 @@ public struct LinkFigures: Sendable, Equatable, Codable {
     public var partitioned: Int
     /// Sent to an address no peer owns.
     public var unrouted: Int
+    /// The profile the link started with (nil: none, a perfect link), the file it was read
+    /// from and its parameters; and every later change (`link` steps).
+    public var profile: String?
+    public var profileFile: String?
+    public var parameters: JSONValue?
+    public var changes: [LinkChange] = []
+
+    /// A `link` step that gave this link another profile.
+    public struct LinkChange: Sendable, Equatable, Codable {
+        /// Unix seconds.
+        public var t: Double
+        public var profile: String
+    }
 }
 
 /// One `expect:` line checked against the report.
@@ -180,10 +195,28 @@ public struct ExpectationResult: Sendable, Equatable, Codable {
     /// The value found: a number, a list of numbers for `[*]`, or null if the path has none.
     public var value: JSONValue
     public var passed: Bool
+    /// Why the scenario is known to miss this goal (its `known-miss:`); a miss so marked does
+    /// not fail the run.
+    public var knownMiss: String?
 
-    public init(expr: String, value: JSONValue, passed: Bool) {
+    public init(expr: String, value: JSONValue, passed: Bool, knownMiss: String? = nil) {
         self.expr = expr
         self.value = value
         self.passed = passed
+        self.knownMiss = knownMiss
+    }
+
+    /// Passed, or missed as the scenario says it is known to.
+    public var acceptable: Bool { passed || knownMiss != nil }
+
+    /// `PASS`, `FAIL`, `MISS` (a known miss) or `PASS*` (passed although marked a known miss:
+    /// the mark can go).
+    public var verdict: String {
+        switch (passed, knownMiss != nil) {
+        case (true, false): "PASS"
+        case (true, true): "PASS*"
+        case (false, false): "FAIL"
+        case (false, true): "MISS"
+        }
     }
 }

@@ -73,7 +73,8 @@ public struct VoiceFigures: Sendable, Equatable, Codable {
             case .relayTraffic(let service, let received, let forwarded, let bytes, let unknown, let malformed):
                 relays.append(
                     Relay(
-                        peer: line.peer, service: service, received: received, forwarded: forwarded, forwardedBytes: bytes,
+                        peer: line.peer, service: service, received: received, forwarded: forwarded,
+                        forwardedBytes: bytes,
                         unknownSender: unknown, malformed: malformed))
             case .speaking(_, let ssrc, let audio, let from, let frames, let slot):
                 speakers.append(
@@ -99,7 +100,8 @@ public struct VoiceFigures: Sendable, Equatable, Codable {
             let spurts = speakers.filter { $0.ssrc == recordings[index].ssrc }.sorted { $0.slot < $1.slot }
             recordings[index].sourceAudio = spurts.first?.audio
             recordings[index].spurts = spurts.map {
-                Spurt(atFrame: $0.slot - spurts[0].slot, frames: $0.frames, fromSeconds: $0.fromSeconds)
+                Spurt(
+                    atFrame: $0.slot.saturatingSubtract(spurts[0].slot), frames: $0.frames, fromSeconds: $0.fromSeconds)
             }
         }
         if relays.isEmpty && speakers.isEmpty && recordings.isEmpty && failures.isEmpty { return nil }

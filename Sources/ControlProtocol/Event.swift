@@ -46,7 +46,8 @@ public enum Event: Sendable, Equatable {
     case membership(service: String, participant: Int, name: String, change: String)
     /// The relay's counters so far: data packets received, copies forwarded and their bytes,
     /// packets dropped because nobody sends from their address or because they are not RTP.
-    case relayTraffic(service: String, received: Int, forwarded: Int, forwardedBytes: Int, unknownSender: Int, malformed: Int)
+    case relayTraffic(
+        service: String, received: Int, forwarded: Int, forwardedBytes: Int, unknownSender: Int, malformed: Int)
     /// This peer's client is in the service: its participant id, the host's control address,
     /// where it sends data, and the client's own data address (`ip:port`).
     case clientJoined(service: String, participant: Int, control: String, data: String, local: String)
@@ -91,6 +92,13 @@ public enum Event: Sendable, Equatable {
     /// The capture ended: libpcap's counters (packets it saw, dropped in the kernel's buffer,
     /// dropped by the interface).
     case captureStopped(packets: Int, kernelDrops: Int, interfaceDrops: Int)
+    /// A link profile the run's links may follow (netns mode, at the start, one per profile
+    /// the scenario names): the file it came from and its parameters, so the report says what
+    /// each link ran with.
+    case linkProfile(name: String, file: String, parameters: [String: JSONValue])
+    /// The profile a spawned peer's link direction (`up` or `down`) starts with (netns mode);
+    /// a direction without one is a perfect link and gets no event.
+    case linkAssigned(profile: String, direction: String)
     /// A peer's link (one direction or both) follows another profile from now on.
     case linkChanged(profile: String, direction: String)
     /// The network was cut between these groups of peers.
@@ -141,6 +149,8 @@ public enum Event: Sendable, Equatable {
         case .resumed: "resumed"
         case .exited: "exited"
         case .captureStopped: "capture-stopped"
+        case .linkProfile: "link-profile"
+        case .linkAssigned: "link-assigned"
         case .linkChanged: "link-changed"
         case .partitioned: "partitioned"
         case .healed: "healed"
@@ -193,11 +203,16 @@ public enum Event: Sendable, Equatable {
             ["service": .string(service), "kind": .string(kind), "control": .string(control), "data": .string(data)]
         case .serviceFailed(let service, let reason): ["service": .string(service), "reason": .string(reason)]
         case .membership(let service, let participant, let name, let change):
-            ["service": .string(service), "participant": .int(participant), "name": .string(name), "change": .string(change)]
-        case .relayTraffic(let service, let received, let forwarded, let forwardedBytes, let unknownSender, let malformed):
+            [
+                "service": .string(service), "participant": .int(participant), "name": .string(name),
+                "change": .string(change),
+            ]
+        case .relayTraffic(
+            let service, let received, let forwarded, let forwardedBytes, let unknownSender, let malformed):
             [
                 "service": .string(service), "received": .int(received), "forwarded": .int(forwarded),
-                "forwardedBytes": .int(forwardedBytes), "unknownSender": .int(unknownSender), "malformed": .int(malformed),
+                "forwardedBytes": .int(forwardedBytes), "unknownSender": .int(unknownSender),
+                "malformed": .int(malformed),
             ]
         case .clientJoined(let service, let participant, let control, let data, let local):
             [
@@ -210,7 +225,10 @@ public enum Event: Sendable, Equatable {
                 "frames": .int(frames), "slot": .int(slot),
             ]
         case .spoke(let service, let ssrc, let frames, let maxLateMs):
-            ["service": .string(service), "ssrc": .string(ssrc), "frames": .int(frames), "maxLateMs": .number(maxLateMs)]
+            [
+                "service": .string(service), "ssrc": .string(ssrc), "frames": .int(frames),
+                "maxLateMs": .number(maxLateMs),
+            ]
         case .heard(let service, let ssrc, let file, let frames, let concealed, let silent, let packets, let malformed):
             [
                 "service": .string(service), "ssrc": .string(ssrc), "file": .string(file), "frames": .int(frames),
@@ -233,7 +251,10 @@ public enum Event: Sendable, Equatable {
             ]
         case .captureStopped(let packets, let kernelDrops, let interfaceDrops):
             ["packets": .int(packets), "kernelDrops": .int(kernelDrops), "interfaceDrops": .int(interfaceDrops)]
-        case .linkChanged(let profile, let direction): ["profile": .string(profile), "direction": .string(direction)]
+        case .linkProfile(let name, let file, let parameters):
+            ["name": .string(name), "file": .string(file), "parameters": .object(parameters)]
+        case .linkAssigned(let profile, let direction), .linkChanged(let profile, let direction):
+            ["profile": .string(profile), "direction": .string(direction)]
         case .partitioned(let groups): ["groups": .array(groups.map { .array($0.map(JSONValue.string)) })]
         case .healed: [:]
         case .linkCounters(let direction, let counts):
@@ -324,6 +345,19 @@ public enum Event: Sendable, Equatable {
                         }
                     }
                 }
+            case "link-profile":
+                f.str("name").flatMap { name in
+                    f.str("file").flatMap { file in
+                        f["parameters"].flatMap { value -> Event? in
+                            guard case .object(let parameters) = value else { return nil }
+                            return .linkProfile(name: name, file: file, parameters: parameters)
+                        }
+                    }
+                }
+            case "link-assigned":
+                f.str("profile").flatMap { profile in
+                    f.str("direction").map { .linkAssigned(profile: profile, direction: $0) }
+                }
             case "link-changed":
                 f.str("profile").flatMap { profile in
                     f.str("direction").map { .linkChanged(profile: profile, direction: $0) }
@@ -391,7 +425,8 @@ extension Event {
         guard let sent = f.int("sentBytes"), let maintenance = f.int("maintenanceBytes"),
             let received = f.int("receivedBytes"), let malformed = f.int("malformed")
         else { return nil }
-        return .dhtTraffic(sentBytes: sent, maintenanceBytes: maintenance, receivedBytes: received, malformed: malformed)
+        return .dhtTraffic(
+            sentBytes: sent, maintenanceBytes: maintenance, receivedBytes: received, malformed: malformed)
     }
 }
 
@@ -412,10 +447,12 @@ extension Event {
             return .membership(service: service, participant: participant, name: name, change: change)
         case "relay-traffic":
             guard let received = f.int("received"), let forwarded = f.int("forwarded"),
-                let bytes = f.int("forwardedBytes"), let unknown = f.int("unknownSender"), let malformed = f.int("malformed")
+                let bytes = f.int("forwardedBytes"), let unknown = f.int("unknownSender"),
+                let malformed = f.int("malformed")
             else { return nil }
             return .relayTraffic(
-                service: service, received: received, forwarded: forwarded, forwardedBytes: bytes, unknownSender: unknown,
+                service: service, received: received, forwarded: forwarded, forwardedBytes: bytes,
+                unknownSender: unknown,
                 malformed: malformed)
         case "client-joined":
             guard let participant = f.int("participant"), let control = f.str("control"), let data = f.str("data"),
@@ -434,7 +471,8 @@ extension Event {
             return .spoke(service: service, ssrc: ssrc, frames: frames, maxLateMs: late)
         case "migration-transfer":
             guard let migration = f.str("migration"), let snapshot = f.int("snapshotBytes"),
-                let compressed = f.int("compressedBytes"), let operations = f.int("operations"), let late = f.int("late")
+                let compressed = f.int("compressedBytes"), let operations = f.int("operations"),
+                let late = f.int("late")
             else { return nil }
             return .migrationTransfer(
                 migration: migration, service: service, snapshotBytes: snapshot, compressedBytes: compressed,

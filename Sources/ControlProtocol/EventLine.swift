@@ -35,15 +35,24 @@ public struct EventLine: Sendable, Equatable {
     /// The name used in `peer` for events of the run itself.
     public static let runSubject = "testbed"
 
+    /// The times a line may carry: within ±2^62 µs (about ±146,000 years), so the difference
+    /// of any two fits a microsecond count, whatever a peer or a file writes.
+    public static let timeLimit = Double(Int64(1) << 62) / 1_000_000
+
     /// Why a line is not an event line.
     public enum DecodingError: Error, Equatable, CustomStringConvertible {
+        /// The line is JSON but not an object.
         case notAnObject
+        /// A member every event has is missing or of the wrong type.
         case missingMember(String)
+        /// `t` is a number no clock gives.
+        case timeOutOfRange(Double)
 
         public var description: String {
             switch self {
             case .notAnObject: "event line is not a JSON object"
             case .missingMember(let name): "event line has no valid \"\(name)\""
+            case .timeOutOfRange(let seconds): "event time \(seconds) is outside ±\(EventLine.timeLimit) s"
             }
         }
     }
@@ -53,6 +62,7 @@ public struct EventLine: Sendable, Equatable {
         guard let seconds = members.removeValue(forKey: "t")?.double, seconds.isFinite else {
             throw DecodingError.missingMember("t")
         }
+        guard abs(seconds) <= Self.timeLimit else { throw DecodingError.timeOutOfRange(seconds) }
         guard let peer = members.removeValue(forKey: "peer")?.string else {
             throw DecodingError.missingMember("peer")
         }

@@ -26,19 +26,37 @@ public enum ReportWriter {
         return report
     }
 
-    /// Rebuilds the report of an existing run folder from its events.jsonl and scenario.yaml.
-    public static func rewrite(folder: RunFolder) throws -> RunReport {
-        let (events, malformed): ([EventLine], Int)
+    /// What rebuilding a run folder's report found besides the report: events.jsonl lines it
+    /// could not read (counted in the report too) and problems with the scenario copy's
+    /// `expect:` lines (the report then has no expectations).
+    public struct Rebuilt: Sendable {
+        public var report: RunReport
+        public var unreadableEventLines: [ReportFiles.UnreadableLine]
+        public var expectationProblems: String?
+    }
+
+    /// Rebuilds the report of an existing run folder from its events.jsonl and the
+    /// expectations of its scenario.yaml.
+    public static func rewrite(folder: RunFolder) throws -> Rebuilt {
+        let (events, unreadable): ([EventLine], [ReportFiles.UnreadableLine])
         do {
-            (events, malformed) = try ReportFiles.readEvents(at: folder.events)
+            (events, unreadable) = try ReportFiles.readEvents(at: folder.events)
         } catch {
             throw HarnessError.file(path: folder.events, reason: "cannot read: \(error.localizedDescription)")
         }
         var expectations: [ReportExpectation] = []
-        if let source = try? String(contentsOfFile: folder.scenarioCopy, encoding: .utf8) {
-            expectations = (try? Scenario.parse(source, file: folder.scenarioCopy))?.expectations ?? []
+        var problems: String?
+        if let bytes = FileManager.default.contents(atPath: folder.scenarioCopy) {
+            do throws(Diagnostics) {
+                let text = try YAMLSource.text([UInt8](bytes), file: folder.scenarioCopy)
+                expectations = try Scenario.expectations(in: text, file: folder.scenarioCopy)
+            } catch {
+                problems = error.description
+            }
         }
-        return try write(events: events, malformed: malformed, expectations: expectations, folder: folder)
+        let report = try write(
+            events: events, malformed: unreadable.count, expectations: expectations, folder: folder)
+        return Rebuilt(report: report, unreadableEventLines: unreadable, expectationProblems: problems)
     }
 
     private static func save(_ text: String, to path: String) throws {

@@ -25,8 +25,8 @@ actor Timeline {
         let group: any EventLoopGroup
         let jobs: AsyncStream<Job>.Continuation
         let progress: ProgressDisplay
-        /// Link profiles by name (netns mode).
-        let profiles: [String: LinkProfile]
+        /// The links' profiles (netns mode; nil on loopback).
+        let links: LinkPlan?
     }
 
     /// How the timeline ended.
@@ -100,7 +100,7 @@ actor Timeline {
                 guard try await waitUntilReady(timeout: timeout) else { return .failed }
             case .stop: return .completed
             case .link(let peer, let name, let direction):
-                let profile = context.profiles[name] ?? .zero
+                let profile = context.links?.profile(name) ?? .zero
                 try? await context.launcher.apply(
                     .profile(peer, profile, up: direction != .down, down: direction != .up))
                 await context.recorder.record(
@@ -153,6 +153,13 @@ actor Timeline {
                 EventLine(
                     t: launched.startedAt, peer: name.description,
                     event: .spawned(pid: Int(launched.pid), address: address)))
+            if let (up, down) = context.links?.names(of: name) {
+                for (direction, profile) in [("up", up), ("down", down)] {
+                    guard let profile else { continue }
+                    await context.recorder.record(
+                        .linkAssigned(profile: profile, direction: direction), about: name.description)
+                }
+            }
             context.jobs.yield { await process.run() }
         } catch {
             await context.recorder.record(.spawnFailed(message: "\(error)"), about: name.description)
@@ -162,7 +169,8 @@ actor Timeline {
     /// Tells the peer serving `service` now to move it to `target`; a migration that cannot
     /// start (no host known, the target not ready) is recorded as an error.
     private func migrate(_ service: String, to target: PeerName) async {
-        guard let host = await context.membership.host(of: service), let process = await context.membership.process(host)
+        guard let host = await context.membership.host(of: service),
+            let process = await context.membership.process(host)
         else {
             return await context.recorder.record(
                 .error(message: "migrate \(service): no peer is known to serve it"), about: EventLine.runSubject)

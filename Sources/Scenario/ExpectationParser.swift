@@ -4,6 +4,25 @@ extension ScenarioReader {
     /// `peers.crashed == 1`, `handoffs[*].lost == 0`, `startup.allReadyMs < 10000`. A problem
     /// is reported at the column inside the expression where it was found.
     mutating func expectation(from node: Node) -> ReportExpectation? {
+        if let mapping = node.mapping {
+            let fields = members(mapping)
+            for (key, _) in mapping where !["check", "known-miss"].contains(key.scalar?.string ?? "") {
+                error(
+                    "unknown key '\(key.scalar?.string ?? "?")' in an expectation (expected check, known-miss)", at: key
+                )
+            }
+            guard let check = fields["check"] else {
+                error("an expectation written as a mapping needs 'check: <comparison>'", at: node)
+                return nil
+            }
+            guard let reason = fields["known-miss"]?.scalar?.string, !reason.isEmpty else {
+                error("'known-miss' must say why the goal is missed", at: fields["known-miss"] ?? node)
+                return nil
+            }
+            var expectation = self.expectation(from: check)
+            expectation?.knownMiss = reason
+            return expectation
+        }
         guard let scalar = node.scalar else {
             error("an expectation is a comparison like 'peers.crashed == 1'", at: node)
             return nil
@@ -88,5 +107,23 @@ extension ScenarioReader {
         skipSpaces()
         guard index == characters.count else { return fail("unexpected text after the number") }
         return .success((path, comparison, value))
+    }
+}
+
+extension Scenario {
+    /// Only the `expect:` lines of a scenario's text: what `testbed report` needs to judge a
+    /// run folder again, without the rest of the scenario (its profiles, audio files, or
+    /// peers) having to validate where the report is rebuilt.
+    public static func expectations(in text: String, file: String) throws(Diagnostics) -> [ReportExpectation] {
+        var reader = ScenarioReader(file: file)
+        let root = try YAMLSource.compose(text, file: file)
+        var expectations: [ReportExpectation] = []
+        for (key, value) in root?.mapping ?? [:] where key.scalar?.string == "expect" {
+            for item in value.sequence ?? [] {
+                if let expectation = reader.expectation(from: item) { expectations.append(expectation) }
+            }
+        }
+        guard reader.diagnostics.isEmpty else { throw Diagnostics(reader.diagnostics) }
+        return expectations
     }
 }

@@ -1,7 +1,7 @@
 import LinkEmulation
 import Yams
 
-/// Link profiles: YAML files under `Testbed/profiles/`, one direction's behaviour each.
+/// Link profiles: YAML files (the project's under `Testbed/profiles/`), one direction's behaviour each.
 ///
 /// ```yaml
 /// name: wifi
@@ -19,18 +19,18 @@ import Yams
 public struct NamedProfile: Sendable, Equatable {
     public var name: String
     public var profile: LinkProfile
+
+    public init(name: String, profile: LinkProfile) {
+        self.name = name
+        self.profile = profile
+    }
 }
 
 extension NamedProfile {
     /// Parses one profile file's text; every problem is a diagnostic with its position.
     public static func parse(_ text: String, file: String) throws(Diagnostics) -> NamedProfile {
         var reader = ScenarioReader(file: file)
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch {
-            throw Diagnostics([reader.diagnostic(forYAMLError: error)])
-        }
+        let root = try YAMLSource.compose(text, file: file)
         let parsed = reader.profile(from: root)
         guard let parsed, reader.diagnostics.isEmpty else {
             throw Diagnostics(reader.diagnostics)

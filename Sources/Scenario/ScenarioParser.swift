@@ -6,18 +6,13 @@ extension Scenario {
     /// diagnostics). Validation includes expanding the timeline with the scenario's own seed,
     /// so a step that names a peer which is not running at that time is reported here.
     /// Every problem found is reported, in file order, not just the first.
-    /// `profiles`, when given, are the link profile names that exist (the files under
-    /// `Testbed/profiles/`); a scenario naming another one is then an error.
-    public static func parse(_ text: String, file: String, profiles: Set<String>? = nil) throws(Diagnostics) -> Scenario
-    {
+    /// `profiles` are the link profiles found for it; naming any other one is an error.
+    public static func parse(
+        _ text: String, file: String, profiles: ProfileCatalogue = ProfileCatalogue()
+    ) throws(Diagnostics) -> Scenario {
         var reader = ScenarioReader(file: file)
-        reader.knownProfiles = profiles
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch {
-            throw Diagnostics([reader.diagnostic(forYAMLError: error)])
-        }
+        reader.profiles = profiles
+        let root = try YAMLSource.compose(text, file: file)
         let scenario = reader.scenario(from: root)
         if let scenario, reader.diagnostics.isEmpty {
             do throws(Diagnostics) {
@@ -40,8 +35,8 @@ extension Scenario {
 struct ScenarioReader {
     let file: String
     var diagnostics: [Diagnostic] = []
-    /// Profile names that exist, when the caller knows them.
-    var knownProfiles: Set<String>?
+    /// The link profiles that exist.
+    var profiles = ProfileCatalogue()
     /// Where link profiles are used (for the error when the mode has no links).
     var linkUses: [Node] = []
 
@@ -238,13 +233,16 @@ struct ScenarioReader {
     mutating func dhtSettings(_ node: Node) -> DHTSettings {
         var settings = DHTSettings()
         guard let mapping = node.mapping else {
-            error("dht takes {stabilize, fix-fingers, check-predecessor, replicate, request-timeout, successors}", at: node)
+            error(
+                "dht takes {stabilize, fix-fingers, check-predecessor, replicate, request-timeout, successors}",
+                at: node)
             return settings
         }
         for (key, value) in mapping {
             let name = key.scalar?.string ?? "?"
             if name == "successors" {
-                if let count = value.scalar.flatMap({ ScenarioReader.wholeNumber($0.string) }), (1...32).contains(count) {
+                if let count = value.scalar.flatMap({ ScenarioReader.wholeNumber($0.string) }), (1...32).contains(count)
+                {
                     settings.successors = count
                 } else {
                     error("successors must be a whole number from 1 to 32", at: value)
@@ -274,14 +272,14 @@ struct ScenarioReader {
         return settings
     }
 
-    /// A profile's name, checked against the known profiles when there is a list.
+    /// A profile's name, which must be one of the profiles found.
     mutating func profileName(_ node: Node) -> String? {
         guard let name = node.scalar?.string, !name.isEmpty else {
             error("expected a profile name", at: node)
             return nil
         }
-        if let knownProfiles, !knownProfiles.contains(name) {
-            error("unknown link profile '\(name)' (known: \(knownProfiles.sorted().joined(separator: ", ")))", at: node)
+        guard profiles[name] != nil else {
+            error(profiles.unknown(name), at: node)
             return nil
         }
         return name

@@ -88,10 +88,15 @@ extension ScenarioReader {
         var peer: PeerName?
         var profile: String?
         var direction = LinkDirection.both
+        var reported = false  // a peer or profile already diagnosed is not "missing" too
         for (key, value) in mapping {
             switch key.scalar?.string {
-            case "peer": peer = peerName(value)
-            case "profile": profile = profileName(value)
+            case "peer":
+                peer = peerName(value)
+                reported = reported || peer == nil
+            case "profile":
+                profile = profileName(value)
+                reported = reported || profile == nil
             case "direction":
                 guard let parsed = value.scalar.flatMap({ LinkDirection(rawValue: $0.string) }) else {
                     error("direction must be up, down or both", at: value)
@@ -104,7 +109,7 @@ extension ScenarioReader {
             }
         }
         guard let peer, let profile else {
-            error("link needs a peer and a profile", at: node)
+            if !reported { error("link needs a peer and a profile", at: node) }
             return nil
         }
         return .link(peer: peer, profile: profile, direction: direction)
@@ -143,7 +148,8 @@ extension ScenarioReader {
         for (key, value) in mapping {
             switch key.scalar?.string {
             case "count":
-                guard let parsed = value.scalar.flatMap({ Self.wholeNumber($0.string) }), (1...1_000_000).contains(parsed)
+                guard let parsed = value.scalar.flatMap({ Self.wholeNumber($0.string) }),
+                    (1...1_000_000).contains(parsed)
                 else {
                     error("count must be a whole number from 1 to 1000000", at: value)
                     return nil
@@ -205,7 +211,8 @@ extension ScenarioReader {
             error("\(verb) needs a peer and a service", at: node)
             return nil
         }
-        return verb == "register" ? .register(peer: peer, service: service, lease: lease) : .resolve(peer: peer, service: service)
+        return verb == "register"
+            ? .register(peer: peer, service: service, lease: lease) : .resolve(peer: peer, service: service)
     }
 
     /// A service name: text of 1 to 200 bytes.
@@ -323,7 +330,8 @@ extension ScenarioReader {
                 }
                 spec.band = band
             case "quality":
-                guard let quality = value.scalar.flatMap({ Self.wholeNumber($0.string) }), (0...10).contains(quality) else {
+                guard let quality = value.scalar.flatMap({ Self.wholeNumber($0.string) }), (0...10).contains(quality)
+                else {
                     error("quality is a whole number from 0 to 10", at: value)
                     return nil
                 }

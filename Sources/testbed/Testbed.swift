@@ -21,58 +21,15 @@ struct Testbed: AsyncParsableCommand {
 
 extension LaunchMode: ExpressibleByArgument {}
 
-/// Reads and validates a scenario file, printing every diagnostic; exits 2 on any.
-func loadScenario(_ path: String) throws -> (Scenario, String) {
-    let source: String
+/// Reads and validates a scenario file and finds its link profiles (`ScenarioLoader`),
+/// printing every diagnostic; exits 2 on any.
+func loadScenario(_ path: String, profileFolders: [String]) throws -> ScenarioLoader.Loaded {
     do {
-        source = try String(contentsOfFile: path, encoding: .utf8)
-    } catch {
-        FileHandle.standardError.write(Data("\(path): error: cannot read: \(error.localizedDescription)\n".utf8))
-        throw ExitCode(2)
-    }
-    let profiles = try loadProfiles(near: path)
-    let scenario: Scenario
-    do {
-        scenario = try Scenario.parse(source, file: path, profiles: profiles.isEmpty ? nil : Set(profiles.keys))
+        return try ScenarioLoader.load(path, profileFolders: profileFolders)
     } catch {
         FileHandle.standardError.write(Data((error.description + "\n").utf8))
         throw ExitCode(2)
     }
-    // Audio a client speaks is read by its peer, relative to the directory testbed runs in.
-    let missing = scenario.steps.compactMap { step -> Diagnostic? in
-        guard case .clients(let spec) = step.action, let audio = spec.speak, !FileManager.default.fileExists(atPath: audio)
-        else { return nil }
-        return Diagnostic(
-            "no audio file '\(audio)' (paths are relative to the directory testbed runs in, the repository root)",
-            at: step.position)
-    }
-    guard missing.isEmpty else {
-        FileHandle.standardError.write(Data((Diagnostics(missing).description + "\n").utf8))
-        throw ExitCode(2)
-    }
-    return (scenario, source)
-}
-
-/// The link profiles in the `profiles` folder beside the scenario's folder
-/// (`Testbed/profiles/` for `Testbed/scenarios/x.yaml`), parsed; a bad profile file is reported
-/// with its position and ends the command (exit code 2). Without such a folder there are none,
-/// and profile names in the scenario are not checked.
-func loadProfiles(near scenario: String) throws -> [String: LinkProfile] {
-    let folder = (((scenario as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent as NSString)
-        .appendingPathComponent("profiles")
-    guard let files = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [:] }
-    var profiles: [String: LinkProfile] = [:]
-    for file in files.sorted() where file.hasSuffix(".yaml") {
-        let path = (folder as NSString).appendingPathComponent(file)
-        do {
-            let named = try NamedProfile.parse(try String(contentsOfFile: path, encoding: .utf8), file: path)
-            profiles[named.name] = named.profile
-        } catch let error as Diagnostics {
-            FileHandle.standardError.write(Data((error.description + "\n").utf8))
-            throw ExitCode(2)
-        }
-    }
-    return profiles
 }
 
 /// The `peer` executable next to this one.
@@ -106,16 +63,21 @@ struct Run: AsyncParsableCommand {
     @Flag(help: "Do not capture traffic (capturing on lo needs root or CAP_NET_RAW).")
     var noCapture = false
 
+    @Option(
+        name: .customLong("profiles"),
+        help: "A folder of link profiles, searched after the one beside the scenario's folder and the project's.")
+    var profileFolders: [String] = []
+
     func run() async throws {
-        let (scenario, source) = try loadScenario(self.scenario)
+        let loaded = try loadScenario(self.scenario, profileFolders: profileFolders)
+        let scenario = loaded.scenario
         var logger = Logger(label: "testbed")
         logger.logLevel = .warning
         let service = RunService(
-            scenario: scenario, source: source,
+            scenario: scenario, source: loaded.source,
             options: RunOptions(
                 outputRoot: out, seed: seed, mode: mode, peerExecutable: peer ?? defaultPeerExecutable(),
-                progress: quiet ? .quiet : .automatic, capture: !noCapture,
-                profiles: try loadProfiles(near: self.scenario)))
+                progress: quiet ? .quiet : .automatic, capture: !noCapture, profiles: loaded.profiles))
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
@@ -182,8 +144,13 @@ struct Validate: ParsableCommand {
     @Flag(help: "Print the expanded timeline: every spawn, leave, crash, pause and resume, with its time.")
     var plan = false
 
+    @Option(
+        name: .customLong("profiles"),
+        help: "A folder of link profiles, searched after the one beside the scenario's folder and the project's.")
+    var profileFolders: [String] = []
+
     func run() throws {
-        let (scenario, _) = try loadScenario(self.scenario)
+        let scenario = try loadScenario(self.scenario, profileFolders: profileFolders).scenario
         let expanded: TimelinePlan
         do {
             expanded = try scenario.plan(seed: seed)
@@ -210,8 +177,19 @@ struct Report: AsyncParsableCommand {
     @Option(help: "What to print: text, json or html.")
     var format: Format = .text
 
-    @Option(help: "Sampling rate assumed for dynamic RTP payload types (96-127), in Hz.")
+    @Option(
+        help: ArgumentHelp(
+            "Clock rate (Hz) of a stream with a dynamic payload type when neither an SDP in the capture nor its "
+                + "timestamps tell it."))
     var clockRate: Int = 16000
+
+    func validate() throws {
+        guard CaptureAnalysis.acceptedClockRates.contains(clockRate) else {
+            throw ValidationError(
+                "--clock-rate must be from \(CaptureAnalysis.acceptedClockRates.lowerBound) to "
+                    + "\(CaptureAnalysis.acceptedClockRates.upperBound) Hz, not \(clockRate)")
+        }
+    }
 
     func run() async throws {
         var isDirectory: ObjCBool = false
@@ -225,7 +203,20 @@ struct Report: AsyncParsableCommand {
         }
         let folder = RunFolder(existing: path)
         do {
-            let report = try ReportWriter.rewrite(folder: folder)
+            let rebuilt = try ReportWriter.rewrite(folder: folder)
+            let report = rebuilt.report
+            for line in rebuilt.unreadableEventLines.prefix(10) {
+                FileHandle.standardError.write(
+                    Data("testbed: warning: \(folder.events): unreadable line at \(line) (counted, skipped)\n".utf8))
+            }
+            if rebuilt.unreadableEventLines.count > 10 {
+                FileHandle.standardError.write(
+                    Data("testbed: warning: \(rebuilt.unreadableEventLines.count - 10) more unreadable lines\n".utf8))
+            }
+            if let problems = rebuilt.expectationProblems {
+                FileHandle.standardError.write(
+                    Data("testbed: warning: expectations not checked:\n\(problems)\n".utf8))
+            }
             switch format {
             case .text: print(report.text(folder: folder.path), terminator: "")
             case .json: print(try String(contentsOfFile: folder.reportJSON, encoding: .utf8), terminator: "")

@@ -102,4 +102,36 @@ import Testing
         #expect(report.peers.failed == 2)
         #expect(report.run.outcome == "unfinished")
     }
+
+    @Test func eachLinkSaysWhichProfileItRanWithAndWhatThatProfileIs() throws {
+        let wifi: [String: JSONValue] = ["delayMs": .number(3), "loss": .object(["model": .string("gilbert-elliott")])]
+        let counts = ["packets": 10, "delivered": 9, "lost": 1]
+        let events =
+            Self.run + [
+                Self.at(0, "testbed", .linkProfile(name: "wifi", file: "Testbed/profiles/wifi.yaml", parameters: wifi)),
+                Self.at(1, "peer-1", .linkAssigned(profile: "wifi", direction: "up")),
+                Self.at(1, "peer-1", .linkAssigned(profile: "wifi", direction: "down")),
+                Self.at(5000, "peer-1", .linkChanged(profile: "lossy", direction: "both")),
+                Self.at(9005, "peer-1", .linkCounters(direction: "up", counts: counts)),
+                Self.at(9005, "peer-1", .linkCounters(direction: "down", counts: counts)),
+                Self.at(9005, "peer-2", .linkCounters(direction: "up", counts: counts)),
+            ]
+        let links = RunReport(events: events).links
+        #expect(links.count == 3)
+        let up = try #require(links.first { $0.peer == "peer-1" && $0.direction == "up" })
+        #expect(up.profile == "wifi")
+        #expect(up.profileFile == "Testbed/profiles/wifi.yaml")
+        #expect(up.parameters == .object(wifi))
+        #expect(up.changes.map(\.profile) == ["lossy"])
+        let bare = try #require(links.first { $0.peer == "peer-2" })
+        #expect(bare.profile == nil)
+        #expect(bare.parameters == nil)
+        let text = RunReport(events: events).text()
+        #expect(
+            text.contains(
+                "2 link directions started with wifi (Testbed/profiles/wifi.yaml: delayMs 3, loss (model gilbert-elliott))"
+            ))
+        #expect(text.contains("1 link directions started with no profile (a perfect link)"))
+        #expect(text.contains("2 changes by link steps"))
+    }
 }

@@ -10,7 +10,8 @@ import Testing
         .stopping(reason: "shutdown"),
         .error(message: "unknown command 'fly'"),
         .migrationPhase(migration: "m1", service: "voice", from: "peer-1", to: "peer-2", phase: "commit"),
-        .migrationTransfer(migration: "m1", service: "voice", snapshotBytes: 412, compressedBytes: 240, operations: 3, late: 2),
+        .migrationTransfer(
+            migration: "m1", service: "voice", snapshotBytes: 412, compressedBytes: 240, operations: 3, late: 2),
         .runStarted(scenario: "smoke", seed: UInt64.max, mode: "loopback", plannedSeconds: 14.5),
         .step(index: 2, action: "crash peer-3", cpuSeconds: 0.2),
         .spawned(pid: 99, address: "127.100.0.3"),
@@ -21,6 +22,10 @@ import Testing
         .waitTimeout(waitingFor: ["peer-3", "peer-4"]),
         .captureStopped(packets: 1200, kernelDrops: 0, interfaceDrops: 0),
         .linkChanged(profile: "lossy", direction: "up"),
+        .linkAssigned(profile: "wifi", direction: "down"),
+        .linkProfile(
+            name: "wan", file: "Testbed/profiles/wan.yaml",
+            parameters: ["delayMs": .number(30), "loss": .object(["model": .string("independent")])]),
         .partitioned(groups: [["peer-1", "peer-2"], ["peer-3"]]),
         .healed,
         .linkCounters(direction: "up", counts: ["packets": 10, "delivered": 9, "lost": 1]),
@@ -36,7 +41,8 @@ import Testing
         .deployed(service: "voice", kind: "voice-relay", control: "127.100.0.1:40001", data: "127.100.0.1:40002"),
         .serviceFailed(service: "voice", reason: "not found in the registry"),
         .membership(service: "voice", participant: 2, name: "peer-3", change: "joined"),
-        .relayTraffic(service: "voice", received: 1200, forwarded: 2400, forwardedBytes: 180_000, unknownSender: 1, malformed: 2),
+        .relayTraffic(
+            service: "voice", received: 1200, forwarded: 2400, forwardedBytes: 180_000, unknownSender: 1, malformed: 2),
         .clientJoined(
             service: "voice", participant: 2, control: "127.100.0.1:40001", data: "127.100.0.1:40002",
             local: "127.100.0.3:50000"),
@@ -83,9 +89,17 @@ import Testing
         ("{\"t\":1,\"event\":\"x\"}", .missingMember("peer")),
         ("{\"t\":1,\"peer\":\"p\"}", .missingMember("event")),
         ("[]", .notAnObject),
+        // A peer's line with a time no clock gives must not trap the coordinator reading it.
+        ("{\"t\":9.3e12,\"peer\":\"p\",\"event\":\"x\"}", .timeOutOfRange(9.3e12)),
+        ("{\"t\":-1e300,\"peer\":\"p\",\"event\":\"x\"}", .timeOutOfRange(-1e300)),
     ])
     func incompleteLinesAreRejected(line: String, expected: EventLine.DecodingError) {
         #expect(throws: expected) { try EventLine(line: line) }
+    }
+
+    @Test func theLargestTimesAcceptedStillConvert() throws {
+        let line = try EventLine(line: "{\"t\":\(EventLine.timeLimit),\"peer\":\"p\",\"event\":\"x\"}")
+        #expect(line.t.microseconds == Int64(1) << 62)
     }
 
     @Test func stringsAreEscaped() throws {

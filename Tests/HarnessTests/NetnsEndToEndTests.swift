@@ -11,9 +11,13 @@ import Testing
 /// not ours). Root only.
 @Suite(.enabled(if: getuid() == 0 && access("/usr/bin/ping", X_OK) == 0, "needs root and ping"))
 struct NetnsEndToEndTests {
-    static let profiles: [String: LinkProfile] = [
-        "fast": .zero, "slow": LinkProfile(delay: .milliseconds(30)),
-    ]
+    static let profiles: ProfileCatalogue = {
+        var catalogue = ProfileCatalogue(folders: ["test"])
+        catalogue.add(NamedProfile(name: "fast", profile: .zero), file: "test/fast.yaml")
+        catalogue.add(
+            NamedProfile(name: "slow", profile: LinkProfile(delay: .milliseconds(30))), file: "test/slow.yaml")
+        return catalogue
+    }()
 
     static let scenario = """
         name: e2e-netns
@@ -55,7 +59,7 @@ struct NetnsEndToEndTests {
         var options = TestbedRunEndToEndTests.options(folder)
         options.profiles = Self.profiles
         async let run = TestbedRun.execute(
-            try Scenario.parse(Self.scenario, file: "n.yaml", profiles: Set(Self.profiles.keys)), source: Self.scenario,
+            try Scenario.parse(Self.scenario, file: "n.yaml", profiles: Self.profiles), source: Self.scenario,
             options: options)
 
         #expect(
@@ -175,10 +179,12 @@ struct NetnsTrafficTests {
     func tcpConnectsAndUDPArrivesThroughTheLink(name: String, profile: LinkProfile) async throws {
         let folder = temporaryDirectory("e2e-traffic")
         var options = TestbedRunEndToEndTests.options(folder)
-        options.profiles = [name: profile]
+        var catalogue = ProfileCatalogue(folders: ["test"])
+        catalogue.add(NamedProfile(name: name, profile: profile), file: "test/\(name).yaml")
+        options.profiles = catalogue
         async let run = TestbedRun.execute(
-            try Scenario.parse(Self.scenario(profile: name), file: "t.yaml"), source: Self.scenario(profile: name),
-            options: options)
+            try Scenario.parse(Self.scenario(profile: name), file: "t.yaml", profiles: catalogue),
+            source: Self.scenario(profile: name), options: options)
         #expect(
             await RunEvents(out: folder + "/Captures").waitFor {
                 if case .ready = $0.event { $0.peer == "peer-2" } else { false }

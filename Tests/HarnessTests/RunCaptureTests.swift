@@ -58,6 +58,6 @@ struct RunCaptureTests {
         #expect(stream.packets == 50)
         #expect(stream.lost == 0)
         // The report rebuilt from the folder alone finds the same stream.
-        #expect(try ReportWriter.rewrite(folder: result.folder).streams == result.report.streams)
+        #expect(try ReportWriter.rewrite(folder: result.folder).report.streams == result.report.streams)
     }
 }

@@ -69,8 +69,8 @@ import Testing
         #expect(latest == result.folder.runID)
 
         // events.jsonl is in time order and names the scripted actions.
-        let (events, malformed) = try ReportFiles.readEvents(at: result.folder.events)
-        #expect(malformed == 0)
+        let (events, unreadable) = try ReportFiles.readEvents(at: result.folder.events)
+        #expect(unreadable.isEmpty)
         #expect(events.map(\.t) == events.map(\.t).sorted())
         #expect(events.contains { $0.peer == "peer-4" && $0.event == .paused })
         #expect(events.contains { $0.peer == "peer-4" && $0.event == .resumed })
@@ -88,7 +88,7 @@ import Testing
         #expect(StateDirectory(path: folder + "/state").registeredRuns().isEmpty)
 
         // The report can be rebuilt from the folder alone, with the same figures.
-        let rebuilt = try ReportWriter.rewrite(folder: result.folder)
+        let rebuilt = try ReportWriter.rewrite(folder: result.folder).report
         #expect(rebuilt.peers == report.peers)
         #expect(rebuilt.expectations == report.expectations)
     }

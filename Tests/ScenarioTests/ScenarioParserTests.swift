@@ -317,8 +317,16 @@ import Testing
             heal:
         """
 
+    /// Profiles of these names (zero profiles), as if found in a folder `profiles`.
+    static func catalogue(_ names: [String]) -> ProfileCatalogue {
+        var catalogue = ProfileCatalogue(folders: ["profiles"])
+        for name in names { catalogue.add(NamedProfile(name: name, profile: .zero), file: "profiles/\(name).yaml") }
+        return catalogue
+    }
+
     @Test func linksParseAndExpandIntoThePlan() throws {
-        let scenario = try Scenario.parse(Self.netns, file: "links.yaml", profiles: ["lan", "mobile", "lossy", "wan"])
+        let scenario = try Scenario.parse(
+            Self.netns, file: "links.yaml", profiles: Self.catalogue(["lan", "mobile", "lossy", "wan"]))
         let p = PeerName.init(index:)
         #expect(scenario.links.everyPeer == "lan")
         #expect(scenario.links.peers[p(2)] == .init(up: "mobile", down: "mobile"))
@@ -330,9 +338,9 @@ import Testing
             ])
     }
 
-    static func problems(_ yaml: String, profiles: Set<String>? = nil) -> [String] {
+    static func problems(_ yaml: String, profiles: [String] = ["lan", "mobile", "lossy", "wan"]) -> [String] {
         do {
-            _ = try Scenario.parse(yaml, file: "l.yaml", profiles: profiles)
+            _ = try Scenario.parse(yaml, file: "l.yaml", profiles: catalogue(profiles))
             return []
         } catch {
             return error.items.map { "\($0.position.line):\($0.position.column): \($0.message)" }
@@ -351,10 +359,21 @@ import Testing
     @Test func unknownProfilesAndOverlappingGroupsAreErrors() {
         #expect(
             Self.problems(Self.netns, profiles: ["lan", "wan", "lossy"]) == [
-                "5:11: unknown link profile 'mobile' (known: lan, lossy, wan)"
+                "5:11: unknown link profile 'mobile' (searched profiles; known: lan, lossy, wan)"
             ])
         let overlapping = Self.netns.replacingOccurrences(
             of: "[[peer-1, peer-2], [peer-3, peer-4]]", with: "[[peer-1, peer-2], [peer-2]]")
         #expect(Self.problems(overlapping) == ["13:36: peer-2 is in two partition groups"])
+    }
+
+    @Test func aProfileNameIsAnErrorWhenNoProfilesWereFoundAtAll() {
+        // An empty catalogue used to switch the check off: the run then got perfect links.
+        #expect(
+            Self.problems(Self.netns, profiles: []).first
+                == "3:28: unknown link profile 'lan' (searched profiles; no profiles found)")
+        #expect(
+            Self.problems(Self.netns, profiles: []).map { $0.split(separator: ":")[0...1].joined(separator: ":") } == [
+                "3:28", "5:11", "6:16", "6:29", "11:35",
+            ])
     }
 }

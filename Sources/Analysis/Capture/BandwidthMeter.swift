@@ -1,10 +1,11 @@
 /// Bytes per host and traffic class in fixed windows (`bandwidth` in report.json): what each
 /// peer sent and received over time, voice apart from overlay maintenance.
 public struct BandwidthFigures: Sendable, Equatable, Codable {
-    /// Window length; 100 ms unless the capture is so long that the series would exceed
-    /// `BandwidthMeter.maximumWindows` points, then a multiple of it.
+    /// Window length; 100 ms unless the capture is so long (or holds so many hosts) that the
+    /// series would exceed `BandwidthMeter.maximumWindows` points each or
+    /// `BandwidthMeter.maximumPoints` in all, then a multiple of it.
     public var windowMs: Int
-    /// Unix seconds where window 0 begins (the first packet of the capture).
+    /// Unix seconds where window 0 begins (the earliest packet of the capture).
     public var start: Double
     /// The traffic classes, in the order of each host's series.
     public var classes: [String]
@@ -37,17 +38,29 @@ enum TrafficClass: Int, CaseIterable {
     }
 }
 
-/// Accumulates bandwidth while a capture is read, packet by packet.
+/// Accumulates bandwidth while a capture is read, packet by packet. Each host and class keeps
+/// a run of (window, bytes) entries, one per window it had traffic in, so memory follows the
+/// packets: a capture whose clock jumps by years costs no more than one without the jump.
 struct BandwidthMeter {
     static let windowMicroseconds: Int64 = 100_000
     static let maximumWindows = 5000
+    /// The most points all series together may hold in the report.
+    static let maximumPoints = 2_000_000
 
-    private var start: Int64?
+    /// One window's bytes; windows count from the first packet and may be negative (a packet
+    /// stamped earlier than the first).
+    private struct Entry {
+        var window: Int64
+        var bytes: Int
+    }
+
+    private var origin: Int64?
     private var index: [Endpoint: Int] = [:]
     private var addresses: [Endpoint] = []
-    private var sent: [[[Int]]] = []  // host, class, window
-    private var received: [[[Int]]] = []
-    private var windows = 0
+    private var sent: [[[Entry]]] = []  // host, class, entries in arrival order
+    private var received: [[[Entry]]] = []
+    private var sentTotal: [Int] = []
+    private var receivedTotal: [Int] = []
 
     mutating func add(
         bytes: Int, from source: Endpoint, to destination: Endpoint, class traffic: TrafficClass, at microseconds: Int64
@@ -58,13 +71,22 @@ struct BandwidthMeter {
     /// The same, with hosts already resolved by `host(_:)` (the fast path for RTP streams,
     /// whose trackers remember their hosts).
     mutating func add(bytes: Int, from: Int, to: Int, class traffic: TrafficClass, at microseconds: Int64) {
-        if start == nil { start = microseconds }
-        let window = Int(max(0, microseconds - start!) / Self.windowMicroseconds)
-        if window >= windows { windows = window + 1 }
-        grow(&sent[from][traffic.rawValue], to: window)
-        sent[from][traffic.rawValue][window] += bytes
-        grow(&received[to][traffic.rawValue], to: window)
-        received[to][traffic.rawValue][window] += bytes
+        if origin == nil { origin = microseconds }
+        let offset = microseconds - origin!
+        let window =
+            offset >= 0 ? offset / Self.windowMicroseconds : -((-offset - 1) / Self.windowMicroseconds) - 1
+        Self.append(&sent[from][traffic.rawValue], window: window, bytes: bytes)
+        Self.append(&received[to][traffic.rawValue], window: window, bytes: bytes)
+        sentTotal[from] = sentTotal[from].saturatingAdd(bytes)
+        receivedTotal[to] = receivedTotal[to].saturatingAdd(bytes)
+    }
+
+    private static func append(_ entries: inout [Entry], window: Int64, bytes: Int) {
+        if entries.last?.window == window {
+            entries[entries.count - 1].bytes = entries[entries.count - 1].bytes.saturatingAdd(bytes)
+        } else {
+            entries.append(Entry(window: window, bytes: bytes))
+        }
     }
 
     /// The index of an endpoint's host (its address, any port).
@@ -74,35 +96,43 @@ struct BandwidthMeter {
         if let known = index[address] { return known }
         index[address] = addresses.count
         addresses.append(address)
-        let empty = [[Int]](repeating: [], count: TrafficClass.allCases.count)
+        let empty = [[Entry]](repeating: [], count: TrafficClass.allCases.count)
         sent.append(empty)
         received.append(empty)
+        sentTotal.append(0)
+        receivedTotal.append(0)
         return addresses.count - 1
     }
 
-    private func grow(_ series: inout [Int], to window: Int) {
-        if window >= series.count {
-            series.append(contentsOf: repeatElement(0, count: window - series.count + 1 + series.count / 2))
-        }
-    }
-
     func figures() -> BandwidthFigures {
-        let factor = max(1, (windows + Self.maximumWindows - 1) / Self.maximumWindows)
-        let count = (windows + factor - 1) / factor
-        func series(_ raw: [Int]) -> [Int] {
-            guard !raw.isEmpty else { return [] }  // no packet of this class: an empty series
-            var merged = [Int](repeating: 0, count: count)
-            for (window, bytes) in raw.enumerated() where bytes > 0 { merged[window / factor] += bytes }
-            return merged
+        let all = (sent + received).joined()
+        let first = all.lazy.compactMap { $0.map(\.window).min() }.min() ?? 0
+        let last = all.lazy.compactMap { $0.map(\.window).max() }.max() ?? 0
+        let windows = last - first + 1
+        let series = all.filter { !$0.isEmpty }.count
+        // Merge windows so no series exceeds maximumWindows points and all of them together
+        // stay under maximumPoints.
+        let perSeries = max(1, min(Int64(Self.maximumWindows), Int64(Self.maximumPoints / max(1, series))))
+        let factor = max(1, (windows + perSeries - 1) / perSeries)
+        let count = Int((windows + factor - 1) / factor)
+        func merged(_ entries: [Entry]) -> [Int] {
+            guard !entries.isEmpty else { return [] }  // no packet of this class: an empty series
+            var points = [Int](repeating: 0, count: count)
+            for entry in entries {
+                let slot = Int((entry.window - first) / factor)
+                points[slot] = points[slot].saturatingAdd(entry.bytes)
+            }
+            return points
         }
         let hosts = addresses.indices.map { host in
             BandwidthFigures.Host(
-                address: addresses[host].host,
-                sentBytes: sent[host].joined().reduce(0, +), receivedBytes: received[host].joined().reduce(0, +),
-                sent: sent[host].map(series), received: received[host].map(series))
+                address: addresses[host].host, sentBytes: sentTotal[host], receivedBytes: receivedTotal[host],
+                sent: sent[host].map(merged), received: received[host].map(merged))
         }.sorted { $0.address < $1.address }
+        let (windowMicroseconds, overflow) = Self.windowMicroseconds.multipliedReportingOverflow(by: factor)
+        let start = (origin ?? 0) + first * Self.windowMicroseconds
         return BandwidthFigures(
-            windowMs: Int(Self.windowMicroseconds / 1000) * factor, start: Double(start ?? 0) / 1e6,
+            windowMs: overflow ? .max : Int(windowMicroseconds / 1000), start: Double(start) / 1e6,
             classes: TrafficClass.allCases.map(\.name), hosts: hosts)
     }
 }

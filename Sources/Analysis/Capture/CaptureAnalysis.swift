@@ -51,6 +51,13 @@ public struct CaptureFigures: Sendable, Equatable, Codable {
     public var rtpPackets: Int
     /// UDP datagrams that are not part of an RTP stream: counted, not misread.
     public var nonRtpUdpPackets: Int
+    /// Of those, RTCP on an RTP port (RFC 5761: a second byte of 192-223).
+    public var rtcpPackets: Int = 0
+    /// Of those, datagrams that looked like RTP but never formed a plausible stream (DNS
+    /// queries, random bytes): too few packets with advancing sequence numbers on their key.
+    public var setAsidePackets: Int = 0
+    /// Traffic recognised but not measured, such as RTP over TCP.
+    public var skipped: [SkippedTraffic] = []
     /// Frames that are not UDP or TCP over IP (ARP, ICMP, later fragments).
     public var otherPackets: Int
     /// Frames whose headers are cut short or inconsistent: dropped and counted.
@@ -78,7 +85,11 @@ public struct StreamFigures: Sendable, Equatable, Codable {
     /// the relay moved).
     public var senders: [String]
     public var payloadType: Int
+    /// Timestamp units per second, and where that rate came from.
     public var clockRate: Int
+    public var clockRateSource: ClockRateSource
+    /// The codec, when the payload type is static or the capture's SDP named it.
+    public var encoding: String?
     /// Distinct sequence numbers received.
     public var packets: Int
     /// Sequence numbers between the first and last received that never arrived.
@@ -117,21 +128,28 @@ public enum CaptureError: Error, Equatable, CustomStringConvertible {
 /// Reads a capture (pcap or pcapng) and measures it: every RTP stream per receiver, bandwidth,
 /// and the overlay traffic handoff windows need.
 public enum CaptureAnalysis {
-    /// Analyses a pcap file's bytes. `dynamicClockRate` is the sampling rate assumed for
-    /// dynamic payload types.
+    /// The clock rates (Hz) a stream may be taken to run at: `--clock-rate` and SDPs outside
+    /// them are refused.
+    public static let acceptedClockRates = 1...100_000_000
+
+    /// Analyses a pcap file's bytes. `dynamicClockRate` is the rate of a stream whose payload
+    /// type is dynamic when neither an SDP in the capture nor its timestamps tell (held within
+    /// `ClockRate.acceptedFlagRates`).
     public static func analyse(
         _ bytes: UnsafeRawBufferPointer, dynamicClockRate: Int = 16000, overlayPort: UInt16 = 7000
     ) throws(CaptureError) -> CaptureReport {
         var figures = CaptureFigures(
             linkType: "", packets: 0, bytes: 0, udpPackets: 0, tcpPackets: 0, rtpPackets: 0, nonRtpUdpPackets: 0,
             otherPackets: 0, malformedPackets: 0, partial: false)
-        // Trackers in an array; the dictionary only finds the index (one hash per packet).
-        var streamIndex: [StreamKey: Int] = [:]
-        var trackers: [RTPStreamTracker] = []
+        let flagRate = min(
+            max(dynamicClockRate, ClockRate.acceptedFlagRates.lowerBound), ClockRate.acceptedFlagRates.upperBound)
+        var rtp = RTPStreams(flagRate: flagRate, overlayPort: overlayPort)
+        var framed = FramedRTPFlows()
         var bandwidth = BandwidthMeter()
         var overlayPackets: [OverlayPacket] = []
         var firstMicroseconds: Int64?
-        var lastMicroseconds: Int64 = 0
+        var earliest = Int64.max
+        var latest = Int64.min
         let format: PcapFormat
         do throws(PcapError) { format = try PcapReader.format(of: bytes) } catch { throw .pcap(error) }
         guard let linkType = LinkType(rawValue: format.linkType) else { throw .unknownLinkType(format.linkType) }
@@ -139,9 +157,10 @@ public enum CaptureAnalysis {
         do throws(PcapError) {
             stoppedBy = try PcapReader.read(bytes) { record in
                 figures.packets += 1
-                figures.bytes += record.originalLength
+                figures.bytes = figures.bytes.saturatingAdd(record.originalLength)
                 if firstMicroseconds == nil { firstMicroseconds = record.microseconds }
-                lastMicroseconds = record.microseconds
+                earliest = min(earliest, record.microseconds)
+                latest = max(latest, record.microseconds)
                 // pcapng interfaces may differ in link type; classic pcap has one.
                 let recordLink = record.linkType == format.linkType ? linkType : LinkType(rawValue: record.linkType)
                 guard let recordLink else {
@@ -152,57 +171,37 @@ public enum CaptureAnalysis {
                 case .malformed: figures.malformedPackets += 1
                 case .other: figures.otherPackets += 1
                 case .segment(let segment):
-                    func count(_ traffic: TrafficClass) {
-                        bandwidth.add(
-                            bytes: record.originalLength, from: segment.source, to: segment.destination, class: traffic,
-                            at: record.microseconds)
-                    }
                     let overlay = segment.source.port == overlayPort || segment.destination.port == overlayPort
-                    func recordOverlay() {
-                        overlayPackets.append(
-                            OverlayPacket(
-                                t: Double(record.microseconds) / 1e6, source: segment.source.host,
-                                destination: segment.destination.host, bytes: record.originalLength))
+                    func count() {
+                        bandwidth.add(
+                            bytes: record.originalLength, from: segment.source, to: segment.destination,
+                            class: overlay ? .overlay : .other, at: record.microseconds)
+                        if overlay {
+                            overlayPackets.append(
+                                OverlayPacket(
+                                    t: Double(record.microseconds) / 1e6, source: segment.source.host,
+                                    destination: segment.destination.host, bytes: record.originalLength))
+                        }
                     }
                     switch segment.transport {
                     case .tcp:
                         figures.tcpPackets += 1
-                        count(overlay ? .overlay : .other)
-                        if overlay { recordOverlay() }
+                        count()
+                        rtp.sessions.read(sipMessage: segment.payload)
+                        framed.add(segment, at: record.microseconds)
                     case .udp:
                         figures.udpPackets += 1
-                        guard let header = try? RTPHeader(bytes: segment.payload),
-                            !(72...76).contains(header.payloadType)
-                        else {
-                            count(overlay ? .overlay : .other)
-                            if overlay { recordOverlay() }
-                            return
-                        }
-                        let key = StreamKey(ssrc: header.ssrc, receiver: segment.destination)
-                        let index: Int
-                        if let known = streamIndex[key] {
-                            index = known
+                        if RTPStreams.isRTCP(segment.payload) {
+                            figures.rtcpPackets += 1
+                            count()
+                        } else if let header = try? RTPHeader(bytes: segment.payload) {
+                            rtp.add(
+                                header, segment: segment, at: record.microseconds, bytes: record.originalLength,
+                                bandwidth: &bandwidth)
                         } else {
-                            index = trackers.count
-                            streamIndex[key] = index
-                            trackers.append(
-                                RTPStreamTracker(
-                                    ssrc: header.ssrc, receiver: segment.destination,
-                                    receiverHost: bandwidth.host(segment.destination), payloadType: header.payloadType,
-                                    clockRate: clockRate(payloadType: header.payloadType, dynamic: dynamicClockRate)))
+                            count()
+                            rtp.sessions.read(sipMessage: segment.payload)
                         }
-                        trackers[index].add(header, from: segment.source, at: record.microseconds)
-                        // The tracker remembers its hosts: no address hashing per voice packet.
-                        let sender: Int
-                        if let known = trackers[index].senderHost, known.endpoint == segment.source {
-                            sender = known.host
-                        } else {
-                            sender = bandwidth.host(segment.source)
-                            trackers[index].senderHost = (segment.source, sender)
-                        }
-                        bandwidth.add(
-                            bytes: record.originalLength, from: sender, to: trackers[index].receiverHost, class: .voice,
-                            at: record.microseconds)
                     }
                 }
             }.stoppedBy
@@ -210,17 +209,15 @@ public enum CaptureAnalysis {
             throw .pcap(error)
         }
         figures.linkType = linkType.name
-        figures.start = firstMicroseconds.map { Double($0) / 1e6 }
-        figures.end = firstMicroseconds.map { _ in Double(lastMicroseconds) / 1e6 }
+        figures.start = firstMicroseconds.map { _ in Double(earliest) / 1e6 }
+        figures.end = firstMicroseconds.map { _ in Double(latest) / 1e6 }
         if let stopped = stoppedBy {
             figures.partial = true
             figures.error = stopped.description
         }
-        // A "stream" of a single packet is a UDP datagram that happened to look like RTP.
         var reported: [(StreamFigures, StreamDetail)] = []
-        for tracker in trackers {
+        for tracker in rtp.finish(bandwidth: &bandwidth) {
             let received = tracker.distinct + tracker.duplicates
-            guard tracker.distinct >= 2 else { continue }
             figures.rtpPackets += received
             let first = tracker.samples.first?.sequence ?? 0
             let detail = StreamDetail(
@@ -230,25 +227,32 @@ public enum CaptureAnalysis {
                         reordered: $0.reordered, startsTalkSpurt: $0.startsTalkSpurt,
                         silenceMicroseconds: $0.silenceMicroseconds)
                 }, gapHistogram: tracker.gapHistogram)
+            let clock = tracker.clock ?? ClockRate(hertz: flagRate, source: .flag)
             reported.append(
                 (
                     StreamFigures(
-                        ssrc: "0x" + String(repeating: "0", count: 8 - String(tracker.ssrc, radix: 16).count)
-                            + String(tracker.ssrc, radix: 16),
-                        receiver: tracker.receiver.description, senders: tracker.senders.map(\.description),
-                        payloadType: Int(tracker.payloadType), clockRate: Int(tracker.clockRate),
-                        packets: tracker.distinct,
-                        lost: tracker.lost, duplicates: tracker.duplicates, reordered: tracker.reordered,
-                        maxGapMs: Double(tracker.maxGapMicroseconds) / 1000,
-                        jitterMs: tracker.jitter / tracker.clockRate * 1000,
+                        ssrc: ssrcText(tracker.ssrc), receiver: tracker.receiver.description,
+                        senders: tracker.senders.map(\.description), payloadType: Int(tracker.payloadType),
+                        clockRate: clock.hertz, clockRateSource: clock.source, encoding: clock.encoding,
+                        packets: tracker.distinct, lost: tracker.lost, duplicates: tracker.duplicates,
+                        reordered: tracker.reordered, maxGapMs: Double(tracker.maxGapMicroseconds) / 1000,
+                        jitterMs: tracker.jitter / Double(clock.hertz) * 1000,
                         start: Double(tracker.firstArrival) / 1e6, end: Double(tracker.lastArrival) / 1e6), detail
                 ))
         }
+        figures.setAsidePackets = rtp.setAside
         figures.nonRtpUdpPackets = figures.udpPackets - figures.rtpPackets
+        figures.skipped = framed.skipped
         reported.sort { ($0.0.receiver, $0.0.ssrc) < ($1.0.receiver, $1.0.ssrc) }
         return CaptureReport(
             capture: figures, streams: reported.map(\.0), bandwidth: bandwidth.figures(), details: reported.map(\.1),
             overlay: overlayPackets)
+    }
+
+    /// `0x1a2b3c4d`.
+    static func ssrcText(_ ssrc: UInt32) -> String {
+        let digits = String(ssrc, radix: 16)
+        return "0x" + String(repeating: "0", count: 8 - digits.count) + digits
     }
 
     /// Reads and analyses a pcap file.
@@ -268,9 +272,4 @@ public enum CaptureAnalysis {
         }
         return try result.get()
     }
-}
-
-struct StreamKey: Hashable {
-    var ssrc: UInt32
-    var receiver: Endpoint
 }

@@ -1,4 +1,7 @@
-/// An IP address and port, printed `192.0.2.1:5004` or `[2001:db8::1]:5004`.
+import Foundation
+
+/// An IP address and port, printed `192.0.2.1:5004` or `[2001:db8::1]:5004` (IPv6 in the
+/// RFC 5952 form tshark and every other tool print, so figures join with theirs).
 public struct Endpoint: Hashable, Sendable, CustomStringConvertible, Comparable {
     /// IPv4 addresses are stored in the low 32 bits of `low` with `high == 0` and `isV6 == false`.
     var high: UInt64
@@ -6,23 +9,54 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible, Comparable 
     var isV6: Bool
     public var port: UInt16
 
-    public var description: String {
-        if !isV6 {
-            let a = UInt32(truncatingIfNeeded: low)
-            return "\(a >> 24).\((a >> 16) & 0xFF).\((a >> 8) & 0xFF).\(a & 0xFF):\(port)"
+    public var description: String { isV6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// The address without the port: `192.0.2.1`, `2001:db8::1`.
+    public var host: String {
+        if !isV6 { return Self.dotted(UInt32(truncatingIfNeeded: low)) }
+        let groups = (0..<8).map { index -> UInt16 in
+            UInt16(truncatingIfNeeded: (index < 4 ? high : low) >> (48 - 16 * UInt64(index % 4)))
         }
-        let groups = (0..<8).map { index -> String in
-            let word = index < 4 ? high >> (48 - 16 * UInt64(index)) : low >> (48 - 16 * UInt64(index - 4))
-            return String(word & 0xFFFF, radix: 16)
+        // An IPv4-mapped address keeps its IPv4 part dotted (RFC 5952, section 5).
+        if groups[0..<5].allSatisfy({ $0 == 0 }), groups[5] == 0xFFFF {
+            return "::ffff:" + Self.dotted(UInt32(truncatingIfNeeded: low))
         }
-        return "[\(groups.joined(separator: ":"))]:\(port)"
+        // The longest run of two or more zero groups (the first of equal ones) becomes "::".
+        var best: Range<Int>?
+        var index = 0
+        while index < 8 {
+            guard groups[index] == 0 else {
+                index += 1
+                continue
+            }
+            var end = index
+            while end < 8, groups[end] == 0 { end += 1 }
+            if end - index >= 2, end - index > (best?.count ?? 0) { best = index..<end }
+            index = end
+        }
+        func hex(_ range: Range<Int>) -> String {
+            groups[range].map { String($0, radix: 16) }.joined(separator: ":")
+        }
+        guard let best else { return hex(0..<8) }
+        return hex(0..<best.lowerBound) + "::" + hex(best.upperBound..<8)
     }
 
-    /// The address without the port.
-    public var host: String {
-        var address = self
-        address.port = 0
-        return String(address.description.dropLast(2))
+    static func dotted(_ a: UInt32) -> String {
+        "\(a >> 24).\((a >> 16) & 0xFF).\((a >> 8) & 0xFF).\(a & 0xFF)"
+    }
+
+    /// Parses `192.0.2.1` or `2001:db8::1` (port 0); nil for anything else.
+    static func parseAddress(_ text: String) -> (high: UInt64, low: UInt64, isV6: Bool)? {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 {
+            return (0, UInt64(UInt32(bigEndian: v4.s_addr)), false)
+        }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, text, &v6) == 1 else { return nil }
+        let bytes = withUnsafeBytes(of: v6) { Array($0) }
+        let high = bytes[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let low = bytes[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return (high, low, true)
     }
 
     public static func < (lhs: Endpoint, rhs: Endpoint) -> Bool {

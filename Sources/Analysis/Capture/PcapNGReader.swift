@@ -4,9 +4,53 @@
 enum PcapNGReader {
     struct Interface {
         var linkType: UInt32
-        /// Timestamp units per second.
-        var unitsPerSecond: UInt64
+        /// Timestamp resolution (`if_tsresol`): units are 10^-exponent or 2^-exponent seconds.
+        var resolution = (base: UInt64(10), exponent: 6)
+        /// Seconds added to every timestamp (`if_tsoffset`).
+        var offsetSeconds: Int64 = 0
         var snapLength: Int
+
+        /// Nanoseconds or finer.
+        var isFinerThanMicroseconds: Bool {
+            resolution.base == 10 ? resolution.exponent > 6 : resolution.exponent > 19
+        }
+
+        /// A timestamp in this interface's units as Unix microseconds, held within
+        /// `PcapReader.timeLimit`: whatever resolution, offset and value a file states, the
+        /// arithmetic cannot trap.
+        func microseconds(units: UInt64) -> Int64 {
+            let micros: Int64
+            if resolution.base == 10, resolution.exponent <= 6 {
+                var scale: UInt64 = 1
+                for _ in 0..<(6 - resolution.exponent) { scale *= 10 }
+                let (value, overflow) = units.multipliedReportingOverflow(by: scale)
+                micros = overflow || value > UInt64(PcapReader.timeLimit) ? PcapReader.timeLimit : Int64(value)
+            } else if let perSecond = unitsPerSecond {
+                // units * 10^6 / perSecond, exactly, in 128 bits.
+                let wide = units.multipliedFullWidth(by: 1_000_000)
+                if wide.high >= perSecond {
+                    micros = PcapReader.timeLimit
+                } else {
+                    let quotient = perSecond.dividingFullWidth(wide).quotient
+                    micros = quotient > UInt64(PcapReader.timeLimit) ? PcapReader.timeLimit : Int64(quotient)
+                }
+            } else {
+                micros = 0  // units finer than 2^-64 s: every 64-bit value is less than a microsecond
+            }
+            let (offset, overflow) = offsetSeconds.multipliedReportingOverflow(by: 1_000_000)
+            return PcapReader.clamp(overflow ? (offsetSeconds > 0 ? .max : .min) : micros.saturatingAdd(offset))
+        }
+
+        /// Units per second when they fit in 64 bits.
+        private var unitsPerSecond: UInt64? {
+            var value: UInt64 = 1
+            for _ in 0..<resolution.exponent {
+                let (next, overflow) = value.multipliedReportingOverflow(by: resolution.base)
+                if overflow { return nil }
+                value = next
+            }
+            return value
+        }
     }
 
     static func read(
@@ -47,9 +91,8 @@ enum PcapNGReader {
             switch word(offset) {
             case 0x0000_0001:  // interface description
                 guard end - body >= 8 else { return try finish(format, .recordTooLong(offset: offset, length: length)) }
-                var interface = Interface(
-                    linkType: UInt32(half(body)), unitsPerSecond: 1_000_000, snapLength: Int(word(body + 4)))
-                // Options: code, length, value padded to 4; if_tsresol is code 9.
+                var interface = Interface(linkType: UInt32(half(body)), snapLength: Int(word(body + 4)))
+                // Options: code, length, value padded to 4; if_tsresol is code 9, if_tsoffset 14.
                 var option = body + 8
                 while option + 4 <= end {
                     let code = half(option)
@@ -57,18 +100,20 @@ enum PcapNGReader {
                     if code == 0 { break }
                     if code == 9, size >= 1, option + 4 < end {
                         let resolution = bytes[option + 4]
-                        let exponent = UInt64(resolution & 0x7F)
-                        var units: UInt64 = 1
-                        for _ in 0..<min(exponent, 18) { units *= resolution & 0x80 == 0 ? 10 : 2 }
-                        interface.unitsPerSecond = max(1, units)
+                        interface.resolution = (resolution & 0x80 == 0 ? 10 : 2, Int(resolution & 0x7F))
+                    }
+                    if code == 14, size == 8, option + 12 <= end {
+                        let high = UInt64(word(option + 4))
+                        let low = UInt64(word(option + 8))
+                        interface.offsetSeconds = Int64(bitPattern: swapped ? high << 32 | low : low << 32 | high)
                     }
                     option += 4 + (size + 3) / 4 * 4
                 }
                 interfaces.append(interface)
                 if format == nil {
                     format = PcapFormat(
-                        linkType: interface.linkType, nanosecondTimestamps: interface.unitsPerSecond > 1_000_000,
-                        swapped: swapped, snapLength: UInt32(interface.snapLength))
+                        linkType: interface.linkType, nanosecondTimestamps: interface.isFinerThanMicroseconds,
+                        swapped: swapped, snapLength: UInt32(truncatingIfNeeded: interface.snapLength))
                 }
             case 0x0000_0006:  // enhanced packet
                 guard end - body >= 20 else {
@@ -85,12 +130,9 @@ enum PcapNGReader {
                         format, .truncatedRecord(offset: offset, length: captured, available: end - body - 20))
                 }
                 let units = UInt64(word(body + 4)) << 32 | UInt64(word(body + 8))
-                let microseconds =
-                    Int64(units / interface.unitsPerSecond) * 1_000_000
-                    + Int64(units % interface.unitsPerSecond * 1_000_000 / interface.unitsPerSecond)
                 visit(
                     PcapRecord(
-                        microseconds: microseconds,
+                        microseconds: interface.microseconds(units: units),
                         data: UnsafeRawBufferPointer(rebasing: bytes[(body + 20)..<(body + 20 + captured)]),
                         originalLength: Int(word(body + 16)), linkType: interface.linkType))
             case 0x0000_0003:  // simple packet: no timestamp, first interface

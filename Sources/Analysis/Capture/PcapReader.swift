@@ -48,6 +48,11 @@ public enum PcapError: Error, Equatable, CustomStringConvertible {
 public enum PcapReader {
     /// The largest record length taken as real; larger ones mean a corrupt file.
     static let maximumRecordLength = 262_144
+    /// Capture times are held within ±2^62 µs (±146,000 years), so the difference of any two
+    /// never overflows, whatever a file's clock says.
+    static let timeLimit: Int64 = 1 << 62
+
+    static func clamp(_ microseconds: Int64) -> Int64 { min(max(microseconds, -timeLimit), timeLimit) }
 
     /// Reads the file header.
     public static func format(of bytes: UnsafeRawBufferPointer) throws(PcapError) -> PcapFormat {

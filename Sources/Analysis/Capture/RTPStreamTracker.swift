@@ -3,17 +3,25 @@ import RTP
 /// What one receiver got of one RTP stream (SSRC), measured in arrival order. A stream is
 /// keyed by SSRC and receiving address, not by sender, so when the relay moves the receiver
 /// still hears one stream, and the gap across the move is measured.
+///
+/// Until the stream's clock rate is known (a static payload type, an SDP of the capture, or
+/// 2 s of timestamps against arrivals) its packets wait in `pending`; then every figure is
+/// computed with the rate the stream really runs at. Memory follows the packets received:
+/// nothing is sized by sequence numbers, timestamps or time spans.
 struct RTPStreamTracker {
     let ssrc: UInt32
     let receiver: Endpoint
+    /// The payload type of the stream's first packet.
     let payloadType: UInt8
-    /// Timestamp units per second (the payload's sampling rate).
-    let clockRate: Double
+    /// Resolved once, before the first packet is measured.
+    private(set) var clock: ClockRate?
+    private var pending: [RTPObservation] = []
+    private var durationRule: PayloadDuration.Rule?
+    /// The SDP generation the stream last looked for its payload type in.
+    private var sessionsSeen = -1
 
     private var extender = SequenceExtender()
-    /// Bitmap of extended sequence numbers seen, from `base`.
-    private var base: Int64 = 0
-    private var seen: [UInt64] = []
+    private var received = SequenceBitmap()
     private(set) var lowest = Int64.max
     private(set) var highest = Int64.min
     private(set) var distinct = 0
@@ -25,16 +33,16 @@ struct RTPStreamTracker {
     private(set) var maxGapMicroseconds: Int64 = 0
     /// Interarrival jitter (RFC 3550 section 6.4.1) in timestamp units.
     private(set) var jitter = 0.0
-    private var lastTransit: Double?
-    private var firstTimestamp: UInt32 = 0
-    /// The newest packet so far (highest sequence number) and its timestamp, and the fewest
-    /// timestamp units a sequence number has advanced (one frame).
-    private var newestTimestamp: UInt32 = 0
-    private var frameTicks: Int64?
+    private var previous: (microseconds: Int64, timestamp: UInt32)?
+    /// The newest packet (highest sequence number): its timestamp and payload duration.
+    private var newest: (timestamp: UInt32, duration: Int64) = (0, 0)
+    private var frames = FrameEstimator()
     private(set) var senders: [Endpoint] = []
     /// Every arrival (of the first `sampleLimit`), for charts and handoff windows.
     private(set) var samples: [Arrival] = []
     static let sampleLimit = 250_000
+    /// Packets waiting for the clock rate before an estimate is made anyway.
+    static let pendingLimit = 16_384
 
     /// One packet's arrival: when, which sequence number, and how it counted.
     struct Arrival {
@@ -48,83 +56,147 @@ struct RTPStreamTracker {
         /// no sequence number accounts for (nothing was sent for it).
         var silenceMicroseconds: Int64 = 0
     }
-    /// Inter-arrival gaps of new packets in 1 ms bins; the last bin holds 100 ms and more.
-    private(set) var gapHistogram = [Int](repeating: 0, count: 101)
+    /// Inter-arrival gaps of new packets in 1 ms bins up to the largest seen; the bin at
+    /// index 100 holds 100 ms and more.
+    private(set) var gapHistogram: [Int] = []
 
     /// The bandwidth meter's host indices of the receiver and of the latest sender.
     let receiverHost: Int
     var senderHost: (endpoint: Endpoint, host: Int)?
 
-    init(ssrc: UInt32, receiver: Endpoint, receiverHost: Int, payloadType: UInt8, clockRate: Double) {
+    init(ssrc: UInt32, receiver: Endpoint, receiverHost: Int, payloadType: UInt8) {
         self.ssrc = ssrc
         self.receiver = receiver
         self.receiverHost = receiverHost
         self.payloadType = payloadType
-        self.clockRate = clockRate
+        if let fixed = ClockRate.fixed(payloadType: payloadType) { resolve(fixed) }
     }
 
-    mutating func add(_ header: RTPHeader, from sender: Endpoint, at microseconds: Int64) {
-        if senders.last != sender, !senders.contains(sender) { senders.append(sender) }
-        let sequence = extender.extend(header.sequenceNumber)
+    /// One more packet. `sessions` are the capture's SDPs so far; `flagRate` is the rate a
+    /// stream runs at when neither they nor its timestamps tell.
+    mutating func add(_ packet: RTPObservation, sessions: SessionDescriptions, flagRate: Int) {
+        if senders.last != packet.sender, !senders.contains(packet.sender) { senders.append(packet.sender) }
+        guard clock != nil else {
+            pending.append(packet)
+            if sessions.generation != sessionsSeen, let map = sessions.map(payloadType: payloadType, receiver: receiver)
+            {
+                resolve(ClockRate(hertz: map.clockRate, source: .sdp, encoding: map.encoding))
+            } else if let first = pending.first,
+                packet.microseconds - first.microseconds >= ClockRate.estimationSpanMicroseconds
+                    || pending.count >= Self.pendingLimit
+            {
+                resolve(estimate(flagRate: flagRate, atEnd: false))
+            }
+            sessionsSeen = sessions.generation
+            return
+        }
+        measure(packet)
+    }
+
+    /// The capture ended: a stream still waiting for its rate gets an estimate from what it
+    /// has, or the flag's rate.
+    mutating func finish(sessions: SessionDescriptions, flagRate: Int) {
+        guard clock == nil else { return }
+        if let map = sessions.map(payloadType: payloadType, receiver: receiver) {
+            resolve(ClockRate(hertz: map.clockRate, source: .sdp, encoding: map.encoding))
+        } else {
+            resolve(estimate(flagRate: flagRate, atEnd: true))
+        }
+    }
+
+    private mutating func resolve(_ rate: ClockRate) {
+        clock = rate
+        durationRule = PayloadDuration.rule(payloadType: payloadType, encoding: rate.encoding)
+        let waiting = pending
+        pending = []
+        for packet in waiting { measure(packet) }
+    }
+
+    /// The rate the waiting packets' timestamps advance at against their arrivals, from the
+    /// first to the one with the highest sequence number, snapped to a standard rate.
+    private func estimate(flagRate: Int, atEnd: Bool) -> ClockRate {
+        let flag = ClockRate(hertz: flagRate, source: .flag)
+        guard let first = pending.first else { return flag }
+        var extender = SequenceExtender()
+        var top = (sequence: extender.extend(first.sequence), packet: first)
+        var seen = Set<Int64>()
+        for packet in pending {
+            let sequence = extender.extend(packet.sequence)
+            seen.insert(sequence)
+            if sequence > top.sequence { top = (sequence, packet) }
+        }
+        let span = top.packet.microseconds - first.microseconds
+        if atEnd, span < ClockRate.shortestEstimateMicroseconds || seen.count < ClockRate.fewestEstimatePackets {
+            return flag
+        }
+        let advance = Int64(Int32(bitPattern: top.packet.timestamp &- first.timestamp))
+        guard let hertz = ClockRate.snapped(units: advance, microseconds: span) else { return flag }
+        return ClockRate(hertz: hertz, source: .estimated)
+    }
+
+    private mutating func measure(_ packet: RTPObservation) {
+        let rate = Double(clock?.hertz ?? 1)
+        let microseconds = packet.microseconds
+        let sequence = extender.extend(packet.sequence)
         if distinct == 0 && duplicates == 0 {
-            base = sequence - 0x10000
             firstArrival = microseconds
             lastArrival = microseconds
-            firstTimestamp = header.timestamp
         }
-        let index = Int(sequence - base)
-        let word = index >> 6
-        let bit = UInt64(1) << UInt64(index & 63)
-        if word >= seen.count {
-            seen.append(contentsOf: repeatElement(0, count: word - seen.count + 1 + seen.count / 2))
-        }
-        if index >= 0, seen[word] & bit != 0 {
+        guard received.insert(sequence) else {
             duplicates += 1
             record(
                 Arrival(
                     microseconds: microseconds, sequence: sequence, duplicate: true, reordered: false,
-                    startsTalkSpurt: header.marker))
+                    startsTalkSpurt: packet.marker))
             return
         }
-        if index >= 0 { seen[word] |= bit }
-        let late = sequence < highest
+        let late = distinct > 0 && sequence < highest
         if late { reordered += 1 }
-        // The silence before a talk spurt is the speaker's, not a gap: the media time since the
-        // newest packet beyond what the sequence numbers in between account for.
+        let duration =
+            durationRule?.units(
+                length: Int(packet.payloadLength), first: packet.payloadHead.0, second: packet.payloadHead.1) ?? 0
+        // The speaker's silence before a talk spurt is not a gap: the media time since the
+        // newest packet beyond what the sequence numbers in between account for, each a frame
+        // (the newest packet's own duration where its codec says it, else the usual step).
+        // Consecutive sequence numbers are never silence unless the sender marks a spurt.
         var silence: Int64 = 0
         if distinct > 0, sequence > highest {
             let steps = sequence - highest
-            let ticks = Int64(Int32(bitPattern: header.timestamp &- newestTimestamp))
-            if ticks > 0 {
-                if ticks % steps == 0 { frameTicks = min(frameTicks ?? ticks / steps, ticks / steps) }
-                // At least a whole frame unaccounted for: timestamps that wobble by a few units
-                // (a sender deriving them from its clock) are not silence.
-                if let frameTicks, ticks >= (steps + 1) * frameTicks {
-                    silence = Int64(Double(ticks - steps * frameTicks) / clockRate * 1_000_000)
+            let ticks = Int64(Int32(bitPattern: packet.timestamp &- newest.timestamp))
+            if steps == 1, ticks > 0, !packet.marker { frames.add(step: ticks) }
+            if let frame = newest.duration > 0 ? newest.duration : frames.frame, frame > 0, ticks > 0,
+                steps > 1 || packet.marker
+            {
+                let (accounted, overflow) = steps.multipliedReportingOverflow(by: frame)
+                if !overflow, ticks - accounted >= frame {
+                    silence = Int64(Double(ticks - accounted) / rate * 1_000_000)
                 }
             }
         }
         record(
             Arrival(
                 microseconds: microseconds, sequence: sequence, duplicate: false, reordered: late,
-                startsTalkSpurt: header.marker, silenceMicroseconds: silence))
-        if distinct == 0 || sequence > highest { newestTimestamp = header.timestamp }
+                startsTalkSpurt: packet.marker, silenceMicroseconds: silence))
+        if distinct == 0 || sequence > highest { newest = (packet.timestamp, duration) }
         distinct += 1
         lowest = min(lowest, sequence)
         highest = max(highest, sequence)
 
         if distinct > 1 {
             let gap = max(0, microseconds - lastArrival - silence)
-            gapHistogram[min(100, Int(gap / 1000))] += 1
+            let bin = Int(min(100, gap / 1000))
+            if bin >= gapHistogram.count { gapHistogram += repeatElement(0, count: bin - gapHistogram.count + 1) }
+            gapHistogram[bin] += 1
             maxGapMicroseconds = max(maxGapMicroseconds, gap)
         }
         lastArrival = microseconds
 
-        let arrival = Double(microseconds - firstArrival) * clockRate / 1_000_000
-        let sent = Double(Int32(bitPattern: header.timestamp &- firstTimestamp))
-        let transit = arrival - sent
-        if let lastTransit { jitter += (abs(transit - lastTransit) - jitter) / 16 }
-        lastTransit = transit
+        if let previous {
+            let arrival = Double(microseconds - previous.microseconds) * rate / 1_000_000
+            let sent = Double(Int32(bitPattern: packet.timestamp &- previous.timestamp))
+            jitter += (abs(arrival - sent) - jitter) / 16
+        }
+        previous = (microseconds, packet.timestamp)
     }
 
     private mutating func record(_ arrival: Arrival) {
@@ -133,17 +205,4 @@ struct RTPStreamTracker {
 
     /// Sequence numbers between the lowest and highest received that never arrived.
     var lost: Int { distinct == 0 ? 0 : Int(highest - lowest + 1) - distinct }
-}
-
-/// The sampling rate of an RTP payload type: the static ones of RFC 3551, and for dynamic
-/// types (96-127) the rate the caller gives (Seamless' voice default: 16 kHz wideband Speex).
-func clockRate(payloadType: UInt8, dynamic: Int) -> Double {
-    switch payloadType {
-    case 0...8, 9, 12, 13, 15, 18: 8000
-    case 10, 11: 44100
-    case 14, 25, 26, 28, 31, 32, 33, 34: 90000
-    case 16: 11025
-    case 17: 22050
-    default: Double(dynamic)
-    }
 }

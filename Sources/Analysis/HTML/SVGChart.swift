@@ -14,9 +14,16 @@ struct SVGChart {
     var yLabel: String
     private var body: [String] = []
 
-    init(x: ClosedRange<Double>, y: ClosedRange<Double>, xLabel: String, yLabel: String) {
-        xRange = x.lowerBound < x.upperBound ? x : x.lowerBound...(x.lowerBound + 1)
-        yRange = y.lowerBound < y.upperBound ? y : y.lowerBound...(y.lowerBound + 1)
+    /// A chart from `x.from` to `x.to` and `y.from` to `y.to`. Bounds come from files (a clock
+    /// that ran backwards, one packet): an empty, reversed or non-finite span becomes one unit.
+    init(x: (from: Double, to: Double), y: (from: Double, to: Double), xLabel: String, yLabel: String) {
+        func span(_ bounds: (from: Double, to: Double)) -> ClosedRange<Double> {
+            let from = bounds.from.isFinite ? bounds.from : 0
+            return bounds.to.isFinite && from < bounds.to && (bounds.to - from).isFinite
+                ? from...bounds.to : from...(from + 1)
+        }
+        xRange = span(x)
+        yRange = span(y)
         self.xLabel = xLabel
         self.yLabel = yLabel
     }

@@ -1,0 +1,113 @@
+import RTP
+
+/// Sorts a capture's UDP datagrams that look like RTP into streams, one per (SSRC, receiving
+/// address): RTCP is told apart as RFC 5761 does it, and a key becomes a stream only once its
+/// packets look like one (`StreamCandidate`); what never does is set aside and counted.
+struct RTPStreams {
+    /// What a key is so far.
+    private enum Slot {
+        case candidate(Int)
+        case stream(Int)
+    }
+
+    private var slots: [StreamKey: Slot] = [:]
+    private var candidates: [StreamCandidate] = []
+    private(set) var trackers: [RTPStreamTracker] = []
+    /// SIP calls' media descriptions seen so far.
+    var sessions = SessionDescriptions()
+    /// Packets that looked like RTP but never formed a stream.
+    private(set) var setAside = 0
+    let flagRate: Int
+    let overlayPort: UInt16
+
+    init(flagRate: Int, overlayPort: UInt16) {
+        self.flagRate = flagRate
+        self.overlayPort = overlayPort
+    }
+
+    /// RTCP sent on an RTP port (RFC 5761, section 4): version 2, and a second byte of
+    /// 192-223, which RTP would read as a marked payload type of 64-95.
+    static func isRTCP(_ payload: UnsafeRawBufferPointer) -> Bool {
+        payload.count >= 4 && payload[0] & 0xC0 == 0x80 && (192...223).contains(payload[1])
+    }
+
+    /// One RTP-looking datagram of a UDP segment, with its bandwidth.
+    mutating func add(
+        _ header: RTPHeader, segment: Segment, at microseconds: Int64, bytes: Int, bandwidth: inout BandwidthMeter
+    ) {
+        let packet = RTPObservation(
+            header, payload: segment.payload, sender: segment.source, at: microseconds, bytes: bytes)
+        let key = StreamKey(ssrc: header.ssrc, receiver: segment.destination)
+        switch slots[key] {
+        case .stream(let index):
+            measure(packet, in: index, bandwidth: &bandwidth)
+        case .candidate(let index):
+            consider(candidates[index].offer(packet), key: key, bandwidth: &bandwidth)
+        case nil:
+            candidates.append(StreamCandidate())
+            slots[key] = .candidate(candidates.count - 1)
+            let index = candidates.count - 1
+            consider(candidates[index].offer(packet), key: key, bandwidth: &bandwidth)
+        }
+    }
+
+    private mutating func consider(_ verdict: StreamCandidate.Verdict, key: StreamKey, bandwidth: inout BandwidthMeter)
+    {
+        switch verdict {
+        case .held:
+            break
+        case .setAside(let packets):
+            setAside += packets.count
+            for packet in packets { count(packet, to: key.receiver, bandwidth: &bandwidth) }
+        case .confirmed(let packets):
+            let index = trackers.count
+            trackers.append(
+                RTPStreamTracker(
+                    ssrc: key.ssrc, receiver: key.receiver, receiverHost: bandwidth.host(key.receiver),
+                    payloadType: packets[0].payloadType))
+            slots[key] = .stream(index)
+            for packet in packets { measure(packet, in: index, bandwidth: &bandwidth) }
+        }
+    }
+
+    private mutating func measure(_ packet: RTPObservation, in index: Int, bandwidth: inout BandwidthMeter) {
+        trackers[index].add(packet, sessions: sessions, flagRate: flagRate)
+        // The tracker remembers its hosts: no address hashing per voice packet.
+        let sender: Int
+        if let known = trackers[index].senderHost, known.endpoint == packet.sender {
+            sender = known.host
+        } else {
+            sender = bandwidth.host(packet.sender)
+            trackers[index].senderHost = (packet.sender, sender)
+        }
+        bandwidth.add(
+            bytes: Int(packet.bytes), from: sender, to: trackers[index].receiverHost, class: .voice,
+            at: packet.microseconds)
+    }
+
+    /// A packet set aside: bandwidth as the overlay's or other traffic, as any UDP datagram.
+    private func count(_ packet: RTPObservation, to receiver: Endpoint, bandwidth: inout BandwidthMeter) {
+        let overlay = packet.sender.port == overlayPort || receiver.port == overlayPort
+        bandwidth.add(
+            bytes: Int(packet.bytes), from: packet.sender, to: receiver, class: overlay ? .overlay : .other,
+            at: packet.microseconds)
+    }
+
+    /// The capture ended: candidates still held are set aside, and every stream still waiting
+    /// for its clock rate gets one. The streams, in the order they were confirmed.
+    mutating func finish(bandwidth: inout BandwidthMeter) -> [RTPStreamTracker] {
+        for (key, slot) in slots {
+            guard case .candidate(let index) = slot else { continue }
+            setAside += candidates[index].held.count
+            for packet in candidates[index].held { count(packet, to: key.receiver, bandwidth: &bandwidth) }
+        }
+        candidates = []
+        for index in trackers.indices { trackers[index].finish(sessions: sessions, flagRate: flagRate) }
+        return trackers
+    }
+}
+
+struct StreamKey: Hashable {
+    var ssrc: UInt32
+    var receiver: Endpoint
+}
