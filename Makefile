@@ -9,7 +9,7 @@ RUN_FLAGS   ?=
 # the tests check our figures against (tcpdump, tshark, GStreamer's Speex RTP payloader).
 APT_PACKAGES := libpcap-dev libspeex-dev libspeexdsp-dev zlib1g-dev pkg-config iproute2 procps tcpdump tshark gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good iputils-ping
 
-.PHONY: testbed test build deps clean validate format
+.PHONY: testbed test build deps clean validate format fuzz fuzz-build fuzz-smoke
 
 testbed: build
 	.build/release/testbed run $(SCENARIO) $(RUN_FLAGS)
@@ -25,6 +25,40 @@ build: deps
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
+
+# Fuzzing (Fuzz/): one libFuzzer executable per decoder and parser, built with the toolchain's
+# -sanitize=fuzzer,address into .build-fuzz. `make fuzz` runs each for FUZZ_SECONDS on a working
+# copy of its corpus, then merges what found new coverage into Fuzz/Corpus/<target>; a crash
+# leaves its input in Fuzz/Regressions/<target>/ (commit it: `make test` replays it).
+# `make fuzz-smoke` (CI) runs each for FUZZ_SMOKE_SECONDS on the committed corpus, writing nothing.
+FUZZ_TARGETS       := pcap pcapng rtp chord relay mobility event-line peer-command report scenario profile
+FUZZ_SECONDS       ?= 600
+FUZZ_SMOKE_SECONDS ?= 15
+FUZZ_RUN_FLAGS     := -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1
+
+fuzz-build: deps
+	cd Fuzz && $(SWIFT) build -c release --scratch-path ../.build-fuzz -Xswiftc -sanitize=fuzzer,address
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p .build-fuzz/corpus/$$t Fuzz/Regressions/$$t; \
+	  echo "fuzz-$$t: $(FUZZ_SECONDS) s"; \
+	  .build-fuzz/release/fuzz-$$t .build-fuzz/corpus/$$t Fuzz/Corpus/$$t $(FUZZ_RUN_FLAGS) \
+	    -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=Fuzz/Regressions/$$t/ 2> .build-fuzz/fuzz-$$t.log \
+	    || { tail -40 .build-fuzz/fuzz-$$t.log; exit 1; }; \
+	  grep -E "^stat::(number_of_executed_units|peak_rss_mb)" .build-fuzz/fuzz-$$t.log; \
+	  .build-fuzz/release/fuzz-$$t -merge=1 Fuzz/Corpus/$$t .build-fuzz/corpus/$$t 2>/dev/null; \
+	done
+
+fuzz-smoke: fuzz-build
+	@work=$$(mktemp -d); trap 'rm -rf "$$work"' EXIT; \
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $$work/$$t; \
+	  .build-fuzz/release/fuzz-$$t $$work/$$t Fuzz/Corpus/$$t $(FUZZ_RUN_FLAGS) \
+	    -max_total_time=$(FUZZ_SMOKE_SECONDS) -artifact_prefix=$$work/ 2> $$work/$$t.log \
+	    || { echo "fuzz-$$t found a crash:"; tail -40 $$work/$$t.log; exit 1; }; \
+	  echo "fuzz-$$t: $$(grep -E '^stat::number_of_executed_units' $$work/$$t.log | cut -d: -f4 | tr -d ' ') runs in $(FUZZ_SMOKE_SECONDS) s, no crash"; \
+	done
 
 # Every shipped scenario must validate (also checked by the test suite).
 validate: build

@@ -12,6 +12,8 @@ let package = Package(
     products: [
         .executable(name: "testbed", targets: ["testbed"]),
         .executable(name: "peer", targets: ["peer"]),
+        // What each fuzz target does with one input; `Fuzz/` builds the libFuzzer executables.
+        .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
@@ -114,6 +116,12 @@ let package = Package(
             ],
             swiftSettings: strict),
 
+        // The fuzz targets' bodies (Fuzz/ holds their executables, corpora and regressions).
+        .target(
+            name: "FuzzTargets",
+            dependencies: ["Analysis", "ControlProtocol", "DHT", "Mobility", "RTP", "Scenario", "VoiceRelay"],
+            swiftSettings: strict),
+
         // Benchmarks that need the code itself (the rest are scripts in Benchmarks/).
         .executableTarget(
             name: "voice-bench",
@@ -150,5 +158,6 @@ let package = Package(
         .testTarget(name: "MobilityTests", dependencies: ["Mobility", "OverlayCore"]),
         .testTarget(name: "HarnessTests", dependencies: ["Harness", "SeamlessTestKit", "DHT", "Voice", "Analysis", "Scenario"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CPcap", "CSpeex", "CSpeexDSP", "CZlib"]),
+        .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets"]),
     ]
 )

@@ -103,6 +103,7 @@ extension RunReport {
             var line = "capture   \(capture.packets) packets, \(capture.bytes) bytes"
             if let drops = capture.kernelDrops { line += ", \(drops) kernel drops" }
             line += " · \(capture.rtpPackets) RTP · \(capture.nonRtpUdpPackets) other UDP · \(capture.tcpPackets) TCP"
+            if capture.setAsidePackets > 0 { line += " · \(capture.setAsidePackets) RTP-like set aside" }
             if capture.partial { line += "  PARTIAL: \(capture.error ?? "")" }
             out.append(line)
         }

@@ -139,7 +139,12 @@ public struct RTPHeader: Sendable, Equatable {
     public var payloadStart: Int
     public var payloadEnd: Int
 
-    public init(bytes: UnsafeRawBufferPointer) throws(RTPPacket.DecodingError) {
+    /// `lenient`: a judge's reading, which needs only the fixed 12-byte header: a CSRC list, a
+    /// header extension or a padding count that does not fit is ignored, and the payload is
+    /// what fits. Captures hold such packets for good reasons: SRTP encrypts the padding count
+    /// (the last bytes are the authentication tag), some services encrypt header extensions,
+    /// and a snap length may have cut the packet short. Strict (the default) rejects them.
+    public init(bytes: UnsafeRawBufferPointer, lenient: Bool = false) throws(RTPPacket.DecodingError) {
         let count = bytes.count
         guard count >= 12 else { throw .tooShort(length: count) }
         let first = bytes[0]
@@ -151,20 +156,33 @@ public struct RTPHeader: Sendable, Equatable {
         sequenceNumber = UInt16(bytes[2]) << 8 | UInt16(bytes[3])
         timestamp = Self.word32(bytes, 4)
         ssrc = Self.word32(bytes, 8)
+        payloadStart = count
+        payloadEnd = count
         var offset = 12 + 4 * csrcCount
-        guard offset <= count else { throw .csrcsBeyondEnd(offset: 12) }
+        guard offset <= count else {
+            if lenient { return }
+            throw .csrcsBeyondEnd(offset: 12)
+        }
         if hasExtension {
-            guard offset + 4 <= count else { throw .extensionBeyondEnd(offset: offset) }
+            guard offset + 4 <= count else {
+                if lenient { return }
+                throw .extensionBeyondEnd(offset: offset)
+            }
             let words = Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
-            guard offset + 4 + 4 * words <= count else { throw .extensionBeyondEnd(offset: offset + 2) }
+            guard offset + 4 + 4 * words <= count else {
+                if lenient { return }
+                throw .extensionBeyondEnd(offset: offset + 2)
+            }
             offset += 4 + 4 * words
         }
         payloadStart = offset
-        payloadEnd = count
         if first & 0x20 != 0 {
             let padding = Int(bytes[count - 1])
-            guard padding > 0, padding <= count - offset else { throw .badPadding(count: padding, offset: count - 1) }
-            payloadEnd = count - padding
+            if padding > 0, padding <= count - offset {
+                payloadEnd = count - padding
+            } else if !lenient {
+                throw .badPadding(count: padding, offset: count - 1)
+            }
         }
     }
 

@@ -2,8 +2,9 @@
 /// peer sent and received over time, voice apart from overlay maintenance.
 public struct BandwidthFigures: Sendable, Equatable, Codable {
     /// Window length; 100 ms unless the capture is so long (or holds so many hosts) that the
-    /// series would exceed `BandwidthMeter.maximumWindows` points each or
-    /// `BandwidthMeter.maximumPoints` in all, then a multiple of it.
+    /// series would exceed `BandwidthMeter.maximumWindows` points each, or in all
+    /// `BandwidthMeter.maximumPoints` or 16 for every (host, class, window) with traffic; then a
+    /// multiple of it.
     public var windowMs: Int
     /// Unix seconds where window 0 begins (the earliest packet of the capture).
     public var start: Double
@@ -44,8 +45,11 @@ enum TrafficClass: Int, CaseIterable {
 struct BandwidthMeter {
     static let windowMicroseconds: Int64 = 100_000
     static let maximumWindows = 5000
-    /// The most points all series together may hold in the report.
+    /// The most points all series together may hold in the report, and how many points each
+    /// (window, bytes) entry recorded may cost: a few hundred packets among thousands of hosts
+    /// must not become millions of zeros.
     static let maximumPoints = 2_000_000
+    static let pointsPerEntry = 16
 
     /// One window's bytes; windows count from the first packet and may be negative (a packet
     /// stamped earlier than the first).
@@ -110,9 +114,11 @@ struct BandwidthMeter {
         let last = all.lazy.compactMap { $0.map(\.window).max() }.max() ?? 0
         let windows = last - first + 1
         let series = all.filter { !$0.isEmpty }.count
+        let entries = all.reduce(0) { $0 + $1.count }
         // Merge windows so no series exceeds maximumWindows points and all of them together
-        // stay under maximumPoints.
-        let perSeries = max(1, min(Int64(Self.maximumWindows), Int64(Self.maximumPoints / max(1, series))))
+        // stay under maximumPoints and pointsPerEntry for each entry.
+        let budget = min(Self.maximumPoints, max(Self.maximumWindows, Self.pointsPerEntry * entries))
+        let perSeries = max(1, min(Int64(Self.maximumWindows), Int64(budget / max(1, series))))
         let factor = max(1, (windows + perSeries - 1) / perSeries)
         let count = Int((windows + factor - 1) / factor)
         func merged(_ entries: [Entry]) -> [Int] {

@@ -118,8 +118,7 @@ public enum CaptureError: Error, Equatable, CustomStringConvertible {
         case .pcap(let error): "\(error)"
         case .unknownLinkType(let value):
             "unknown link type \(value); understood: "
-                + [LinkType.null, .ethernet, .raw, .loop, .linuxCooked, .ipv4, .ipv6, .linuxCooked2]
-                .map { "\($0.rawValue) (\($0.name))" }.joined(separator: ", ")
+                + LinkType.allCases.map { "\($0.rawValue) (\($0.name))" }.joined(separator: ", ")
         case .unreadable(let path, let reason): "\(path): \(reason)"
         }
     }
@@ -167,7 +166,8 @@ public enum CaptureAnalysis {
                     figures.otherPackets += 1
                     return
                 }
-                switch PacketDecoder.decode(record.data, linkType: recordLink) {
+                let truncated = record.originalLength > record.data.count
+                switch PacketDecoder.decode(record.data, linkType: recordLink, truncated: truncated) {
                 case .malformed: figures.malformedPackets += 1
                 case .other: figures.otherPackets += 1
                 case .segment(let segment):
@@ -194,7 +194,7 @@ public enum CaptureAnalysis {
                         if RTPStreams.isRTCP(segment.payload) {
                             figures.rtcpPackets += 1
                             count()
-                        } else if let header = try? RTPHeader(bytes: segment.payload) {
+                        } else if let header = try? RTPHeader(bytes: segment.payload, lenient: true) {
                             rtp.add(
                                 header, segment: segment, at: record.microseconds, bytes: record.originalLength,
                                 bandwidth: &bandwidth)

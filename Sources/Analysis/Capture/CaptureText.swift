@@ -8,15 +8,17 @@ extension CaptureReport {
         out.append(
             "capture   \(c.packets) packets, \(c.bytes) bytes\(span)\(c.partial ? "  PARTIAL: \(c.error ?? "")" : "")")
         out.append(
-            "traffic   \(c.rtpPackets) RTP · \(c.nonRtpUdpPackets) other UDP · \(c.tcpPackets) TCP · "
-                + "\(c.otherPackets) other · \(c.malformedPackets) malformed")
+            "traffic   \(c.rtpPackets) RTP · \(c.nonRtpUdpPackets) other UDP (\(c.rtcpPackets) RTCP, "
+                + "\(c.setAsidePackets) RTP-like set aside) · \(c.tcpPackets) TCP · \(c.otherPackets) other · "
+                + "\(c.malformedPackets) malformed")
+        for skipped in c.skipped { out.append("skipped   \(skipped.what): \(skipped.flow), \(skipped.packets) segments") }
         out.append("")
-        let header = ["ssrc", "receiver", "from", "packets", "lost", "dup", "reord", "max gap", "jitter"]
+        let header = ["ssrc", "receiver", "from", "clock", "packets", "lost", "dup", "reord", "max gap", "jitter"]
         let rows = streams.map { stream -> [String] in
             [
                 stream.ssrc, stream.receiver,
                 stream.senders.count == 1 ? stream.senders[0] : "\(stream.senders.count) senders",
-                String(stream.packets),
+                "\(stream.clockRate) Hz \(stream.clockRateSource.rawValue)", String(stream.packets),
                 String(stream.lost), String(stream.duplicates), String(stream.reordered),
                 "\(format(stream.maxGapMs, 1)) ms", "\(format(stream.jitterMs, 2)) ms",
             ]

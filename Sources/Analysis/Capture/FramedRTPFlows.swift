@@ -19,7 +19,7 @@ struct FramedRTPFlows {
         let length = Int(payload[0]) << 8 | Int(payload[1])
         guard length >= 12, length + 2 <= payload.count else { return }
         let packet = UnsafeRawBufferPointer(rebasing: payload[2..<(2 + length)])
-        guard !RTPStreams.isRTCP(packet), let header = try? RTPHeader(bytes: packet) else { return }
+        guard !RTPStreams.isRTCP(packet), let header = try? RTPHeader(bytes: packet, lenient: true) else { return }
         let flow = Flow(source: segment.source, destination: segment.destination)
         if let packets = confirmed[flow] {
             confirmed[flow] = packets + 1

@@ -36,7 +36,8 @@ struct RTPStreams {
         _ header: RTPHeader, segment: Segment, at microseconds: Int64, bytes: Int, bandwidth: inout BandwidthMeter
     ) {
         let packet = RTPObservation(
-            header, payload: segment.payload, sender: segment.source, at: microseconds, bytes: bytes)
+            header, payload: segment.payload, wireLength: segment.truncated ? segment.wireLength : nil,
+            sender: segment.source, at: microseconds, bytes: bytes)
         let key = StreamKey(ssrc: header.ssrc, receiver: segment.destination)
         switch slots[key] {
         case .stream(let index):

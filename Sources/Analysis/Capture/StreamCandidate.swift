@@ -15,7 +15,11 @@ struct RTPObservation {
     /// The packet's length on the wire, for bandwidth.
     var bytes: Int32
 
-    init(_ header: RTPHeader, payload: UnsafeRawBufferPointer, sender: Endpoint, at microseconds: Int64, bytes: Int) {
+    /// `wireLength`: the datagram's length on the wire, when the capture cut it short.
+    init(
+        _ header: RTPHeader, payload: UnsafeRawBufferPointer, wireLength: Int? = nil, sender: Endpoint,
+        at microseconds: Int64, bytes: Int
+    ) {
         self.microseconds = microseconds
         self.sender = sender
         sequence = header.sequenceNumber
@@ -24,15 +28,15 @@ struct RTPObservation {
         marker = header.marker
         let start = header.payloadStart
         let end = header.payloadEnd
-        payloadLength = Int32(clamping: end - start)
+        payloadLength = Int32(clamping: max(0, (wireLength.map { $0 - start } ?? end - start)))
         payloadHead = (end > start ? payload[start] : 0, end > start + 1 ? payload[start + 1] : 0)
         self.bytes = Int32(clamping: bytes)
     }
 }
 
 /// Datagrams that look like RTP on one (SSRC, receiver) key, held until they look like a
-/// stream: `coherentSteps` packets whose sequence number is a little ahead of the highest so
-/// far and whose timestamp does not run backwards. DNS queries, RTCP and random bytes start
+/// stream: `coherentSteps` packets whose sequence number is 1 to 16 ahead of the highest so
+/// far and whose timestamp is at most 2^24 units ahead of that packet's. DNS queries, RTCP and random bytes start
 /// with the same two bits as RTP; they rarely do that three times in a row.
 struct StreamCandidate {
     static let coherentSteps = 3
@@ -60,10 +64,14 @@ struct StreamCandidate {
         held.append(packet)
         if let highest {
             let ahead = packet.sequence &- highest.sequence
-            if (1...Self.largestSequenceStep).contains(ahead) {
-                if packet.timestamp &- highest.timestamp < Self.largestTimestampStep { coherent += 1 }
-                self.highest = (packet.sequence, packet.timestamp)
+            if (1...Self.largestSequenceStep).contains(ahead),
+                packet.timestamp &- highest.timestamp < Self.largestTimestampStep
+            {
+                coherent += 1
             }
+            // Any packet ahead (in 16-bit sequence arithmetic) is the highest from now on: a
+            // sampled capture's stream jumps, then goes on coherently from the new place.
+            if (1..<0x8000).contains(ahead) { self.highest = (packet.sequence, packet.timestamp) }
         } else {
             highest = (packet.sequence, packet.timestamp)
         }

@@ -108,10 +108,14 @@ struct HTMLPage {
             return
         }
         table(
-            ["ssrc", "receiver", "peer", "senders", "packets", "lost", "duplicates", "reordered", "max gap", "jitter"],
+            [
+                "ssrc", "receiver", "peer", "senders", "clock", "packets", "lost", "duplicates", "reordered", "max gap",
+                "jitter",
+            ],
             streams.map {
                 [
-                    $0.ssrc, $0.receiver, $0.receiverName ?? "-", $0.senders.joined(separator: ", "), "\($0.packets)",
+                    $0.ssrc, $0.receiver, $0.receiverName ?? "-", $0.senders.joined(separator: ", "),
+                    "\($0.clockRate) Hz (\($0.clockRateSource.rawValue))", "\($0.packets)",
                     "\($0.lost)", "\($0.duplicates)", "\($0.reordered)", "\(format($0.maxGapMs, 1)) ms",
                     "\(format($0.jitterMs, 2)) ms",
                 ]
@@ -292,9 +296,11 @@ extension CaptureReport {
             [
                 ["link type", capture.linkType], ["packets", "\(capture.packets)"], ["bytes", "\(capture.bytes)"],
                 [
-                    "RTP / other UDP / TCP / other / malformed",
-                    "\(capture.rtpPackets) / \(capture.nonRtpUdpPackets) / \(capture.tcpPackets) / \(capture.otherPackets) / \(capture.malformedPackets)",
+                    "RTP / other UDP (RTCP, RTP-like set aside) / TCP / other / malformed",
+                    "\(capture.rtpPackets) / \(capture.nonRtpUdpPackets) (\(capture.rtcpPackets), \(capture.setAsidePackets)) / "
+                        + "\(capture.tcpPackets) / \(capture.otherPackets) / \(capture.malformedPackets)",
                 ],
+                ["skipped", capture.skipped.map { "\($0.what): \($0.flow), \($0.packets) segments" }.joined(separator: "; ")],
                 ["partial", capture.partial ? "yes: \(capture.error ?? "")" : "no"],
             ])
         page.bandwidthChart(bandwidth, steps: [])

@@ -1,0 +1,47 @@
+// swift-tools-version: 6.1
+// The libFuzzer executables, one per fuzz target, over the bodies in the main package's
+// FuzzTargets library. Built by `make fuzz` with -sanitize=fuzzer,address into ../.build-fuzz;
+// each reads and grows its corpus in Corpus/<target>, and every crash it ever found is an input
+// in Regressions/<target> that `make test` replays.
+import PackageDescription
+
+let package = Package(
+    name: "SeamlessFuzz",
+    dependencies: [.package(name: "Seamless", path: "..")],
+    targets: [
+        .target(name: "CFuzzerDriver", path: "Targets/CFuzzerDriver"),
+        .executableTarget(
+            name: "fuzz-pcap", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "Seamless")],
+            path: "Targets/pcap"),
+        .executableTarget(
+            name: "fuzz-pcapng", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "Seamless")],
+            path: "Targets/pcapng"),
+        .executableTarget(
+            name: "fuzz-rtp", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "Seamless")],
+            path: "Targets/rtp"),
+        .executableTarget(
+            name: "fuzz-chord", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "Seamless")],
+            path: "Targets/chord"),
+        .executableTarget(
+            name: "fuzz-relay", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "Seamless")],
+            path: "Targets/relay"),
+        .executableTarget(
+            name: "fuzz-mobility", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "Seamless")],
+            path: "Targets/mobility"),
+        .executableTarget(
+            name: "fuzz-event-line", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "Seamless")],
+            path: "Targets/event-line"),
+        .executableTarget(
+            name: "fuzz-peer-command", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "Seamless")],
+            path: "Targets/peer-command"),
+        .executableTarget(
+            name: "fuzz-report", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "Seamless")],
+            path: "Targets/report"),
+        .executableTarget(
+            name: "fuzz-scenario", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "Seamless")],
+            path: "Targets/scenario"),
+        .executableTarget(
+            name: "fuzz-profile", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "Seamless")],
+            path: "Targets/profile"),
+    ]
+)

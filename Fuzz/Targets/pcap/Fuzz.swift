@@ -1,0 +1,19 @@
+import CFuzzerDriver
+import Glibc
+import FuzzTargets
+
+/// The `pcap` fuzz target (`FuzzTarget.pcap`): libFuzzer's driver, fed by `fuzzOne`.
+@main
+enum Fuzz {
+    static func main() {
+        var argc = CommandLine.argc
+        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+        exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOne))
+    }
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    FuzzTarget.pcap.run(UnsafeRawBufferPointer(start: data, count: size))
+    return 0
+}

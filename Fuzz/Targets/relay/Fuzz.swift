@@ -1,0 +1,19 @@
+import CFuzzerDriver
+import Glibc
+import FuzzTargets
+
+/// The `relay` fuzz target (`FuzzTarget.relay`): libFuzzer's driver, fed by `fuzzOne`.
+@main
+enum Fuzz {
+    static func main() {
+        var argc = CommandLine.argc
+        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+        exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOne))
+    }
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    FuzzTarget.relay.run(UnsafeRawBufferPointer(start: data, count: size))
+    return 0
+}

@@ -1,0 +1,100 @@
+import Analysis
+import ControlProtocol
+import DHT
+import FoundationEssentials
+import Mobility
+import RTP
+import Scenario
+import VoiceRelay
+
+extension FuzzTarget {
+    static func analyse(_ input: UnsafeRawBufferPointer) {
+        guard let report = try? CaptureAnalysis.analyse(input) else { return }
+        _ = report.text(file: "fuzz.pcap")
+        _ = report.html(file: "fuzz.pcap")
+        _ = try? ReportFiles.json(report)
+    }
+
+    /// A section header and one Ethernet interface, for inputs that do not start a pcapng.
+    static let pcapngHead: [UInt8] = [
+        0x0A, 0x0D, 0x0D, 0x0A, 28, 0, 0, 0, 0x4D, 0x3C, 0x2B, 0x1A, 1, 0, 0, 0,
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 28, 0, 0, 0,
+        1, 0, 0, 0, 20, 0, 0, 0, 1, 0, 0, 0, 0xFF, 0xFF, 0, 0, 20, 0, 0, 0,
+    ]
+
+    static func pcapng(_ bytes: [UInt8]) {
+        let file = bytes.starts(with: [0x0A, 0x0D, 0x0D, 0x0A]) ? bytes : pcapngHead + bytes
+        file.withUnsafeBytes { analyse($0) }
+    }
+
+    static func rtp(_ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { try? RTPHeader(bytes: $0) }
+        guard let packet = try? RTPPacket(bytes: bytes) else { return }
+        check((try? RTPPacket(bytes: packet.bytes)) == packet, "RTP \(bytes)")
+    }
+
+    static func chord(_ bytes: [UInt8]) {
+        guard let envelope = try? ChordWire.decode(bytes) else { return }
+        check((try? ChordWire.decode(ChordWire.encode(envelope))) == envelope, "Chord \(bytes)")
+    }
+
+    static func relay(_ bytes: [UInt8]) {
+        guard let selector = bytes.first else { return }
+        let rest = Array(bytes.dropFirst())
+        switch selector % 4 {
+        case 0:
+            guard let message = try? RelayMessage(frame: rest) else { return }
+            check((try? RelayMessage(frame: message.frame)) == message, "relay message \(rest)")
+        case 1:
+            guard let state = try? RelayState(snapshot: rest) else { return }
+            check((try? RelayState(snapshot: state.snapshot)) == state, "relay state \(rest)")
+        case 2:
+            guard let operation = try? RelayOperation(bytes: rest) else { return }
+            check((try? RelayOperation(bytes: operation.bytes)) == operation, "relay operation \(rest)")
+        default:
+            guard let traffic = try? RelayTraffic(bytes: rest) else { return }
+            check((try? RelayTraffic(bytes: traffic.bytes)) == traffic, "relay traffic \(rest)")
+        }
+    }
+
+    static func mobility(_ bytes: [UInt8]) {
+        guard let selector = bytes.first else { return }
+        let rest = Array(bytes.dropFirst())
+        if selector % 2 == 0 {
+            guard let message = try? MigrationMessage(frame: rest) else { return }
+            check((try? MigrationMessage(frame: message.frame)) == message, "migration message \(rest)")
+        } else {
+            guard let message = try? SessionMessage(frame: rest) else { return }
+            check((try? SessionMessage(frame: message.frame)) == message, "session message \(rest)")
+        }
+    }
+
+    static func eventLine(_ bytes: [UInt8]) {
+        guard let text = String(validating: bytes, as: UTF8.self), let line = try? EventLine(line: text) else { return }
+        check((try? EventLine(line: line.line.dropLast())) != nil, "event line \(text)")
+    }
+
+    static func report(_ bytes: [UInt8]) {
+        let (events, unreadable) = ReportFiles.events(in: Data(bytes))
+        let report = RunReport(events: events, malformedEventLines: unreadable.count)
+        _ = report.text()
+        _ = report.html()
+        _ = try? ReportFiles.json(report)
+    }
+
+    /// Profiles a fuzzed scenario may name.
+    static let profiles: ProfileCatalogue = {
+        var catalogue = ProfileCatalogue(folders: ["fuzz"])
+        catalogue.add(NamedProfile(name: "lan", profile: .zero), file: "fuzz/lan.yaml")
+        catalogue.add(NamedProfile(name: "wan", profile: .zero), file: "fuzz/wan.yaml")
+        return catalogue
+    }()
+
+    static func scenario(_ bytes: [UInt8]) {
+        guard let text = try? YAMLSource.text(bytes, file: "fuzz.yaml"),
+            let scenario = try? Scenario.parse(text, file: "fuzz.yaml", profiles: profiles)
+        else { return }
+        _ = try? scenario.plan()
+        _ = try? Scenario.expectations(in: text, file: "fuzz.yaml")
+    }
+}
