@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         // Layer 0: C.
@@ -66,7 +67,8 @@ let package = Package(
         .target(
             name: "VoiceService",
             dependencies: [
-                "Voice", "RTP", "VoiceRelay", "Mobility", "PeerNode", "Registry", "ControlProtocol", "OverlayCore", "CZlib",
+                "Voice", "RTP", "VoiceRelay", "Mobility", "PeerNode", "Registry", "ControlProtocol", "OverlayCore",
+                "CZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -134,12 +136,18 @@ let package = Package(
             path: "Benchmarks/VoiceBenchmark"),
 
         // Tests, one folder per target, and the kit the multi-process tests share.
-        .target(name: "SeamlessTestKit", dependencies: ["CSeamlessLinux", "ControlProtocol"], path: "Tests/SeamlessTestKit"),
+        .target(
+            name: "SeamlessTestKit", dependencies: ["CSeamlessLinux", "ControlProtocol"], path: "Tests/SeamlessTestKit"),
         .testTarget(name: "PeerNodeTests", dependencies: ["ControlProtocol", "SeamlessTestKit"]),
         .testTarget(name: "OverlayCoreTests", dependencies: ["OverlayCore"]),
-        .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "LinkEmulation"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "ScenarioTests", dependencies: ["Scenario", "LinkEmulation"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol"]),
-        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "RTP", "SeamlessTestKit"]),
+        .testTarget(
+            name: "AnalysisTests",
+            dependencies: [
+                "Analysis", "RTP", "SeamlessTestKit", .product(name: "PropertyBased", package: "swift-property-based"),
+            ]),
         .testTarget(name: "RTPTests", dependencies: ["RTP"]),
         .testTarget(name: "DHTTests", dependencies: ["DHT", "Registry", "OverlayCore"]),
         .testTarget(name: "ArchitectureTests"),
@@ -156,7 +164,8 @@ let package = Package(
             ]),
         .testTarget(name: "VoiceRelayTests", dependencies: ["VoiceRelay", "Mobility", "OverlayCore"]),
         .testTarget(name: "MobilityTests", dependencies: ["Mobility", "OverlayCore"]),
-        .testTarget(name: "HarnessTests", dependencies: ["Harness", "SeamlessTestKit", "DHT", "Voice", "Analysis", "Scenario"]),
+        .testTarget(
+            name: "HarnessTests", dependencies: ["Harness", "SeamlessTestKit", "DHT", "Voice", "Analysis", "Scenario"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CPcap", "CSpeex", "CSpeexDSP", "CZlib"]),
         .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets"]),
     ]

@@ -27,42 +27,42 @@ code):
 - Plausible stream: a key's (SSRC, receiver) packets are held as a candidate until it has
   3 "coherent steps": a packet whose sequence number is 1..16 ahead (mod 65536) of the
   candidate's highest so far and whose timestamp is 0..2^24-1 ahead (mod 2^32) of that
-  highest packet's timestamp. Other packets (duplicates, reordered, incoherent) do not reset
-  the count. [Here the candidate's highest moves to any packet 1..32767 ahead of it,
-  coherent or not.] When a candidate reaches 16 held packets without 3 coherent steps,
-  those 16 are set aside for good and the candidate starts empty again. Once confirmed, all
-  its held packets count as the stream's, in arrival order, and everything after. Streams
-  that never confirm are not reported; their packets count in capture.setAsidePackets.
-- Sequence numbers are extended over wrap the RFC 3550 way: a new 16-bit value is placed at
-  the extended value nearest the highest seen so far. packets = distinct extended sequence
-  numbers; duplicates = arrivals of one already seen; lost = highest - lowest + 1 - packets;
-  reordered = non-duplicate arrivals whose sequence number is below the highest seen
-  before it (RFC 4737).
-- Clock rate, for the stream's payload type [here: its first packet's]: static payload
-  types of RFC 3551 (0-8, 9, 12, 13, 15, 18: 8000; 10, 11: 44100; 14, 25, 26, 28, 31, 32,
-  33, 34: 90000; 16: 11025; 17: 22050) -> "static". Else an SDP rtpmap for that payload
-  type whose c= address and m= port equal the stream's receiver -> "sdp"; else, when every
-  rtpmap in the capture's SDPs for that payload type names the same rate -> "sdp". Else
-  "estimated": the extended timestamp advance of the newest (highest-sequence) packet over
-  the first packet divided by their arrival-time difference, over at least the first 2 s of
-  arrivals (or the whole stream when shorter, which needs at least 0.2 s and 4 distinct
-  packets), snapped to the nearest of 8000, 11025, 12000, 16000, 22050, 24000, 32000,
-  44100, 48000, 90000 when within 4 % of it. Else the default 16000, source "flag".
-- Frame of a stream: the payload duration in timestamp units where the codec says it:
-  PCMU/PCMA (pt 0, 8) and G722 (pt 9): payload bytes (minus RTP padding); GSM (pt 3):
-  bytes/33*160; G729 (pt 18): bytes/10*80; L16 (pt 10: bytes/4, pt 11: bytes/2); Opus (when
-  the SDP rtpmap says opus, resolved like the clock rate): from the TOC byte (RFC 6716 3.1)
-  at 48000. [Here: integer division; the frame is the duration of the most recent new
-  in-order packet whose duration is known.] Otherwise the most common timestamp step (per
-  sequence number, between consecutive new in-order packets, dts // dseq when dts > 0)
-  among the last 16 such steps (ties: the most recent of the tied values). [Here the frame
-  in force for a packet is the one known before it arrived.]
-- Silence before a new packet with a sequence number above the highest (steps = seq -
-  highest): ticks = signed 32-bit timestamp difference from the newest packet; accounted =
-  duration of the newest packet (its payload duration if known, else the frame) + (steps -
-  1) * frame; unaccounted = ticks - accounted. If steps == 1 and the marker bit is not set:
-  no silence. Else silence = unaccounted / clockRate seconds when unaccounted >= frame,
-  else 0. No silence before the frame is known.
+  highest packet's timestamp. The highest moves to any packet 1..32767 ahead, coherent or
+  not; other packets (duplicates, reordered) change nothing. When a candidate reaches 16 held
+  packets without 3 coherent steps, those 16 are set aside for good and the candidate starts
+  empty again. Once confirmed, all its held packets count as the stream's, in arrival order,
+  and everything after. Streams that never confirm are not reported; their packets count in
+  capture.setAsidePackets.
+- Sequence numbers are extended over wrap the RFC 3550 way: a new 16-bit value is placed in
+  the cycle of the highest extended value so far that puts it within half a cycle of it.
+  packets = distinct extended sequence numbers; duplicates = arrivals of one already seen;
+  lost = highest - lowest + 1 - packets; reordered = non-duplicate arrivals whose sequence
+  number is below the highest seen before it (RFC 4737).
+- Clock rate, for the stream's payload type (its first packet's): static payload types of
+  RFC 3551 (0, 3, 4, 5, 7, 8, 9, 12, 13, 15, 18: 8000; 6: 16000; 10, 11: 44100; 14, 25, 26,
+  28, 31, 32, 33, 34: 90000; 16: 11025; 17: 22050) -> "static". Else an SDP rtpmap for that
+  payload type whose c= address and m= port equal the stream's receiver -> "sdp"; else, when
+  every rtpmap in the capture's SDPs for that payload type names the same rate -> "sdp". Else
+  "estimated": the timestamp advance (signed 32-bit) of the newest (highest-sequence) packet
+  over the first packet divided by their arrival-time difference, over the arrivals until the
+  first that is 2 s after the first (or the whole stream when shorter, which needs at least
+  0.2 s and 4 distinct packets), snapped to the nearest of 8000, 11025, 12000, 16000, 22050,
+  24000, 32000, 44100, 48000, 90000 when within 4 % of it. Else the default 16000, "flag".
+- A packet's payload duration in timestamp units, where its codec says it (by the packet's
+  own payload type): PCMU/PCMA (0, 8) and G722 (9): payload bytes (minus RTP padding); GSM
+  (3): bytes // 33 * 160; G729 (18): bytes // 10 * 80; L16 (10: bytes // 4, 11: bytes // 2);
+  Opus (when the SDP rtpmap says opus, resolved like the clock rate): from the TOC byte
+  (RFC 6716 3.1) at 48000. A duration of 0 counts as unknown.
+- The usual step: the timestamp advance between two consecutive new packets (sequence
+  number exactly one above the highest) when positive and the later one is not marked; the
+  mode is the most common of the last 16 such steps (ties: the most recent of the tied
+  values). The frame in force for a packet is the newest packet's duration when known, else
+  the mode as it was before the packet.
+- Silence before a new packet above the highest (steps = seq - highest): ticks = signed 32-bit
+  timestamp difference from the newest packet; unaccounted = ticks - steps * frame. If steps
+  == 1 and the marker bit is not set: no silence (consecutive sequence numbers are never
+  silence unless the sender marks a talk spurt). Else silence = unaccounted / clockRate
+  seconds when unaccounted >= frame, else 0. No silence before a frame is known.
 - maxGapMs = over non-duplicate packets in arrival order after the first:
   max(0, arrival - previous non-duplicate arrival - silence), in ms.
 - jitterMs: RFC 3550 over non-duplicate packets in arrival order:
@@ -70,6 +70,10 @@ code):
   jitterMs = J / rate * 1000.
 - Payload bytes = udp.length - 8 - 12 - 4*CC - (X ? 4 + 4*ext.len : 0) - padding count
   (the datagram's length field, not the captured length).
+- Which datagrams are RTP: tshark's heuristics and SDPs find the ports; then every datagram on
+  a port that carries RTP by tshark's reading or by the analyser's is decoded as RTP (SDP and
+  QUIC disabled, so no conversation overrides that), and frames tshark decodes as RTCP or
+  that an ICMP error quotes are left out.
 
 Tolerances: integers exact; maxGapMs within 0.002 ms; jitterMs within 0.5 % or 0.01 ms.
 Arrival order is file order; arrival times are tshark's frame.time_epoch, kept in ns.
@@ -114,6 +118,19 @@ HEURISTICS = ['--enable-heuristic', 'rtp_udp', '--enable-heuristic', 'rtcp_udp']
 def int32(x):
     x &= 0xFFFFFFFF
     return x - 0x100000000 if x >= 0x80000000 else x
+
+
+def extend(seq, highest):
+    """A 16-bit sequence number placed in the cycle (of the highest extended one so far) that
+    puts it within half a cycle of it (RFC 3550, appendix A.1)."""
+    if highest is None:
+        return seq
+    candidate = (highest & ~0xFFFF) | seq
+    if candidate - highest > 0x8000:
+        candidate -= 0x10000
+    elif highest - candidate > 0x8000:
+        candidate += 0x10000
+    return candidate
 
 
 def parse_epoch_ns(s):
@@ -429,12 +446,7 @@ def estimate_rate(pkts):
     ext_prev = None
     reached = False
     for p in pkts:
-        # extend the sequence number against the highest so far
-        if highest is None:
-            ext = p.seq
-        else:
-            d = (p.seq - highest) & 0xFFFF
-            ext = highest + (d - 0x10000 if d >= 0x8000 else d)
+        ext = extend(p.seq, highest)
         seen.add(ext)
         if highest is None or ext > highest:
             highest, newest = ext, p
@@ -496,11 +508,7 @@ class StreamTruth:
         max_gap = 0
         jitter = 0.0
         for p in pkts:
-            if highest is None:
-                ext = p.seq
-            else:
-                d = (p.seq - highest) & 0xFFFF
-                ext = highest + (d - 0x10000 if d >= 0x8000 else d)
+            ext = extend(p.seq, highest)
             if ext in seen:
                 duplicates += 1
                 continue

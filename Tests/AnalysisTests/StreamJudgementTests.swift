@@ -281,3 +281,25 @@ import Testing
         #expect(endpoint.description == "[\(printed)]:5004")
     }
 }
+
+/// The frame estimate on its own: the most common of the last 16 steps, ties to the newest.
+@Suite struct FrameEstimatorTests {
+    static func frame(after steps: [Int64]) -> Int64? {
+        var estimator = FrameEstimator()
+        for step in steps { estimator.add(step: step) }
+        return estimator.frame
+    }
+
+    @Test func theMostCommonOfTheLastSixteenStepsWins() {
+        #expect(Self.frame(after: []) == nil)
+        #expect(Self.frame(after: [320]) == 320)
+        #expect(Self.frame(after: [320, 177, 320, 320]) == 320)
+        // A change of frame length takes over once it is the most common in the window.
+        #expect(Self.frame(after: Array(repeating: 320, count: 16) + Array(repeating: 960, count: 8)) == 960)
+        #expect(Self.frame(after: Array(repeating: 320, count: 16) + Array(repeating: 960, count: 7)) == 320)
+        // Ties go to the value seen most recently.
+        #expect(Self.frame(after: [320, 960]) == 960)
+        #expect(Self.frame(after: [960, 320, 960, 320]) == 320)
+        #expect(Self.frame(after: Array(repeating: 1, count: 40) + [2, 3, 2, 3] + Array(repeating: 1, count: 12)) == 1)
+    }
+}
