@@ -53,8 +53,10 @@ enum PcapNGReader {
         }
     }
 
+    /// Reads every block and hands each packet to `visit`; with `formatOnly`, stops at the first
+    /// interface description, which gives the format.
     static func read(
-        _ bytes: UnsafeRawBufferPointer, visit: (PcapRecord) -> Void
+        _ bytes: UnsafeRawBufferPointer, formatOnly: Bool = false, visit: (PcapRecord) -> Void
     ) throws(PcapError) -> (format: PcapFormat, stoppedBy: PcapError?) {
         var swapped = false
         var interfaces: [Interface] = []
@@ -115,6 +117,7 @@ enum PcapNGReader {
                         linkType: interface.linkType, nanosecondTimestamps: interface.isFinerThanMicroseconds,
                         swapped: swapped, snapLength: UInt32(truncatingIfNeeded: interface.snapLength))
                 }
+                if formatOnly { return try finish(format, nil) }
             case 0x0000_0006:  // enhanced packet
                 guard end - body >= 20 else {
                     return try finish(format, .recordTooLong(offset: offset, length: length))

@@ -67,7 +67,7 @@ public enum PcapReader {
                 linkType: word(bytes, 20, swapped) & 0x0FFF_FFFF, nanosecondTimestamps: nanoseconds, swapped: swapped,
                 snapLength: word(bytes, 16, swapped))
         case 0x0A0D_0D0A:
-            return try PcapNGReader.read(bytes) { _ in }.format
+            return try PcapNGReader.read(bytes, formatOnly: true) { _ in }.format
         default:
             throw .notAPcap(magic: UInt32(bigEndian: magic))
         }

@@ -16,6 +16,7 @@ struct RTPStreamTracker {
     /// Resolved once, before the first packet is measured.
     private(set) var clock: ClockRate?
     private var pending: [RTPObservation] = []
+    /// How the stream's own payload type tells a packet's duration (nil: it does not).
     private var durationRule: PayloadDuration.Rule?
     /// The SDP generation the stream last looked for its payload type in.
     private var sessionsSeen = -1
@@ -152,9 +153,13 @@ struct RTPStreamTracker {
         }
         let late = distinct > 0 && sequence < highest
         if late { reordered += 1 }
+        // By the packet's own payload type: telephone events share a voice stream's SSRC.
+        let rule =
+            packet.payloadType == payloadType
+            ? durationRule : PayloadDuration.rule(payloadType: packet.payloadType, encoding: nil)
         let duration =
-            durationRule?.units(
-                length: Int(packet.payloadLength), first: packet.payloadHead.0, second: packet.payloadHead.1) ?? 0
+            rule?.units(length: Int(packet.payloadLength), first: packet.payloadHead.0, second: packet.payloadHead.1)
+            ?? 0
         // The speaker's silence before a talk spurt is not a gap: the media time since the
         // newest packet beyond what the sequence numbers in between account for, each a frame
         // (the newest packet's own duration where its codec says it, else the usual step).
