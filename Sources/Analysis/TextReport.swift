@@ -180,6 +180,8 @@ extension JSONValue {
                 return "\(member.key) \(member.value.compactText)"
             }.joined(separator: ", ")
         case .string(let text): text
+        // Parameters keep every digit a file gave (a loss of 0.001 is not 0.00).
+        case .number(let value): value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
         default: shortText
         }
     }

@@ -13,8 +13,10 @@ struct RTPStreamTracker {
     let receiver: Endpoint
     /// The payload type of the stream's first packet.
     let payloadType: UInt8
-    /// Resolved once, before the first packet is measured.
+    /// Resolved once, before the first packet is measured; `rate` is its Hertz, kept apart
+    /// for the per-packet path.
     private(set) var clock: ClockRate?
+    private var rate = 1.0
     private var pending: [RTPObservation] = []
     /// How the stream's own payload type tells a packet's duration (nil: it does not).
     private var durationRule: PayloadDuration.Rule?
@@ -107,6 +109,7 @@ struct RTPStreamTracker {
 
     private mutating func resolve(_ rate: ClockRate) {
         clock = rate
+        self.rate = Double(rate.hertz)
         durationRule = PayloadDuration.rule(payloadType: payloadType, encoding: rate.encoding)
         let waiting = pending
         pending = []
@@ -136,7 +139,6 @@ struct RTPStreamTracker {
     }
 
     private mutating func measure(_ packet: RTPObservation) {
-        let rate = Double(clock?.hertz ?? 1)
         let microseconds = packet.microseconds
         let sequence = extender.extend(packet.sequence)
         if distinct == 0 && duplicates == 0 {

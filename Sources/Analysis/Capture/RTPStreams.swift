@@ -11,6 +11,8 @@ struct RTPStreams {
     }
 
     private var slots: [StreamKey: Slot] = [:]
+    /// Recently measured streams by a few bits of their key: most packets skip the hashing.
+    private var recent = [(key: StreamKey, stream: Int)?](repeating: nil, count: 64)
     private var candidates: [StreamCandidate] = []
     private(set) var trackers: [RTPStreamTracker] = []
     /// SIP calls' media descriptions seen so far.
@@ -39,8 +41,13 @@ struct RTPStreams {
             header, payload: segment.payload, wireLength: segment.truncated ? segment.wireLength : nil,
             sender: segment.source, at: microseconds, bytes: bytes)
         let key = StreamKey(ssrc: header.ssrc, receiver: segment.destination)
+        let line = Int(truncatingIfNeeded: header.ssrc ^ UInt32(segment.destination.port)) & (recent.count - 1)
+        if let hit = recent[line], hit.key == key {
+            return measure(packet, in: hit.stream, bandwidth: &bandwidth)
+        }
         switch slots[key] {
         case .stream(let index):
+            recent[line] = (key, index)
             measure(packet, in: index, bandwidth: &bandwidth)
         case .candidate(let index):
             consider(candidates[index].offer(packet), key: key, bandwidth: &bandwidth)
@@ -111,4 +118,10 @@ struct RTPStreams {
 struct StreamKey: Hashable {
     var ssrc: UInt32
     var receiver: Endpoint
+
+    /// Two words instead of five: this key is hashed once for every RTP packet of a capture.
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(UInt64(ssrc) << 32 | UInt64(receiver.port) << 1 | (receiver.isV6 ? 1 : 0))
+        hasher.combine(receiver.low ^ (receiver.high << 7 | receiver.high >> 57))
+    }
 }
