@@ -10,38 +10,41 @@ let package = Package(
     dependencies: [.package(name: "Seamless", path: "..")],
     targets: [
         .target(name: "CFuzzerDriver", path: "Targets/CFuzzerDriver"),
+        .target(
+            name: "FuzzDriver", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "Seamless")],
+            path: "Targets/FuzzDriver"),
         .executableTarget(
-            name: "fuzz-pcap", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "Seamless")],
+            name: "fuzz-pcap", dependencies: ["FuzzDriver"],
             path: "Targets/pcap"),
         .executableTarget(
-            name: "fuzz-pcapng", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "Seamless")],
+            name: "fuzz-pcapng", dependencies: ["FuzzDriver"],
             path: "Targets/pcapng"),
         .executableTarget(
-            name: "fuzz-rtp", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "Seamless")],
+            name: "fuzz-rtp", dependencies: ["FuzzDriver"],
             path: "Targets/rtp"),
         .executableTarget(
-            name: "fuzz-chord", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "Seamless")],
+            name: "fuzz-chord", dependencies: ["FuzzDriver"],
             path: "Targets/chord"),
         .executableTarget(
-            name: "fuzz-relay", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "Seamless")],
+            name: "fuzz-relay", dependencies: ["FuzzDriver"],
             path: "Targets/relay"),
         .executableTarget(
-            name: "fuzz-mobility", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "Seamless")],
+            name: "fuzz-mobility", dependencies: ["FuzzDriver"],
             path: "Targets/mobility"),
         .executableTarget(
-            name: "fuzz-event-line", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "Seamless")],
+            name: "fuzz-event-line", dependencies: ["FuzzDriver"],
             path: "Targets/event-line"),
         .executableTarget(
-            name: "fuzz-peer-command", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "Seamless")],
+            name: "fuzz-peer-command", dependencies: ["FuzzDriver"],
             path: "Targets/peer-command"),
         .executableTarget(
-            name: "fuzz-report", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "Seamless")],
+            name: "fuzz-report", dependencies: ["FuzzDriver"],
             path: "Targets/report"),
         .executableTarget(
-            name: "fuzz-scenario", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "Seamless")],
+            name: "fuzz-scenario", dependencies: ["FuzzDriver"],
             path: "Targets/scenario"),
         .executableTarget(
-            name: "fuzz-profile", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "Seamless")],
+            name: "fuzz-profile", dependencies: ["FuzzDriver"],
             path: "Targets/profile"),
     ]
 )

@@ -1,19 +1,7 @@
-import CFuzzerDriver
-import Glibc
-import FuzzTargets
+import FuzzDriver
 
-/// The `pcap` fuzz target (`FuzzTarget.pcap`): libFuzzer's driver, fed by `fuzzOne`.
+/// The `pcap` fuzz target: libFuzzer over `FuzzTarget.pcap`.
 @main
 enum Fuzz {
-    static func main() {
-        var argc = CommandLine.argc
-        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-        exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOne))
-    }
-}
-
-@_cdecl("LLVMFuzzerTestOneInput")
-func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    FuzzTarget.pcap.run(UnsafeRawBufferPointer(start: data, count: size))
-    return 0
+    static func main() { fuzz(.pcap) }
 }

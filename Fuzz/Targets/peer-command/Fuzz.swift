@@ -1,19 +1,7 @@
-import CFuzzerDriver
-import Glibc
-import FuzzTargets
+import FuzzDriver
 
-/// The `peer-command` fuzz target (`FuzzTarget.peerCommand`): libFuzzer's driver, fed by `fuzzOne`.
+/// The `peer-command` fuzz target: libFuzzer over `FuzzTarget.peerCommand`.
 @main
 enum Fuzz {
-    static func main() {
-        var argc = CommandLine.argc
-        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-        exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOne))
-    }
-}
-
-@_cdecl("LLVMFuzzerTestOneInput")
-func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    FuzzTarget.peerCommand.run(UnsafeRawBufferPointer(start: data, count: size))
-    return 0
+    static func main() { fuzz(.peerCommand) }
 }

@@ -1,19 +1,7 @@
-import CFuzzerDriver
-import Glibc
-import FuzzTargets
+import FuzzDriver
 
-/// The `rtp` fuzz target (`FuzzTarget.rtp`): libFuzzer's driver, fed by `fuzzOne`.
+/// The `rtp` fuzz target: libFuzzer over `FuzzTarget.rtp`.
 @main
 enum Fuzz {
-    static func main() {
-        var argc = CommandLine.argc
-        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-        exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOne))
-    }
-}
-
-@_cdecl("LLVMFuzzerTestOneInput")
-func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    FuzzTarget.rtp.run(UnsafeRawBufferPointer(start: data, count: size))
-    return 0
+    static func main() { fuzz(.rtp) }
 }
