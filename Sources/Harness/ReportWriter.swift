@@ -46,9 +46,9 @@ public enum ReportWriter {
         }
         var expectations: [ReportExpectation] = []
         var problems: String?
-        if let bytes = FileManager.default.contents(atPath: folder.scenarioCopy) {
+        if FileManager.default.fileExists(atPath: folder.scenarioCopy) {
             do throws(Diagnostics) {
-                let text = try YAMLSource.text([UInt8](bytes), file: folder.scenarioCopy)
+                let text = try ScenarioLoader.text(of: folder.scenarioCopy)
                 expectations = try Scenario.expectations(in: text, file: folder.scenarioCopy)
             } catch {
                 problems = error.description

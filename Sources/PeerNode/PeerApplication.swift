@@ -10,6 +10,10 @@ public protocol PeerApplication: Sendable {
     /// Carries out `command` if it is this application's, and says whether it was. Long-lived
     /// work (sockets, timers) goes on after it returns, on the peer's event loops.
     func obey(_ command: PeerCommand, peer: PeerContext) async -> Bool
+    /// The application's own work (its timers, its senders, what its sockets' callbacks hand
+    /// it), run by PeerNode as a child of the peer's own run for as long as the peer runs: it
+    /// returns once `finish` has been called and that work is done, or when it is cancelled.
+    func run(peer: PeerContext) async
     /// The peer is ending: stop what runs and write what must be written, within a second.
     func finish(peer: PeerContext) async
     /// A frame another peer sent on the overlay that is not the DHT's (its first byte says
@@ -19,6 +23,7 @@ public protocol PeerApplication: Sendable {
 
 extension PeerApplication {
     public func receive(overlayFrame: [UInt8], peer: PeerContext) async {}
+    public func run(peer: PeerContext) async {}
 }
 
 /// What a peer offers the applications it runs: its name and addresses, its event loops, its

@@ -89,6 +89,7 @@ public struct PeerNode: Service {
                         for await event in appEvents { try? await emitter.emit(event) }
                     }()
                     try await withThrowingTaskGroup(of: Void.self) { tasks in
+                        for application in applications { tasks.addTask { await application.run(peer: context) } }
                         tasks.addTask {
                             // The DHT's frames start with its wire version; other protocols on
                             // the overlay (migrations) start with their own byte.
@@ -110,7 +111,8 @@ public struct PeerNode: Service {
                             }
                         }
                         try await emitter.emit(
-                            .ready(pid: Int(getpid()), address: configuration.address, tcpPort: tcpPort, udpPort: udpPort))
+                            .ready(
+                                pid: Int(getpid()), address: configuration.address, tcpPort: tcpPort, udpPort: udpPort))
                         logger.info("ready", metadata: ["tcp": "\(tcpPort)", "udp": "\(udpPort)"])
                         let ending = try await obey(commands, emitter: emitter, dht: dht, context: context)
                         logger.info("ending: \(ending)")
@@ -177,7 +179,8 @@ public struct PeerNode: Service {
                             taken = await application.obey(command, peer: context)
                         }
                         if !taken {
-                            try await emitter.emit(.error(message: "this peer runs nothing that takes \(command.line.dropLast())"))
+                            try await emitter.emit(
+                                .error(message: "this peer runs nothing that takes \(command.line.dropLast())"))
                         }
                     }
                 }

@@ -125,6 +125,14 @@ public struct RTPPacket: Sendable, Equatable {
     }
 }
 
+extension RTPPacket {
+    /// An SSRC as reports and events write it: `0x1a2b3c4d` (eight hex digits).
+    public static func ssrcText(_ ssrc: UInt32) -> String {
+        let digits = String(ssrc, radix: 16)
+        return "0x" + String(repeating: "0", count: 8 - digits.count) + digits
+    }
+}
+
 /// The fixed header of an RTP packet, validated, without copying anything: what a capture
 /// analysis needs at millions of packets per second.
 public struct RTPHeader: Sendable, Equatable {

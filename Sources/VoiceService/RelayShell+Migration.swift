@@ -4,8 +4,9 @@ import Foundation
 import Logging
 import Mobility
 import NIOCore
-import Registry
 import RTP
+import Registry
+import Synchronization
 import VoiceRelay
 
 /// What a shell needs from the peer it runs in to move its relay: who it is, frames to other
@@ -31,7 +32,8 @@ public struct MigrationHost: Sendable {
     public init(
         me: MigrationMessage.Host, send: @escaping @Sendable ([UInt8], String) -> Void,
         resolve: @escaping @Sendable (String) async -> ServiceRecord?,
-        register: @escaping @Sendable (ServiceRecord) async -> Bool, withdraw: @escaping @Sendable (String) async -> Void,
+        register: @escaping @Sendable (ServiceRecord) async -> Bool,
+        withdraw: @escaping @Sendable (String) async -> Void,
         emit: @escaping @Sendable (Event) -> Void, lease: Duration, serving: @escaping @Sendable (RelayShell) -> Void,
         ended: @escaping @Sendable (RelayShell) -> Void, over: @escaping @Sendable (UInt64) -> Void
     ) {
@@ -123,14 +125,38 @@ final class MigrationDriver {
 extension RelayShell {
     /// This build's relay code: kind, version of its state and operations, and the SHA-256 of
     /// the executable that runs it. A peer takes a relay only from a peer running the same code.
-    public static let identity: ServiceIdentity = {
+    /// Read once per process: here if `prepareIdentity()` has not read it yet.
+    public static var identity: ServiceIdentity {
+        if let known = knownIdentity.withLock({ $0 }) { return known }
+        let read = readIdentity(stoppingWhenCancelled: false)!
+        return knownIdentity.withLock { known in
+            if known == nil { known = read }
+            return known!
+        }
+    }
+
+    /// Reads `identity` ahead of the first migration, unless the task is cancelled first (a
+    /// peer that ends does not wait for a digest nobody will use).
+    static func prepareIdentity() {
+        guard knownIdentity.withLock({ $0 }) == nil, let read = readIdentity(stoppingWhenCancelled: true) else {
+            return
+        }
+        knownIdentity.withLock { known in if known == nil { known = read } }
+    }
+
+    private static let knownIdentity = Mutex<ServiceIdentity?>(nil)
+
+    private static func readIdentity(stoppingWhenCancelled: Bool) -> ServiceIdentity? {
         var digest = SHA256()
         if let handle = FileHandle(forReadingAtPath: "/proc/self/exe") {
-            while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty { digest.update(data: chunk) }
-            try? handle.close()
+            defer { try? handle.close() }
+            while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                if stoppingWhenCancelled, Task.isCancelled { return nil }
+                digest.update(data: chunk)
+            }
         }
         return ServiceIdentity(kind: kind, version: 2, digest: Array(digest.finalize()))
-    }()
+    }
 
     /// Starts a shell that will take a relay over from another host: sockets bound, nothing
     /// served until the migration commits. `prepare` is the source's first message: hand it to
@@ -178,7 +204,8 @@ extension RelayShell {
             self.migration = driver
             self.instance.journaling = true
             self.logger.info(
-                "\(self.service): migrating to \(target.name); snapshot \(snapshot.count) bytes, \(compressed.count) compressed")
+                "\(self.service): migrating to \(target.name); snapshot \(snapshot.count) bytes, \(compressed.count) compressed"
+            )
             self.runSource(.start)
         }.get()
     }
@@ -197,10 +224,13 @@ extension RelayShell {
     /// The registry shows `epoch` for this relay: if it is newer than this shell's, another host
     /// serves it now and this one stops (never two primaries).
     public func superseded(by epoch: UInt64) async -> Bool {
-        let stop = (try? await loop.submit { () -> Bool in
-            guard self.role == .primary, self.migration?.servesHere ?? true, epoch > self.epoch else { return false }
-            return true
-        }.get()) ?? false
+        let stop =
+            (try? await loop.submit { () -> Bool in
+                guard self.role == .primary, self.migration?.servesHere ?? true, epoch > self.epoch else {
+                    return false
+                }
+                return true
+            }.get()) ?? false
         if stop { await close() }
         return stop
     }
@@ -263,7 +293,9 @@ extension RelayShell {
             case .checkTarget:
                 let epoch = machine.epoch
                 lookUpRecord(driver.host) { record in
-                    guard let record, record.epoch >= epoch else { return self.runSource(.targetRecord(serving: false)) }
+                    guard let record, record.epoch >= epoch else {
+                        return self.runSource(.targetRecord(serving: false))
+                    }
                     self.migration?.registryContact = record.hosts.first
                     self.runSource(.targetRecord(serving: true))
                 }
@@ -295,8 +327,9 @@ extension RelayShell {
         migration?.parked = []
     }
 
-    private func release(_ answers: [(through: UInt64, connection: RelayInstance.ConnectionID, message: SessionMessage)])
-    {
+    private func release(
+        _ answers: [(through: UInt64, connection: RelayInstance.ConnectionID, message: SessionMessage)]
+    ) {
         for answer in answers { send(answer.message, to: answer.connection) }
     }
 
@@ -319,7 +352,8 @@ extension RelayShell {
                 do {
                     let bytes = try SnapshotCompression.decompress(state, size: Int(size))
                     instance = RelayInstance(
-                        dataAddress: dataAddress, state: try RelayState(snapshot: bytes), seed: .random(in: .min ... .max))
+                        dataAddress: dataAddress, state: try RelayState(snapshot: bytes),
+                        seed: .random(in: .min ... .max))
                 } catch {
                     return giveUp(driver, machine, because: "the snapshot does not read: \(error)")
                 }
@@ -354,7 +388,8 @@ extension RelayShell {
     private func giveUp(_ driver: MigrationDriver, _ machine: MigrationTargetStateMachine, because reason: String) {
         logger.error("\(service): \(reason)")
         if let source = machine.source {
-            driver.host.send(MigrationMessage.abort(migration: machine.migration ?? 0, reason: reason).frame, source.overlay)
+            driver.host.send(
+                MigrationMessage.abort(migration: machine.migration ?? 0, reason: reason).frame, source.overlay)
             driver.host.emit(
                 .migrationPhase(
                     migration: String(machine.migration ?? 0), service: service, from: source.name,
@@ -409,7 +444,9 @@ extension RelayShell {
         let service = self.service
         let logger = self.logger
         Task {
-            if !(await host.register(record)) { logger.warning("\(service): the registry did not store epoch \(record.epoch)") }
+            if !(await host.register(record)) {
+                logger.warning("\(service): the registry did not store epoch \(record.epoch)")
+            }
         }
         host.serving(self)
     }

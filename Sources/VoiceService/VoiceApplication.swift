@@ -3,6 +3,7 @@ import Foundation
 import Mobility
 import OverlayCore
 import PeerNode
+import RTP
 import Registry
 import Voice
 import VoiceRelay
@@ -23,9 +24,24 @@ public actor VoiceApplication: PeerApplication {
     /// How long a relay's registry record lives without renewal (the host renews at a third).
     public static let lease: Duration = .seconds(10)
 
+    /// Work that outlives the call that starts it (registry watches, the overlay sender, what a
+    /// relay shell's callbacks report): each runs as a child of `run(peer:)`.
+    typealias Job = @Sendable () async -> Void
+    private let jobs: AsyncStream<Job>
+    private let jobSink: AsyncStream<Job>.Continuation
+
     public init() {
+        (jobs, jobSink) = AsyncStream<Job>.makeStream()
         // The relay's code digest reads the executable once; do it before a migration waits on it.
-        Task.detached(priority: .background) { _ = RelayShell.identity }
+        jobSink.yield { RelayShell.prepareIdentity() }
+    }
+
+    /// Runs every job as a child task until `finish` ends the queue and the jobs are done, or
+    /// the peer cancels it.
+    public func run(peer: PeerContext) async {
+        await withDiscardingTaskGroup { group in
+            for await job in jobs { group.addTask { await job() } }
+        }
     }
 
     public func obey(_ command: PeerCommand, peer: PeerContext) async -> Bool {
@@ -75,7 +91,9 @@ public actor VoiceApplication: PeerApplication {
         let id = UInt64.random(in: 1 ... .max)
         guard let relay = relays[service] else {
             return peer.emit(
-                .migrationPhase(migration: String(id), service: service, from: peer.name.description, to: target.name, phase: "aborted"))
+                .migrationPhase(
+                    migration: String(id), service: service, from: peer.name.description, to: target.name,
+                    phase: "aborted"))
         }
         migrations[id] = relay
         do {
@@ -92,16 +110,16 @@ public actor VoiceApplication: PeerApplication {
             me: MigrationMessage.Host(name: peer.name.description, overlay: peer.overlayAddress),
             send: { outbox.yield(($0, $1)) }, resolve: peer.resolve, register: peer.register, withdraw: peer.withdraw,
             emit: peer.emit, lease: Self.lease,
-            serving: { shell in Task { await self.serving(shell, peer: peer) } },
-            ended: { shell in Task { await self.ended(shell) } },
-            over: { id in Task { await self.over(id) } })
+            serving: { [jobSink] shell in jobSink.yield { await self.serving(shell, peer: peer) } },
+            ended: { [jobSink] shell in jobSink.yield { await self.ended(shell) } },
+            over: { [jobSink] id in jobSink.yield { await self.over(id) } })
     }
 
     private func outbox(_ peer: PeerContext) -> AsyncStream<(frame: [UInt8], to: String)>.Continuation {
         if let outbox { return outbox }
         let (frames, outbox) = AsyncStream<(frame: [UInt8], to: String)>.makeStream()
         self.outbox = outbox
-        Task { for await frame in frames { await peer.sendOverlay(frame.frame, frame.to) } }
+        jobSink.yield { for await frame in frames { await peer.sendOverlay(frame.frame, frame.to) } }
         return outbox
     }
 
@@ -119,31 +137,35 @@ public actor VoiceApplication: PeerApplication {
     /// Checks the registry at a third of the lease: when another host registered the relay
     /// under a higher epoch, this one stops serving it (never two primaries).
     private func watch(_ shell: RelayShell, peer: PeerContext) {
-        Task {
-            while relays[shell.service] === shell {
-                try? await Task.sleep(for: Self.lease / 3)
-                guard relays[shell.service] === shell, let record = await peer.resolve(shell.service) else { continue }
+        jobSink.yield {
+            while await self.isServing(shell) {
+                guard (try? await Task.sleep(for: Self.lease / 3)) != nil else { return }  // cancelled
+                guard await self.isServing(shell), let record = await peer.resolve(shell.service) else { continue }
                 if await shell.superseded(by: record.epoch) {
                     peer.emit(
                         .serviceFailed(
                             service: shell.service,
                             reason: "superseded: epoch \(record.epoch) at \(record.hosts.first ?? "?") is newer"))
                     await peer.withdraw(shell.service)
-                    ended(shell)
+                    await self.ended(shell)
                 }
             }
         }
     }
+
+    private func isServing(_ shell: RelayShell) -> Bool { relays[shell.service] === shell }
 
     private func membership(of service: String, peer: PeerContext) -> @Sendable (RelayInstance.RelayEvent) -> Void {
         { event in
             switch event {
             case .joined(let participant):
                 peer.emit(
-                    .membership(service: service, participant: Int(participant.id), name: participant.name, change: "joined"))
+                    .membership(
+                        service: service, participant: Int(participant.id), name: participant.name, change: "joined"))
             case .left(let participant):
                 peer.emit(
-                    .membership(service: service, participant: Int(participant.id), name: participant.name, change: "left"))
+                    .membership(
+                        service: service, participant: Int(participant.id), name: participant.name, change: "left"))
             }
         }
     }
@@ -152,7 +174,7 @@ public actor VoiceApplication: PeerApplication {
         for (service, entry) in clients.sorted(by: { $0.key < $1.key }) {
             let heard = await entry.client.finish()
             for speaker in heard {
-                let ssrc = Self.hex(speaker.ssrc)
+                let ssrc = RTPPacket.ssrcText(speaker.ssrc)
                 let file = "\(entry.recordings)/\(peer.name)-from-\(ssrc).wav"
                 do {
                     try WAVFile(sampleRate: entry.client.band.sampleRate, samples: speaker.samples).write(path: file)
@@ -162,7 +184,8 @@ public actor VoiceApplication: PeerApplication {
                 }
                 peer.emit(
                     .heard(
-                        service: service, ssrc: ssrc, file: file, frames: speaker.samples.count / entry.client.band.frameSize,
+                        service: service, ssrc: ssrc, file: file,
+                        frames: speaker.samples.count / entry.client.band.frameSize,
                         concealed: speaker.concealed, silent: speaker.silent, packets: speaker.packets,
                         malformed: entry.client.malformed))
             }
@@ -175,6 +198,9 @@ public actor VoiceApplication: PeerApplication {
         relays = [:]
         for shell in migrations.values { await shell.close() }
         migrations = [:]
+        // No more work: the sender drains, the watches see no relay, and run(peer:) returns.
+        outbox?.finish()
+        jobSink.finish()
     }
 
     private func deploy(_ service: String, peer: PeerContext) async {
@@ -195,7 +221,8 @@ public actor VoiceApplication: PeerApplication {
             return peer.emit(.serviceFailed(service: service, reason: "the registry did not store the record"))
         }
         serving(relay, peer: peer)
-        peer.emit(.deployed(service: service, kind: RelayShell.kind, control: relay.controlAddress, data: relay.dataAddress))
+        peer.emit(
+            .deployed(service: service, kind: RelayShell.kind, control: relay.controlAddress, data: relay.dataAddress))
     }
 
     private func client(
@@ -213,7 +240,9 @@ public actor VoiceApplication: PeerApplication {
                     return peer.emit(
                         .serviceFailed(
                             service: service,
-                            reason: "\(speak) is sampled at \(audio.sampleRate) Hz; \(bandName) needs \(band.sampleRate) Hz"))
+                            reason:
+                                "\(speak) is sampled at \(audio.sampleRate) Hz; \(bandName) needs \(band.sampleRate) Hz"
+                        ))
                 }
                 let first = min(audio.samples.count, Int(from * Double(band.sampleRate)))
                 let count = length.map { Int($0 * Double(band.sampleRate)) } ?? audio.samples.count
@@ -246,21 +275,16 @@ public actor VoiceApplication: PeerApplication {
             let slot = try await client.speak(samples) { spoken in
                 peer.emit(
                     .spoke(
-                        service: service, ssrc: Self.hex(spoken.ssrc), frames: spoken.frames,
+                        service: service, ssrc: RTPPacket.ssrcText(spoken.ssrc), frames: spoken.frames,
                         maxLateMs: spoken.maxLate.inMilliseconds))
             }
             peer.emit(
                 .speaking(
-                    service: service, ssrc: Self.hex(client.ssrc), audio: speak, from: from, frames: frames,
+                    service: service, ssrc: RTPPacket.ssrcText(client.ssrc), audio: speak, from: from, frames: frames,
                     slot: slot))
         } catch {
             peer.emit(.serviceFailed(service: service, reason: "cannot speak: \(error)"))
         }
-    }
-
-    static func hex(_ ssrc: UInt32) -> String {
-        let digits = String(ssrc, radix: 16)
-        return "0x" + String(repeating: "0", count: 8 - digits.count) + digits
     }
 
     static func traffic(_ service: String, _ state: RelayState) -> Event {

@@ -133,7 +133,7 @@ public enum CaptureAnalysis {
 
     /// Analyses a pcap file's bytes. `dynamicClockRate` is the rate of a stream whose payload
     /// type is dynamic when neither an SDP in the capture nor its timestamps tell (held within
-    /// `ClockRate.acceptedFlagRates`).
+    /// `CaptureAnalysis.acceptedClockRates`).
     public static func analyse(
         _ bytes: UnsafeRawBufferPointer, dynamicClockRate: Int = 16000, overlayPort: UInt16 = 7000
     ) throws(CaptureError) -> CaptureReport {
@@ -141,12 +141,12 @@ public enum CaptureAnalysis {
             linkType: "", packets: 0, bytes: 0, udpPackets: 0, tcpPackets: 0, rtpPackets: 0, nonRtpUdpPackets: 0,
             otherPackets: 0, malformedPackets: 0, partial: false)
         let flagRate = min(
-            max(dynamicClockRate, ClockRate.acceptedFlagRates.lowerBound), ClockRate.acceptedFlagRates.upperBound)
+            max(dynamicClockRate, CaptureAnalysis.acceptedClockRates.lowerBound),
+            CaptureAnalysis.acceptedClockRates.upperBound)
         var rtp = RTPStreams(flagRate: flagRate, overlayPort: overlayPort)
         var framed = FramedRTPFlows()
         var bandwidth = BandwidthMeter()
         var overlayPackets: [OverlayPacket] = []
-        var firstMicroseconds: Int64?
         var earliest = Int64.max
         var latest = Int64.min
         let format: PcapFormat
@@ -157,7 +157,6 @@ public enum CaptureAnalysis {
             stoppedBy = try PcapReader.read(bytes) { record in
                 figures.packets += 1
                 figures.bytes = figures.bytes.saturatingAdd(record.originalLength)
-                if firstMicroseconds == nil { firstMicroseconds = record.microseconds }
                 earliest = min(earliest, record.microseconds)
                 latest = max(latest, record.microseconds)
                 // pcapng interfaces may differ in link type; classic pcap has one.
@@ -209,8 +208,8 @@ public enum CaptureAnalysis {
             throw .pcap(error)
         }
         figures.linkType = linkType.name
-        figures.start = firstMicroseconds.map { _ in Double(earliest) / 1e6 }
-        figures.end = firstMicroseconds.map { _ in Double(latest) / 1e6 }
+        figures.start = figures.packets > 0 ? Double(earliest) / 1e6 : nil
+        figures.end = figures.packets > 0 ? Double(latest) / 1e6 : nil
         if let stopped = stoppedBy {
             figures.partial = true
             figures.error = stopped.description
@@ -231,7 +230,7 @@ public enum CaptureAnalysis {
             reported.append(
                 (
                     StreamFigures(
-                        ssrc: ssrcText(tracker.ssrc), receiver: tracker.receiver.description,
+                        ssrc: RTPPacket.ssrcText(tracker.ssrc), receiver: tracker.receiver.description,
                         senders: tracker.senders.map(\.description), payloadType: Int(tracker.payloadType),
                         clockRate: clock.hertz, clockRateSource: clock.source, encoding: clock.encoding,
                         packets: tracker.distinct, lost: tracker.lost, duplicates: tracker.duplicates,
@@ -247,12 +246,6 @@ public enum CaptureAnalysis {
         return CaptureReport(
             capture: figures, streams: reported.map(\.0), bandwidth: bandwidth.figures(), details: reported.map(\.1),
             overlay: overlayPackets)
-    }
-
-    /// `0x1a2b3c4d`.
-    static func ssrcText(_ ssrc: UInt32) -> String {
-        let digits = String(ssrc, radix: 16)
-        return "0x" + String(repeating: "0", count: 8 - digits.count) + digits
     }
 
     /// Reads and analyses a pcap file.

@@ -26,8 +26,6 @@ struct ClockRate: Equatable {
     /// The shortest span and fewest packets an estimate at the stream's end may rest on.
     static let shortestEstimateMicroseconds: Int64 = 200_000
     static let fewestEstimatePackets = 4
-    /// The rates `--clock-rate` and an SDP's rtpmap may give.
-    static let acceptedFlagRates = CaptureAnalysis.acceptedClockRates
 
     /// The rate of a static payload type (RFC 3551, tables 4 and 5), nil for dynamic ones.
     static func fixed(payloadType: UInt8) -> ClockRate? {

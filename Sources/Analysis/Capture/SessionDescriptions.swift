@@ -66,7 +66,8 @@ struct SessionDescriptions {
                 let fields = value.dropFirst("rtpmap:".count).split(separator: " ", maxSplits: 1)
                 guard fields.count == 2, let type = UInt8(fields[0]) else { continue }
                 let parts = fields[1].split(separator: "/")
-                guard parts.count >= 2, let rate = Int(parts[1]), ClockRate.acceptedFlagRates.contains(rate) else {
+                guard parts.count >= 2, let rate = Int(parts[1]), CaptureAnalysis.acceptedClockRates.contains(rate)
+                else {
                     continue
                 }
                 maps[type] = RTPMap(encoding: String(parts[0]), clockRate: rate)
@@ -82,36 +83,15 @@ struct SessionDescriptions {
     static func looksLikeSIP(_ payload: UnsafeRawBufferPointer) -> Bool {
         guard payload.count >= 16, (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(payload[0]) else { return false }
         let head = payload.prefix(256)
-        let lineEnd = head.firstIndex(of: UInt8(ascii: "\n")) ?? head.endIndex
-        let firstLine = head[..<lineEnd]
-        return firstLine.starts(with: "SIP/2.0 ".utf8) || firstLine.contains(subsequence: Array(" SIP/2.0".utf8))
+        let firstLine = head[..<(head.firstIndex(of: UInt8(ascii: "\n")) ?? head.endIndex)]
+        return firstLine.starts(with: "SIP/2.0 ".utf8) || firstLine.firstRange(of: " SIP/2.0".utf8) != nil
     }
 
     /// The message body after the blank line, as text, when it is an SDP (`v=0` first).
     static func body(of payload: UnsafeRawBufferPointer) -> Substring? {
-        let bytes = Array(payload)
-        for index in bytes.indices.dropLast(3) where bytes[index] == UInt8(ascii: "\n") {
-            let rest = bytes[(index + 1)...]
-            let start = rest.first == UInt8(ascii: "\r") ? rest.index(after: rest.startIndex) : rest.startIndex
-            if rest[start...].first == UInt8(ascii: "\n") {
-                let body = rest[(start + 1)...]
-                guard body.starts(with: "v=0".utf8) else { return nil }
-                return String(decoding: body, as: UTF8.self)[...]
-            }
-        }
-        return nil
-    }
-}
-
-extension Collection where Element: Equatable {
-    /// True when `needle` occurs in the collection as consecutive elements.
-    fileprivate func contains(subsequence needle: [Element]) -> Bool {
-        guard !needle.isEmpty, count >= needle.count else { return needle.isEmpty }
-        var start = startIndex
-        while distance(from: start, to: endIndex) >= needle.count {
-            if self[start...].starts(with: needle) { return true }
-            start = index(after: start)
-        }
-        return false
+        let end =
+            payload.firstRange(of: "\r\n\r\n".utf8)?.upperBound ?? payload.firstRange(of: "\n\n".utf8)?.upperBound
+        guard let end, payload[end...].starts(with: "v=0".utf8) else { return nil }
+        return String(decoding: payload[end...], as: UTF8.self)[...]
     }
 }
