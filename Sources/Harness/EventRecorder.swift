@@ -9,6 +9,9 @@ actor EventRecorder {
     let path: String
     private let descriptor: CInt
     private(set) var events: [EventLine] = []
+    /// The process's CPU time when the run began: a coordinator hosted by a longer-lived
+    /// process (a test runner) counts only what its run used.
+    private let cpuAtStart = EventRecorder.processCPUSeconds()
 
     init(path: String) throws {
         self.path = path
@@ -27,13 +30,17 @@ actor EventRecorder {
         _ = text.withCString { write(descriptor, $0, strlen($0)) }
     }
 
-    /// The coordinator's CPU time so far, user plus system, all threads.
-    static func cpuSeconds() -> Double {
+    /// The coordinator's CPU time since the run began, user plus system, all threads.
+    nonisolated func cpuSeconds() -> Double {
+        // Whole microseconds, so the number prints as written in events.jsonl.
+        ((Self.processCPUSeconds() - cpuAtStart) * 1e6).rounded() / 1e6
+    }
+
+    private static func processCPUSeconds() -> Double {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
-        // Whole microseconds, so the number prints as written in events.jsonl.
-        return ((seconds(usage.ru_utime) + seconds(usage.ru_stime)) * 1e6).rounded() / 1e6
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
     /// Records an event the coordinator observed now.

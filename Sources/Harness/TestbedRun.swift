@@ -208,7 +208,7 @@ public enum TestbedRun {
         await recorder.record(
             .runEnded(
                 reason: ending.rawValue, elapsedSeconds: ((await timeline.elapsed.inSeconds) * 1e6).rounded() / 1e6,
-                cpuSeconds: EventRecorder.cpuSeconds()),
+                cpuSeconds: recorder.cpuSeconds()),
             about: EventLine.runSubject)
         try await recorder.finish()
         try await manifest.record(.closed)

@@ -85,7 +85,7 @@ actor Timeline {
                 let step = context.scenario.steps[action.stepIndex]
                 currentStep = step.action.summary
                 await context.recorder.record(
-                    .step(index: action.stepIndex, action: currentStep, cpuSeconds: EventRecorder.cpuSeconds()),
+                    .step(index: action.stepIndex, action: currentStep, cpuSeconds: context.recorder.cpuSeconds()),
                     about: EventLine.runSubject)
                 context.progress.step(
                     index: action.stepIndex, of: context.scenario.steps.count, currentStep, at: elapsed)

@@ -9,9 +9,14 @@ public final class JitterBuffer {
     private let buffer: OpaquePointer
     private var scratch = [CChar](repeating: 0, count: 4096)
 
-    public init(frameSize: Int) {
+    /// `margin`: the delay, in timestamp units, the buffer keeps beyond what the arrivals it
+    /// has seen call for (speexdsp's own default is none: it shrinks to the earliest arrivals,
+    /// and then a packet a few milliseconds late is dropped and concealed).
+    public init(frameSize: Int, margin: Int = 0) {
         self.frameSize = frameSize
         buffer = jitter_buffer_init(Int32(frameSize))
+        var margin = Int32(clamping: margin)
+        jitter_buffer_ctl(buffer, JITTER_BUFFER_SET_MARGIN, &margin)
     }
 
     deinit { jitter_buffer_destroy(buffer) }
@@ -85,10 +90,15 @@ public final class SpeakerTrack {
     /// phase with the arrivals, speexdsp's buffer drops a frame that did arrive and conceals it.
     public static let playoutOffset: Duration = .milliseconds(10)
 
+    /// The delay the jitter buffer keeps beyond what the arrivals call for: one frame. With the
+    /// half-frame offset, a packet up to 25 ms behind its speaker's clock (a sender whose host
+    /// was busy, then catching up) is still played; with none, 10 ms late was already too late.
+    public static let playoutMarginFrames = 1
+
     public init(ssrc: UInt32, band: SpeexBand) {
         self.ssrc = ssrc
         frameSize = band.frameSize
-        jitter = JitterBuffer(frameSize: band.frameSize)
+        jitter = JitterBuffer(frameSize: band.frameSize, margin: band.frameSize * Self.playoutMarginFrames)
         decoder = SpeexDecoder(band: band)
     }
 

@@ -57,6 +57,9 @@ import Testing
         #expect(report.peers.killed == 0)
         #expect(report.peers.maxRssMB > 1)
         #expect(report.startup.ready == 4)
+        // The coordinator's CPU is its run's, not that of the test process hosting it.
+        let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
+        #expect(report.coordinator.cpuSeconds <= report.run.elapsedSeconds * cores, "\(report.coordinator)")
 
         // The run folder holds what DESIGN.md promises.
         for file in ["scenario.yaml", "events.jsonl", "manifest.jsonl", "report.json", "report.txt"] {

@@ -80,6 +80,28 @@ struct ReceiveTests {
         #expect(track.heard.count == packets.count * 320)
     }
 
+    @Test func aSenderUpToTwentyFiveMillisecondsLateLosesNothing() throws {
+        let (_, packets) = try Self.speech(seconds: 8)
+        for seed in 1...6 {
+            var random = SeededGenerator(seed: UInt64(seed))
+            for late in stride(from: 5.0, through: 25, by: 5) {
+                // On time give or take half a millisecond, until the sender's host stalls at
+                // packet `stall` for `late` ms; then it sends what is due at once and goes on.
+                var arrivals: [Double?] = packets.indices.map { Double($0) * 20 + random.nextUnitInterval() - 0.5 }
+                let stall = 50 * seed
+                let resumed = Double(stall) * 20 + late
+                for index in stall..<packets.count where Double(index) * 20 < resumed {
+                    arrivals[index] = resumed + Double(index - stall) * 0.05
+                }
+                let track = Self.play(
+                    packets, arrivals: arrivals, ticks: packets.count + 10,
+                    offset: SpeakerTrack.playoutOffset.inMilliseconds)
+                #expect(track.concealed == 0, "\(late) ms late at packet \(stall)")
+                #expect(track.heard.count == packets.count * 320, "\(late) ms late at packet \(stall)")
+            }
+        }
+    }
+
     @Test func duplicatesAndReorderingChangeNothingThatIsHeard() throws {
         let (source, packets) = try Self.speech(seconds: 6)
         // Every odd packet overtakes the even one before it; every fifth arrives twice.
