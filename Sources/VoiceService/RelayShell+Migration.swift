@@ -50,77 +50,15 @@ public struct MigrationHost: Sendable {
     }
 }
 
-/// One migration under way in a shell, on either side: its state machine, its timers, and the
-/// answers to clients that wait until the target holds the change they confirm.
-final class MigrationDriver {
-    enum Side {
-        case source(MigrationSourceStateMachine, target: MigrationMessage.Host)
-        case target(MigrationTargetStateMachine)
-    }
-
-    enum TimerKey: Hashable {
-        case source(MigrationSourceStateMachine.Timer)
-        case target(MigrationTargetStateMachine.Timer)
-    }
-
-    var side: Side
-    let host: MigrationHost
-    var timers: [TimerKey: Scheduled<Void>] = [:]
-    /// Answers to clients held back until the target holds the state through `through`.
-    var held: [(through: UInt64, connection: RelayInstance.ConnectionID, message: SessionMessage)] = []
-    /// Control messages that came after the commit and before the redirect, answered by it.
-    var parked: [RelayInstance.ConnectionID] = []
-    /// Where the registry says the target serves, if the source had to ask it.
-    var registryContact: String?
-    /// The source's snapshot before and after compression, and late traffic forwarded.
-    var snapshotBytes = 0
-    var compressedBytes = 0
-    var late = 0
-
-    init(side: Side, host: MigrationHost) {
-        self.side = side
-        self.host = host
-    }
-
-    /// The migration's id, once known (a target learns it from the prepare).
-    var id: UInt64? {
-        switch side {
-        case .source(let machine, _): machine.migration
-        case .target(let machine): machine.migration
-        }
-    }
-
-    /// Whether `message` belongs to this migration (a target's first message names it).
-    func concerns(_ message: MigrationMessage) -> Bool {
-        switch side {
-        case .source(let machine, _): machine.migration == message.migration
-        case .target(let machine): machine.migration.map { $0 == message.migration } ?? true
-        }
-    }
-
-    /// A target that took over serves the relay; all that is left of its migration is the old
-    /// host's late traffic, so the relay may move on (or stop) without waiting for it.
-    var servesHere: Bool {
-        guard case .target(let machine) = side else { return false }
-        return machine.phase == .takeover
-    }
-
-    /// While the source replicates, a change is confirmed to a client only once the target
-    /// holds it.
-    var holdsAnswers: Bool {
-        guard case .source(let machine, _) = side else { return false }
-        return machine.phase == .prepare || machine.phase == .sync
-    }
-
-    func hold(_ message: SessionMessage, to connection: RelayInstance.ConnectionID, through sequence: UInt64) {
-        held.append((sequence, connection, message))
-    }
-
-    func cancelTimers() {
-        for timer in timers.values { timer.cancel() }
-        timers = [:]
-    }
+/// An answer to a client that the hosting core may hold back: the message and the control
+/// channel it goes to.
+struct HeldAnswer: Sendable {
+    let connection: RelayInstance.ConnectionID
+    let message: SessionMessage
 }
+
+/// The relay's hosting core: its role, epoch and migration (`Mobility.ServiceHosting`).
+typealias RelayHosting = ServiceHosting<HeldAnswer>
 
 extension RelayShell {
     /// This build's relay code: kind, version of its state and operations, and the SHA-256 of
@@ -166,255 +104,155 @@ extension RelayShell {
         host: MigrationHost, logger: Logger, onEvent: @escaping @Sendable (RelayInstance.RelayEvent) -> Void
     ) async throws -> RelayShell {
         guard case .prepare(_, let service, _, _, _) = prepare else { preconditionFailure("not a prepare: \(prepare)") }
-        let identity = Self.identity
-        let shell = try await bind(
-            service: service, address: address, group: group, seed: .random(in: .min ... .max), role: .replica,
-            logger: logger, onEvent: onEvent)
-        var settings = MigrationTargetStateMachine.Settings()
-        settings.lease = host.lease
-        let machine = MigrationTargetStateMachine(
-            catalogue: ServiceCatalogue([identity]), contact: shell.controlAddress, hosting: hosting,
-            settings: settings)
-        try await shell.loop.submit { shell.migration = MigrationDriver(side: .target(machine), host: host) }.get()
-        return shell
+        let catalogue = ServiceCatalogue([Self.identity])
+        return try await bind(
+            service: service, address: address, group: group, seed: .random(in: .min ... .max), host: host,
+            logger: logger, onEvent: onEvent
+        ) { contact in
+            RelayHosting(
+                replicaOf: service, me: host.me, lease: host.lease, catalogue: catalogue, contact: contact,
+                hosting: hosting)
+        }
     }
 
     /// Moves the relay to `target`; the phases are reported as events on both hosts.
     public func migrate(id: UInt64, to target: MigrationMessage.Host, host: MigrationHost) async throws {
         let identity = Self.identity  // computed once per process, off the relay's loop
         try await loop.submit {
-            guard self.role == .primary, self.migration?.servesHere ?? true else {
-                return host.emit(
-                    .migrationPhase(
-                        migration: String(id), service: self.service, from: host.me.name, to: target.name,
-                        phase: "aborted"))
-            }
+            self.host = host
             let state = self.instance.state
             let snapshot = state.snapshot
             let compressed = SnapshotCompression.compress(snapshot)
-            var settings = MigrationSourceStateMachine.Settings()
-            settings.lease = host.lease
-            let machine = MigrationSourceStateMachine(
-                migration: id, service: self.service, source: host.me, identity: identity, epoch: self.epoch + 1,
-                snapshot: (state.sequence, UInt32(snapshot.count), compressed), settings: settings)
-            if self.migration != nil { self.endMigration() }
-            let driver = MigrationDriver(side: .source(machine, target: target), host: host)
-            driver.snapshotBytes = snapshot.count
-            driver.compressedBytes = compressed.count
-            self.migration = driver
-            self.instance.journaling = true
-            self.logger.info(
-                "\(self.service): migrating to \(target.name); snapshot \(snapshot.count) bytes, \(compressed.count) compressed"
-            )
-            self.runSource(.start)
+            self.perform(
+                self.hosting.handle(
+                    .migrate(
+                        id: id, from: host.me, to: target, lease: host.lease, identity: identity,
+                        snapshot: (state.sequence, UInt32(snapshot.count), compressed))))
+            if case .source = self.hosting.migration {
+                self.logger.info(
+                    "\(self.service): migrating to \(target.name); snapshot \(snapshot.count) bytes, \(compressed.count) compressed"
+                )
+            }
         }.get()
     }
 
     /// A migration frame from the other host.
     public func receive(_ message: MigrationMessage) {
-        loop.execute {
-            guard let migration = self.migration, migration.concerns(message) else { return }
-            switch migration.side {
-            case .source: self.runSource(.message(message))
-            case .target: self.runTarget(.message(message))
-            }
-        }
+        loop.execute { self.perform(self.hosting.handle(.message(message))) }
     }
 
     /// The registry shows `epoch` for this relay: if it is newer than this shell's, another host
-    /// serves it now and this one stops (never two primaries).
+    /// serves it now and this one stops (never two primaries). Says whether it stopped.
     public func superseded(by epoch: UInt64) async -> Bool {
-        let stop =
-            (try? await loop.submit { () -> Bool in
-                guard self.role == .primary, self.migration?.servesHere ?? true, epoch > self.epoch else {
-                    return false
-                }
-                return true
-            }.get()) ?? false
-        if stop { await close() }
-        return stop
+        (try? await loop.submit { () -> Bool in
+            let outputs = self.hosting.handle(.registryShows(epoch: epoch))
+            self.perform(outputs)
+            return outputs.contains { if case .superseded = $0 { true } else { false } }
+        }.get()) ?? false
     }
 
-    // MARK: The source's side, on the loop
+    // MARK: On the loop
 
     func migrationChanged(_ sequence: UInt64, _ operation: RelayOperation) {
-        guard case .source = migration?.side else { return }
-        runSource(.changed(sequence: sequence, operation: operation.bytes))
+        perform(hosting.handle(.changed(sequence: sequence, operation: operation.bytes)))
     }
 
     /// Control messages after the commit: a session's requests go to the target (it applies each
-    /// once); the rest are answered by the redirect.
+    /// once); once the clients were redirected, anything else is answered with the redirect
+    /// (before, the redirect to every connection is on its way).
     func migratedControl(_ message: SessionMessage, from connection: RelayInstance.ConnectionID) {
         if case .request = message, let session = instance.session(on: connection) {
-            return runSource(.late(traffic: RelayTraffic.control(session: session, message).bytes))
+            return perform(hosting.handle(.late(traffic: RelayTraffic.control(session: session, message).bytes)))
         }
-        if case .moved(let contact) = role {
-            send(.redirect(control: contact), to: connection)
-        } else {
-            migration?.parked.append(connection)
-        }
+        if case .moved(let contact) = hosting.role { send(.redirect(control: contact), to: connection) }
     }
 
     func migratedDatagram(_ packet: [UInt8], from sender: String) {
-        runSource(.late(traffic: RelayTraffic.data(sender: sender, packet: packet).bytes))
+        perform(hosting.handle(.late(traffic: RelayTraffic.data(sender: sender, packet: packet).bytes)))
     }
 
-    func runSource(_ input: MigrationSourceStateMachine.Input) {
-        guard let driver = migration, case .source(var machine, let target) = driver.side else { return }
-        if case .late = input { driver.late += 1 }
-        let outputs = machine.handle(input)
-        driver.side = .source(machine, target: target)
+    /// Carries out what the hosting core decided, in order.
+    func perform(_ outputs: [RelayHosting.Output]) {
         for output in outputs {
             switch output {
-            case .send(let message):
-                driver.host.send(message.frame, target.overlay)
+            case .send(let message, let overlay):
+                host?.send(message.frame, overlay)
             case .setTimer(let timer, let delay):
-                schedule(.source(timer), after: delay)
+                schedule(timer, after: delay)
             case .cancelTimer(let timer):
-                driver.timers.removeValue(forKey: .source(timer))?.cancel()
-            case .replicated(let through):
-                release(driver.held.filter { $0.through <= through })
-                driver.held.removeAll { $0.through <= through }
-            case .freeze:
-                role = .frozen
-                instance.journaling = false
-            case .resume:
-                instance.journaling = false
-                release(driver.held)
-                driver.held = []
-            case .redirectClients:
-                redirect(to: machine.targetContact ?? "")
-            case .release:
-                stopServing()
-                let service = self.service
-                let host = driver.host
-                Task { await host.withdraw(service) }
-                driver.host.ended(self)
-            case .checkTarget:
-                let epoch = machine.epoch
-                lookUpRecord(driver.host) { record in
-                    guard let record, record.epoch >= epoch else {
-                        return self.runSource(.targetRecord(serving: false))
-                    }
-                    self.migration?.registryContact = record.hosts.first
-                    self.runSource(.targetRecord(serving: true))
-                }
-            case .takeBack(let epoch):
-                serve(under: epoch, host: driver.host)
-            case .replay(let traffic):
-                late(traffic)
-            case .phase(let phase):
-                driver.host.emit(
-                    .migrationPhase(
-                        migration: String(machine.migration), service: service, from: driver.host.me.name,
-                        to: target.name, phase: phase.rawValue))
-            }
-        }
-        if machine.phase == .aborted || (machine.phase == .release && role == .closed) {
-            endMigration()
-            driver.host.emit(
-                .migrationTransfer(
-                    migration: String(machine.migration), service: service, snapshotBytes: driver.snapshotBytes,
-                    compressedBytes: driver.compressedBytes, operations: Int(machine.sent - machine.snapshotSequence),
-                    late: driver.late))
-        }
-    }
-
-    private func redirect(to contact: String) {
-        let target = migration?.registryContact ?? contact
-        role = .moved(contact: target)
-        for connection in connections.keys.sorted() { send(.redirect(control: target), to: connection) }
-        migration?.parked = []
-    }
-
-    private func release(
-        _ answers: [(through: UInt64, connection: RelayInstance.ConnectionID, message: SessionMessage)]
-    ) {
-        for answer in answers { send(answer.message, to: answer.connection) }
-    }
-
-    // MARK: The target's side, on the loop
-
-    func runTarget(_ input: MigrationTargetStateMachine.Input) {
-        guard let driver = migration, case .target(var machine) = driver.side else { return }
-        let outputs = machine.handle(input)
-        driver.side = .target(machine)
-        for output in outputs {
-            switch output {
-            case .send(let message):
-                guard let source = machine.source else { continue }
-                driver.host.send(message.frame, source.overlay)
-            case .setTimer(let timer, let delay):
-                schedule(.target(timer), after: delay)
-            case .cancelTimer(let timer):
-                driver.timers.removeValue(forKey: .target(timer))?.cancel()
-            case .install(_, let size, let state):
+                timers.removeValue(forKey: timer)?.cancel()
+            case .deliver(let answers):
+                for answer in answers { send(answer.message, to: answer.connection) }
+            case .journal(let on):
+                instance.journaling = on
+            case .redirectClients(let contact):
+                for connection in connections.keys.sorted() { send(.redirect(control: contact), to: connection) }
+            case .install(let size, let state):
                 do {
                     let bytes = try SnapshotCompression.decompress(state, size: Int(size))
                     instance = RelayInstance(
                         dataAddress: dataAddress, state: try RelayState(snapshot: bytes),
                         seed: .random(in: .min ... .max))
                 } catch {
-                    return giveUp(driver, machine, because: "the snapshot does not read: \(error)")
+                    return giveUp(because: "the snapshot does not read: \(error)")
                 }
-            case .apply(_, let operation):
+            case .apply(let operation):
                 do {
                     try instance.replay(try RelayOperation(bytes: operation))
                 } catch {
-                    return giveUp(driver, machine, because: "an operation does not apply: \(error)")
+                    return giveUp(because: "an operation does not apply: \(error)")
                 }
-            case .serve(let epoch):
-                serve(under: epoch, host: driver.host)
-            case .deliver(let traffic):
+            case .handleLate(let traffic):
                 late(traffic)
-            case .checkSource:
-                let epoch = machine.epoch
-                lookUpRecord(driver.host) { self.runTarget(.sourceRecord(alive: $0.map { $0.epoch < epoch } ?? false)) }
-            case .discard:
+            case .register(let epoch):
+                guard let host else { continue }
+                let record = ServiceRecord(name: service, hosts: [controlAddress], epoch: epoch, lease: host.lease)
+                let service = self.service
+                let logger = self.logger
+                Task {
+                    if !(await host.register(record)) {
+                        logger.warning("\(service): the registry did not store epoch \(record.epoch)")
+                    }
+                }
+            case .withdraw:
+                guard let host else { continue }
+                let service = self.service
+                Task { await host.withdraw(service) }
+            case .lookUpRecord:
+                guard let host else { continue }
+                let service = self.service
+                Task {
+                    let record = await host.resolve(service)
+                    self.loop.execute {
+                        self.perform(self.hosting.handle(.record(epoch: record?.epoch, contact: record?.hosts.first)))
+                    }
+                }
+            case .serving:
+                host?.serving(self)
+            case .superseded:
+                break  // the caller reports it
+            case .ended:
                 stopServing()
-                driver.host.ended(self)
-            case .phase(let phase):
-                driver.host.emit(
-                    .migrationPhase(
-                        migration: String(machine.migration ?? 0), service: service,
-                        from: machine.source?.name ?? "?", to: driver.host.me.name,
-                        phase: machine.failedOver && phase == .takeover ? "failover" : phase.rawValue))
+                host?.ended(self)
+            case .phase(let migration, let from, let to, let phase):
+                host?.emit(
+                    .migrationPhase(migration: String(migration), service: service, from: from, to: to, phase: phase))
+            case .transfer(let migration, let snapshotBytes, let compressedBytes, let operations, let late):
+                host?.emit(
+                    .migrationTransfer(
+                        migration: String(migration), service: service, snapshotBytes: snapshotBytes,
+                        compressedBytes: compressedBytes, operations: operations, late: late))
+            case .over(let migration):
+                host?.over(migration)
             }
         }
-        if machine.phase == .aborted || machine.phase == .release { endMigration() }
     }
 
-    /// The replica cannot be built: tell the source and drop it.
-    private func giveUp(_ driver: MigrationDriver, _ machine: MigrationTargetStateMachine, because reason: String) {
+    /// The replica cannot be built: the core tells the source and drops it; nothing else of
+    /// what it decided before applies.
+    private func giveUp(because reason: String) {
         logger.error("\(service): \(reason)")
-        if let source = machine.source {
-            driver.host.send(
-                MigrationMessage.abort(migration: machine.migration ?? 0, reason: reason).frame, source.overlay)
-            driver.host.emit(
-                .migrationPhase(
-                    migration: String(machine.migration ?? 0), service: service, from: source.name,
-                    to: driver.host.me.name, phase: "aborted"))
-        }
-        endMigration()
-        stopServing()
-        driver.host.ended(self)
-    }
-
-    /// The relay's record as the registry has it now, asked off the loop and answered on it.
-    private func lookUpRecord(_ host: MigrationHost, then answer: @escaping @Sendable (ServiceRecord?) -> Void) {
-        let service = self.service
-        Task {
-            let record = await host.resolve(service)
-            self.loop.execute { answer(record) }
-        }
-    }
-
-    /// Drops the migration under way here, its timers, and its place in the peer's books.
-    private func endMigration() {
-        guard let driver = migration else { return }
-        driver.cancelTimers()
-        migration = nil
-        if let id = driver.id { driver.host.over(id) }
+        perform(hosting.handle(.replicaFailed(reason: reason)))
     }
 
     /// Traffic that reached the other host after its commit: handled here as if it came here.
@@ -436,33 +274,11 @@ extension RelayShell {
         }
     }
 
-    /// Serves the relay from now on, registered under `epoch`.
-    private func serve(under epoch: UInt64, host: MigrationHost) {
-        role = .primary
-        self.epoch = epoch
-        let record = ServiceRecord(name: service, hosts: [controlAddress], epoch: epoch, lease: host.lease)
-        let service = self.service
-        let logger = self.logger
-        Task {
-            if !(await host.register(record)) {
-                logger.warning("\(service): the registry did not store epoch \(record.epoch)")
-            }
-        }
-        host.serving(self)
-    }
-
-    private func schedule(_ key: MigrationDriver.TimerKey, after delay: Duration) {
-        guard let driver = migration else { return }
-        driver.timers[key]?.cancel()
-        let scheduledFor = ObjectIdentifier(driver)
-        driver.timers[key] = loop.scheduleTask(in: TimeAmount(delay)) { [self] in
-            // A timer of a migration that is over (or was replaced) fires into nothing.
-            guard let driver = migration, ObjectIdentifier(driver) == scheduledFor else { return }
-            driver.timers[key] = nil
-            switch key {
-            case .source(let timer): runSource(.timerFired(timer))
-            case .target(let timer): runTarget(.timerFired(timer))
-            }
+    private func schedule(_ timer: RelayHosting.Timer, after delay: Duration) {
+        timers[timer]?.cancel()
+        timers[timer] = loop.scheduleTask(in: TimeAmount(delay)) { [self] in
+            timers[timer] = nil
+            perform(hosting.handle(.timerFired(timer)))
         }
     }
 }

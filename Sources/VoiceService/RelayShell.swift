@@ -15,20 +15,6 @@ public final class RelayShell: @unchecked Sendable {
     /// The service kind this shell runs, as `deploy` names it.
     public static let kind = "voice-relay"
 
-    /// What the shell is to its service now.
-    enum Role: Equatable {
-        /// A migration's target holding (or building) a replica; nobody is told of it yet.
-        case replica
-        /// It serves the relay.
-        case primary
-        /// A migration committed: the state no longer changes here; traffic goes to the target.
-        case frozen
-        /// Clients were told to use `contact`; late traffic still goes there.
-        case moved(contact: String)
-        /// Closed.
-        case closed
-    }
-
     public let service: String
     /// `ip:port` of the control listener and of the data socket.
     public let controlAddress: String
@@ -37,22 +23,24 @@ public final class RelayShell: @unchecked Sendable {
     let logger: Logger
     let onEvent: @Sendable (RelayInstance.RelayEvent) -> Void
     // Below: touched on `loop` only.
-    var role: Role
+    /// What this host is to the relay (role, epoch, migration), decided by the hosting core.
+    var hosting: RelayHosting
+    /// The peer's side of moving the relay: frames, registry, events (nil in a bare shell).
+    var host: MigrationHost?
+    /// The hosting core's timers that are set.
+    var timers: [RelayHosting.Timer: Scheduled<Void>] = [:]
     var instance: RelayInstance
-    /// The registry epoch this shell serves (or will serve) under.
-    var epoch: UInt64 = 1
     var connections: [RelayInstance.ConnectionID: any Channel] = [:]
     private var lastConnection: RelayInstance.ConnectionID = 0
     private var socketAddresses: [String: SocketAddress] = [:]
     private var malformedControl = 0
     var listener: (any Channel)?
     var datagrams: (any Channel)?
-    /// The migration under way, on either side, and what it needs (`RelayShell+Migration`).
-    var migration: MigrationDriver?
 
     init(
-        service: String, controlAddress: String, dataAddress: String, loop: any EventLoop, seed: UInt64, role: Role,
-        logger: Logger, onEvent: @escaping @Sendable (RelayInstance.RelayEvent) -> Void
+        service: String, controlAddress: String, dataAddress: String, loop: any EventLoop, seed: UInt64,
+        hosting: RelayHosting, host: MigrationHost?, logger: Logger,
+        onEvent: @escaping @Sendable (RelayInstance.RelayEvent) -> Void
     ) {
         self.service = service
         self.controlAddress = controlAddress
@@ -60,25 +48,31 @@ public final class RelayShell: @unchecked Sendable {
         self.loop = loop
         self.logger = logger
         self.onEvent = onEvent
-        self.role = role
+        self.hosting = hosting
+        self.host = host
         self.instance = RelayInstance(dataAddress: dataAddress, seed: seed)
     }
 
     /// Binds both sockets on `address` (ports chosen by the system unless given) and serves
-    /// them until `close()`.
+    /// them until `close()`, as the relay's primary under epoch 1. `host`: how the shell reaches
+    /// its peer (registry, migrations); without one it serves and never moves.
     public static func start(
         service: String, address: String, controlPort: Int = 0, dataPort: Int = 0, group: any EventLoopGroup,
-        seed: UInt64 = .random(in: .min ... .max), logger: Logger,
+        seed: UInt64 = .random(in: .min ... .max), host: MigrationHost? = nil, logger: Logger,
         onEvent: @escaping @Sendable (RelayInstance.RelayEvent) -> Void = { _ in }
     ) async throws -> RelayShell {
         try await bind(
             service: service, address: address, controlPort: controlPort, dataPort: dataPort, group: group, seed: seed,
-            role: .primary, logger: logger, onEvent: onEvent)
+            host: host, logger: logger, onEvent: onEvent
+        ) { _ in RelayHosting(primary: service, epoch: 1) }
     }
 
+    /// Binds both sockets; `hosting` makes the core from the control listener's address.
     static func bind(
         service: String, address: String, controlPort: Int = 0, dataPort: Int = 0, group: any EventLoopGroup,
-        seed: UInt64, role: Role, logger: Logger, onEvent: @escaping @Sendable (RelayInstance.RelayEvent) -> Void
+        seed: UInt64, host: MigrationHost?, logger: Logger,
+        onEvent: @escaping @Sendable (RelayInstance.RelayEvent) -> Void,
+        hosting: (_ controlAddress: String) -> RelayHosting
     ) async throws -> RelayShell {
         let loop = group.next()
         let box = OwnerSlot<RelayShell>()
@@ -114,10 +108,11 @@ public final class RelayShell: @unchecked Sendable {
             try? await datagrams.close()
             throw error
         }
+        let controlAddress = "\(address):\(listener.localAddress?.port ?? 0)"
         let shell = RelayShell(
-            service: service, controlAddress: "\(address):\(listener.localAddress?.port ?? 0)",
-            dataAddress: "\(address):\(datagrams.localAddress?.port ?? 0)", loop: loop, seed: seed, role: role,
-            logger: logger, onEvent: onEvent)
+            service: service, controlAddress: controlAddress,
+            dataAddress: "\(address):\(datagrams.localAddress?.port ?? 0)", loop: loop, seed: seed,
+            hosting: hosting(controlAddress), host: host, logger: logger, onEvent: onEvent)
         try await loop.submit {
             shell.listener = listener
             shell.datagrams = datagrams
@@ -144,8 +139,7 @@ public final class RelayShell: @unchecked Sendable {
 
     /// Stops serving and hands back the channels to close.
     func closeOnLoop() -> [any Channel] {
-        role = .closed
-        migration?.cancelTimers()
+        perform(hosting.handle(.close))
         let all = Array(connections.values) + [listener, datagrams].compactMap { $0 }
         connections = [:]
         listener = nil
@@ -156,7 +150,7 @@ public final class RelayShell: @unchecked Sendable {
     // MARK: On the loop
 
     func connected(_ channel: any Channel) -> RelayInstance.ConnectionID? {
-        guard role != .closed, role != .replica else { return nil }
+        guard hosting.role != .closed, hosting.role != .replica else { return nil }
         lastConnection += 1
         connections[lastConnection] = channel
         return lastConnection
@@ -176,7 +170,7 @@ public final class RelayShell: @unchecked Sendable {
             logger.warning("\(service): malformed control frame of \(frame.count) bytes: \(error)")
             return
         }
-        switch role {
+        switch hosting.role {
         case .primary:
             carryOut(instance.handle(.message(from: connection, message)), packet: nil, context: nil)
         case .frozen, .moved:
@@ -188,7 +182,7 @@ public final class RelayShell: @unchecked Sendable {
 
     func datagram(_ envelope: AddressedEnvelope<ByteBuffer>, context: ChannelHandlerContext) {
         let sender = envelope.remoteAddress.endpoint
-        switch role {
+        switch hosting.role {
         case .primary:
             let isRTP = envelope.data.withUnsafeReadableBytes { bytes in (try? RTPHeader(bytes: bytes)) != nil }
             carryOut(
@@ -207,11 +201,9 @@ public final class RelayShell: @unchecked Sendable {
         for output in outputs {
             switch output {
             case .send(let connection, let message):
-                if migration?.holdsAnswers == true {
-                    migration?.hold(message, to: connection, through: instance.state.sequence)
-                } else {
-                    send(message, to: connection)
-                }
+                perform(
+                    hosting.answer(
+                        HeldAnswer(connection: connection, message: message), through: instance.state.sequence))
             case .forward(let targets):
                 guard let packet else { continue }
                 for target in targets {

@@ -141,13 +141,12 @@ public actor VoiceApplication: PeerApplication {
             while await self.isServing(shell) {
                 guard (try? await Task.sleep(for: Self.lease / 3)) != nil else { return }  // cancelled
                 guard await self.isServing(shell), let record = await peer.resolve(shell.service) else { continue }
+                // A superseded shell withdraws its record and reports that it ended.
                 if await shell.superseded(by: record.epoch) {
                     peer.emit(
                         .serviceFailed(
                             service: shell.service,
                             reason: "superseded: epoch \(record.epoch) at \(record.hosts.first ?? "?") is newer"))
-                    await peer.withdraw(shell.service)
-                    await self.ended(shell)
                 }
             }
         }
@@ -210,8 +209,8 @@ public actor VoiceApplication: PeerApplication {
         let relay: RelayShell
         do {
             relay = try await RelayShell.start(
-                service: service, address: peer.address, group: peer.group, logger: peer.logger,
-                onEvent: membership(of: service, peer: peer))
+                service: service, address: peer.address, group: peer.group, host: migrationHost(peer),
+                logger: peer.logger, onEvent: membership(of: service, peer: peer))
         } catch {
             return peer.emit(.serviceFailed(service: service, reason: "cannot bind on \(peer.address): \(error)"))
         }

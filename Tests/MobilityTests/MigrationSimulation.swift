@@ -2,13 +2,19 @@ import OverlayCore
 
 @testable import Mobility
 
-/// Two hosts migrating one service on a simulated network with virtual time: the real source
-/// and target state machines, a service whose state is the list of operations applied (each a
-/// number), clients that change it every 20 ms at whichever host they use, a registry with
-/// leases where the higher epoch wins, and faults: a host crash or a cut link after any
-/// number of protocol messages. Seeded: the same seed replays the same run.
+/// Two hosts migrating one service on a simulated network with virtual time: the shipping
+/// hosting core (`ServiceHosting`, around the source and target state machines) on each side,
+/// carried out as a shell would; a service whose state is the list of operations applied (each
+/// a number), clients that change it every 20 ms at whichever host they use, a registry with
+/// leases where the higher epoch wins, and faults: a host crash or a cut link after any number
+/// of protocol messages. Seeded: the same seed replays the same run.
 struct MigrationWorld {
-    enum Side: Hashable { case source, target }
+    enum Side: Hashable, CustomStringConvertible {
+        case source, target
+
+        var other: Side { self == .source ? .target : .source }
+        var description: String { self == .source ? "source" : "target" }
+    }
 
     enum Fault: Equatable {
         case none
@@ -18,48 +24,58 @@ struct MigrationWorld {
         case cut(afterMessages: Int)
     }
 
-    /// One host: alive, serving under an epoch, its state (operation values in order), and for
-    /// the target the number of source operations its replica holds.
+    /// What the world keeps of a host beside its hosting core: alive or not, its state
+    /// (operation values in order), and for the target the number of source operations its
+    /// replica holds.
     struct Host {
         var alive = true
-        var serving = false
-        var frozen = false
-        var epoch: UInt64 = 0
         var state: [UInt64]?
         var fromSource = 0
     }
 
+    /// The shipping core; an answer is the change value it confirms.
+    typealias Hosting = ServiceHosting<UInt64>
+
     enum Event {
         case deliver(to: Side, MigrationMessage)
-        case sourceTimer(MigrationSourceStateMachine.Timer, generation: Int)
-        case targetTimer(MigrationTargetStateMachine.Timer, generation: Int)
+        case timer(Side, Hosting.Timer, generation: Int)
         case unreachable(Side)
         case clientChange
         case renew(Side)
     }
 
     static let lease: Duration = .seconds(3)
+    static let identity = ServiceIdentity(kind: "counter", version: 1, digest: [1, 2, 3])
+    static let names: [Side: MigrationMessage.Host] = [
+        .source: MigrationMessage.Host(name: "source", overlay: "10.0.0.1:4000"),
+        .target: MigrationMessage.Host(name: "target", overlay: "10.0.0.2:4000"),
+    ]
     let fault: Fault
     var now: Duration = .zero
     private var queue: [(at: Duration, order: Int, event: Event)] = []
     private var order = 0
-    var source: MigrationSourceStateMachine
-    var target: MigrationTargetStateMachine
-    var hosts: [Side: Host] = [.source: Host(serving: true, epoch: 1, state: []), .target: Host()]
+    /// Each side's hosting core: the source serves the service under epoch 1, the target waits
+    /// for a prepare.
+    var hosting: [Side: Hosting] = [
+        .source: Hosting(primary: "svc", epoch: 1),
+        .target: Hosting(
+            replicaOf: "svc", me: names[.target]!, lease: lease, catalogue: ServiceCatalogue([identity]),
+            contact: "10.0.0.2:7000", hosting: []),
+    ]
+    var hosts: [Side: Host] = [.source: Host(state: []), .target: Host()]
     /// The registry's record: who, under which epoch, renewed when.
     var record: (side: Side, epoch: UInt64, renewed: Duration)? = (.source, 1, .zero)
     var linkUp = true
     var delivered = 0
     /// Where the clients send their changes (they move on a redirect, or re-resolve).
     var clientsAt: Side = .source
-    /// Every change some serving host applied (acknowledged to its client), and late traffic
-    /// delivered to the target (must be applied exactly once).
+    /// Every change some serving host acknowledged to its client, and late traffic delivered to
+    /// the target (must be applied exactly once).
     var acknowledged: [UInt64] = []
     var lateDelivered: [UInt64] = []
     /// True once the target built a replica from the snapshot.
     var replicaInstalled = false
-    /// Changes the source applied during the migration, waiting for the target to hold them.
-    private var waitingForTarget: [(sequence: UInt64, value: UInt64)] = []
+    private var migrationStarted = false
     private var nextChange: UInt64 = 1
     private var timerGenerations: [String: Int] = [:]
     private var lastArrival: [Side: Duration] = [:]
@@ -69,17 +85,24 @@ struct MigrationWorld {
     init(seed: UInt64, fault: Fault) {
         self.fault = fault
         random = SeededGenerator(seed: seed)
-        var sourceSettings = MigrationSourceStateMachine.Settings()
-        sourceSettings.lease = Self.lease
-        sourceSettings.grace = .seconds(1)
-        var targetSettings = MigrationTargetStateMachine.Settings()
-        targetSettings.lease = Self.lease
-        let identity = ServiceIdentity(kind: "counter", version: 1, digest: [1, 2, 3])
-        source = MigrationSourceStateMachine(
-            migration: 7, service: "svc", source: Self.sourceHost, identity: identity, epoch: 2, snapshot: (0, 0, []), settings: sourceSettings)
-        target = MigrationTargetStateMachine(
-            catalogue: ServiceCatalogue([identity]), contact: "10.0.0.2:7000", settings: targetSettings)
     }
+
+    /// The source's migration, under way or ended, and its phase.
+    var sourcePhase: MigrationSourceStateMachine.Phase? {
+        guard case .source(let machine, _) = hosting[.source]!.migration ?? hosting[.source]!.finished else {
+            return nil
+        }
+        return machine.phase
+    }
+
+    /// The target's migration, under way or ended.
+    var targetMachine: MigrationTargetStateMachine? {
+        guard case .target(let machine) = hosting[.target]!.migration ?? hosting[.target]!.finished else { return nil }
+        return machine
+    }
+
+    /// The epoch a side serves (or would serve) under.
+    func epoch(_ side: Side) -> UInt64 { hosting[side]!.epoch }
 
     mutating func schedule(_ event: Event, after delay: Duration) {
         order += 1
@@ -96,23 +119,22 @@ struct MigrationWorld {
         {
             let (at, _, event) = queue.remove(at: index)
             now = at
-            if now >= .seconds(1) && source.phase == nil && hosts[.source]!.alive { startMigration() }
+            if now >= .seconds(1) && !migrationStarted && hosts[.source]!.alive { startMigration() }
             handle(event)
         }
     }
 
     private mutating func startMigration() {
+        migrationStarted = true
         let state = hosts[.source]!.state!
-        let identity = source.identity
-        var settings = source.settings
-        settings.lease = Self.lease
-        source = MigrationSourceStateMachine(
-            migration: 7, service: "svc", source: Self.sourceHost, identity: identity, epoch: 2,
-            snapshot: (UInt64(state.count), UInt32(state.count * 8), Self.encode(state)), settings: settings)
-        carryOut(source: source.handle(.start))
+        let snapshot = (UInt64(state.count), UInt32(state.count * 8), Self.encode(state))
+        carryOut(
+            .source,
+            hosting[.source]!.handle(
+                .migrate(
+                    id: 7, from: Self.names[.source]!, to: Self.names[.target]!, lease: Self.lease,
+                    identity: Self.identity, snapshot: snapshot)))
     }
-
-    static let sourceHost = MigrationMessage.Host(name: "source", overlay: "10.0.0.1:4000")
 
     static func encode(_ values: [UInt64]) -> [UInt8] {
         var writer = WireWriter()
@@ -133,25 +155,14 @@ struct MigrationWorld {
             guard hosts[side]!.alive, linkUp else { return }
             delivered += 1
             log.append("\(now) -> \(side): \(message)")
-            if side == .source {
-                carryOut(source: source.handle(.message(message)))
-            } else {
-                carryOut(target: target.handle(.message(message)))
-            }
+            carryOut(side, hosting[side]!.handle(.message(message)))
             injectFault()
-        case .sourceTimer(let timer, let generation):
-            guard hosts[.source]!.alive, timerGenerations["s\(timer)"] == generation else { return }
-            carryOut(source: source.handle(.timerFired(timer)))
-        case .targetTimer(let timer, let generation):
-            guard hosts[.target]!.alive, timerGenerations["t\(timer)"] == generation else { return }
-            carryOut(target: target.handle(.timerFired(timer)))
+        case .timer(let side, let timer, let generation):
+            guard hosts[side]!.alive, timerGenerations["\(side) \(timer)"] == generation else { return }
+            carryOut(side, hosting[side]!.handle(.timerFired(timer)))
         case .unreachable(let side):
             guard hosts[side]!.alive else { return }
-            if side == .source {
-                carryOut(source: source.handle(.targetUnreachable))
-            } else {
-                carryOut(target: target.handle(.sourceUnreachable))
-            }
+            carryOut(side, hosting[side]!.handle(.peerUnreachable))
         case .clientChange:
             schedule(.clientChange, after: .milliseconds(20))
             change()
@@ -162,43 +173,38 @@ struct MigrationWorld {
 
     /// One client change at the host the clients use.
     private mutating func change() {
-        var host = hosts[clientsAt]!
-        guard host.alive, host.serving || host.frozen else {
+        let side = clientsAt
+        guard hosts[side]!.alive, hosting[side]!.role != .closed, hosting[side]!.role != .replica else {
             // The clients' control channel broke: they resolve the service again.
             if let record, hosts[record.side]!.alive, now - record.renewed < Self.lease { clientsAt = record.side }
             return
         }
         let value = nextChange
-        if host.serving && !host.frozen {
-            nextChange += 1
-            host.state!.append(value)
-            hosts[clientsAt] = host
-            let sequence = UInt64(host.state!.count)
-            if clientsAt == .source, let phase = source.phase, phase == .prepare || phase == .sync {
-                waitingForTarget.append((sequence, value))
-                carryOut(source: source.handle(.changed(sequence: sequence, operation: Self.encode([value]))))
-            } else {
-                acknowledged.append(value)
-            }
-        } else if clientsAt == .source, host.frozen {
-            // After the commit the source hands the change on; the target applies it once.
-            nextChange += 1
-            carryOut(source: source.handle(.late(traffic: Self.encode([value]))))
+        nextChange += 1
+        if hosting[side]!.role == .primary {
+            hosts[side]!.state!.append(value)
+            let sequence = UInt64(hosts[side]!.state!.count)
+            carryOut(side, hosting[side]!.handle(.changed(sequence: sequence, operation: Self.encode([value]))))
+            carryOut(side, hosting[side]!.answer(value, through: sequence))
+        } else {
+            // After the commit the host hands the change on; the target applies it once.
+            carryOut(side, hosting[side]!.handle(.late(traffic: Self.encode([value]))))
         }
     }
 
+    /// A serving host renews its record at a third of the lease and checks what the registry
+    /// shows (the registry keeps the higher epoch unless its record expired).
     private mutating func renew(_ side: Side) {
-        guard hosts[side]!.alive, hosts[side]!.serving else { return }
+        guard hosts[side]!.alive, hosting[side]!.role == .primary else { return }
         schedule(.renew(side), after: Self.lease / 3)
         let expired = record.map { now - $0.renewed >= Self.lease } ?? true
-        if let record, record.side != side, record.epoch > hosts[side]!.epoch, !expired {
-            // A host that learns of a higher epoch stops serving.
-            hosts[side]!.serving = false
-            log.append("\(now) \(side) sees epoch \(record.epoch) > \(hosts[side]!.epoch) and stops")
-            return
+        if let record, record.side != side, !expired {
+            let outputs = hosting[side]!.handle(.registryShows(epoch: record.epoch))
+            carryOut(side, outputs)
+            guard hosting[side]!.role == .primary else { return }
         }
-        if expired || record!.epoch <= hosts[side]!.epoch {
-            record = (side, hosts[side]!.epoch, now)
+        if expired || record!.epoch <= epoch(side) {
+            record = (side, epoch(side), now)
         }
     }
 
@@ -211,74 +217,51 @@ struct MigrationWorld {
         schedule(.deliver(to: side, message), after: arrival - now)
     }
 
-    private mutating func setTimer(_ key: String, _ event: (Int) -> Event, after delay: Duration) {
-        let generation = (timerGenerations[key] ?? 0) + 1
-        timerGenerations[key] = generation
-        schedule(event(generation), after: delay)
-    }
-
-    private mutating func carryOut(source outputs: [MigrationSourceStateMachine.Output]) {
+    /// Carries out what a side's hosting core decided, as a shell would.
+    private mutating func carryOut(_ side: Side, _ outputs: [Hosting.Output]) {
         for output in outputs {
             switch output {
-            case .send(let message): send(message, to: .target)
-            case .setTimer(let timer, let delay): setTimer("s\(timer)", { .sourceTimer(timer, generation: $0) }, after: delay)
-            case .cancelTimer(let timer): timerGenerations["s\(timer)", default: 0] += 1
-            case .replicated(let through):
-                acknowledged += waitingForTarget.filter { $0.sequence <= through }.map(\.value)
-                waitingForTarget.removeAll { $0.sequence <= through }
-            case .freeze: hosts[.source]!.frozen = true
-            case .resume:
-                hosts[.source]!.frozen = false
-                acknowledged += waitingForTarget.map(\.value)
-                waitingForTarget = []
-            case .redirectClients: if clientsAt == .source { clientsAt = .target }
-            case .release:
-                hosts[.source]!.serving = false
-                hosts[.source]!.state = hosts[.source]!.state  // kept for the checks
-            case .checkTarget:
-                let serving = record.map { $0.side == .target && now - $0.renewed < Self.lease } ?? false
-                carryOut(source: source.handle(.targetRecord(serving: serving)))
-            case .takeBack(let epoch):
-                hosts[.source]!.serving = true
-                hosts[.source]!.frozen = false
-                hosts[.source]!.epoch = epoch
-                renew(.source)
-            case .replay(let traffic):
-                let values = Self.decode(traffic)
-                hosts[.source]!.state!.append(contentsOf: values)
+            case .send(let message, _):
+                send(message, to: side.other)
+            case .setTimer(let timer, let delay):
+                let key = "\(side) \(timer)"
+                let generation = (timerGenerations[key] ?? 0) + 1
+                timerGenerations[key] = generation
+                schedule(.timer(side, timer, generation: generation), after: delay)
+            case .cancelTimer(let timer):
+                timerGenerations["\(side) \(timer)", default: 0] += 1
+            case .deliver(let values):
                 acknowledged += values
-            case .phase(let phase): log.append("\(now) source \(phase)")
-            }
-        }
-    }
-
-    private mutating func carryOut(target outputs: [MigrationTargetStateMachine.Output]) {
-        for output in outputs {
-            switch output {
-            case .send(let message): send(message, to: .source)
-            case .setTimer(let timer, let delay): setTimer("t\(timer)", { .targetTimer(timer, generation: $0) }, after: delay)
-            case .cancelTimer(let timer): timerGenerations["t\(timer)", default: 0] += 1
-            case .install(_, _, let state):
+            case .journal:
+                break
+            case .redirectClients:
+                if clientsAt == side { clientsAt = side.other }
+            case .install(_, let state):
                 replicaInstalled = true
-                hosts[.target]!.state = Self.decode(state)
-                hosts[.target]!.fromSource = hosts[.target]!.state!.count
-            case .apply(_, let operation):
-                hosts[.target]!.state!.append(contentsOf: Self.decode(operation))
-                hosts[.target]!.fromSource += 1
-            case .serve(let epoch):
-                hosts[.target]!.serving = true
-                hosts[.target]!.epoch = epoch
-                renew(.target)
-            case .deliver(let traffic):
+                hosts[side]!.state = Self.decode(state)
+                hosts[side]!.fromSource = hosts[side]!.state!.count
+            case .apply(let operation):
+                hosts[side]!.state!.append(contentsOf: Self.decode(operation))
+                hosts[side]!.fromSource += 1
+            case .handleLate(let traffic):
                 let values = Self.decode(traffic)
-                lateDelivered += values
-                hosts[.target]!.state!.append(contentsOf: values)
+                if side == .target { lateDelivered += values }
+                hosts[side]!.state!.append(contentsOf: values)
                 acknowledged += values
-            case .checkSource:
-                let alive = record.map { $0.side == .source && now - $0.renewed < Self.lease } ?? false
-                carryOut(target: target.handle(.sourceRecord(alive: alive)))
-            case .discard: hosts[.target]!.state = nil
-            case .phase(let phase): log.append("\(now) target \(phase)")
+            case .register:
+                renew(side)
+            case .withdraw:
+                if record?.side == side { record = nil }
+            case .lookUpRecord:
+                let fresh = record.flatMap { now - $0.renewed < Self.lease ? $0 : nil }
+                carryOut(
+                    side, hosting[side]!.handle(.record(epoch: fresh?.epoch, contact: fresh.map { "\($0.side)" })))
+            case .superseded(let epoch):
+                log.append("\(now) \(side) sees epoch \(epoch) > \(self.epoch(side)) and stops")
+            case .phase(_, _, _, let phase):
+                log.append("\(now) \(side) \(phase)")
+            case .serving, .ended, .transfer, .over:
+                break
             }
         }
     }
@@ -289,7 +272,7 @@ struct MigrationWorld {
             hosts[side]!.alive = false
             linkUp = false
             log.append("\(now) \(side) crashes")
-            schedule(.unreachable(side == .source ? .target : .source), after: .milliseconds(50))
+            schedule(.unreachable(side.other), after: .milliseconds(50))
         case .cut(let count) where delivered == count:
             linkUp = false
             log.append("\(now) link cut")
@@ -300,5 +283,5 @@ struct MigrationWorld {
     }
 
     /// Live hosts serving at the end, by side.
-    var primaries: [Side] { [Side.source, .target].filter { hosts[$0]!.alive && hosts[$0]!.serving } }
+    var primaries: [Side] { [Side.source, .target].filter { hosts[$0]!.alive && hosting[$0]!.role == .primary } }
 }

@@ -13,9 +13,9 @@ import Testing
             var world = MigrationWorld(seed: seed, fault: .none)
             world.run()
             #expect(world.primaries == [.target], "seed \(seed)\n\(world.log.joined(separator: "\n"))")
-            #expect(world.source.phase == .release, "seed \(seed)")
-            #expect(world.target.phase == .release && !world.target.failedOver, "seed \(seed)")
-            #expect(world.hosts[.target]!.epoch == 2)
+            #expect(world.sourcePhase == .release, "seed \(seed)")
+            #expect(world.targetMachine?.phase == .release && world.targetMachine?.failedOver == false, "seed \(seed)")
+            #expect(world.epoch(.target) == 2)
             // The target holds the source's whole state as of the commit, then its own changes.
             let sourceState = world.hosts[.source]!.state!
             let targetState = world.hosts[.target]!.state!
@@ -85,7 +85,9 @@ import Testing
         let held = Set(state)
         #expect(held.count == state.count, "seed \(seed): a change applied twice")
         let missing = world.acknowledged.filter { !held.contains($0) }
-        #expect(missing.isEmpty, "seed \(seed): acknowledged but lost: \(missing.prefix(5))\n\(world.log.joined(separator: "\n"))")
+        #expect(
+            missing.isEmpty,
+            "seed \(seed): acknowledged but lost: \(missing.prefix(5))\n\(world.log.joined(separator: "\n"))")
         #expect(Set(world.lateDelivered).count == world.lateDelivered.count, "seed \(seed): late traffic twice")
     }
 }

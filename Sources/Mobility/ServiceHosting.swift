@@ -1,0 +1,375 @@
+/// One service on one host, as a value: what the host is to the service (`Role`), the registry
+/// epoch it serves under, the migration under way on either side (composing the source's and
+/// the target's state machines), the answers to clients held until the target holds the change
+/// they confirm, and the registry's word (the higher epoch wins: a host that sees a newer one
+/// stops). Every decision of hosting and moving a service is made here; a shell carries out the
+/// outputs with sockets and timers, and the simulation carries them out in virtual time, so the
+/// policy the crash matrix tests is the one that ships.
+///
+/// `Answer` is whatever the shell sends a client to confirm a change (a session message and the
+/// connection it goes to, say); the core only holds it back or lets it go.
+public struct ServiceHosting<Answer: Sendable>: Sendable {
+    /// What this host is to the service.
+    public enum Role: Sendable, Equatable {
+        /// A migration's target holding (or building) a replica; nobody is told of it yet.
+        case replica
+        /// It serves the service.
+        case primary
+        /// A migration committed: the state no longer changes here; traffic goes to the target.
+        case frozen
+        /// Clients were told to use `contact`; late traffic still goes to the target.
+        case moved(contact: String)
+        /// Done with the service.
+        case closed
+    }
+
+    /// A timer of the migration under way.
+    public enum Timer: Sendable, Hashable {
+        case source(MigrationSourceStateMachine.Timer)
+        case target(MigrationTargetStateMachine.Timer)
+    }
+
+    /// The migration under way here, on either side.
+    public enum Migration: Sendable {
+        case source(MigrationSourceStateMachine, target: MigrationMessage.Host)
+        case target(MigrationTargetStateMachine)
+
+        public var id: UInt64? {
+            switch self {
+            case .source(let machine, _): machine.migration
+            case .target(let machine): machine.migration
+            }
+        }
+    }
+
+    public enum Input: Sendable {
+        /// Move the service from this host (`me`) to `target`, under the service's registry
+        /// `lease`: `snapshot` is its state after `sequence` operations, compressed as it
+        /// travels, `size` bytes before compression.
+        case migrate(
+            id: UInt64, from: MigrationMessage.Host, to: MigrationMessage.Host, lease: Duration,
+            identity: ServiceIdentity, snapshot: (sequence: UInt64, size: UInt32, state: [UInt8]))
+        /// The service applied operation `sequence` (while `.journal(true)` is in force).
+        case changed(sequence: UInt64, operation: [UInt8])
+        /// A migration frame from the other host.
+        case message(MigrationMessage)
+        case timerFired(Timer)
+        /// The connection to the other host of the migration failed.
+        case peerUnreachable
+        /// The registry's record of the service, asked for by `.lookUpRecord`: its epoch and
+        /// where it is served, nil if there is none (or it expired).
+        case record(epoch: UInt64?, contact: String?)
+        /// The registry shows the service under `epoch` (a host's periodic check).
+        case registryShows(epoch: UInt64)
+        /// Traffic for the service (as the service encodes it) that reached this host after its
+        /// commit: it goes to the target, to be handled there once.
+        case late(traffic: [UInt8])
+        /// The replica cannot be built (the snapshot or an operation does not read).
+        case replicaFailed(reason: String)
+        /// The host lets the service go (it ends, or closes the shell).
+        case close
+    }
+
+    public enum Output: Sendable {
+        /// A migration frame to the host whose overlay listener is at `to`.
+        case send(MigrationMessage, to: String)
+        case setTimer(Timer, after: Duration)
+        case cancelTimer(Timer)
+        /// Answers now due to the clients that wait for them, in order.
+        case deliver([Answer])
+        /// Report every operation the service applies (`.changed`), or stop.
+        case journal(Bool)
+        /// Tell every client of this host to use the service at `contact`.
+        case redirectClients(to: String)
+        /// Build the replica from this snapshot (compressed, `size` bytes before).
+        case install(size: UInt32, state: [UInt8])
+        /// Apply this operation to the replica.
+        case apply(operation: [UInt8])
+        /// Handle traffic that reached the other host, as if it had come here.
+        case handleLate(traffic: [UInt8])
+        /// Register the service at this host under `epoch`.
+        case register(epoch: UInt64)
+        /// Withdraw this host's record of the service.
+        case withdraw
+        /// Ask the registry for the service's record; answer with `.record`.
+        case lookUpRecord
+        /// This host serves the service now (a target took over, a source took it back).
+        case serving
+        /// A newer epoch serves the service elsewhere: this host stopped (never two primaries).
+        case superseded(epoch: UInt64)
+        /// This host is done with the service: stop its sockets.
+        case ended
+        /// A migration's phase, for the run's events.
+        case phase(migration: UInt64, from: String, to: String, phase: String)
+        /// A migration is over on this host: what it moved.
+        case transfer(migration: UInt64, snapshotBytes: Int, compressedBytes: Int, operations: Int, late: Int)
+        /// A migration is over on this host: its frames have nowhere to go any more.
+        case over(migration: UInt64)
+    }
+
+    public let service: String
+    /// This host, as migrations name it (a primary learns it when asked to move).
+    public private(set) var me = MigrationMessage.Host(name: "", overlay: "")
+    public private(set) var role: Role
+    /// The registry epoch this host serves (or will serve) under.
+    public private(set) var epoch: UInt64
+    public private(set) var migration: Migration?
+    /// The last migration that ended here, as it ended.
+    public private(set) var finished: Migration?
+    /// The migration's timers that are set now.
+    public private(set) var timers: Set<Timer> = []
+    private var held: [(through: UInt64, answer: Answer)] = []
+    /// Where the registry says the target serves, if the source had to ask it.
+    private var registryContact: String?
+    private var sizes: (snapshot: Int, compressed: Int) = (0, 0)
+    private var lateCount = 0
+
+    /// A service this host serves under `epoch` (it was deployed here).
+    public init(primary service: String, epoch: UInt64) {
+        self.service = service
+        self.epoch = epoch
+        role = .primary
+    }
+
+    /// A host that will take `service` over: its replica waits for the source's prepare.
+    /// `contact` is where clients will reach it here; `hosting` the services it serves already;
+    /// `lease` the service's registry lease (how long it waits for a silent source).
+    public init(
+        replicaOf service: String, me: MigrationMessage.Host, lease: Duration, catalogue: ServiceCatalogue,
+        contact: String, hosting: Set<String>
+    ) {
+        self.service = service
+        self.me = me
+        epoch = 0
+        role = .replica
+        var settings = MigrationTargetStateMachine.Settings()
+        settings.lease = lease
+        migration = .target(
+            MigrationTargetStateMachine(catalogue: catalogue, contact: contact, hosting: hosting, settings: settings))
+    }
+
+    /// A target that took over serves the service; all that is left of its migration is the old
+    /// host's late traffic, so the service may move on (or stop) without waiting for it.
+    public var servesHere: Bool {
+        switch migration {
+        case nil: role == .primary
+        case .target(let machine): role == .primary && machine.phase == .takeover
+        case .source: false
+        }
+    }
+
+    /// Whether `message` belongs to the migration under way (a target's first one names it).
+    public func concerns(_ message: MigrationMessage) -> Bool {
+        switch migration {
+        case nil: false
+        case .source(let machine, _): machine.migration == message.migration
+        case .target(let machine): machine.migration.map { $0 == message.migration } ?? true
+        }
+    }
+
+    /// An answer confirming the service's state through `sequence`: due now, or held while the
+    /// source replicates until the target holds that change, so a crash loses nothing confirmed.
+    public mutating func answer(_ answer: Answer, through sequence: UInt64) -> [Output] {
+        if case .source(let machine, _) = migration, machine.phase == .prepare || machine.phase == .sync {
+            held.append((sequence, answer))
+            return []
+        }
+        return [.deliver([answer])]
+    }
+
+    public mutating func handle(_ input: Input) -> [Output] {
+        switch input {
+        case .migrate(let id, let me, let target, let lease, let identity, let snapshot):
+            guard servesHere else {
+                return [.phase(migration: id, from: me.name, to: target.name, phase: "aborted")]
+            }
+            self.me = me
+            var outputs = endMigration()
+            var settings = MigrationSourceStateMachine.Settings()
+            settings.lease = lease
+            migration = .source(
+                MigrationSourceStateMachine(
+                    migration: id, service: service, source: me, identity: identity, epoch: epoch + 1,
+                    snapshot: snapshot, settings: settings),
+                target: target)
+            sizes = (Int(snapshot.size), snapshot.state.count)
+            lateCount = 0
+            outputs.append(.journal(true))
+            return outputs + source(.start)
+        case .changed(let sequence, let operation):
+            return source(.changed(sequence: sequence, operation: operation))
+        case .message(let message):
+            guard concerns(message) else { return [] }
+            switch migration {
+            case .source: return source(.message(message))
+            case .target: return target(.message(message))
+            case nil: return []
+            }
+        case .timerFired(let timer):
+            guard timers.remove(timer) != nil else { return [] }  // cancelled, or of a migration that is over
+            switch timer {
+            case .source(let timer): return source(.timerFired(timer))
+            case .target(let timer): return target(.timerFired(timer))
+            }
+        case .peerUnreachable:
+            switch migration {
+            case .source: return source(.targetUnreachable)
+            case .target: return target(.sourceUnreachable)
+            case nil: return []
+            }
+        case .record(let recordEpoch, let contact):
+            switch migration {
+            case .source(let machine, _):
+                let serving = recordEpoch.map { $0 >= machine.epoch } ?? false
+                if serving { registryContact = contact }
+                return source(.targetRecord(serving: serving))
+            case .target(let machine):
+                return target(.sourceRecord(alive: recordEpoch.map { $0 < machine.epoch } ?? false))
+            case nil:
+                return []
+            }
+        case .registryShows(let shown):
+            guard servesHere, shown > epoch else { return [] }
+            role = .closed
+            return endMigration() + [.superseded(epoch: shown), .withdraw, .ended]
+        case .late(let traffic):
+            guard case .source = migration else { return [] }
+            lateCount += 1
+            return source(.late(traffic: traffic))
+        case .replicaFailed(let reason):
+            guard case .target(let machine) = migration else { return [] }
+            var outputs: [Output] = []
+            if let source = machine.source {
+                outputs.append(.send(.abort(migration: machine.migration ?? 0, reason: reason), to: source.overlay))
+                outputs.append(
+                    .phase(migration: machine.migration ?? 0, from: source.name, to: me.name, phase: "aborted"))
+            }
+            role = .closed
+            return outputs + endMigration() + [.ended]
+        case .close:
+            guard role != .closed else { return [] }
+            role = .closed
+            return endMigration(reporting: false)
+        }
+    }
+
+    // MARK: The source's side
+
+    private mutating func source(_ input: MigrationSourceStateMachine.Input) -> [Output] {
+        guard case .source(var machine, let target) = migration else { return [] }
+        let steps = machine.handle(input)
+        migration = .source(machine, target: target)
+        var outputs: [Output] = []
+        for step in steps {
+            switch step {
+            case .send(let message):
+                outputs.append(.send(message, to: target.overlay))
+            case .setTimer(let timer, let delay):
+                timers.insert(.source(timer))
+                outputs.append(.setTimer(.source(timer), after: delay))
+            case .cancelTimer(let timer):
+                if timers.remove(.source(timer)) != nil { outputs.append(.cancelTimer(.source(timer))) }
+            case .replicated(let through):
+                let due = held.filter { $0.through <= through }.map(\.answer)
+                held.removeAll { $0.through <= through }
+                if !due.isEmpty { outputs.append(.deliver(due)) }
+            case .freeze:
+                role = .frozen
+                outputs.append(.journal(false))
+            case .resume:
+                let due = held.map(\.answer)
+                held = []
+                outputs.append(.journal(false))
+                if !due.isEmpty { outputs.append(.deliver(due)) }
+            case .redirectClients:
+                let contact = registryContact ?? machine.targetContact ?? ""
+                role = .moved(contact: contact)
+                outputs.append(.redirectClients(to: contact))
+            case .release:
+                role = .closed
+                outputs += [.withdraw, .ended]
+            case .checkTarget:
+                outputs.append(.lookUpRecord)
+            case .takeBack(let epoch):
+                outputs += serve(under: epoch)
+            case .replay(let traffic):
+                outputs.append(.handleLate(traffic: traffic))
+            case .phase(let phase):
+                outputs.append(
+                    .phase(migration: machine.migration, from: me.name, to: target.name, phase: phase.rawValue))
+            }
+        }
+        if machine.phase == .aborted || machine.phase == .release {
+            outputs += endMigration()
+        }
+        return outputs
+    }
+
+    // MARK: The target's side
+
+    private mutating func target(_ input: MigrationTargetStateMachine.Input) -> [Output] {
+        guard case .target(var machine) = migration else { return [] }
+        let steps = machine.handle(input)
+        migration = .target(machine)
+        var outputs: [Output] = []
+        for step in steps {
+            switch step {
+            case .send(let message):
+                guard let source = machine.source else { continue }
+                outputs.append(.send(message, to: source.overlay))
+            case .setTimer(let timer, let delay):
+                timers.insert(.target(timer))
+                outputs.append(.setTimer(.target(timer), after: delay))
+            case .cancelTimer(let timer):
+                if timers.remove(.target(timer)) != nil { outputs.append(.cancelTimer(.target(timer))) }
+            case .install(_, let size, let state):
+                outputs.append(.install(size: size, state: state))
+            case .apply(_, let operation):
+                outputs.append(.apply(operation: operation))
+            case .serve(let epoch):
+                outputs += serve(under: epoch)
+            case .deliver(let traffic):
+                outputs.append(.handleLate(traffic: traffic))
+            case .checkSource:
+                outputs.append(.lookUpRecord)
+            case .discard:
+                role = .closed
+                outputs.append(.ended)
+            case .phase(let phase):
+                outputs.append(
+                    .phase(
+                        migration: machine.migration ?? 0, from: machine.source?.name ?? "?", to: me.name,
+                        phase: machine.failedOver && phase == .takeover ? "failover" : phase.rawValue))
+            }
+        }
+        if machine.phase == .aborted || machine.phase == .release {
+            outputs += endMigration()
+        }
+        return outputs
+    }
+
+    /// Serves the service from now on, registered under `epoch`.
+    private mutating func serve(under epoch: UInt64) -> [Output] {
+        role = .primary
+        self.epoch = epoch
+        return [.register(epoch: epoch), .serving]
+    }
+
+    /// Ends the migration under way: its timers are cancelled, what it moved is reported (unless
+    /// the host is letting it go half-way), and its frames have nowhere to go any more.
+    private mutating func endMigration(reporting: Bool = true) -> [Output] {
+        guard let ending = migration else { return [] }
+        var outputs = timers.sorted { "\($0)" < "\($1)" }.map { Output.cancelTimer($0) }
+        timers = []
+        migration = nil
+        finished = ending
+        if reporting, case .source(let machine, _) = ending {
+            outputs.append(
+                .transfer(
+                    migration: machine.migration, snapshotBytes: sizes.snapshot, compressedBytes: sizes.compressed,
+                    operations: Int(machine.sent - machine.snapshotSequence), late: lateCount))
+        }
+        if let id = ending.id { outputs.append(.over(migration: id)) }
+        return outputs
+    }
+}
