@@ -58,9 +58,11 @@ extension MigrationMessage {
         case .acknowledge(_, let sequence):
             head(.acknowledge)
             writer.integer(sequence)
-        case .commit(_, let sequence):
+        case .commit(_, let sequence, let size, let state):
             head(.commit)
             writer.integer(sequence)
+            writer.integer(size)
+            blob(state)
         case .tookOver: head(.tookOver)
         case .late(_, let traffic):
             head(.late)
@@ -116,7 +118,9 @@ extension MigrationMessage {
             for _ in 0..<count { operations.append(try blob()) }
             self = .operations(migration: migration, first: first, operations: operations)
         case .acknowledge?: self = .acknowledge(migration: migration, sequence: try reader.integer())
-        case .commit?: self = .commit(migration: migration, sequence: try reader.integer())
+        case .commit?:
+            self = .commit(
+                migration: migration, sequence: try reader.integer(), size: try reader.integer(), state: try blob())
         case .tookOver?: self = .tookOver(migration: migration)
         case .late?: self = .late(migration: migration, traffic: try blob())
         case .release?: self = .release(migration: migration)

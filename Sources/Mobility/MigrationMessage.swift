@@ -17,8 +17,10 @@ public enum MigrationMessage: Sendable, Equatable {
     case operations(migration: UInt64, first: UInt64, operations: [[UInt8]])
     /// Target: I hold the state through `sequence`.
     case acknowledge(migration: UInt64, sequence: UInt64)
-    /// Source: I stopped changing the state at `sequence`; take over when you hold it all.
-    case commit(migration: UInt64, sequence: UInt64)
+    /// Source: I stopped changing the state at `sequence`; take over when you hold it all. `state`
+    /// is the whole state as it froze (compressed; `size` bytes before): what changes without
+    /// operations (counters) travels here.
+    case commit(migration: UInt64, sequence: UInt64, size: UInt32, state: [UInt8])
     /// Target: I hold it all and serve the service now.
     case tookOver(migration: UInt64)
     /// Source: traffic for the service that reached me after the commit, to be handled once.
@@ -43,7 +45,8 @@ public enum MigrationMessage: Sendable, Equatable {
     public var migration: UInt64 {
         switch self {
         case .prepare(let id, _, _, _, _), .accept(let id, _), .refuse(let id, _), .snapshot(let id, _, _, _),
-            .operations(let id, _, _), .acknowledge(let id, _), .commit(let id, _), .tookOver(let id), .late(let id, _),
+            .operations(let id, _, _), .acknowledge(let id, _), .commit(let id, _, _, _), .tookOver(let id),
+            .late(let id, _),
             .release(let id), .abort(let id, _):
             id
         }

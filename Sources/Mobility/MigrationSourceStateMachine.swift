@@ -2,9 +2,12 @@
 /// changes, the target's messages and timer firings, and says what to send, when to freeze the
 /// service, when to redirect clients, forward late traffic and drop the service.
 ///
-/// prepare -> replicate (snapshot) -> sync (every later operation, acknowledged) -> commit (the
-/// service stops changing at sequence k) -> redirect (after the target took over) -> forward
-/// (late traffic to the target for a grace period) -> release. Before the commit, any failure
+/// prepare -> replicate (snapshot) -> sync (every later operation) -> commit (at the target's
+/// first acknowledgement the service freezes at sequence k, whatever is still in flight, as
+/// Xen's stop-and-copy does, and its whole frozen state goes with the commit) -> redirect
+/// (after the target took over) -> forward (late traffic to the target for a grace period) ->
+/// release. A busy service never keeps the commit waiting for a quiet moment: a migration
+/// commits three round trips after it starts (prepare, snapshot, commit). Before the commit, any failure
 /// aborts and the source serves on. After it, the source never serves again unless the target
 /// stays silent for a whole lease and the registry shows it is not serving either; then the
 /// source takes the service back under a higher epoch than the target's, so a target that did
@@ -47,6 +50,9 @@ public struct MigrationSourceStateMachine: Sendable {
         /// What the registry says after a lease without word from the target: is the target
         /// serving the service (its record, under the new epoch, alive)?
         case targetRecord(serving: Bool)
+        /// The service froze (after `.freeze`): its whole state now, compressed, `size` bytes
+        /// before compression.
+        case frozen(size: UInt32, state: [UInt8])
     }
 
     public enum Output: Sendable, Equatable {
@@ -57,7 +63,8 @@ public struct MigrationSourceStateMachine: Sendable {
         /// acknowledged to the clients that asked for them. During a migration a change is
         /// acknowledged only once the target holds it, so a crash loses nothing acknowledged.
         case replicated(through: UInt64)
-        /// The service stops changing its state: from now on its traffic goes to `.late`.
+        /// The service stops changing its state: from now on its traffic goes to `.late`. Answer
+        /// with `.frozen`, its state as it froze.
         case freeze
         /// The migration is off before the commit: serve on as before (and acknowledge what
         /// waited for the target).
@@ -97,6 +104,7 @@ public struct MigrationSourceStateMachine: Sendable {
     public var snapshotSequence: UInt64 { snapshot.sequence }
     private var waiting: [[UInt8]] = []
     private var takingBack = false
+    private var commitSent = false
     /// Late traffic handed to the target before it confirmed the takeover.
     private var lateUnconfirmed: [[UInt8]] = []
 
@@ -122,7 +130,8 @@ public struct MigrationSourceStateMachine: Sendable {
             phase = .prepare
             return [
                 .phase(.prepare),
-                .send(.prepare(migration: migration, service: service, identity: identity, epoch: epoch, source: source)),
+                .send(
+                    .prepare(migration: migration, service: service, identity: identity, epoch: epoch, source: source)),
                 .setTimer(.answer, after: settings.answerTimeout),
             ]
         case (.changed(_, let operation), .prepare?):
@@ -156,22 +165,30 @@ public struct MigrationSourceStateMachine: Sendable {
         case (.message(.abort(_, let reason)), .prepare?), (.message(.abort(_, let reason)), .sync?):
             return abort(because: reason, tell: false)
         case (.message(.acknowledge(_, let sequence)), .sync?):
+            // The target holds a replica: stop changing the state here; the operations still in
+            // flight reach it before the commit, on the same connection.
             acknowledged = max(acknowledged, min(sequence, sent))
-            guard acknowledged == sent else {
-                return [.replicated(through: acknowledged), .setTimer(.answer, after: settings.answerTimeout)]
-            }
-            // The target holds everything: stop changing the state here.
             phase = .commit
+            return [.replicated(through: acknowledged), .freeze, .phase(.commit)]
+        case (.frozen(let size, let state), .commit?) where !commitSent:
+            commitSent = true
             return [
-                .replicated(through: acknowledged), .freeze, .phase(.commit),
-                .send(.commit(migration: migration, sequence: sent)), .setTimer(.answer, after: settings.answerTimeout),
+                .send(.commit(migration: migration, sequence: sent, size: size, state: state)),
+                .setTimer(.answer, after: settings.answerTimeout),
             ]
+        case (.frozen, _):
+            return []
+        case (.message(.acknowledge(_, let sequence)), .commit?):
+            acknowledged = max(acknowledged, min(sequence, sent))
+            return [.replicated(through: acknowledged)]
         case (.message(.tookOver), .commit?):
+            // The target holds everything through the commit.
             phase = .forward
+            acknowledged = sent
             lateUnconfirmed = []
             return [
-                .cancelTimer(.answer), .cancelTimer(.takeBack), .phase(.redirect), .redirectClients, .phase(.forward),
-                .setTimer(.grace, after: settings.grace),
+                .replicated(through: sent), .cancelTimer(.answer), .cancelTimer(.takeBack), .phase(.redirect),
+                .redirectClients, .phase(.forward), .setTimer(.grace, after: settings.grace),
             ]
         case (.message, _):
             return []

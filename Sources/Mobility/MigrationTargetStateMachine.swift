@@ -93,7 +93,10 @@ public struct MigrationTargetStateMachine: Sendable {
             self.source = source
             self.epoch = epoch
             phase = .prepare
-            return [.phase(.prepare), .send(.accept(migration: id, contact: contact)), .setTimer(.silence, after: settings.silenceTimeout)]
+            return [
+                .phase(.prepare), .send(.accept(migration: id, contact: contact)),
+                .setTimer(.silence, after: settings.silenceTimeout),
+            ]
         case (.message(let message), _) where message.migration != migration:
             return []
         case (.message(.snapshot(_, let sequence, let size, let state)), .prepare?):
@@ -120,11 +123,14 @@ public struct MigrationTargetStateMachine: Sendable {
                 .send(.acknowledge(migration: migration!, sequence: applied)),
                 .setTimer(.silence, after: settings.silenceTimeout),
             ]
-        case (.message(.commit(_, let sequence)), .sync?):
+        case (.message(.commit(_, let sequence, let size, let state)), .sync?):
             guard sequence == applied else {
                 return abort(because: "commit at \(sequence), but the replica holds \(applied)")
             }
-            return takeOver(failover: false) + [.send(.tookOver(migration: migration!))]
+            // The state as it froze replaces the replica (it holds what changed without
+            // operations too), then the target serves.
+            return [.install(sequence: sequence, size: size, state: state)] + takeOver(failover: false)
+                + [.send(.tookOver(migration: migration!))]
         case (.message(.late(_, let traffic)), .takeover?):
             return [.deliver(traffic: traffic)]
         case (.message(.release), .takeover?):

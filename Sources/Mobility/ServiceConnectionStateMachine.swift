@@ -88,7 +88,9 @@ public struct ServiceConnectionStateMachine: Sendable {
             return [.connect(lastChannel, to: control)]
         case .connected(let channel):
             guard channel == current?.channel || channel == moving?.channel else { return [.close(channel)] }
-            return [.transmit(channel, session.map { .resume(session: $0.id, token: $0.token) } ?? .open(client: client))]
+            return [
+                .transmit(channel, session.map { .resume(session: $0.id, token: $0.token) } ?? .open(client: client))
+            ]
         case .closed(let channel):
             if let moving, channel == moving.channel {
                 self.moving = nil

@@ -66,6 +66,9 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
         case late(traffic: [UInt8])
         /// The replica cannot be built (the snapshot or an operation does not read).
         case replicaFailed(reason: String)
+        /// The service froze (after `.freeze`): its whole state now, compressed, `size` bytes
+        /// before compression.
+        case frozen(size: UInt32, state: [UInt8])
         /// The host lets the service go (it ends, or closes the shell).
         case close
     }
@@ -79,6 +82,8 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
         case deliver([Answer])
         /// Report every operation the service applies (`.changed`), or stop.
         case journal(Bool)
+        /// The service's state stops changing here: answer at once with `.frozen`, its state now.
+        case freeze
         /// Tell every client of this host to use the service at `contact`.
         case redirectClients(to: String)
         /// Build the replica from this snapshot (compressed, `size` bytes before).
@@ -236,6 +241,8 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
             guard case .source = migration else { return [] }
             lateCount += 1
             return source(.late(traffic: traffic))
+        case .frozen(let size, let state):
+            return source(.frozen(size: size, state: state))
         case .replicaFailed(let reason):
             guard case .target(let machine) = migration else { return [] }
             var outputs: [Output] = []
@@ -275,7 +282,7 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
                 if !due.isEmpty { outputs.append(.deliver(due)) }
             case .freeze:
                 role = .frozen
-                outputs.append(.journal(false))
+                outputs += [.journal(false), .freeze]
             case .resume:
                 let due = held.map(\.answer)
                 held = []
@@ -355,11 +362,15 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
         return [.register(epoch: epoch), .serving]
     }
 
-    /// Ends the migration under way: its timers are cancelled, what it moved is reported (unless
-    /// the host is letting it go half-way), and its frames have nowhere to go any more.
+    /// Ends the migration under way: its timers are cancelled, answers still held go out (the
+    /// changes they confirm are safe: here, or at a target that took over with all of them),
+    /// what it moved is reported (unless the host is letting it go half-way), and its frames
+    /// have nowhere to go any more.
     private mutating func endMigration(reporting: Bool = true) -> [Output] {
         guard let ending = migration else { return [] }
         var outputs = timers.sorted { "\($0)" < "\($1)" }.map { Output.cancelTimer($0) }
+        if !held.isEmpty { outputs.append(.deliver(held.map(\.answer))) }
+        held = []
         timers = []
         migration = nil
         finished = ending

@@ -55,7 +55,9 @@ public struct ServiceCatalogue: Sendable, Equatable {
         let sameKind = identities.filter { $0.kind == identity.kind }
         guard !sameKind.isEmpty else { return .unknownKind(identity.kind) }
         let sameVersion = sameKind.filter { $0.version == identity.version }
-        guard !sameVersion.isEmpty else { return .otherVersion(wanted: identity.version, have: sameKind.map(\.version)) }
+        guard !sameVersion.isEmpty else {
+            return .otherVersion(wanted: identity.version, have: sameKind.map(\.version))
+        }
         return sameVersion.contains(identity) ? nil : .otherCode
     }
 }

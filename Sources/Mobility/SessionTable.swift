@@ -45,7 +45,8 @@ public struct SessionTable: Sendable, Equatable {
         case .resume(let id, let token):
             guard let known = sessions[id], known.token == token else { return ([.answer(.unknownSession)], nil) }
             return (
-                [.answer(.ready(session: id, token: token, appliedThrough: known.appliedThrough, data: dataAddress))], id
+                [.answer(.ready(session: id, token: token, appliedThrough: known.appliedThrough, data: dataAddress))],
+                id
             )
         case .request(let sequence, let body):
             guard let session, var known = sessions[session] else { return ([.answer(.unknownSession)], nil) }

@@ -76,16 +76,19 @@ public struct RelayInstance: Sendable {
             outputs = []
         case .datagram(let sender, let bytes, let isRTP):
             guard isRTP else {
-                apply(.dropped(.malformed, bytes: UInt32(clamping: bytes)))
+                state.count(.dropped(.malformed, bytes: UInt32(clamping: bytes)))
                 outputs = []
                 break
             }
             guard let route = routes[sender] else {
-                apply(.dropped(.unknownSender, bytes: UInt32(clamping: bytes)))
+                state.count(.dropped(.unknownSender, bytes: UInt32(clamping: bytes)))
                 outputs = []
                 break
             }
-            apply(.forwarded(participant: route.participant, bytes: UInt32(clamping: bytes), copies: UInt32(route.targets.count)))
+            state.count(
+                .forwarded(
+                    participant: route.participant, bytes: UInt32(clamping: bytes), copies: UInt32(route.targets.count))
+            )
             outputs = route.targets.isEmpty ? [] : [.forward(to: route.targets)]
         }
         guard journaling, !journal.isEmpty else { return outputs }
@@ -200,7 +203,7 @@ public struct RelayInstance: Sendable {
         if journaling { journal.append(.changed(sequence: sequence, operation)) }
         switch operation {
         case .join, .leave: rebuildRoutes()
-        case .forwarded, .dropped, .session: break
+        case .session: break
         }
     }
 

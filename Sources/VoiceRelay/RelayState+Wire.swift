@@ -75,7 +75,8 @@ extension Participant {
         let name = try reader.text(limit: 255)
         let dataAddress = try reader.text(limit: 255)
         self.init(
-            id: id, name: name, dataAddress: dataAddress, session: try reader.integer(), resumeToken: try reader.integer())
+            id: id, name: name, dataAddress: dataAddress, session: try reader.integer(),
+            resumeToken: try reader.integer())
         packetsFrom = try reader.integer()
         bytesFrom = try reader.integer()
     }
@@ -93,7 +94,8 @@ extension Participant {
 
 extension SessionTable.Session {
     init(from reader: inout WireReader) throws(WireError) {
-        self.init(client: try reader.text(limit: 255), token: try reader.integer(), appliedThrough: try reader.integer())
+        self.init(
+            client: try reader.text(limit: 255), token: try reader.integer(), appliedThrough: try reader.integer())
     }
 
     func write(to writer: inout WireWriter) {
@@ -106,7 +108,8 @@ extension SessionTable.Session {
 extension RelayOperation {
     /// Type bytes on the wire.
     enum Kind: UInt8 {
-        case join = 1, leave, forwarded, dropped, session
+        // 3 and 4 were the per-packet counters, which are no longer operations.
+        case join = 1, leave, session = 5
     }
 
     /// The operation as bytes.
@@ -130,15 +133,6 @@ extension RelayOperation {
         case .leave(let id):
             writer.integer(Kind.leave.rawValue)
             writer.integer(id)
-        case .forwarded(let id, let bytes, let copies):
-            writer.integer(Kind.forwarded.rawValue)
-            writer.integer(id)
-            writer.integer(bytes)
-            writer.integer(copies)
-        case .dropped(let reason, let bytes):
-            writer.integer(Kind.dropped.rawValue)
-            writer.integer(reason.rawValue)
-            writer.integer(bytes)
         case .session(let id, let session):
             writer.integer(Kind.session.rawValue)
             writer.integer(id)
@@ -152,14 +146,6 @@ extension RelayOperation {
         switch Kind(rawValue: type) {
         case .join?: self = .join(try Participant(from: &reader))
         case .leave?: self = .leave(participant: try reader.integer())
-        case .forwarded?:
-            self = .forwarded(participant: try reader.integer(), bytes: try reader.integer(), copies: try reader.integer())
-        case .dropped?:
-            let reasonOffset = reader.offset
-            guard let reason = DropReason(rawValue: try reader.integer()) else {
-                throw .invalid("unknown drop reason", offset: reasonOffset)
-            }
-            self = .dropped(reason, bytes: try reader.integer())
         case .session?: self = .session(id: try reader.integer(), try SessionTable.Session(from: &reader))
         case nil: throw .unknownType(type, offset: offset)
         }

@@ -36,21 +36,28 @@ public enum DropReason: UInt8, Sendable, Equatable, CaseIterable {
     case malformed = 2
 }
 
-/// Every change the relay's state can undergo. Applying the same operations in the same order
-/// to the same snapshot gives the same state: this log is what a migration streams.
+/// Every change of who the relay serves and how (participants, sessions). Applying the same
+/// operations in the same order to the same snapshot gives the same participants and sessions:
+/// this log is what a migration streams. The traffic counters are not in it (`RelayTally`).
 public enum RelayOperation: Sendable, Equatable {
     case join(Participant)
     case leave(participant: UInt32)
-    /// A data packet of `bytes` from `participant` went out to `copies` others.
-    case forwarded(participant: UInt32, bytes: UInt32, copies: UInt32)
-    case dropped(DropReason, bytes: UInt32)
     /// A client's session was opened or applied a request: its new value.
     case session(id: UInt64, SessionTable.Session)
 }
 
-/// The relay's whole state: participants with their endpoints, and counters. It changes only
-/// through `apply`, one numbered operation at a time, so a snapshot plus the operations after it
-/// rebuilds it exactly.
+/// One data packet counted: the counters change with every packet, so they stay out of the
+/// operation log (a migration would stream one operation per packet) and travel in the
+/// snapshot the source takes when it freezes.
+public enum RelayTally: Sendable, Equatable {
+    /// A data packet of `bytes` from `participant` went out to `copies` others.
+    case forwarded(participant: UInt32, bytes: UInt32, copies: UInt32)
+    case dropped(DropReason, bytes: UInt32)
+}
+
+/// The relay's whole state: participants with their endpoints, sessions, and counters. Who it
+/// serves changes only through `apply`, one numbered operation at a time, so a snapshot plus the
+/// operations after it rebuilds that exactly; the counters change through `count`.
 public struct RelayState: Sendable, Equatable {
     /// The relay's traffic so far.
     public struct Counters: Sendable, Equatable {
@@ -129,23 +136,37 @@ public struct RelayState: Sendable, Equatable {
         case .leave(let id):
             guard let index = participants.firstIndex(where: { $0.id == id }) else { throw .unknownParticipant(id) }
             participants.remove(at: index)
-        case .forwarded(let id, let bytes, let copies):
-            guard let index = participants.firstIndex(where: { $0.id == id }) else { throw .unknownParticipant(id) }
-            participants[index].packetsFrom += 1
-            participants[index].bytesFrom += UInt64(bytes)
-            counters.received += 1
-            counters.forwarded += UInt64(copies)
-            counters.forwardedBytes += UInt64(bytes) * UInt64(copies)
-        case .dropped(let reason, _):
-            counters.received += 1
-            switch reason {
-            case .unknownSender: counters.droppedUnknownSender += 1
-            case .malformed: counters.droppedMalformed += 1
-            }
         case .session(let id, let session):
             sessions.set(id, session)
         }
         sequence += 1
         return sequence
+    }
+
+    /// This state with its traffic counters cleared: what the operation log rebuilds.
+    public var withoutTraffic: RelayState {
+        var state = self
+        state.counters = Counters()
+        for index in state.participants.indices {
+            state.participants[index].packetsFrom = 0
+            state.participants[index].bytesFrom = 0
+        }
+        return state
+    }
+
+    /// Counts one data packet (a participant that is not here counts toward the totals only).
+    public mutating func count(_ tally: RelayTally) {
+        counters.received &+= 1
+        switch tally {
+        case .forwarded(let id, let bytes, let copies):
+            if let index = participants.firstIndex(where: { $0.id == id }) {
+                participants[index].packetsFrom &+= 1
+                participants[index].bytesFrom &+= UInt64(bytes)
+            }
+            counters.forwarded &+= UInt64(copies)
+            counters.forwardedBytes &+= UInt64(bytes) * UInt64(copies)
+        case .dropped(.unknownSender, _): counters.droppedUnknownSender &+= 1
+        case .dropped(.malformed, _): counters.droppedMalformed &+= 1
+        }
     }
 }

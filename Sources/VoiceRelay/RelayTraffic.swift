@@ -41,7 +41,8 @@ public enum RelayTraffic: Sendable, Equatable {
         case .control?:
             let session = try reader.integer(UInt64.self)
             self = .control(
-                session: session, try SessionMessage(frame: Array(try reader.bytes(Int(try reader.integer(UInt16.self))))))
+                session: session,
+                try SessionMessage(frame: Array(try reader.bytes(Int(try reader.integer(UInt16.self))))))
         case nil: throw .unknownType(type, offset: offset)
         }
         try reader.finish()

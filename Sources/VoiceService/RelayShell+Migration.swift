@@ -185,6 +185,10 @@ extension RelayShell {
                 for answer in answers { send(answer.message, to: answer.connection) }
             case .journal(let on):
                 instance.journaling = on
+            case .freeze:
+                let snapshot = instance.state.snapshot
+                let compressed = SnapshotCompression.compress(snapshot)
+                perform(hosting.handle(.frozen(size: UInt32(snapshot.count), state: compressed)))
             case .redirectClients(let contact):
                 for connection in connections.keys.sorted() { send(.redirect(control: contact), to: connection) }
             case .install(let size, let state):

@@ -16,7 +16,7 @@ struct MigrationMessageTests {
         .snapshot(migration: 9, sequence: 1200, size: 412, state: [1, 2, 3, 4]),
         .operations(migration: 9, first: 1201, operations: [[1], [], [2, 3]]),
         .acknowledge(migration: 9, sequence: 1203),
-        .commit(migration: 9, sequence: 1203),
+        .commit(migration: 9, sequence: 1203, size: 412, state: [5, 6, 7]),
         .tookOver(migration: 9),
         .late(migration: 9, traffic: Array(repeating: 7, count: 90)),
         .release(migration: 9),
@@ -38,7 +38,9 @@ struct MigrationMessageTests {
     }
 
     @Test func malformedFramesNameTheirOffset() {
-        #expect(throws: WireError.invalid("not a migration frame", offset: 0)) { try MigrationMessage(frame: [1, 1, 2]) }
+        #expect(throws: WireError.invalid("not a migration frame", offset: 0)) {
+            try MigrationMessage(frame: [1, 1, 2])
+        }
         #expect(throws: WireError.unsupportedVersion(3)) { try MigrationMessage(frame: [0x4D, 3, 1]) }
         #expect(throws: WireError.unknownType(99, offset: 2)) {
             try MigrationMessage(frame: [0x4D, 1, 99, 0, 0, 0, 0, 0, 0, 0, 1])
@@ -49,7 +51,10 @@ struct MigrationMessageTests {
         }
         // A snapshot claiming more bytes than a frame can hold.
         #expect(throws: WireError.invalid("4294967295 bytes", offset: 23)) {
-            try MigrationMessage(frame: [0x4D, 1, 4] + Array(repeating: 0, count: 8) + Array(repeating: 0, count: 12) + [0xFF, 0xFF, 0xFF, 0xFF])
+            try MigrationMessage(
+                frame: [0x4D, 1, 4] + Array(repeating: 0, count: 8) + Array(repeating: 0, count: 12) + [
+                    0xFF, 0xFF, 0xFF, 0xFF,
+                ])
         }
     }
 

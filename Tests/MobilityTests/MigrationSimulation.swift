@@ -234,6 +234,9 @@ struct MigrationWorld {
                 acknowledged += values
             case .journal:
                 break
+            case .freeze:
+                let state = hosts[side]!.state!
+                carryOut(side, hosting[side]!.handle(.frozen(size: UInt32(state.count * 8), state: Self.encode(state))))
             case .redirectClients:
                 if clientsAt == side { clientsAt = side.other }
             case .install(_, let state):

@@ -61,7 +61,8 @@ struct SessionWorld {
     }
 
     private mutating func deliver(_ event: Event, link: String) {
-        let arrival = max(now + .microseconds(300 + Int64(random.next() % 4700)), (lastArrival[link] ?? .zero) + .microseconds(1))
+        let arrival = max(
+            now + .microseconds(300 + Int64(random.next() % 4700)), (lastArrival[link] ?? .zero) + .microseconds(1))
         lastArrival[link] = arrival
         schedule(event, at: arrival)
     }
@@ -201,7 +202,9 @@ struct SessionSimulationTests {
             late += world.lateForwarded
             repeats += world.repeats
             let applied = world.services[.b]!.applied
-            #expect(applied == world.sent, "seed \(seed): \(applied.count) applied of \(world.sent.count)\n\(world.log.joined(separator: "\n"))")
+            #expect(
+                applied == world.sent,
+                "seed \(seed): \(applied.count) applied of \(world.sent.count)\n\(world.log.joined(separator: "\n"))")
             #expect(world.client.unapplied.isEmpty, "seed \(seed)")
             #expect(world.client.current?.control == SessionWorld.address(.b), "seed \(seed)")
             if breaks == 0 { #expect(world.moves == 1, "seed \(seed): the redirect moved the connection once") }
@@ -245,17 +248,21 @@ struct SessionSimulationTests {
             SessionMessage.request(sequence: 1, body: [1]), .request(sequence: 1, body: [1]),
             .request(sequence: 3, body: [3]), .request(sequence: 2, body: [2]), .request(sequence: 3, body: [3]),
         ] {
-            for case .apply(_, let body) in table.handle(message, on: session, dataAddress: "d", entropy: (0, 0)).outputs {
+            for case .apply(_, let body) in table.handle(message, on: session, dataAddress: "d", entropy: (0, 0))
+                .outputs
+            {
                 applied.append(body)
             }
         }
         #expect(applied == [[1], [2], [3]])
-        #expect(table.handle(.resume(session: 5, token: 8), on: nil, dataAddress: "d", entropy: (0, 0)).outputs == [
-            .answer(.unknownSession)
-        ])
-        #expect(table.handle(.resume(session: 5, token: 9), on: nil, dataAddress: "e", entropy: (0, 0)).outputs == [
-            .answer(.ready(session: 5, token: 9, appliedThrough: 3, data: "e"))
-        ])
+        #expect(
+            table.handle(.resume(session: 5, token: 8), on: nil, dataAddress: "d", entropy: (0, 0)).outputs == [
+                .answer(.unknownSession)
+            ])
+        #expect(
+            table.handle(.resume(session: 5, token: 9), on: nil, dataAddress: "e", entropy: (0, 0)).outputs == [
+                .answer(.ready(session: 5, token: 9, appliedThrough: 3, data: "e"))
+            ])
     }
 
     @Test(arguments: [

@@ -1,3 +1,4 @@
+import Mobility
 import OverlayCore
 import Testing
 
@@ -47,9 +48,7 @@ struct RelayMessageTests {
         let operations: [RelayOperation] = [
             .join(Participant(id: 3, name: "peer-3", dataAddress: "1.2.3.4:5", session: 6, resumeToken: 7)),
             .leave(participant: 3),
-            .forwarded(participant: 3, bytes: 74, copies: 2),
-            .dropped(.unknownSender, bytes: 12),
-            .dropped(.malformed, bytes: 3),
+            .session(id: 9, SessionTable.Session(client: "peer-3", token: 11, appliedThrough: 4)),
         ]
         for operation in operations {
             #expect(try RelayOperation(bytes: operation.bytes) == operation)
@@ -59,6 +58,7 @@ struct RelayMessageTests {
             }
         }
         #expect(throws: WireError.unknownType(0, offset: 0)) { try RelayOperation(bytes: [0]) }
-        #expect(throws: WireError.invalid("unknown drop reason", offset: 1)) { try RelayOperation(bytes: [4, 9, 0, 0, 0, 0]) }
+        // 3 and 4 were per-packet counters, no longer operations.
+        #expect(throws: WireError.unknownType(3, offset: 0)) { try RelayOperation(bytes: [3, 0, 0, 0, 1, 0, 0, 0, 9]) }
     }
 }
