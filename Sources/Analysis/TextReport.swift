@@ -59,6 +59,7 @@ extension RunReport {
         if !handoffs.isEmpty {
             let released = handoffs.filter { $0.outcome == "release" }.count
             var line = "handoffs  \(handoffs.count) migrations, \(released) released"
+            if let worst = handoffs.compactMap(\.commitMs).max() { line += " · commit max \(format(worst, 1)) ms" }
             let takeovers = handoffs.compactMap(\.takeoverMs)
             if let worst = takeovers.max() { line += " · takeover max \(format(worst, 2)) ms" }
             let gaps = handoffs.compactMap(\.maxGapMs)

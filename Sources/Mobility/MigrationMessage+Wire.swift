@@ -39,9 +39,10 @@ extension MigrationMessage {
             writer.integer(epoch)
             writer.text(source.name)
             writer.text(source.overlay)
-        case .accept(_, let contact):
+        case .accept(_, let contact, let data):
             head(.accept)
             writer.text(contact)
+            writer.text(data)
         case .refuse(_, let reason):
             head(.refuse)
             writer.text(reason)
@@ -104,7 +105,9 @@ extension MigrationMessage {
                 migration: migration, service: service,
                 identity: ServiceIdentity(kind: kind, version: version, digest: digest), epoch: try reader.integer(),
                 source: Host(name: try reader.text(limit: 255), overlay: try reader.text(limit: 255)))
-        case .accept?: self = .accept(migration: migration, contact: try reader.text(limit: 255))
+        case .accept?:
+            self = .accept(
+                migration: migration, contact: try reader.text(limit: 255), data: try reader.text(limit: 255))
         case .refuse?: self = .refuse(migration: migration, reason: try reader.text(limit: 1024))
         case .snapshot?:
             self = .snapshot(

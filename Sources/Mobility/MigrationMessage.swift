@@ -6,8 +6,9 @@ public enum MigrationMessage: Sendable, Equatable {
     /// Source to target: will you take `service` (this code), to serve it under `epoch`? Answer
     /// `source`.
     case prepare(migration: UInt64, service: String, identity: ServiceIdentity, epoch: UInt64, source: Host)
-    /// Target: yes; clients will reach the service at `contact` once it took over.
-    case accept(migration: UInt64, contact: String)
+    /// Target: yes; clients will reach the service at `contact` (its control address) once it
+    /// took over, and send it data at `data`.
+    case accept(migration: UInt64, contact: String, data: String)
     /// Target: no, and why.
     case refuse(migration: UInt64, reason: String)
     /// Source: the service's state after `sequence` operations, as the service encodes it
@@ -44,7 +45,7 @@ public enum MigrationMessage: Sendable, Equatable {
 
     public var migration: UInt64 {
         switch self {
-        case .prepare(let id, _, _, _, _), .accept(let id, _), .refuse(let id, _), .snapshot(let id, _, _, _),
+        case .prepare(let id, _, _, _, _), .accept(let id, _, _), .refuse(let id, _), .snapshot(let id, _, _, _),
             .operations(let id, _, _), .acknowledge(let id, _), .commit(let id, _, _, _), .tookOver(let id),
             .late(let id, _),
             .release(let id), .abort(let id, _):

@@ -99,6 +99,8 @@ public struct MigrationSourceStateMachine: Sendable {
     public private(set) var acknowledged: UInt64 = 0
     /// Where clients reach the service on the target (from its `accept`): what a redirect names.
     public private(set) var targetContact: String?
+    /// Where the target takes data (from its `accept`).
+    public private(set) var targetData: String?
     private let snapshot: (sequence: UInt64, size: UInt32, state: [UInt8])
     /// The sequence number the snapshot was taken at.
     public var snapshotSequence: UInt64 { snapshot.sequence }
@@ -144,9 +146,10 @@ public struct MigrationSourceStateMachine: Sendable {
             return []
         case (.message(let message), _) where message.migration != migration:
             return []
-        case (.message(.accept(_, let contact)), .prepare?):
+        case (.message(.accept(_, let contact, let data)), .prepare?):
             phase = .sync
             targetContact = contact
+            targetData = data
             var outputs: [Output] = [
                 .phase(.replicate),
                 .send(

@@ -56,8 +56,10 @@ public struct MigrationTargetStateMachine: Sendable {
     }
 
     public let catalogue: ServiceCatalogue
-    /// Where clients will reach the service here, told the source on accepting.
+    /// Where clients will reach the service here (control, and data), told the source on
+    /// accepting.
     public let contact: String
+    public let data: String
     /// The source of the migration under way: where answers go.
     public private(set) var source: MigrationMessage.Host?
     public let settings: Settings
@@ -74,10 +76,12 @@ public struct MigrationTargetStateMachine: Sendable {
 
     /// `hosting`: services this host serves already (it refuses to take one of them again).
     public init(
-        catalogue: ServiceCatalogue, contact: String, hosting: Set<String> = [], settings: Settings = Settings()
+        catalogue: ServiceCatalogue, contact: String, data: String = "", hosting: Set<String> = [],
+        settings: Settings = Settings()
     ) {
         self.catalogue = catalogue
         self.contact = contact
+        self.data = data
         self.hosting = hosting
         self.settings = settings
     }
@@ -94,7 +98,7 @@ public struct MigrationTargetStateMachine: Sendable {
             self.epoch = epoch
             phase = .prepare
             return [
-                .phase(.prepare), .send(.accept(migration: id, contact: contact)),
+                .phase(.prepare), .send(.accept(migration: id, contact: contact, data: data)),
                 .setTimer(.silence, after: settings.silenceTimeout),
             ]
         case (.message(let message), _) where message.migration != migration:

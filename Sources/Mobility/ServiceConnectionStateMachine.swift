@@ -169,12 +169,16 @@ public struct ServiceConnectionStateMachine: Sendable {
         case .applied(let sequence):
             unapplied.removeAll { $0.sequence <= sequence }
             return []
-        case .redirect(let control):
+        case .redirect(let control, let dataAddress):
             guard moving == nil, control != current?.control else { return [] }
             redirectTo = nil
             lastChannel += 1
             moving = (lastChannel, control)
-            return [.connect(lastChannel, to: control)]
+            // The new host serves already: data goes there now, not after the session resumed
+            // (the old host would forward it, one hop later, for a round trip or two).
+            guard !dataAddress.isEmpty, dataAddress != data else { return [.connect(lastChannel, to: control)] }
+            data = dataAddress
+            return [.useData(dataAddress), .connect(lastChannel, to: control)]
         case .push(let body):
             return [.deliver(body: body)]
         case .open, .resume, .request:

@@ -17,8 +17,9 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
         case primary
         /// A migration committed: the state no longer changes here; traffic goes to the target.
         case frozen
-        /// Clients were told to use `contact`; late traffic still goes to the target.
-        case moved(contact: String)
+        /// Clients were told to use `contact` (and `data`, if known); late traffic still goes to
+        /// the target.
+        case moved(contact: String, data: String)
         /// Done with the service.
         case closed
     }
@@ -84,8 +85,9 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
         case journal(Bool)
         /// The service's state stops changing here: answer at once with `.frozen`, its state now.
         case freeze
-        /// Tell every client of this host to use the service at `contact`.
-        case redirectClients(to: String)
+        /// Tell every client of this host to use the service at `contact`, sending data to
+        /// `data` (empty if not known).
+        case redirectClients(to: String, data: String)
         /// Build the replica from this snapshot (compressed, `size` bytes before).
         case install(size: UInt32, state: [UInt8])
         /// Apply this operation to the replica.
@@ -137,11 +139,12 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
     }
 
     /// A host that will take `service` over: its replica waits for the source's prepare.
-    /// `contact` is where clients will reach it here; `hosting` the services it serves already;
-    /// `lease` the service's registry lease (how long it waits for a silent source).
+    /// `contact` and `data` are where clients will reach it here; `hosting` the services it
+    /// serves already; `lease` the service's registry lease (how long it waits for a silent
+    /// source).
     public init(
         replicaOf service: String, me: MigrationMessage.Host, lease: Duration, catalogue: ServiceCatalogue,
-        contact: String, hosting: Set<String>
+        contact: String, data: String, hosting: Set<String>
     ) {
         self.service = service
         self.me = me
@@ -150,7 +153,8 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
         var settings = MigrationTargetStateMachine.Settings()
         settings.lease = lease
         migration = .target(
-            MigrationTargetStateMachine(catalogue: catalogue, contact: contact, hosting: hosting, settings: settings))
+            MigrationTargetStateMachine(
+                catalogue: catalogue, contact: contact, data: data, hosting: hosting, settings: settings))
     }
 
     /// A target that took over serves the service; all that is left of its migration is the old
@@ -161,6 +165,12 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
         case .target(let machine): role == .primary && machine.phase == .takeover
         case .source: false
         }
+    }
+
+    /// A target that took over and still hears from its source: late traffic may come.
+    public var receivesLateTraffic: Bool {
+        guard case .target(let machine) = migration else { return false }
+        return role == .primary && machine.phase == .takeover
     }
 
     /// Whether `message` belongs to the migration under way (a target's first one names it).
@@ -289,9 +299,11 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
                 outputs.append(.journal(false))
                 if !due.isEmpty { outputs.append(.deliver(due)) }
             case .redirectClients:
+                // Where the registry says the target serves wins (its data address is not known then).
                 let contact = registryContact ?? machine.targetContact ?? ""
-                role = .moved(contact: contact)
-                outputs.append(.redirectClients(to: contact))
+                let data = registryContact == nil ? machine.targetData ?? "" : ""
+                role = .moved(contact: contact, data: data)
+                outputs.append(.redirectClients(to: contact, data: data))
             case .release:
                 role = .closed
                 outputs += [.withdraw, .ended]

@@ -21,8 +21,9 @@ public enum SessionMessage: Sendable, Equatable {
     case unknownSession
     /// Request `sequence` was applied.
     case applied(sequence: UInt64)
-    /// The service moves: open a control channel to `control` and resume there.
-    case redirect(control: String)
+    /// The service moves: open a control channel to `control` and resume there. `data` is where
+    /// the new host takes data, already serving (send there at once), or empty if not known.
+    case redirect(control: String, data: String)
     /// A message of the service for the client.
     case push(body: [UInt8])
 
@@ -62,9 +63,10 @@ public enum SessionMessage: Sendable, Equatable {
         case .applied(let sequence):
             writer.integer(Kind.applied.rawValue)
             writer.integer(sequence)
-        case .redirect(let control):
+        case .redirect(let control, let data):
             writer.integer(Kind.redirect.rawValue)
             writer.text(control)
+            writer.text(data)
         case .push(let body):
             writer.integer(Kind.push.rawValue)
             blob(body)
@@ -90,7 +92,7 @@ public enum SessionMessage: Sendable, Equatable {
                 data: try reader.text(limit: 255))
         case .unknownSession?: self = .unknownSession
         case .applied?: self = .applied(sequence: try reader.integer())
-        case .redirect?: self = .redirect(control: try reader.text(limit: 255))
+        case .redirect?: self = .redirect(control: try reader.text(limit: 255), data: try reader.text(limit: 255))
         case .push?: self = .push(body: try blob())
         case nil: throw .unknownType(type, offset: typeOffset)
         }

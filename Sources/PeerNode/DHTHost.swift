@@ -77,7 +77,8 @@ actor DHTHost {
             await apply(node.command(.chord(.lookup(key: key, tag: 0)), now: now))
         case .register(let service, let epoch, let leaseSeconds):
             let record = ServiceRecord(
-                name: service, hosts: [me.address], epoch: UInt64(epoch), lease: .milliseconds(Int64(leaseSeconds * 1000)))
+                name: service, hosts: [me.address], epoch: UInt64(epoch),
+                lease: .milliseconds(Int64(leaseSeconds * 1000)))
             await apply(node.command(.register(record, tag: 0), now: now))
         case .resolve(let service):
             await apply(node.command(.resolve(name: service, tag: 0), now: now))
@@ -247,7 +248,8 @@ actor DHTHost {
 
     /// The pooled connection to `destination`, opened on first use. When it fails (refused,
     /// reset), it is dropped and the node hears that the neighbour is unreachable.
-    private func link(to destination: NodeRef) -> (queue: AsyncStream<[UInt8]>.Continuation, writer: Task<Void, Never>) {
+    private func link(to destination: NodeRef) -> (queue: AsyncStream<[UInt8]>.Continuation, writer: Task<Void, Never>)
+    {
         if let open = links[destination] { return open }
         let (frames, queue) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .bufferingNewest(4096))
         let group = self.group
@@ -256,8 +258,10 @@ actor DHTHost {
         let writer = Task {
             do {
                 var bootstrap = ClientBootstrap(group: group).connectTimeout(.milliseconds(500))
+                    .channelOption(.socketOption(.tcp_nodelay), value: 1)  // see OverlaySockets
                 if let local { bootstrap = bootstrap.bind(to: local) }
-                let channel = try await bootstrap
+                let channel =
+                    try await bootstrap
                     .connect(host: destination.host, port: Int(destination.port)) { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHandler(

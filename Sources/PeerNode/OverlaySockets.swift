@@ -16,6 +16,10 @@ enum OverlaySockets {
     ) async throws -> Result {
         let listener = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // Overlay frames are small and often come in a row (a migration's late packets):
+            // Nagle's algorithm would hold each behind the previous one's ACK, a round trip or
+            // a delayed ACK (up to 200 ms on a wan link).
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: configuration.address, port: configuration.tcpPort) { channel in
                 // Plain handlers, no async channel per connection: a connection accepted while
                 // the peer shuts down must not leave an unfinished async writer behind (NIO

@@ -108,9 +108,9 @@ extension RelayShell {
         return try await bind(
             service: service, address: address, group: group, seed: .random(in: .min ... .max), host: host,
             logger: logger, onEvent: onEvent
-        ) { contact in
+        ) { contact, data in
             RelayHosting(
-                replicaOf: service, me: host.me, lease: host.lease, catalogue: catalogue, contact: contact,
+                replicaOf: service, me: host.me, lease: host.lease, catalogue: catalogue, contact: contact, data: data,
                 hosting: hosting)
         }
     }
@@ -164,7 +164,9 @@ extension RelayShell {
         if case .request = message, let session = instance.session(on: connection) {
             return perform(hosting.handle(.late(traffic: RelayTraffic.control(session: session, message).bytes)))
         }
-        if case .moved(let contact) = hosting.role { send(.redirect(control: contact), to: connection) }
+        if case .moved(let contact, let data) = hosting.role {
+            send(.redirect(control: contact, data: data), to: connection)
+        }
     }
 
     func migratedDatagram(_ packet: [UInt8], from sender: String) {
@@ -189,8 +191,10 @@ extension RelayShell {
                 let snapshot = instance.state.snapshot
                 let compressed = SnapshotCompression.compress(snapshot)
                 perform(hosting.handle(.frozen(size: UInt32(snapshot.count), state: compressed)))
-            case .redirectClients(let contact):
-                for connection in connections.keys.sorted() { send(.redirect(control: contact), to: connection) }
+            case .redirectClients(let contact, let data):
+                for connection in connections.keys.sorted() {
+                    send(.redirect(control: contact, data: data), to: connection)
+                }
             case .install(let size, let state):
                 do {
                     let bytes = try SnapshotCompression.decompress(state, size: Int(size))
@@ -247,6 +251,8 @@ extension RelayShell {
                         migration: String(migration), service: service, snapshotBytes: snapshotBytes,
                         compressedBytes: compressedBytes, operations: operations, late: late))
             case .over(let migration):
+                // No more late traffic: what waits for it goes now.
+                forwardInOrder(ordering.finish(), context: nil)
                 host?.over(migration)
             }
         }
@@ -269,10 +275,13 @@ extension RelayShell {
         }
         switch traffic {
         case .data(let sender, let packet):
-            let isRTP = packet.withUnsafeBytes { (try? RTPHeader(bytes: $0)) != nil }
-            carryOut(
-                instance.handle(.datagram(from: sender, bytes: packet.count, isRTP: isRTP)),
-                packet: ByteBuffer(bytes: packet), context: nil)
+            let header = packet.withUnsafeBytes { try? RTPHeader(bytes: $0) }
+            let buffer = ByteBuffer(bytes: packet)
+            if let header, hosting.receivesLateTraffic {
+                let due = ordering.late(from: sender, sequence: header.sequenceNumber, packet: buffer, now: Self.now())
+                return forwardInOrder(due, context: nil)
+            }
+            forward(buffer, from: sender, isRTP: header != nil, context: nil)
         case .control(let session, let message):
             carryOut(instance.handle(.late(session: session, message)), packet: nil, context: nil)
         }

@@ -30,6 +30,10 @@ public final class RelayShell: @unchecked Sendable {
     /// The hosting core's timers that are set.
     var timers: [RelayHosting.Timer: Scheduled<Void>] = [:]
     var instance: RelayInstance
+    /// After a takeover, each speaker's late and direct packets merged back into sequence order,
+    /// with the timer that lets go what waited too long.
+    var ordering = LateTrafficOrdering<ByteBuffer>()
+    var orderingTimer: Scheduled<Void>?
     var connections: [RelayInstance.ConnectionID: any Channel] = [:]
     private var lastConnection: RelayInstance.ConnectionID = 0
     private var socketAddresses: [String: SocketAddress] = [:]
@@ -64,15 +68,16 @@ public final class RelayShell: @unchecked Sendable {
         try await bind(
             service: service, address: address, controlPort: controlPort, dataPort: dataPort, group: group, seed: seed,
             host: host, logger: logger, onEvent: onEvent
-        ) { _ in RelayHosting(primary: service, epoch: 1) }
+        ) { _, _ in RelayHosting(primary: service, epoch: 1) }
     }
 
-    /// Binds both sockets; `hosting` makes the core from the control listener's address.
+    /// Binds both sockets; `hosting` makes the core from the control listener's and the data
+    /// socket's addresses.
     static func bind(
         service: String, address: String, controlPort: Int = 0, dataPort: Int = 0, group: any EventLoopGroup,
         seed: UInt64, host: MigrationHost?, logger: Logger,
         onEvent: @escaping @Sendable (RelayInstance.RelayEvent) -> Void,
-        hosting: (_ controlAddress: String) -> RelayHosting
+        hosting: (_ controlAddress: String, _ dataAddress: String) -> RelayHosting
     ) async throws -> RelayShell {
         let loop = group.next()
         let box = OwnerSlot<RelayShell>()
@@ -109,10 +114,10 @@ public final class RelayShell: @unchecked Sendable {
             throw error
         }
         let controlAddress = "\(address):\(listener.localAddress?.port ?? 0)"
+        let dataAddress = "\(address):\(datagrams.localAddress?.port ?? 0)"
         let shell = RelayShell(
-            service: service, controlAddress: controlAddress,
-            dataAddress: "\(address):\(datagrams.localAddress?.port ?? 0)", loop: loop, seed: seed,
-            hosting: hosting(controlAddress), host: host, logger: logger, onEvent: onEvent)
+            service: service, controlAddress: controlAddress, dataAddress: dataAddress, loop: loop, seed: seed,
+            hosting: hosting(controlAddress, dataAddress), host: host, logger: logger, onEvent: onEvent)
         try await loop.submit {
             shell.listener = listener
             shell.datagrams = datagrams
@@ -140,6 +145,8 @@ public final class RelayShell: @unchecked Sendable {
     /// Stops serving and hands back the channels to close.
     func closeOnLoop() -> [any Channel] {
         perform(hosting.handle(.close))
+        orderingTimer?.cancel()
+        orderingTimer = nil
         let all = Array(connections.values) + [listener, datagrams].compactMap { $0 }
         connections = [:]
         listener = nil
@@ -184,16 +191,41 @@ public final class RelayShell: @unchecked Sendable {
         let sender = envelope.remoteAddress.endpoint
         switch hosting.role {
         case .primary:
-            let isRTP = envelope.data.withUnsafeReadableBytes { bytes in (try? RTPHeader(bytes: bytes)) != nil }
-            carryOut(
-                instance.handle(.datagram(from: sender, bytes: envelope.data.readableBytes, isRTP: isRTP)),
-                packet: envelope.data, context: context)
+            let header = envelope.data.withUnsafeReadableBytes { bytes in try? RTPHeader(bytes: bytes) }
+            if let header, hosting.receivesLateTraffic {
+                let due = ordering.direct(
+                    from: sender, sequence: header.sequenceNumber, packet: envelope.data, now: Self.now())
+                return forwardInOrder(due, context: context)
+            }
+            forward(envelope.data, from: sender, isRTP: header != nil, context: context)
         case .frozen, .moved:
             migratedDatagram(Array(buffer: envelope.data), from: sender)
         case .replica, .closed:
             break
         }
     }
+
+    /// Hands a data packet to the relay and forwards it where the relay says.
+    func forward(_ packet: ByteBuffer, from sender: String, isRTP: Bool, context: ChannelHandlerContext?) {
+        carryOut(
+            instance.handle(.datagram(from: sender, bytes: packet.readableBytes, isRTP: isRTP)), packet: packet,
+            context: context)
+    }
+
+    /// Forwards RTP packets the ordering let go, and sets its timer for those still waiting.
+    func forwardInOrder(_ due: [(sender: String, packet: ByteBuffer)], context: ChannelHandlerContext?) {
+        for (sender, packet) in due { forward(packet, from: sender, isRTP: true, context: context) }
+        orderingTimer?.cancel()
+        orderingTimer = nil
+        guard let deadline = ordering.nextDeadline else { return }
+        orderingTimer = loop.scheduleTask(in: TimeAmount(max(.zero, deadline - Self.now()))) { [self] in
+            orderingTimer = nil
+            forwardInOrder(ordering.tick(now: Self.now()), context: nil)
+        }
+    }
+
+    /// The loop's monotonic clock, for the ordering.
+    static func now() -> Duration { .nanoseconds(Int64(clamping: NIODeadline.now().uptimeNanoseconds)) }
 
     /// Carries out the instance's outputs; `packet` is the datagram they are about (with the
     /// handler `context` that read it, or nil when it came from elsewhere).

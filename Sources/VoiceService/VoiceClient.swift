@@ -205,31 +205,33 @@ public final class VoiceClient: @unchecked Sendable {
     /// Stops speaking and playing, leaves the relay, closes both channels, and returns what was
     /// heard from each speaker (in the order of their SSRCs).
     public func finish() async -> [Heard] {
-        let heard = (try? await loop.submit { () -> [Heard] in
-            self.speech?.scheduled?.cancel()
-            self.finishSpeech()
-            for entry in self.tracks.values { entry.playout?.cancel() }
-            self.run(.send(body: RelayMessage.leave.frame))
-            return self.tracks.keys.sorted().map { ssrc in
-                let track = self.tracks[ssrc]!.track
-                return Heard(
-                    ssrc: ssrc, samples: track.heard, concealed: track.concealed, silent: track.silent,
-                    packets: track.packets)
-            }
-        }.get()) ?? []
+        let heard =
+            (try? await loop.submit { () -> [Heard] in
+                self.speech?.scheduled?.cancel()
+                self.finishSpeech()
+                for entry in self.tracks.values { entry.playout?.cancel() }
+                self.run(.send(body: RelayMessage.leave.frame))
+                return self.tracks.keys.sorted().map { ssrc in
+                    let track = self.tracks[ssrc]!.track
+                    return Heard(
+                        ssrc: ssrc, samples: track.heard, concealed: track.concealed, silent: track.silent,
+                        packets: track.packets)
+                }
+            }.get()) ?? []
         await close()
         return heard
     }
 
     private func close() async {
-        let channels = (try? await loop.submit { () -> [any Channel] in
-            self.finished = true
-            for timer in self.timers.values { timer.cancel() }
-            self.timers = [:]
-            let all = Array(self.channels.values) + [self.data].compactMap { $0 }
-            self.channels = [:]
-            return all
-        }.get()) ?? []
+        let channels =
+            (try? await loop.submit { () -> [any Channel] in
+                self.finished = true
+                for timer in self.timers.values { timer.cancel() }
+                self.timers = [:]
+                let all = Array(self.channels.values) + [self.data].compactMap { $0 }
+                self.channels = [:]
+                return all
+            }.get()) ?? []
         for channel in channels { try? await channel.close() }
     }
 
@@ -253,7 +255,8 @@ public final class VoiceClient: @unchecked Sendable {
         let packet = packetizer.packet(encoder.encode(current.frames[current.next]), startsTalkSpurt: current.next == 0)
         slots += 1
         if let relayData, let data {
-            data.writeAndFlush(AddressedEnvelope(remoteAddress: relayData, data: ByteBuffer(bytes: packet.bytes)), promise: nil)
+            data.writeAndFlush(
+                AddressedEnvelope(remoteAddress: relayData, data: ByteBuffer(bytes: packet.bytes)), promise: nil)
         }
         current.next += 1
         let nextDeadline = origin + .milliseconds(20 * (current.first + Int64(current.next)))
@@ -316,7 +319,9 @@ public final class VoiceClient: @unchecked Sendable {
         // link profile.
         var bootstrap = ClientBootstrap(group: loop).connectTimeout(.milliseconds(250))
         // From this client's own address (its peer's), as the data socket.
-        if let local = data?.localAddress, let ip = local.ipAddress, let from = try? SocketAddress(ipAddress: ip, port: 0) {
+        if let local = data?.localAddress, let ip = local.ipAddress,
+            let from = try? SocketAddress(ipAddress: ip, port: 0)
+        {
             bootstrap = bootstrap.bind(to: from)
         }
         bootstrap

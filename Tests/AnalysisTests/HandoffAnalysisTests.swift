@@ -67,6 +67,7 @@ import Testing
             handoff.phases == ["prepare", "replicate", "sync", "commit", "takeover", "redirect", "forward", "release"])
         #expect(handoff.outcome == "release")
         #expect(handoff.takeoverMs == 12)
+        #expect(handoff.commitMs == 1000)
         #expect(handoff.start == Double(Self.t0) / 1e6 + 1)
         #expect(handoff.end == Double(Self.t0) / 1e6 + 4)
         #expect(handoff.lost == nil)  // no capture yet: nothing measured

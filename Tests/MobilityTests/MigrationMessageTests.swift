@@ -11,7 +11,7 @@ struct MigrationMessageTests {
         .prepare(
             migration: 9, service: "voice", identity: identity, epoch: 4,
             source: MigrationMessage.Host(name: "peer-1", overlay: "127.0.0.2:4000")),
-        .accept(migration: 9, contact: "127.0.0.3:5000"),
+        .accept(migration: 9, contact: "127.0.0.3:5000", data: "127.0.0.3:5001"),
         .refuse(migration: 9, reason: "this host runs no voice-relay"),
         .snapshot(migration: 9, sequence: 1200, size: 412, state: [1, 2, 3, 4]),
         .operations(migration: 9, first: 1201, operations: [[1], [], [2, 3]]),
@@ -45,9 +45,9 @@ struct MigrationMessageTests {
         #expect(throws: WireError.unknownType(99, offset: 2)) {
             try MigrationMessage(frame: [0x4D, 1, 99, 0, 0, 0, 0, 0, 0, 0, 1])
         }
-        // 11 bytes of head, then the contact: a 2-byte length and 3 bytes.
-        #expect(throws: WireError.trailingBytes(offset: 16)) {
-            try MigrationMessage(frame: MigrationMessage.accept(migration: 1, contact: "a:1").frame + [0])
+        // 11 bytes of head, then the contact and the data address: each a 2-byte length and 3 bytes.
+        #expect(throws: WireError.trailingBytes(offset: 21)) {
+            try MigrationMessage(frame: MigrationMessage.accept(migration: 1, contact: "a:1", data: "a:2").frame + [0])
         }
         // A snapshot claiming more bytes than a frame can hold.
         #expect(throws: WireError.invalid("4294967295 bytes", offset: 23)) {

@@ -60,7 +60,7 @@ struct MigrationWorld {
         .source: Hosting(primary: "svc", epoch: 1),
         .target: Hosting(
             replicaOf: "svc", me: names[.target]!, lease: lease, catalogue: ServiceCatalogue([identity]),
-            contact: "10.0.0.2:7000", hosting: []),
+            contact: "10.0.0.2:7000", data: "10.0.0.2:7001", hosting: []),
     ]
     var hosts: [Side: Host] = [.source: Host(state: []), .target: Host()]
     /// The registry's record: who, under which epoch, renewed when.

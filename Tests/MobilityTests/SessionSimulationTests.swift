@@ -114,7 +114,8 @@ struct SessionWorld {
             services[.b]!.serving = true
             log.append("\(now) migrate after \(services[.a]!.applied.count) requests")
             for (channel, state) in channels where state.host == .a && state.open {
-                deliver(.toClient(channel: channel, .redirect(control: Self.address(.b))), link: "c\(channel)")
+                deliver(
+                    .toClient(channel: channel, .redirect(control: Self.address(.b), data: "b")), link: "c\(channel)")
             }
             schedule(.releaseA, at: now + .seconds(2))
         case .releaseA:
@@ -141,7 +142,8 @@ struct SessionWorld {
                 lateForwarded += 1
                 deliver(.late(session: session, message), link: "ab")
             } else {
-                deliver(.toClient(channel: channel, .redirect(control: Self.address(.b))), link: "c\(channel)")
+                deliver(
+                    .toClient(channel: channel, .redirect(control: Self.address(.b), data: "b")), link: "c\(channel)")
             }
             return
         }
@@ -213,13 +215,30 @@ struct SessionSimulationTests {
         #expect(late > 0 && repeats > 0, "\(late) late, \(repeats) repeated")
     }
 
+    @Test func aRedirectNamingTheNewHostsDataAddressMovesTheDataAtOnce() {
+        var client = ServiceConnectionStateMachine(client: "c")
+        _ = client.handle(.start)
+        _ = client.handle(.resolved(control: "old:1"))
+        _ = client.handle(.connected(1))
+        _ = client.handle(.message(1, .ready(session: 5, token: 9, appliedThrough: 0, data: "old:2")))
+        // The new host serves already: data goes there before its control channel is open.
+        #expect(
+            client.handle(.message(1, .redirect(control: "new:1", data: "new:2")))
+                == [.useData("new:2"), .connect(2, to: "new:1")])
+        _ = client.handle(.connected(2))
+        // Its ready names the same address: no second move.
+        let moved = client.handle(.message(2, .ready(session: 5, token: 9, appliedThrough: 0, data: "new:2")))
+        #expect(moved.prefix(2) == [.close(1), .moved(control: "new:1")])
+        #expect(!moved.contains(.useData("new:2")))
+    }
+
     @Test func aRedirectWhoseNewHostDoesNotAnswerIsTriedAgainWhileTheOldChannelCarriesOn() {
         var client = ServiceConnectionStateMachine(client: "c")
         _ = client.handle(.start)
         _ = client.handle(.resolved(control: "old:1"))
         _ = client.handle(.connected(1))
         _ = client.handle(.message(1, .ready(session: 5, token: 9, appliedThrough: 0, data: "old:2")))
-        #expect(client.handle(.message(1, .redirect(control: "new:1"))) == [.connect(2, to: "new:1")])
+        #expect(client.handle(.message(1, .redirect(control: "new:1", data: ""))) == [.connect(2, to: "new:1")])
         // The connection to the new host fails (a lost SYN): back off, keep the old channel.
         #expect(client.handle(.closed(2)) == [.setTimer(.backoff, after: .milliseconds(100))])
         #expect(client.current?.channel == 1 && client.moving == nil)
@@ -233,7 +252,7 @@ struct SessionSimulationTests {
         _ = other.handle(.resolved(control: "old:1"))
         _ = other.handle(.connected(1))
         _ = other.handle(.message(1, .ready(session: 6, token: 1, appliedThrough: 0, data: "old:2")))
-        _ = other.handle(.message(1, .redirect(control: "new:1")))
+        _ = other.handle(.message(1, .redirect(control: "new:1", data: "")))
         _ = other.handle(.closed(2))
         _ = other.handle(.closed(1))
         #expect(other.handle(.timerFired(.backoff)) == [.resolve])
@@ -268,7 +287,7 @@ struct SessionSimulationTests {
     @Test(arguments: [
         SessionMessage.open(client: "peer-2"), .resume(session: 3, token: .max), .request(sequence: 9, body: [1, 2]),
         .ready(session: 3, token: 4, appliedThrough: 5, data: "10.0.0.2:40000"), .unknownSession, .applied(sequence: 7),
-        .redirect(control: "10.0.0.2:7000"), .push(body: []),
+        .redirect(control: "10.0.0.2:7000", data: "10.0.0.2:7001"), .push(body: []),
     ])
     func sessionMessagesDecodeBackAndRefuseEveryProperPrefix(message: SessionMessage) throws {
         #expect(try SessionMessage(frame: message.frame) == message)

@@ -13,6 +13,9 @@ public struct HandoffFigures: Sendable, Equatable, Codable {
     /// The phases in time order, and the last one (`release` when it completed).
     public var phases: [String]
     public var outcome: String
+    /// From the first phase (`prepare`, the source asking the target) to `commit` (the source
+    /// stops changing state): how long the migration took to converge.
+    public var commitMs: Double?
     /// From `commit` (the source stops changing state) to `takeover` (the target is primary).
     public var takeoverMs: Double?
     /// Bytes on the overlay port between the two hosts inside the window: migration control
@@ -62,8 +65,11 @@ public enum HandoffAnalysis {
         }
         return byID.values.map { handoff in
             var handoff = handoff
-            if let commit = times[handoff.migration]?["commit"], let takeover = times[handoff.migration]?["takeover"] {
-                handoff.takeoverMs = ((takeover - commit) * 1e6).rounded() / 1000
+            if let commit = times[handoff.migration]?["commit"] {
+                handoff.commitMs = ((commit - handoff.start) * 1e6).rounded() / 1000
+                if let takeover = times[handoff.migration]?["takeover"] {
+                    handoff.takeoverMs = ((takeover - commit) * 1e6).rounded() / 1000
+                }
             }
             if let transfer = transfers[handoff.migration] {
                 handoff.snapshotBytes = transfer.snapshot
