@@ -103,9 +103,11 @@ let package = Package(
         .executableTarget(
             name: "peer",
             dependencies: [
-                "PeerNode", "DHT", "VoiceService",
+                "PeerNode", "DHT", "OverlayCore", "VoiceService", "CSeamlessLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
         .executableTarget(

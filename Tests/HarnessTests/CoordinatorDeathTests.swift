@@ -6,7 +6,7 @@ import Testing
 @testable import Harness
 
 /// The `testbed` executable as a user runs it, killed or interrupted mid-run.
-@Suite struct CoordinatorDeathTests {
+@Suite(.timeLimit(.minutes(2))) struct CoordinatorDeathTests {
     static let longRun = """
         name: e2e-long
         peers: 3

@@ -10,7 +10,7 @@ import Testing
 
 /// Sixteen real peers form a Chord ring on loopback; the peer holding a registered record (its
 /// key's primary) is killed; lookups stay correct and the record is still found.
-@Suite struct DHTEndToEndTests {
+@Suite(.timeLimit(.minutes(2))) struct DHTEndToEndTests {
     static let scenario = """
         name: e2e-dht
         peers: 16

@@ -14,7 +14,7 @@ import Voice
 /// goals (largest gap ≤ 30 ms, takeover ≤ 20 ms, no frame concealed) are judged in its report
 /// (`make testbed`, release binaries), not here: debug-built peers on a busy 2-core machine
 /// send and forward late now and then, handoff or not.
-@Suite(.serialized) struct HandoffEndToEndTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct HandoffEndToEndTests {
     @Test func theRelayMovesEveryFiveSecondsAndNobodyHearsIt() async throws {
         let (result, folder) = try await VoiceEndToEndTests.run(shipped: "voice-handoff")
         let report = result.report

@@ -9,7 +9,7 @@ import Testing
 
 /// Peers in network namespaces behind the link emulator, measured with ping (a tool that is
 /// not ours). Root only.
-@Suite(.enabled(if: getuid() == 0 && access("/usr/bin/ping", X_OK) == 0, "needs root and ping"))
+@Suite(.enabled(if: getuid() == 0 && access("/usr/bin/ping", X_OK) == 0, "needs root and ping"), .timeLimit(.minutes(2)))
 struct NetnsEndToEndTests {
     static let profiles: ProfileCatalogue = {
         var catalogue = ProfileCatalogue(folders: ["test"])
@@ -155,7 +155,7 @@ struct NetnsEndToEndTests {
 
 /// TCP and UDP between two peers' namespaces through `lan`- and `lossy`-like links, and an
 /// interrupted run that still removes everything.
-@Suite(.enabled(if: getuid() == 0, "needs root"))
+@Suite(.enabled(if: getuid() == 0, "needs root"), .timeLimit(.minutes(2)))
 struct NetnsTrafficTests {
     static func scenario(profile: String) -> String {
         """

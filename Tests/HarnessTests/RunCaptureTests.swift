@@ -9,7 +9,7 @@ import Testing
 
 /// A run captures its own network: traffic a test puts on it shows up in capture.pcap and in
 /// the report's streams, each receiver named by its peer.
-@Suite(.enabled(if: getuid() == 0, "capturing on lo needs root"))
+@Suite(.enabled(if: getuid() == 0, "capturing on lo needs root"), .timeLimit(.minutes(2)))
 struct RunCaptureTests {
     @Test func aRunCapturesItsTrafficAndNamesTheReceiver() async throws {
         let yaml = """

@@ -8,7 +8,7 @@ import Testing
 @testable import Harness
 
 /// Whole runs with real peer processes on loopback: the coordinator in this process.
-@Suite struct TestbedRunEndToEndTests {
+@Suite(.timeLimit(.minutes(2))) struct TestbedRunEndToEndTests {
     static let smoke = """
         name: e2e-smoke
         peers: 4

@@ -11,7 +11,7 @@ import Voice
 /// peers taking turns to speak the reference recording through it. Every listener's WAV must
 /// be the source, and GStreamer's own Speex decoder, fed the RTP from our capture (extracted
 /// by tshark), must hear what our receiver wrote.
-@Suite(.serialized) struct VoiceEndToEndTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct VoiceEndToEndTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
 

@@ -5,7 +5,7 @@ import Testing
 
 /// The real `peer` executable over real pipes and sockets. It is started through a shell that
 /// stays its parent, so the test thread's lifetime never triggers its parent-death signal.
-@Suite struct PeerEndToEndTests {
+@Suite(.timeLimit(.minutes(2))) struct PeerEndToEndTests {
     /// Starts `peer` under `bash`, which passes its stdin through and waits for it.
     static func startPeer(_ name: String = "peer-1", address: String) throws -> ChildProcess {
         try ChildProcess(

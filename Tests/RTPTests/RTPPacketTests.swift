@@ -46,9 +46,19 @@ import Testing
     }
 
     @Test func everyTruncationOfAValidPacketIsAnErrorOrAShorterPacketNeverACrash() {
-        let full = Self.samples[1].bytes
-        for length in 0..<full.count {
-            _ = try? RTPPacket(bytes: Array(full.prefix(length)))
+        for original in Self.samples {
+            let full = original.bytes
+            for length in 0..<full.count {
+                do {
+                    // What still reads is the same header with less behind it.
+                    let packet = try RTPPacket(bytes: Array(full.prefix(length)))
+                    #expect(length >= 12)
+                    #expect(packet.sequenceNumber == original.sequenceNumber && packet.ssrc == original.ssrc)
+                    #expect(packet.csrcs == original.csrcs && packet.bytes.count <= length)
+                } catch {
+                    if length < 12 { #expect(error == .tooShort(length: length)) }
+                }
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ import VoiceRelay
 /// died; a target that dies before the commit leaves the source serving. The overlay and the
 /// registry between the shells are in this process (`Overlay`), and a host "crashes" by losing
 /// every frame from then on and closing its sockets.
-@Suite(.serialized) struct MigrationShellTests {
+@Suite(.serialized, .timeLimit(.minutes(2))) struct MigrationShellTests {
     static let logger = Logger(label: "migration-test")
 
     /// Migration frames between shells by overlay address, and a registry, in one process.
@@ -226,6 +226,7 @@ import VoiceRelay
             #expect(moves == 0)
         }
         let heard = await Self.heard(Array(clients.dropFirst()), from: clients[0].ssrc)
+        #expect(heard.count == 2)
         for listener in heard { #expect(listener.packets == 150 && listener.concealed == 0, "\(listener)") }
         #expect(try await source.state().counters.forwarded == 300)
         _ = await clients[0].finish()
@@ -267,6 +268,7 @@ import VoiceRelay
         _ = try await clients[1].speak(speech)
         try await Task.sleep(for: .milliseconds(1300))
         let heard = await Self.heard([clients[0], clients[2]], from: clients[1].ssrc)
+        #expect(heard.count == 2)
         for listener in heard { #expect(listener.packets == 50 && listener.concealed == 0, "\(listener)") }
         // The leave each client sent on finishing applied once, at the new host.
         _ = await clients[1].finish()

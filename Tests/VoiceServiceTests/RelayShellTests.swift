@@ -13,7 +13,7 @@ import VoiceRelay
 
 /// The relay over real sockets on loopback: raw participants join over TCP and exchange
 /// crafted RTP over UDP; three voice clients talk through it.
-@Suite(.serialized) struct RelayShellTests {
+@Suite(.serialized, .timeLimit(.minutes(2))) struct RelayShellTests {
     static let reference = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Testbed/audio/reference.wav").path
     static let logger = Logger(label: "relay-test")
