@@ -1,7 +1,8 @@
 import OverlayCore
 
 /// The overlay's binary wire format for Chord, version 1. A frame (the length prefix is the
-/// transport's) is: version (1 byte), type (1 byte), the sender, then the type's fields.
+/// transport's) is: the overlay envelope (`OverlayProtocol.dht`, version), type (1 byte), the
+/// sender, then the type's fields.
 /// Integers are big-endian. A node is an address kind (4: IPv4 in 4 bytes; 0: host text with a
 /// 16-bit length) and a 16-bit port; its identifier is recomputed, never trusted. Lists carry a
 /// count first and have limits, so no frame can make the decoder allocate without bound.
@@ -20,7 +21,7 @@ public enum ChordWire {
 
     public static func encode(_ envelope: ChordEnvelope) -> [UInt8] {
         var writer = WireWriter()
-        writer.integer(version)
+        writer.envelope(.dht, version: version)
         writer.integer(type(of: envelope.message).rawValue)
         writer.node(envelope.sender)
         switch envelope.message {
@@ -98,7 +99,7 @@ public enum ChordWire {
 
     public static func decode(_ bytes: [UInt8]) throws(WireError) -> ChordEnvelope {
         var reader = WireReader(bytes)
-        try reader.version(Self.version)
+        try reader.envelope(.dht, version: Self.version)
         let typeOffset = reader.offset
         let rawType = try reader.integer(UInt8.self)
         guard let type = MessageType(rawValue: rawType) else { throw .unknownType(rawType, offset: typeOffset) }
@@ -110,7 +111,9 @@ public enum ChordWire {
             case .askNext: .askNext(request: try reader.integer(), node: try reader.node())
             case .getNeighbours: .getNeighbours(request: try reader.integer())
             case .neighbours:
-                .neighbours(request: try reader.integer(), predecessor: try reader.optionalNode(), successors: try reader.nodes())
+                .neighbours(
+                    request: try reader.integer(), predecessor: try reader.optionalNode(),
+                    successors: try reader.nodes())
             case .notify: .notify
             case .closerSuccessor: .closerSuccessor(try reader.node())
             case .unreachable: .unreachable(try reader.node())
@@ -122,7 +125,9 @@ public enum ChordWire {
             case .fetch: .fetch(request: try reader.integer(), key: try reader.id())
             case .fetched: .fetched(request: try reader.integer(), entry: try reader.optionalEntry())
             case .leaving:
-                .leaving(predecessor: try reader.optionalNode(), successors: try reader.nodes(), entries: try reader.entries())
+                .leaving(
+                    predecessor: try reader.optionalNode(), successors: try reader.nodes(),
+                    entries: try reader.entries())
             }
         try reader.finish()
         return ChordEnvelope(sender: sender, message: message)

@@ -1,12 +1,10 @@
 import OverlayCore
 
-/// Migration messages as overlay frames, version 1: a protocol byte that sets them apart from
-/// the DHT's frames on the same connections, the version, a type, the migration, then the
-/// type's fields. Lists carry a count with a limit, so a hostile frame cannot make the decoder
+/// Migration messages as overlay frames, version 1: the overlay envelope
+/// (`OverlayProtocol.migration`, version) that sets them apart from the DHT's frames on the same
+/// connections, a type, the migration, then the type's fields. Lists carry a count with a limit, so a hostile frame cannot make the decoder
 /// allocate without bound.
 extension MigrationMessage {
-    /// The first byte of every migration frame (the DHT's frames start with their version, 1).
-    public static let protocolByte: UInt8 = 0x4D
     static let version: UInt8 = 1
     /// A frame carries at most this many operations, and no state larger than the frame limit.
     public static let maximumOperations = 4096
@@ -18,8 +16,7 @@ extension MigrationMessage {
 
     public var frame: [UInt8] {
         var writer = WireWriter()
-        writer.integer(Self.protocolByte)
-        writer.integer(Self.version)
+        writer.envelope(.migration, version: Self.version)
         func head(_ kind: Kind) {
             writer.integer(kind.rawValue)
             writer.integer(migration)
@@ -78,11 +75,7 @@ extension MigrationMessage {
 
     public init(frame: [UInt8]) throws(WireError) {
         var reader = WireReader(frame)
-        let protocolOffset = reader.offset
-        guard try reader.integer(UInt8.self) == Self.protocolByte else {
-            throw .invalid("not a migration frame", offset: protocolOffset)
-        }
-        try reader.version(Self.version)
+        try reader.envelope(.migration, version: Self.version)
         let typeOffset = reader.offset
         let type = try reader.integer(UInt8.self)
         let migration = try reader.integer(UInt64.self)

@@ -138,6 +138,13 @@ actor DHTHost {
         await apply(node.receive(envelope, now: now))
     }
 
+    /// A frame on the overlay whose envelope names no protocol: dropped, counted as malformed.
+    func dropStray(frame: [UInt8]) {
+        counters.receivedBytes += frame.count + Self.lengthPrefix
+        counters.malformed += 1
+        logger.warning("dropped an overlay frame of \(frame.count) bytes for no known protocol")
+    }
+
     func fire(_ timer: RegistryNode.Timer) async {
         await apply(node.fire(timer, now: now))
     }

@@ -16,8 +16,8 @@ public protocol PeerApplication: Sendable {
     func run(peer: PeerContext) async
     /// The peer is ending: stop what runs and write what must be written, within a second.
     func finish(peer: PeerContext) async
-    /// A frame another peer sent on the overlay that is not the DHT's (its first byte says
-    /// which protocol it is); an application ignores what is not its own.
+    /// A migration frame another peer sent on the overlay (`OverlayProtocol.migration`, the
+    /// envelope checked); an application ignores what is not its own.
     func receive(overlayFrame: [UInt8], peer: PeerContext) async
 }
 

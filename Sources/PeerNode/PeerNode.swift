@@ -91,15 +91,17 @@ public struct PeerNode: Service {
                     try await withThrowingTaskGroup(of: Void.self) { tasks in
                         for application in applications { tasks.addTask { await application.run(peer: context) } }
                         tasks.addTask {
-                            // The DHT's frames start with its wire version; other protocols on
-                            // the overlay (migrations) start with their own byte.
+                            // Each overlay frame to its protocol, by the envelope's id.
                             for await frame in frames {
-                                if frame.first == ChordWire.version {
+                                switch OverlayProtocol(frame: frame) {
+                                case .dht?:
                                     await dht.receive(frame: frame)
-                                } else {
+                                case .migration?:
                                     for application in applications {
                                         await application.receive(overlayFrame: frame, peer: context)
                                     }
+                                case nil:
+                                    await dht.dropStray(frame: frame)
                                 }
                             }
                         }

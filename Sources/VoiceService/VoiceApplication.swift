@@ -63,7 +63,7 @@ public actor VoiceApplication: PeerApplication {
     }
 
     public func receive(overlayFrame: [UInt8], peer: PeerContext) async {
-        guard overlayFrame.first == MigrationMessage.protocolByte else { return }
+        guard OverlayProtocol(frame: overlayFrame) == .migration else { return }
         let message: MigrationMessage
         do {
             message = try MigrationMessage(frame: overlayFrame)
@@ -263,10 +263,11 @@ public actor VoiceApplication: PeerApplication {
                 return peer.emit(.serviceFailed(service: service, reason: "cannot join: \(error)"))
             }
             clients[service] = (client, recordings)
+            let joined = await client.whereabouts()
             peer.emit(
                 .clientJoined(
-                    service: service, participant: Int(client.participant), control: client.controlAddress,
-                    data: client.relayDataAddress, local: client.localDataAddress))
+                    service: service, participant: Int(joined.participant), control: joined.control,
+                    data: joined.relayData, local: client.localDataAddress))
         }
         guard let samples, let speak else { return }
         do {

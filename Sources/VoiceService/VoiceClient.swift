@@ -67,13 +67,21 @@ public final class VoiceClient: @unchecked Sendable {
     private var data: (any Channel)?
     private var welcome: EventLoopPromise<RelayMessage>?
     private var finished = false
-    public private(set) var participant: UInt32 = 0
+    // Below: touched on `loop` only (`whereabouts()` reads them from elsewhere).
+    private(set) var participant: UInt32 = 0
     /// `ip:port` of the relay's control channel and data socket now; they change when the
     /// relay moves.
-    public private(set) var controlAddress = ""
-    public private(set) var relayDataAddress = ""
+    private(set) var controlAddress = ""
+    private(set) var relayDataAddress = ""
     /// How often the connection moved to another host.
-    public private(set) var moves = 0
+    private(set) var moves = 0
+
+    /// Where the client stands now, read on its loop: its participant id at the relay, and the
+    /// relay's control and data addresses (they change when the relay moves).
+    public func whereabouts() async -> (participant: UInt32, control: String, relayData: String) {
+        (try? await loop.submit { (self.participant, self.controlAddress, self.relayDataAddress) }.get())
+            ?? (0, "", "")
+    }
     private var relayData: SocketAddress?
     private var tracks: [UInt32: (track: SpeakerTrack, playout: Scheduled<Void>?)] = [:]
     /// Datagrams that were not RTP.

@@ -15,7 +15,8 @@ struct WireTests {
         .findSuccessor(request: 1, key: .hashing("x")), .successorIs(request: 2, node: b),
         .askNext(request: .max, node: named), .getNeighbours(request: 4),
         .neighbours(request: 5, predecessor: nil, successors: [a, b, named]),
-        .neighbours(request: 6, predecessor: b, successors: []), .notify, .closerSuccessor(b), .unreachable(named), .ping(request: 7),
+        .neighbours(request: 6, predecessor: b, successors: []), .notify, .closerSuccessor(b), .unreachable(named),
+        .ping(request: 7),
         .pong(request: 7), .store(request: 8, entry: entry), .stored(request: 8), .replicate(entries: [entry, entry]),
         .fetch(request: 9, key: .hashing("k")), .fetched(request: 9, entry: nil), .fetched(request: 10, entry: entry),
         .leaving(predecessor: a, successors: [b], entries: [entry]),
@@ -35,25 +36,32 @@ struct WireTests {
     }
 
     @Test func theExactBytesOfANotify() {
-        // version 1, type 6 (notify), IPv4 127.100.0.1, port 7000.
-        #expect(ChordWire.encode(ChordEnvelope(sender: Self.a, message: .notify)) == [1, 6, 4, 127, 100, 0, 1, 0x1b, 0x58])
+        // The DHT's protocol id 1, version 1, type 6 (notify), IPv4 127.100.0.1, port 7000.
+        #expect(
+            ChordWire.encode(ChordEnvelope(sender: Self.a, message: .notify)) == [
+                1, 1, 6, 4, 127, 100, 0, 1, 0x1b, 0x58,
+            ])
     }
 
     @Test func malformedFramesSayWhatAndWhere() {
-        #expect(throws: WireError.unsupportedVersion(2)) { try ChordWire.decode([2, 6, 4, 127, 0, 0, 1, 0, 1]) }
-        #expect(throws: WireError.unknownType(99, offset: 1)) { try ChordWire.decode([1, 99]) }
-        #expect(throws: WireError.invalid("unknown address kind 7", offset: 2)) {
-            try ChordWire.decode([1, 6, 7, 127, 0, 0, 1, 0, 1])
+        // Another protocol's frame (a migration's), and another version of the DHT's.
+        #expect(throws: WireError.invalid("not a DHT frame", offset: 0)) { try ChordWire.decode([2, 1, 6]) }
+        #expect(throws: WireError.unsupportedVersion(2)) { try ChordWire.decode([1, 2, 6, 4, 127, 0, 0, 1, 0, 1]) }
+        #expect(throws: WireError.unknownType(99, offset: 2)) { try ChordWire.decode([1, 1, 99]) }
+        #expect(throws: WireError.invalid("unknown address kind 7", offset: 3)) {
+            try ChordWire.decode([1, 1, 6, 7, 127, 0, 0, 1, 0, 1])
         }
-        #expect(throws: WireError.invalid("empty host", offset: 2)) { try ChordWire.decode([1, 6, 0, 0, 0, 0, 1]) }
+        #expect(throws: WireError.invalid("empty host", offset: 3)) { try ChordWire.decode([1, 1, 6, 0, 0, 0, 0, 1]) }
         // neighbours with a presence flag of 2.
-        let header: [UInt8] = [1, 5, 4, 127, 0, 0, 1, 0, 1] + Array(repeating: 0, count: 8)
-        #expect(throws: WireError.invalid("presence flag 2", offset: 17)) { try ChordWire.decode(header + [2]) }
+        let header: [UInt8] = [1, 1, 5, 4, 127, 0, 0, 1, 0, 1] + Array(repeating: 0, count: 8)
+        #expect(throws: WireError.invalid("presence flag 2", offset: 18)) { try ChordWire.decode(header + [2]) }
         // A successor list longer than any node keeps.
-        #expect(throws: WireError.invalid("200 nodes in a list", offset: 18)) { try ChordWire.decode(header + [0, 200]) }
+        #expect(throws: WireError.invalid("200 nodes in a list", offset: 19)) {
+            try ChordWire.decode(header + [0, 200])
+        }
         // A value claiming 4 GB.
-        let store: [UInt8] = [1, 9, 4, 127, 0, 0, 1, 0, 1] + Array(repeating: 0, count: 8 + 20 + 8 + 4)
-        #expect(throws: WireError.invalid("value of 4294967295 bytes", offset: 49)) {
+        let store: [UInt8] = [1, 1, 9, 4, 127, 0, 0, 1, 0, 1] + Array(repeating: 0, count: 8 + 20 + 8 + 4)
+        #expect(throws: WireError.invalid("value of 4294967295 bytes", offset: 50)) {
             try ChordWire.decode(store + [255, 255, 255, 255])
         }
     }
@@ -62,7 +70,8 @@ struct WireTests {
         let entries = (0..<40).map {
             StoredEntry(key: .hashing("k\($0)"), value: Array(repeating: 7, count: 3000), epoch: 1, lease: .seconds(9))
         }
-        let envelope = ChordEnvelope(sender: Self.a, message: .leaving(predecessor: Self.b, successors: [Self.b], entries: entries))
+        let envelope = ChordEnvelope(
+            sender: Self.a, message: .leaving(predecessor: Self.b, successors: [Self.b], entries: entries))
         let frames = ChordWire.frames(envelope, maximumBytes: 65535)
         #expect(frames.count > 2)
         #expect(frames.allSatisfy { $0.count <= 65535 })
@@ -76,7 +85,8 @@ struct WireTests {
     }
 
     @Test func serviceRecordsRoundTripAndRejectForeignKeys() throws {
-        let record = ServiceRecord(name: "voice", hosts: ["127.100.0.3:7000", "127.100.0.4:7000"], epoch: 3, lease: .seconds(30))
+        let record = ServiceRecord(
+            name: "voice", hosts: ["127.100.0.3:7000", "127.100.0.4:7000"], epoch: 3, lease: .seconds(30))
         #expect(try ServiceRecord(entry: record.entry) == record)
         var moved = record.entry
         moved.key = .hashing("elsewhere")

@@ -26,7 +26,7 @@ struct MigrationMessageTests {
     @Test(arguments: messages)
     func aMessageDecodesBackToItself(message: MigrationMessage) throws {
         #expect(try MigrationMessage(frame: message.frame) == message)
-        #expect(message.frame.first == MigrationMessage.protocolByte)
+        #expect(OverlayProtocol(frame: message.frame) == .migration)
     }
 
     @Test(arguments: messages)
@@ -41,9 +41,9 @@ struct MigrationMessageTests {
         #expect(throws: WireError.invalid("not a migration frame", offset: 0)) {
             try MigrationMessage(frame: [1, 1, 2])
         }
-        #expect(throws: WireError.unsupportedVersion(3)) { try MigrationMessage(frame: [0x4D, 3, 1]) }
+        #expect(throws: WireError.unsupportedVersion(3)) { try MigrationMessage(frame: [2, 3, 1]) }
         #expect(throws: WireError.unknownType(99, offset: 2)) {
-            try MigrationMessage(frame: [0x4D, 1, 99, 0, 0, 0, 0, 0, 0, 0, 1])
+            try MigrationMessage(frame: [2, 1, 99, 0, 0, 0, 0, 0, 0, 0, 1])
         }
         // 11 bytes of head, then the contact and the data address: each a 2-byte length and 3 bytes.
         #expect(throws: WireError.trailingBytes(offset: 21)) {
@@ -52,7 +52,7 @@ struct MigrationMessageTests {
         // A snapshot claiming more bytes than a frame can hold.
         #expect(throws: WireError.invalid("4294967295 bytes", offset: 23)) {
             try MigrationMessage(
-                frame: [0x4D, 1, 4] + Array(repeating: 0, count: 8) + Array(repeating: 0, count: 12) + [
+                frame: [2, 1, 4] + Array(repeating: 0, count: 8) + Array(repeating: 0, count: 12) + [
                     0xFF, 0xFF, 0xFF, 0xFF,
                 ])
         }
