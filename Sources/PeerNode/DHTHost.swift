@@ -25,6 +25,11 @@ actor DHTHost {
     /// Registry calls from services and clients hosted here, waiting for their answers, by tag.
     private var waitingResolves: [UInt64: CheckedContinuation<ServiceRecord?, Never>] = [:]
     private var waitingRegistrations: [UInt64: CheckedContinuation<Bool, Never>] = [:]
+    /// Answers that came while their call was still handing its command to the node.
+    private var earlyResolves: [UInt64: ServiceRecord?] = [:]
+    private var earlyRegistrations: [UInt64: Bool] = [:]
+    /// Set once the links closed: calls made after that answer at once.
+    private var closed = false
     /// Tags for those calls; commands from the coordinator use tag 0.
     private var lastTag: UInt64 = 0
 
@@ -92,10 +97,10 @@ actor DHTHost {
     func resolve(service: String) async -> ServiceRecord? {
         lastTag += 1
         let tag = lastTag
-        return await withCheckedContinuation { continuation in
-            waitingResolves[tag] = continuation
-            Task { await apply(node.command(.resolve(name: service, tag: tag), now: now)) }
-        }
+        await apply(node.command(.resolve(name: service, tag: tag), now: now))
+        if let answer = earlyResolves.removeValue(forKey: tag) { return answer }
+        guard !closed else { return nil }
+        return await withCheckedContinuation { waitingResolves[tag] = $0 }
     }
 
     /// Registers a service hosted in this peer (and keeps renewing it); true when the record
@@ -103,10 +108,10 @@ actor DHTHost {
     func register(_ record: ServiceRecord) async -> Bool {
         lastTag += 1
         let tag = lastTag
-        return await withCheckedContinuation { continuation in
-            waitingRegistrations[tag] = continuation
-            Task { await apply(node.command(.register(record, tag: tag), now: now)) }
-        }
+        await apply(node.command(.register(record, tag: tag), now: now))
+        if let answer = earlyRegistrations.removeValue(forKey: tag) { return answer }
+        guard !closed else { return false }
+        return await withCheckedContinuation { waitingRegistrations[tag] = $0 }
     }
 
     /// Stops renewing a service hosted here, writing nothing (it moved to another host).
@@ -158,6 +163,7 @@ actor DHTHost {
 
     /// Closes every connection, letting queued frames out for up to `grace`.
     func closeLinks(grace: Duration = .milliseconds(200)) async {
+        closed = true
         for waiting in waitingResolves.values { waiting.resume(returning: nil) }
         for waiting in waitingRegistrations.values { waiting.resume(returning: false) }
         waitingResolves = [:]
@@ -211,9 +217,18 @@ actor DHTHost {
     private func answerWaiting(_ event: RegistryNode.Event) {
         switch event {
         case .resolved(_, let record, _, let tag) where tag != 0:
-            waitingResolves.removeValue(forKey: tag)?.resume(returning: record.flatMap { $0.isTombstone ? nil : $0 })
+            let answer = record.flatMap { $0.isTombstone ? nil : $0 }
+            if let waiting = waitingResolves.removeValue(forKey: tag) {
+                waiting.resume(returning: answer)
+            } else {
+                earlyResolves[tag] = .some(answer)
+            }
         case .registered(_, _, let stored, let tag) where tag != 0:
-            waitingRegistrations.removeValue(forKey: tag)?.resume(returning: stored)
+            if let waiting = waitingRegistrations.removeValue(forKey: tag) {
+                waiting.resume(returning: stored)
+            } else {
+                earlyRegistrations[tag] = stored
+            }
         default: break
         }
     }

@@ -28,6 +28,9 @@ public struct MigrationHost: Sendable {
     /// A migration is over on this host (released, aborted, or its target moved on): its
     /// frames have nowhere to go any more.
     public var over: @Sendable (_ migration: UInt64) -> Void
+    /// Runs work that outlives the loop's turn that starts it (the registry's answers), as a
+    /// child task of the peer application's own run.
+    public var spawn: @Sendable (_ work: @escaping @Sendable () async -> Void) -> Void
 
     public init(
         me: MigrationMessage.Host, send: @escaping @Sendable ([UInt8], String) -> Void,
@@ -35,7 +38,8 @@ public struct MigrationHost: Sendable {
         register: @escaping @Sendable (ServiceRecord) async -> Bool,
         withdraw: @escaping @Sendable (String) async -> Void,
         emit: @escaping @Sendable (Event) -> Void, lease: Duration, serving: @escaping @Sendable (RelayShell) -> Void,
-        ended: @escaping @Sendable (RelayShell) -> Void, over: @escaping @Sendable (UInt64) -> Void
+        ended: @escaping @Sendable (RelayShell) -> Void, over: @escaping @Sendable (UInt64) -> Void,
+        spawn: @escaping @Sendable (@escaping @Sendable () async -> Void) -> Void
     ) {
         self.me = me
         self.send = send
@@ -47,6 +51,7 @@ public struct MigrationHost: Sendable {
         self.serving = serving
         self.ended = ended
         self.over = over
+        self.spawn = spawn
     }
 }
 
@@ -217,7 +222,7 @@ extension RelayShell {
                 let record = ServiceRecord(name: service, hosts: [controlAddress], epoch: epoch, lease: host.lease)
                 let service = self.service
                 let logger = self.logger
-                Task {
+                host.spawn {
                     if !(await host.register(record)) {
                         logger.warning("\(service): the registry did not store epoch \(record.epoch)")
                     }
@@ -225,11 +230,11 @@ extension RelayShell {
             case .withdraw:
                 guard let host else { continue }
                 let service = self.service
-                Task { await host.withdraw(service) }
+                host.spawn { await host.withdraw(service) }
             case .lookUpRecord:
                 guard let host else { continue }
                 let service = self.service
-                Task {
+                host.spawn {
                     let record = await host.resolve(service)
                     self.loop.execute {
                         self.perform(self.hosting.handle(.record(epoch: record?.epoch, contact: record?.hosts.first)))

@@ -112,7 +112,8 @@ public actor VoiceApplication: PeerApplication {
             emit: peer.emit, lease: Self.lease,
             serving: { [jobSink] shell in jobSink.yield { await self.serving(shell, peer: peer) } },
             ended: { [jobSink] shell in jobSink.yield { await self.ended(shell) } },
-            over: { [jobSink] id in jobSink.yield { await self.over(id) } })
+            over: { [jobSink] id in jobSink.yield { await self.over(id) } },
+            spawn: { [jobSink] work in jobSink.yield(work) })
     }
 
     private func outbox(_ peer: PeerContext) -> AsyncStream<(frame: [UInt8], to: String)>.Continuation {

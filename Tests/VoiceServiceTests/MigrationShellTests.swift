@@ -58,7 +58,9 @@ import VoiceRelay
                 lease: .seconds(1),
                 serving: { shell in self.state.withLock { $0.shells[name] = shell } },
                 ended: { shell in self.state.withLock { if $0.shells[name] === shell { $0.shells[name] = nil } } },
-                over: { _ in })
+                over: { _ in },
+                // The test's stand-in for a peer application's run: each piece of work on its own.
+                spawn: { work in Task { await work() } })
         }
 
         /// Starts a relay on host `name`, registered under epoch 1.
