@@ -44,6 +44,9 @@ actor DHTHost {
 
     static let lengthPrefix = 2
     static let maximumFrame = 65535
+    /// The node's timers as they are set, for `runTimers()`.
+    private let timers: AsyncStream<(timer: RegistryNode.Timer, delay: Duration)>
+    private let timerSink: AsyncStream<(timer: RegistryNode.Timer, delay: Duration)>.Continuation
 
     init(
         me: NodeRef, configuration: ChordConfiguration = ChordConfiguration(), group: any EventLoopGroup,
@@ -54,6 +57,20 @@ actor DHTHost {
         self.group = group
         self.logger = logger
         self.emit = emit
+        (timers, timerSink) = AsyncStream.makeStream()
+    }
+
+    /// Runs the node's timers, each a child task that sleeps and then fires, until the peer
+    /// cancels it (then every timer still waiting is cancelled with it).
+    nonisolated func runTimers() async {
+        await withDiscardingTaskGroup { group in
+            for await (timer, delay) in timers {
+                group.addTask {
+                    guard (try? await Task.sleep(for: delay)) != nil else { return }
+                    await self.fire(timer)
+                }
+            }
+        }
     }
 
     private var now: Duration { ContinuousClock.now - origin }
@@ -204,9 +221,7 @@ actor DHTHost {
             case .send(let message, let to):
                 transmit(message, to: to)
             case .schedule(let timer, let delay):
-                group.next().scheduleTask(in: TimeAmount(delay)) {
-                    Task { await self.fire(timer) }
-                }
+                timerSink.yield((timer, delay))
             case .event(let event):
                 answerWaiting(event)
                 if let reported = report(event) { await emit(reported) }

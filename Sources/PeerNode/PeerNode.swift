@@ -90,6 +90,7 @@ public struct PeerNode: Service {
                     }()
                     try await withThrowingTaskGroup(of: Void.self) { tasks in
                         for application in applications { tasks.addTask { await application.run(peer: context) } }
+                        tasks.addTask { await dht.runTimers() }
                         tasks.addTask {
                             // Each overlay frame to its protocol, by the envelope's id.
                             for await frame in frames {

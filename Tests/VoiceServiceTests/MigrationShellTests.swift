@@ -68,7 +68,9 @@ import VoiceRelay
             let shell = try await RelayShell.start(service: "voice", address: "127.0.0.1", group: group, logger: logger)
             state.withLock {
                 $0.shells[name] = shell
-                $0.records["voice"] = (ServiceRecord(name: "voice", hosts: [shell.controlAddress], epoch: 1, lease: .seconds(1)), name)
+                $0.records["voice"] = (
+                    ServiceRecord(name: "voice", hosts: [shell.controlAddress], epoch: 1, lease: .seconds(1)), name
+                )
             }
             return shell
         }
@@ -153,7 +155,9 @@ import VoiceRelay
         var result: [(Int, Int)] = []
         for client in clients {
             let tracks = await client.finish()
-            if let track = tracks.first(where: { $0.ssrc == speaker }) { result.append((track.packets, track.concealed)) }
+            if let track = tracks.first(where: { $0.ssrc == speaker }) {
+                result.append((track.packets, track.concealed))
+            }
         }
         return result
     }
@@ -168,7 +172,8 @@ import VoiceRelay
         try await Task.sleep(for: .milliseconds(2700))
 
         let target = try #require(overlay.shell(on: "b"))
-        #expect(overlay.phases(on: "a") == ["prepare", "replicate", "sync", "commit", "redirect", "forward", "release"])
+        #expect(
+            overlay.phases(on: "a") == ["prepare", "replicate", "sync", "commit", "redirect", "forward", "release"])
         #expect(overlay.phases(on: "b") == ["prepare", "replicate", "sync", "takeover", "release"])
         #expect(overlay.shell(on: "a") == nil, "the source let go after the grace period")
         for client in clients {
@@ -258,7 +263,8 @@ import VoiceRelay
         for _ in 0..<150 where !found {
             try await Task.sleep(for: .milliseconds(20))
             var all = true
-            for client in clients where try await client.loop.submit({ client.controlAddress }).get() != serving.controlAddress {
+            for client in clients
+            where try await client.loop.submit({ client.controlAddress }).get() != serving.controlAddress {
                 all = false
             }
             found = all
