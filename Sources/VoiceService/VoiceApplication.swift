@@ -259,7 +259,8 @@ public actor VoiceApplication: PeerApplication {
                 try FileManager.default.createDirectory(atPath: recordings, withIntermediateDirectories: true)
                 client = try await VoiceClient.join(
                     as: peer.name.description, address: peer.address, band: band, quality: quality, group: peer.group,
-                    logger: peer.logger, resolve: { await peer.resolve(service)?.hosts.first })
+                    logger: peer.logger,
+                    resolve: { [jobSink] answer in jobSink.yield { answer(await peer.resolve(service)?.hosts.first) } })
             } catch {
                 return peer.emit(.serviceFailed(service: service, reason: "cannot join: \(error)"))
             }

@@ -56,8 +56,10 @@ public final class VoiceClient: @unchecked Sendable {
     public let localDataAddress: String
     let loop: any EventLoop
     private let logger: Logger
-    /// Finds the relay's control address (the registry, in a peer).
-    private let resolve: @Sendable () async -> String?
+    /// Finds the relay's control address (the registry, in a peer) and hands it to the
+    /// callback, nil if there is none; the owner does the looking up, in its own tasks.
+    public typealias Resolver = @Sendable (_ answer: @escaping @Sendable (String?) -> Void) -> Void
+    private let resolve: Resolver
     private let box: OwnerSlot<VoiceClient>
     // Below: touched on `loop` only.
     /// The persistent connection to the relay: session, channels, requests not yet applied.
@@ -107,7 +109,7 @@ public final class VoiceClient: @unchecked Sendable {
 
     private init(
         name: String, band: SpeexBand, quality: Int, localDataAddress: String, loop: any EventLoop,
-        box: OwnerSlot<VoiceClient>, logger: Logger, resolve: @escaping @Sendable () async -> String?
+        box: OwnerSlot<VoiceClient>, logger: Logger, resolve: @escaping Resolver
     ) {
         self.name = name
         self.band = band
@@ -135,7 +137,7 @@ public final class VoiceClient: @unchecked Sendable {
     ) async throws -> VoiceClient {
         try await join(
             as: name, address: address, band: band, quality: quality, group: group, logger: logger,
-            resolve: { control })
+            resolve: { answer in answer(control) })
     }
 
     /// Binds a data socket on `address`, opens a persistent connection to the relay that
@@ -143,7 +145,7 @@ public final class VoiceClient: @unchecked Sendable {
     /// the playout clock.
     public static func join(
         as name: String, address: String, band: SpeexBand = .wideband, quality: Int = 8, group: any EventLoopGroup,
-        logger: Logger, resolve: @escaping @Sendable () async -> String?
+        logger: Logger, resolve: @escaping Resolver
     ) async throws -> VoiceClient {
         let loop = group.next()
         let box = OwnerSlot<VoiceClient>()
@@ -284,11 +286,7 @@ public final class VoiceClient: @unchecked Sendable {
         for output in connection.handle(input) {
             switch output {
             case .resolve:
-                let resolve = self.resolve
-                Task {
-                    let control = await resolve()
-                    self.loop.execute { self.run(.resolved(control: control)) }
-                }
+                resolve { control in self.loop.execute { self.run(.resolved(control: control)) } }
             case .connect(let channel, let control):
                 connect(channel, to: control)
             case .close(let channel):

@@ -133,7 +133,7 @@ import VoiceRelay
             clients.append(
                 try await VoiceClient.join(
                     as: "client-\(index)", address: "127.0.0.1", group: group, logger: logger,
-                    resolve: { await resolve("voice")?.hosts.first }))
+                    resolve: { answer in Task { answer(await resolve("voice")?.hosts.first) } }))
         }
         return clients
     }
