@@ -324,10 +324,6 @@ actor DHTHost {
     }
 
     static func node(_ address: String) -> NodeRef? {
-        guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else {
-            return nil
-        }
-        let host = String(address[..<colon])
-        return host.isEmpty ? nil : NodeRef(host: host, port: port)
+        HostPort(address).map { NodeRef(host: $0.host, port: $0.port) }
     }
 }

@@ -2,13 +2,14 @@
 // `ip:port`, and how their handlers reach them.
 
 import NIOCore
+import OverlayCore
 
 /// Endpoints as the relay protocol and events write them: `ip:port`.
 extension SocketAddress {
     /// The address `ip:port` names, or nil when it names none.
     init?(endpoint: String) {
-        guard let colon = endpoint.lastIndex(of: ":"), let port = Int(endpoint[endpoint.index(after: colon)...]),
-            let address = try? SocketAddress(ipAddress: String(endpoint[..<colon]), port: port)
+        guard let parsed = HostPort(endpoint),
+            let address = try? SocketAddress(ipAddress: parsed.host, port: Int(parsed.port))
         else { return nil }
         self = address
     }

@@ -1,4 +1,5 @@
 import ControlProtocol
+import OverlayCore
 
 extension RunReport {
     /// Adds a run's capture: its figures, libpcap's drop counters from the run's
@@ -31,7 +32,7 @@ extension RunReport {
         let sourceAudio = voice?.sourceAudio ?? [:]
         streams = capture.streams.map { stream in
             var named = stream
-            let address = String(stream.receiver[..<(stream.receiver.lastIndex(of: ":") ?? stream.receiver.endIndex)])
+            let address = HostPort(stream.receiver)?.host ?? stream.receiver
             named.receiverName = peerByAddress[address]
             named.sourceAudio = sourceAudio[stream.ssrc]
             return named
