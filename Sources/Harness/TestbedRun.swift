@@ -139,15 +139,16 @@ public enum TestbedRun {
                 LoopbackLauncher(block: block.number, executable: options.peerExecutable, spawner: spawner)
             }
         let membership = Membership(seed: plan.seed)
+        // Only what the scenario sets; the peers keep the DHT's own defaults for the rest.
         let dht = scenario.dht
-        let dhtArguments = [
-            "--stabilize-interval", "\(dht.stabilize.inSeconds)", "--fix-fingers-interval",
-            "\(dht.fixFingers.inSeconds)",
-            "--check-predecessor-interval", "\(dht.checkPredecessor.inSeconds)",
-            "--replicate-interval", "\(dht.replicate.inSeconds)", "--request-timeout",
-            "\(dht.requestTimeout.inSeconds)",
-            "--successors", "\(dht.successors)",
+        let intervals: [(String, Duration?)] = [
+            ("--stabilize-interval", dht.stabilize), ("--fix-fingers-interval", dht.fixFingers),
+            ("--check-predecessor-interval", dht.checkPredecessor), ("--replicate-interval", dht.replicate),
+            ("--request-timeout", dht.requestTimeout),
         ]
+        let dhtArguments =
+            intervals.flatMap { option, value in value.map { [option, "\($0.inSeconds)"] } ?? [] }
+            + (dht.successors.map { ["--successors", "\($0)"] } ?? [])
         let (jobs, jobSink) = AsyncStream.makeStream(of: Job.self)
         let timeline = Timeline(
             context: .init(

@@ -274,16 +274,16 @@ public struct ReportExpectation: Sendable, Equatable {
     }
 }
 
-/// The DHT maintenance every peer of a run follows (`dht:` in a scenario); the defaults are the
-/// DHT's own.
+/// The DHT maintenance a scenario sets for every peer of its run (`dht:`): only what it names;
+/// the rest is the DHT's own default (`ChordConfiguration`, the one place defaults are written).
 public struct DHTSettings: Sendable, Equatable {
-    public var stabilize: Duration = .seconds(1)
-    public var fixFingers: Duration = .seconds(2)
-    public var checkPredecessor: Duration = .seconds(2)
-    public var replicate: Duration = .seconds(5)
-    public var requestTimeout: Duration = .milliseconds(500)
+    public var stabilize: Duration?
+    public var fixFingers: Duration?
+    public var checkPredecessor: Duration?
+    public var replicate: Duration?
+    public var requestTimeout: Duration?
     /// r: the successor list's length and the number of copies of each key.
-    public var successors = 8
+    public var successors: Int?
 
     public init() {}
 }

@@ -249,7 +249,7 @@ struct ScenarioReader {
                 }
                 continue
             }
-            let target: WritableKeyPath<DHTSettings, Duration>
+            let target: WritableKeyPath<DHTSettings, Duration?>
             switch name {
             case "stabilize": target = \.stabilize
             case "fix-fingers": target = \.fixFingers

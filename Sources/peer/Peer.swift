@@ -37,23 +37,24 @@ struct Peer: AsyncParsableCommand {
     @Option(help: "The coordinator's pid: exit at once if the parent is already another process.")
     var coordinatorPid: Int32?
 
+    // The DHT's settings: each left out keeps the DHT's own default (ChordConfiguration).
     @Option(help: "DHT: seconds between stabilization rounds.")
-    var stabilizeInterval: Double = 1
+    var stabilizeInterval: Double?
 
     @Option(help: "DHT: seconds between finger repairs (one finger each).")
-    var fixFingersInterval: Double = 2
+    var fixFingersInterval: Double?
 
     @Option(help: "DHT: seconds between checks of the predecessor.")
-    var checkPredecessorInterval: Double = 2
+    var checkPredecessorInterval: Double?
 
     @Option(help: "DHT: seconds between replication rounds.")
-    var replicateInterval: Double = 5
+    var replicateInterval: Double?
 
     @Option(help: "DHT: seconds a request waits for its answer.")
-    var requestTimeout: Double = 0.5
+    var requestTimeout: Double?
 
     @Option(help: "DHT: successor list length, and copies of each key.")
-    var successors: Int = 8
+    var successors: Int?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
@@ -63,11 +64,15 @@ struct Peer: AsyncParsableCommand {
         guard (0...65535).contains(tcpPort), (0...65535).contains(udpPort) else {
             throw ValidationError("ports must be in 0...65535")
         }
-        let intervals = [stabilizeInterval, fixFingersInterval, checkPredecessorInterval, replicateInterval, requestTimeout]
-        guard intervals.allSatisfy({ $0 >= 0.01 && $0 <= 3600 }) else {
+        let intervals = [
+            stabilizeInterval, fixFingersInterval, checkPredecessorInterval, replicateInterval, requestTimeout,
+        ]
+        guard intervals.allSatisfy({ $0.map { $0 >= 0.01 && $0 <= 3600 } ?? true }) else {
             throw ValidationError("DHT intervals are seconds from 0.01 to 3600")
         }
-        guard (1...32).contains(successors) else { throw ValidationError("--successors must be from 1 to 32") }
+        guard successors.map({ (1...32).contains($0) }) ?? true else {
+            throw ValidationError("--successors must be from 1 to 32")
+        }
     }
 
     func run() async throws {
@@ -96,15 +101,17 @@ struct Peer: AsyncParsableCommand {
         let logger = Logger(label: peerName.description)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var dht = ChordConfiguration()
-        dht.stabilizeInterval = .milliseconds(Int64(stabilizeInterval * 1000))
-        dht.fixFingersInterval = .milliseconds(Int64(fixFingersInterval * 1000))
-        dht.checkPredecessorInterval = .milliseconds(Int64(checkPredecessorInterval * 1000))
-        dht.replicateInterval = .milliseconds(Int64(replicateInterval * 1000))
-        dht.requestTimeout = .milliseconds(Int64(requestTimeout * 1000))
-        dht.successorListLength = successors
+        func interval(_ seconds: Double?) -> Duration? { seconds.map { .milliseconds(Int64($0 * 1000)) } }
+        if let value = interval(stabilizeInterval) { dht.stabilizeInterval = value }
+        if let value = interval(fixFingersInterval) { dht.fixFingersInterval = value }
+        if let value = interval(checkPredecessorInterval) { dht.checkPredecessorInterval = value }
+        if let value = interval(replicateInterval) { dht.replicateInterval = value }
+        if let value = interval(requestTimeout) { dht.requestTimeout = value }
+        if let successors { dht.successorListLength = successors }
         var configuration = PeerConfiguration(name: peerName, address: address, tcpPort: tcpPort, udpPort: udpPort)
         configuration.dht = dht
-        let node = PeerNode(configuration: configuration, group: group, logger: logger, applications: [VoiceApplication()])
+        let node = PeerNode(
+            configuration: configuration, group: group, logger: logger, applications: [VoiceApplication()])
         let services = ServiceGroup(
             configuration: .init(
                 services: [.init(service: node, successTerminationBehavior: .gracefullyShutdownGroup)],
