@@ -57,7 +57,7 @@ extension RunReport {
             out.append(line)
         }
         if !handoffs.isEmpty {
-            let released = handoffs.filter { $0.outcome == "release" }.count
+            let released = handoffs.filter { $0.outcome == MigrationPhase.release.rawValue }.count
             var line = "handoffs  \(handoffs.count) migrations, \(released) released"
             if let worst = handoffs.compactMap(\.commitMs).max() { line += " · commit max \(format(worst, 1)) ms" }
             let takeovers = handoffs.compactMap(\.takeoverMs)

@@ -14,8 +14,8 @@ public enum Event: Sendable, Equatable {
     case stopping(reason: String)
     /// A problem the peer reports and survives (for example a malformed command line).
     case error(message: String)
-    /// A migration reached a phase on this host (`prepare`, `replicate`, `sync`, `commit`,
-    /// `takeover`, `redirect`, `forward`, `release`, or `aborted`). `from` and `to` are peer
+    /// A migration reached a phase on this host (one of `MigrationPhase`'s names; text, so a
+    /// peer with phases this coordinator does not know still reads). `from` and `to` are peer
     /// names; `migration` identifies one migration across both hosts' events.
     case migrationPhase(migration: String, service: String, from: String, to: String, phase: String)
     /// What a migration moved, told by its source when it ends (released or aborted): the
@@ -502,4 +502,14 @@ extension [String: JSONValue] {
         if case .null? = self[key] { return .some(nil) }
         return read(key).map { .some($0) }
     }
+}
+
+/// The phases a `migration-phase` event names: the source's prepare, replicate, sync, commit,
+/// redirect, forward and release; the target's prepare, replicate, sync, takeover (failover
+/// when it took over without the source's commit) and release; aborted on either side.
+public enum MigrationPhase: String, Sendable, CaseIterable {
+    case prepare, replicate, sync, commit, takeover, failover, redirect, forward, release, aborted
+
+    /// The phases after which the event's `to` host serves the service.
+    public static let serving: Set<MigrationPhase> = [.takeover, .failover]
 }

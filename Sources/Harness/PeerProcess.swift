@@ -115,7 +115,7 @@ actor PeerProcess {
         case .deployed(let service, _, _, _):
             await membership.serves(service, name)
         case .migrationPhase(_, let service, _, let to, let phase)
-        where to == name.description && (phase == "takeover" || phase == "failover"):
+        where to == name.description && MigrationPhase(rawValue: phase).map(MigrationPhase.serving.contains) == true:
             await membership.serves(service, name)
         default:
             break

@@ -14,7 +14,7 @@
 /// take over stops when it learns of it. If the registry shows the target serving, the source
 /// redirects its clients there and lets go.
 public struct MigrationSourceStateMachine: Sendable {
-    public enum Phase: String, Sendable, Equatable {
+    public enum Phase: String, Sendable, Equatable, CaseIterable {
         case prepare, replicate, sync, commit, redirect, forward, release, aborted
     }
 

@@ -9,7 +9,7 @@
 /// record is gone: if it is, it takes over (failover); if not, the source lives and it drops
 /// the replica.
 public struct MigrationTargetStateMachine: Sendable {
-    public enum Phase: String, Sendable, Equatable {
+    public enum Phase: String, Sendable, Equatable, CaseIterable {
         case prepare, replicate, sync, takeover, release, aborted
     }
 

@@ -93,7 +93,7 @@ public actor VoiceApplication: PeerApplication {
             return peer.emit(
                 .migrationPhase(
                     migration: String(id), service: service, from: peer.name.description, to: target.name,
-                    phase: "aborted"))
+                    phase: MigrationPhase.aborted.rawValue))
         }
         migrations[id] = relay
         do {

@@ -65,9 +65,9 @@ public enum HandoffAnalysis {
         }
         return byID.values.map { handoff in
             var handoff = handoff
-            if let commit = times[handoff.migration]?["commit"] {
+            if let commit = times[handoff.migration]?[MigrationPhase.commit.rawValue] {
                 handoff.commitMs = ((commit - handoff.start) * 1e6).rounded() / 1000
-                if let takeover = times[handoff.migration]?["takeover"] {
+                if let takeover = times[handoff.migration]?[MigrationPhase.takeover.rawValue] {
                     handoff.takeoverMs = ((takeover - commit) * 1e6).rounded() / 1000
                 }
             }
