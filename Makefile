@@ -9,7 +9,7 @@ RUN_FLAGS   ?=
 # the tests check our figures against (tcpdump, tshark, GStreamer's Speex RTP payloader).
 APT_PACKAGES := libpcap-dev libspeex-dev libspeexdsp-dev zlib1g-dev pkg-config iproute2 procps tcpdump tshark gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good iputils-ping
 
-.PHONY: testbed test build deps clean validate format fuzz fuzz-build fuzz-smoke
+.PHONY: testbed test build deps clean validate format lint fuzz fuzz-build fuzz-smoke
 
 testbed: build
 	.build/release/testbed run $(SCENARIO) $(RUN_FLAGS)
@@ -78,6 +78,10 @@ deps:
 # The toolchain's formatter with the repository's .swift-format.
 format:
 	$(SWIFT) format -i -r Sources Tests Package.swift
+
+# The style of .swift-format, checked (CI runs it): `make format` mends most of what it finds.
+lint:
+	$(SWIFT) format lint --strict -r Sources Tests Package.swift
 
 clean:
 	rm -rf .build

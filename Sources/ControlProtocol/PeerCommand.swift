@@ -119,7 +119,8 @@ public enum PeerCommand: Sendable, Equatable {
                 throw .badField(command: name, field: "recordings")
             }
             guard let band = value["band"]?.string else { throw .badField(command: name, field: "band") }
-            guard let quality = value["quality"]?.double.flatMap({ Int(exactly: $0) }), (0...10).contains(quality) else {
+            guard let quality = value["quality"]?.double.flatMap({ Int(exactly: $0) }), (0...10).contains(quality)
+            else {
                 throw .badField(command: name, field: "quality")
             }
             guard let from = value["from"]?.double, from >= 0 else { throw .badField(command: name, field: "from") }
@@ -152,7 +153,8 @@ public enum PeerCommand: Sendable, Equatable {
             case .ping(let id): ["command": .string("ping"), "id": .number(Double(id))]
             case .leave: ["command": .string("leave")]
             case .shutdown: ["command": .string("shutdown")]
-            case .join(let bootstrap): ["command": .string("join"), "bootstrap": bootstrap.map(JSONValue.string) ?? .null]
+            case .join(let bootstrap):
+                ["command": .string("join"), "bootstrap": bootstrap.map(JSONValue.string) ?? .null]
             case .lookup(let key): ["command": .string("lookup"), "key": .string(key)]
             case .register(let service, let epoch, let lease):
                 [
@@ -170,7 +172,10 @@ public enum PeerCommand: Sendable, Equatable {
                     "band": .string(band), "quality": .number(Double(quality)),
                 ]
             case .migrate(let service, let to, let address):
-                ["command": .string("migrate"), "service": .string(service), "to": .string(to), "address": .string(address)]
+                [
+                    "command": .string("migrate"), "service": .string(service), "to": .string(to),
+                    "address": .string(address),
+                ]
             }
         return JSONValue.object(members).serialized + "\n"
     }

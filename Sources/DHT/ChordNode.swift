@@ -493,7 +493,8 @@ public struct ChordNode: Sendable {
         if let position {
             // Splice in the leaver's successors after it, keeping our order.
             var updated = Array(successors.prefix(position))
-            for candidate in theirSuccessors where candidate != me && candidate != node && !updated.contains(candidate) {
+            for candidate in theirSuccessors where candidate != me && candidate != node && !updated.contains(candidate)
+            {
                 updated.append(candidate)
             }
             for candidate in successors.dropFirst(position) where !updated.contains(candidate) {

@@ -17,12 +17,14 @@ extension StepAction {
         case .partition(let groups): "partition into \(groups.count) groups"
         case .heal: "heal"
         case .join(let selection, let via): "join \(selection.summary)" + (via.map { " via \($0)" } ?? "")
-        case .lookups(let count, let rate, let from): "\(count) lookups at \(rate.formatted(decimals: 1))/s from \(from.summary)"
+        case .lookups(let count, let rate, let from):
+            "\(count) lookups at \(rate.formatted(decimals: 1))/s from \(from.summary)"
         case .register(let peer, let service, _): "register \(service) at \(peer)"
         case .resolve(let peer, let service): "resolve \(service) from \(peer)"
         case .deploy(let peer, let service, let kind): "deploy \(service) (\(kind)) on \(peer)"
         case .migrate(let service, let target): "migrate \(service) to \(target)"
-        case .clients(let spec): "\(spec.peers.summary) " + (spec.speak.map { "speak \($0) to" } ?? "listen to") + " \(spec.service)"
+        case .clients(let spec):
+            "\(spec.peers.summary) " + (spec.speak.map { "speak \($0) to" } ?? "listen to") + " \(spec.service)"
         }
     }
 }

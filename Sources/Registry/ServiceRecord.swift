@@ -47,7 +47,9 @@ public struct ServiceRecord: Hashable, Sendable {
         var hosts: [String] = []
         for _ in 0..<count { hosts.append(try reader.text(limit: 255)) }
         try reader.finish()
-        guard Self.key(for: name) == entry.key else { throw .invalid("record for \(name) under another key", offset: 1) }
+        guard Self.key(for: name) == entry.key else {
+            throw .invalid("record for \(name) under another key", offset: 1)
+        }
         self.init(name: name, hosts: hosts, epoch: entry.epoch, lease: entry.lease)
     }
 

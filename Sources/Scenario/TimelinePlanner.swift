@@ -70,7 +70,8 @@ struct TimelinePlanner {
                 if let via { _ = running(.named([via]), step: step, verb: "join via") }
                 append(.join(names, via: via), at: step.at, index: index)
             case .lookups(let count, let rate, let from):
-                let names: [PeerName]? = if case .named = from { running(from, step: step, verb: "look up from") } else { nil }
+                let names: [PeerName]? =
+                    if case .named = from { running(from, step: step, verb: "look up from") } else { nil }
                 append(.lookups(count: count, rate: rate, from: names), at: step.at, index: index)
             case .register(let peer, let service, let lease):
                 _ = running(.named([peer]), step: step, verb: "register from")
@@ -332,13 +333,16 @@ extension PlannedAction: CustomStringConvertible {
         case .join(let names, let via):
             what = "join " + names.map(\.description).joined(separator: ", ") + (via.map { " via \($0)" } ?? "")
         case .lookups(let count, let rate, let from):
-            what = "\(count) lookups at \(rate)/s from " + (from?.map(\.description).joined(separator: ", ") ?? "all members")
+            what =
+                "\(count) lookups at \(rate)/s from "
+                + (from?.map(\.description).joined(separator: ", ") ?? "all members")
         case .register(let peer, let service, let lease): what = "register \(service) at \(peer) (lease \(lease.text))"
         case .resolve(let peer, let service): what = "resolve \(service) from \(peer)"
         case .deploy(let peer, let service, let kind): what = "deploy \(service) (\(kind)) on \(peer)"
         case .migrate(let service, let target): what = "migrate \(service) to \(target)"
         case .client(let peer, let spec):
-            let part = spec.speak == nil ? "" : " from \(spec.from.text)" + (spec.length.map { " for \($0.text)" } ?? "")
+            let part =
+                spec.speak == nil ? "" : " from \(spec.from.text)" + (spec.length.map { " for \($0.text)" } ?? "")
             what = "\(peer) " + (spec.speak.map { "speaks \($0)\(part) to" } ?? "listens to") + " \(spec.service)"
         }
         return "\(padded)  \(what)" + (fromChurn ? "  (churn)" : "")

@@ -202,8 +202,9 @@ import Testing
         builder.record(
             microseconds: Self.t0,
             frame: [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x06] + [UInt8](repeating: 0, count: 28))  // ARP
+        // A cut IPv4 packet.
         builder.record(
-            microseconds: Self.t0, frame: [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00, 0x45, 0, 0x05, 0xDC])  // cut IPv4
+            microseconds: Self.t0, frame: [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00, 0x45, 0, 0x05, 0xDC])
         let report = try Self.analyse(builder)
         #expect(report.streams.count == 1)
         #expect(report.capture.rtpPackets == 10)
@@ -262,8 +263,9 @@ import Testing
                 at: t0 + Int64(sequence) * 20_000, from: ("127.100.0.1", 7000), to: ("127.100.0.3", 7000),
                 payload: rtpBytes(sequence: UInt16(sequence), timestamp: UInt32(sequence * 320), ssrc: 5))
         }
-        builder.udp(at: t0 + 50_000, from: ("127.100.0.4", 53), to: ("127.100.0.5", 53), payload: Array("hello".utf8))  // 47 bytes
-        builder.tcp(at: t0 + 250_000, from: ("127.100.0.4", 5000), to: ("127.100.0.5", 7000), payload: [1, 2, 3])  // 57 bytes
+        // 47 bytes of UDP, 57 of TCP.
+        builder.udp(at: t0 + 50_000, from: ("127.100.0.4", 53), to: ("127.100.0.5", 53), payload: Array("hello".utf8))
+        builder.tcp(at: t0 + 250_000, from: ("127.100.0.4", 5000), to: ("127.100.0.5", 7000), payload: [1, 2, 3])
         let bandwidth = try CaptureAnalysisTests.analyse(builder).bandwidth
         #expect(bandwidth.windowMs == 100)
         #expect(bandwidth.start == Double(t0) / 1e6)

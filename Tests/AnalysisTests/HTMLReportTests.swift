@@ -56,18 +56,21 @@ import Testing
 
     @Test func everyRecordingGetsAPlayerForItsWAVInTheRunFolderAndNothingElse() throws {
         let t = Timestamp(microseconds: 1_764_000_000_000_000)
-        let events = LifecycleAnalysisTests.run + [
-            EventLine(
-                t: t, peer: "peer-2",
-                event: .speaking(
-                    service: "voice", ssrc: "0x0ae23dfb", audio: "Testbed/audio/reference.wav", from: 4, frames: 200,
-                    slot: 0)),
-            EventLine(
-                t: t, peer: "peer-3",
-                event: .heard(
-                    service: "voice", ssrc: "0x0ae23dfb", file: "/abs/run/audio/peer-3-from-0x0ae23dfb.wav", frames: 200,
-                    concealed: 2, silent: 0, packets: 198, malformed: 0)),
-        ]
+        let events =
+            LifecycleAnalysisTests.run + [
+                EventLine(
+                    t: t, peer: "peer-2",
+                    event: .speaking(
+                        service: "voice", ssrc: "0x0ae23dfb", audio: "Testbed/audio/reference.wav", from: 4,
+                        frames: 200,
+                        slot: 0)),
+                EventLine(
+                    t: t, peer: "peer-3",
+                    event: .heard(
+                        service: "voice", ssrc: "0x0ae23dfb", file: "/abs/run/audio/peer-3-from-0x0ae23dfb.wav",
+                        frames: 200,
+                        concealed: 2, silent: 0, packets: 198, malformed: 0)),
+            ]
         let report = RunReport(events: events)
         let recording = try #require(report.voice?.recordings.first)
         #expect(recording.file == "audio/peer-3-from-0x0ae23dfb.wav")

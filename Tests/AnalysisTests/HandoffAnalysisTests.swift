@@ -86,7 +86,9 @@ import Testing
         #expect(handoff.maxGapMs == 60)
         #expect(handoff.overheadBytes == 154 + 104)
         // Seq 0...249 less 10 and 101; the window is 0.5 s to 4.5 s: arrivals at 0.5-4.5 s.
-        let inside = report.streamDetails[0].arrivals.filter { !$0.duplicate && $0.t >= handoff.start - 0.5 && $0.t <= handoff.end + 0.5 }.count
+        let inside = report.streamDetails[0].arrivals.filter {
+            !$0.duplicate && $0.t >= handoff.start - 0.5 && $0.t <= handoff.end + 0.5
+        }.count
         #expect(handoff.packets == inside)
         let loss = try #require(report.handoffLoss)
         #expect(loss.insideLost == 1 && loss.outsideLost == 1)
@@ -106,7 +108,8 @@ import Testing
                 Self.at(
                     4.0, "peer-1",
                     .migrationTransfer(
-                        migration: "m1", service: "voice", snapshotBytes: 342, compressedBytes: 190, operations: 3, late: 4))
+                        migration: "m1", service: "voice", snapshotBytes: 342, compressedBytes: 190, operations: 3,
+                        late: 4))
             ]
         let handoff = HandoffAnalysis.handoffs(from: events)[0]
         #expect(handoff.snapshotBytes == 342 && handoff.snapshotCompressedBytes == 190)
@@ -121,7 +124,8 @@ import Testing
         // a marked packet continuing the sequence and one more 20 ms later.
         let start = Self.t0 + 1_500_000
         var arrivals = (0..<10).map {
-            StreamDetail.Arrival(microseconds: start + Int64($0) * 20_000, sequence: $0, duplicate: false, reordered: false)
+            StreamDetail.Arrival(
+                microseconds: start + Int64($0) * 20_000, sequence: $0, duplicate: false, reordered: false)
         }
         let resumed = start + 9 * 20_000 + 1_000_000
         arrivals.append(

@@ -23,9 +23,15 @@ import Testing
             "LinkEmulation": io.union(upper).union(executables).union(["Scenario", "ControlProtocol", "RTP"]),
             "DHT": io.union(upper).union(executables).union(["Scenario", "ControlProtocol", "RTP", "Registry"]),
             "Registry": io.union(upper).union(executables).union(["Scenario", "ControlProtocol", "RTP"]),
-            "Mobility": io.union(upper).union(executables).union(["Scenario", "ControlProtocol", "RTP", "DHT", "Registry", "VoiceRelay"]),
-            "VoiceRelay": io.union(upper).union(executables).union(["Scenario", "ControlProtocol", "RTP", "DHT", "Registry"]),
-            "Analysis": ["Harness", "PeerNode", "Voice", "ServiceClient", "VoiceService", "VoiceRelay", "NIOCore", "NIOPosix"].reduce(
+            "Mobility": io.union(upper).union(executables).union([
+                "Scenario", "ControlProtocol", "RTP", "DHT", "Registry", "VoiceRelay",
+            ]),
+            "VoiceRelay": io.union(upper).union(executables).union([
+                "Scenario", "ControlProtocol", "RTP", "DHT", "Registry",
+            ]),
+            "Analysis": [
+                "Harness", "PeerNode", "Voice", "ServiceClient", "VoiceService", "VoiceRelay", "NIOCore", "NIOPosix",
+            ].reduce(
                 into: executables
             ) { $0.insert($1) },
             "Harness": executables.union(["PeerNode", "Voice", "ServiceClient", "VoiceService", "VoiceRelay"]),

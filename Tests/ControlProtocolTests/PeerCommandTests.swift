@@ -10,7 +10,8 @@ import Testing
         .voiceClient(
             service: "voice", speak: "Testbed/audio/reference.wav", from: 8, length: 8, recordings: "/tmp/run/audio",
             band: "wideband", quality: 8),
-        .voiceClient(service: "voice", speak: nil, from: 0, length: nil, recordings: "/r", band: "narrowband", quality: 0),
+        .voiceClient(
+            service: "voice", speak: nil, from: 0, length: nil, recordings: "/r", band: "narrowband", quality: 0),
         .migrate(service: "voice", to: "peer-5", address: "127.100.0.5:7000"),
     ])
     func roundTrip(command: PeerCommand) throws {
@@ -36,11 +37,20 @@ import Testing
         ("{\"command\":\"ping\",\"id\":\"1\"}", .badField(command: "ping", field: "id")),
         ("{\"command\":\"join\",\"bootstrap\":7}", .badField(command: "join", field: "bootstrap")),
         ("{\"command\":\"lookup\",\"key\":\"abc\"}", .badField(command: "lookup", field: "key")),
-        ("{\"command\":\"register\",\"service\":\"v\",\"epoch\":1}", .badField(command: "register", field: "leaseSeconds")),
-        ("{\"command\":\"register\",\"service\":\"v\",\"epoch\":-1,\"leaseSeconds\":5}", .badField(command: "register", field: "epoch")),
+        (
+            "{\"command\":\"register\",\"service\":\"v\",\"epoch\":1}",
+            .badField(command: "register", field: "leaseSeconds")
+        ),
+        (
+            "{\"command\":\"register\",\"service\":\"v\",\"epoch\":-1,\"leaseSeconds\":5}",
+            .badField(command: "register", field: "epoch")
+        ),
         ("{\"command\":\"resolve\"}", .badField(command: "resolve", field: "service")),
         ("{\"command\":\"deploy\",\"service\":\"v\"}", .badField(command: "deploy", field: "kind")),
-        ("{\"command\":\"migrate\",\"service\":\"v\",\"to\":\"peer-2\"}", .badField(command: "migrate", field: "address")),
+        (
+            "{\"command\":\"migrate\",\"service\":\"v\",\"to\":\"peer-2\"}",
+            .badField(command: "migrate", field: "address")
+        ),
         (
             "{\"command\":\"voice-client\",\"service\":\"v\",\"recordings\":\"/r\",\"band\":\"wideband\",\"quality\":11,\"from\":0}",
             .badField(command: "voice-client", field: "quality")

@@ -46,9 +46,13 @@ struct SimulationTests {
         simulation.run(until: simulation.now + .seconds(60))
         var random = SeededGenerator(seed: 5)
         let start = simulation.now
-        let keys = (0..<1000).map { _ in ChordID(high: random.next(), middle: random.next(), low: UInt32(truncatingIfNeeded: random.next())) }
+        let keys = (0..<1000).map { _ in
+            ChordID(high: random.next(), middle: random.next(), low: UInt32(truncatingIfNeeded: random.next()))
+        }
         for (tag, key) in keys.enumerated() {
-            simulation.at(start + .milliseconds(tag), .chord(.lookup(key: key, tag: UInt64(tag))), node: Int.random(in: 0..<1000, using: &random))
+            simulation.at(
+                start + .milliseconds(tag), .chord(.lookup(key: key, tag: UInt64(tag))),
+                node: Int.random(in: 0..<1000, using: &random))
         }
         simulation.run(until: start + .seconds(5))
         let outcomes = simulation.events.compactMap { entry -> (ChordID, LookupOutcome)? in
@@ -56,7 +60,9 @@ struct SimulationTests {
         }
         #expect(outcomes.count == 1000)
         let members = simulation.live
-        let correct = outcomes.filter { key, outcome in outcome.node == simulation.ref(simulation.trueSuccessor(of: key, among: members)) }
+        let correct = outcomes.filter { key, outcome in
+            outcome.node == simulation.ref(simulation.trueSuccessor(of: key, among: members))
+        }
         #expect(correct.count == 1000)
         let meanHops = Double(outcomes.map(\.1.hops).reduce(0, +)) / Double(outcomes.count)
         print("mean hops \(meanHops), ½·log2 N = \(0.5 * log2(1000.0))")
@@ -104,7 +110,8 @@ struct RegistrySimulationTests {
 
         let survivor = simulation.live.first!
         for (tag, record) in records.enumerated() {
-            simulation.at(simulation.now + .milliseconds(tag), .resolve(name: record.name, tag: UInt64(tag)), node: survivor)
+            simulation.at(
+                simulation.now + .milliseconds(tag), .resolve(name: record.name, tag: UInt64(tag)), node: survivor)
         }
         simulation.run(until: simulation.now + .seconds(10))
         let found = Self.resolutions(simulation)

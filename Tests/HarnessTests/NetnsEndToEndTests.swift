@@ -9,7 +9,8 @@ import Testing
 
 /// Peers in network namespaces behind the link emulator, measured with ping (a tool that is
 /// not ours). Root only.
-@Suite(.enabled(if: getuid() == 0 && access("/usr/bin/ping", X_OK) == 0, "needs root and ping"), .timeLimit(.minutes(2)))
+@Suite(
+    .enabled(if: getuid() == 0 && access("/usr/bin/ping", X_OK) == 0, "needs root and ping"), .timeLimit(.minutes(2)))
 struct NetnsEndToEndTests {
     static let profiles: ProfileCatalogue = {
         var catalogue = ProfileCatalogue(folders: ["test"])

@@ -123,7 +123,9 @@ import Voice
             packets += 1
         }
         #expect(fields.waitForExit(within: .seconds(10)))
-        #expect(packets == stream.packets, "tshark found \(packets) packets of \(stream.ssrc), we counted \(stream.packets)")
+        #expect(
+            packets == stream.packets, "tshark found \(packets) packets of \(stream.ssrc), we counted \(stream.packets)"
+        )
         let input = scratch + "/stream.rtp"
         let output = scratch + "/gstreamer.wav"
         try Data(framed).write(to: URL(fileURLWithPath: input))
@@ -136,11 +138,14 @@ import Voice
                 "audio/x-raw,format=S16LE,channels=1,rate=16000", "!", "wavenc", "!", "filesink", "location=\(output)",
             ], stderrPath: scratch + "/gst.err")
         #expect(decoder.waitForExit(within: .seconds(30)))
-        #expect(decoder.exitStatus == 0, "\((try? String(contentsOfFile: scratch + "/gst.err", encoding: .utf8)) ?? "")")
+        #expect(
+            decoder.exitStatus == 0, "\((try? String(contentsOfFile: scratch + "/gst.err", encoding: .utf8)) ?? "")")
         let theirs = try WAVFile.read(path: output).samples
         let recording = try WAVFile.read(path: ours).samples
         let mine = spurts.flatMap { recording[($0.atFrame * 320)..<(($0.atFrame + $0.frames) * 320)] }
-        #expect(abs(theirs.count - mine.count) <= 320 * 2, "GStreamer decoded \(theirs.count) samples, we wrote \(mine.count)")
+        #expect(
+            abs(theirs.count - mine.count) <= 320 * 2,
+            "GStreamer decoded \(theirs.count) samples, we wrote \(mine.count)")
         let (value, lag) = AudioSimilarity.correlation(mine, theirs, maxLag: 640)
         #expect(value > 0.99, "GStreamer's decoding against ours: correlation \(value) at lag \(lag)")
     }

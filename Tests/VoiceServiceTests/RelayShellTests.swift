@@ -23,16 +23,18 @@ import VoiceRelay
         let control: any Channel
         let data: NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>
 
-        static func join(_ relay: RelayShell, name: String, group: any EventLoopGroup) async throws -> (RawParticipant, RelayMessage) {
+        static func join(_ relay: RelayShell, name: String, group: any EventLoopGroup) async throws -> (
+            RawParticipant, RelayMessage
+        ) {
             // Room in the kernel for every packet of a test, read or not yet.
             let data = try await DatagramBootstrap(group: group)
                 .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
                 .bind(host: "127.0.0.1", port: 0) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
-                        wrappingChannelSynchronously: channel)
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
+                            wrappingChannelSynchronously: channel)
+                    }
                 }
-            }
             let (frames, sink) = AsyncStream<[UInt8]>.makeStream()
             let port = Int(relay.controlAddress.split(separator: ":").last!)!
             let control = try await ClientBootstrap(group: group)
@@ -51,8 +53,10 @@ import VoiceRelay
             try await control.writeAndFlush(ByteBuffer(bytes: SessionMessage.open(client: name).frame))
             try await control.writeAndFlush(
                 ByteBuffer(
-                    bytes: SessionMessage.request(sequence: 1, body: RelayMessage.join(name: name, dataAddress: local).frame)
-                        .frame))
+                    bytes: SessionMessage.request(
+                        sequence: 1, body: RelayMessage.join(name: name, dataAddress: local).frame
+                    )
+                    .frame))
             for await frame in frames {
                 guard case .push(let body) = try SessionMessage(frame: frame) else { continue }
                 return (RawParticipant(control: control, data: data), try RelayMessage(frame: body))
@@ -114,7 +118,8 @@ import VoiceRelay
 
     @Test func everyPacketReachesEveryOtherParticipantUnchanged() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let relay = try await RelayShell.start(service: "voice", address: "127.0.0.1", group: group, logger: Self.logger)
+        let relay = try await RelayShell.start(
+            service: "voice", address: "127.0.0.1", group: group, logger: Self.logger)
         let (speaker, welcome) = try await RawParticipant.join(relay, name: "peer-1", group: group)
         guard case .welcome(1, _, _, let relayData) = welcome else {
             Issue.record("no welcome: \(welcome)")
@@ -130,9 +135,11 @@ import VoiceRelay
             try await first.data.executeThenClose { firstIn, _ in
                 try await second.data.executeThenClose { secondIn, _ in
                     // A stranger's packet and a packet that is not RTP are dropped, not forwarded.
-                    try await outbound.write(AddressedEnvelope(remoteAddress: relayAddress, data: ByteBuffer(bytes: [0x00, 1, 2])))
+                    try await outbound.write(
+                        AddressedEnvelope(remoteAddress: relayAddress, data: ByteBuffer(bytes: [0x00, 1, 2])))
                     for packet in packets {
-                        try await outbound.write(AddressedEnvelope(remoteAddress: relayAddress, data: ByteBuffer(bytes: packet)))
+                        try await outbound.write(
+                            AddressedEnvelope(remoteAddress: relayAddress, data: ByteBuffer(bytes: packet)))
                     }
                     for inbound in [firstIn, secondIn] {
                         let received = try await Self.collect(packets.count, from: inbound, within: .seconds(5))
@@ -168,7 +175,8 @@ import VoiceRelay
 
     @Test func threeClientsTalkThroughTheRelayAndEachHearsTheOthers() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let relay = try await RelayShell.start(service: "voice", address: "127.0.0.1", group: group, logger: Self.logger)
+        let relay = try await RelayShell.start(
+            service: "voice", address: "127.0.0.1", group: group, logger: Self.logger)
         var clients: [VoiceClient] = []
         for index in 1...3 {
             clients.append(
@@ -219,7 +227,8 @@ import VoiceRelay
             }
         }
         let state = try await relay.state()
-        #expect(state.counters.forwarded == UInt64((first.count / 320 + third.count / 320) * 2 + (second.count / 320) * 2))
+        #expect(
+            state.counters.forwarded == UInt64((first.count / 320 + third.count / 320) * 2 + (second.count / 320) * 2))
         #expect(state.counters.droppedUnknownSender == 0 && state.counters.droppedMalformed == 0)
         await relay.close()
         try await group.shutdownGracefully()

@@ -8,7 +8,8 @@ import Testing
 /// speexdsp jitter buffer with concealment, on a virtual clock.
 struct ReceiveTests {
     @Test func packetsCountFramesAndMarkTalkSpurts() throws {
-        var packetizer = SpeexPacketizer(band: .wideband, ssrc: 0xC0FFEE, firstSequence: 65534, firstTimestamp: .max - 100)
+        var packetizer = SpeexPacketizer(
+            band: .wideband, ssrc: 0xC0FFEE, firstSequence: 65534, firstTimestamp: .max - 100)
         let first = packetizer.packet([1, 2], startsTalkSpurt: true)
         let second = packetizer.packet([3])
         packetizer.skipFrame()

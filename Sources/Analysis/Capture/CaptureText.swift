@@ -11,7 +11,9 @@ extension CaptureReport {
             "traffic   \(c.rtpPackets) RTP · \(c.nonRtpUdpPackets) other UDP (\(c.rtcpPackets) RTCP, "
                 + "\(c.setAsidePackets) RTP-like set aside) · \(c.tcpPackets) TCP · \(c.otherPackets) other · "
                 + "\(c.malformedPackets) malformed")
-        for skipped in c.skipped { out.append("skipped   \(skipped.what): \(skipped.flow), \(skipped.packets) segments") }
+        for skipped in c.skipped {
+            out.append("skipped   \(skipped.what): \(skipped.flow), \(skipped.packets) segments")
+        }
         out.append("")
         let header = ["ssrc", "receiver", "from", "clock", "packets", "lost", "dup", "reord", "max gap", "jitter"]
         let rows = streams.map { stream -> [String] in

@@ -300,7 +300,10 @@ extension CaptureReport {
                     "\(capture.rtpPackets) / \(capture.nonRtpUdpPackets) (\(capture.rtcpPackets), \(capture.setAsidePackets)) / "
                         + "\(capture.tcpPackets) / \(capture.otherPackets) / \(capture.malformedPackets)",
                 ],
-                ["skipped", capture.skipped.map { "\($0.what): \($0.flow), \($0.packets) segments" }.joined(separator: "; ")],
+                [
+                    "skipped",
+                    capture.skipped.map { "\($0.what): \($0.flow), \($0.packets) segments" }.joined(separator: "; "),
+                ],
                 ["partial", capture.partial ? "yes: \(capture.error ?? "")" : "no"],
             ])
         page.bandwidthChart(bandwidth, steps: [])
