@@ -169,8 +169,8 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
 
     /// A target that took over and still hears from its source: late traffic may come.
     public var receivesLateTraffic: Bool {
-        guard case .target(let machine) = migration else { return false }
-        return role == .primary && machine.phase == .takeover
+        guard case .target = migration else { return false }
+        return servesHere
     }
 
     /// Whether `message` belongs to the migration under way (a target's first one names it).
@@ -282,10 +282,9 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
             case .send(let message):
                 outputs.append(.send(message, to: target.overlay))
             case .setTimer(let timer, let delay):
-                timers.insert(.source(timer))
-                outputs.append(.setTimer(.source(timer), after: delay))
+                outputs.append(setTimer(.source(timer), after: delay))
             case .cancelTimer(let timer):
-                if timers.remove(.source(timer)) != nil { outputs.append(.cancelTimer(.source(timer))) }
+                outputs += cancelTimer(.source(timer))
             case .replicated(let through):
                 let due = held.filter { $0.through <= through }.map(\.answer)
                 held.removeAll { $0.through <= through }
@@ -337,10 +336,9 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
                 guard let source = machine.source else { continue }
                 outputs.append(.send(message, to: source.overlay))
             case .setTimer(let timer, let delay):
-                timers.insert(.target(timer))
-                outputs.append(.setTimer(.target(timer), after: delay))
+                outputs.append(setTimer(.target(timer), after: delay))
             case .cancelTimer(let timer):
-                if timers.remove(.target(timer)) != nil { outputs.append(.cancelTimer(.target(timer))) }
+                outputs += cancelTimer(.target(timer))
             case .install(_, let size, let state):
                 outputs.append(.install(size: size, state: state))
             case .apply(_, let operation):
@@ -365,6 +363,17 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
             outputs += endMigration()
         }
         return outputs
+    }
+
+    /// A timer of either side is set: kept, so a firing after its cancellation is ignored.
+    private mutating func setTimer(_ timer: Timer, after delay: Duration) -> Output {
+        timers.insert(timer)
+        return .setTimer(timer, after: delay)
+    }
+
+    /// Cancels a timer that is set (one that is not needs no word to the shell).
+    private mutating func cancelTimer(_ timer: Timer) -> [Output] {
+        timers.remove(timer) != nil ? [.cancelTimer(timer)] : []
     }
 
     /// Serves the service from now on, registered under `epoch`.

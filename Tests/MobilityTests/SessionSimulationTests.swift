@@ -215,12 +215,18 @@ struct SessionSimulationTests {
         #expect(late > 0 && repeats > 0, "\(late) late, \(repeats) repeated")
     }
 
-    @Test func aRedirectNamingTheNewHostsDataAddressMovesTheDataAtOnce() {
-        var client = ServiceConnectionStateMachine(client: "c")
+    /// A client whose session is ready on channel 1, at the host `old:1` (data to `old:2`).
+    static func readyClient(_ name: String, session: UInt64, token: UInt64) -> ServiceConnectionStateMachine {
+        var client = ServiceConnectionStateMachine(client: name)
         _ = client.handle(.start)
         _ = client.handle(.resolved(control: "old:1"))
         _ = client.handle(.connected(1))
-        _ = client.handle(.message(1, .ready(session: 5, token: 9, appliedThrough: 0, data: "old:2")))
+        _ = client.handle(.message(1, .ready(session: session, token: token, appliedThrough: 0, data: "old:2")))
+        return client
+    }
+
+    @Test func aRedirectNamingTheNewHostsDataAddressMovesTheDataAtOnce() {
+        var client = Self.readyClient("c", session: 5, token: 9)
         // The new host serves already: data goes there before its control channel is open.
         #expect(
             client.handle(.message(1, .redirect(control: "new:1", data: "new:2")))
@@ -233,11 +239,7 @@ struct SessionSimulationTests {
     }
 
     @Test func aRedirectWhoseNewHostDoesNotAnswerIsTriedAgainWhileTheOldChannelCarriesOn() {
-        var client = ServiceConnectionStateMachine(client: "c")
-        _ = client.handle(.start)
-        _ = client.handle(.resolved(control: "old:1"))
-        _ = client.handle(.connected(1))
-        _ = client.handle(.message(1, .ready(session: 5, token: 9, appliedThrough: 0, data: "old:2")))
+        var client = Self.readyClient("c", session: 5, token: 9)
         #expect(client.handle(.message(1, .redirect(control: "new:1", data: ""))) == [.connect(2, to: "new:1")])
         // The connection to the new host fails (a lost SYN): back off, keep the old channel.
         #expect(client.handle(.closed(2)) == [.setTimer(.backoff, after: .milliseconds(100))])
@@ -247,11 +249,7 @@ struct SessionSimulationTests {
         let moved = client.handle(.message(3, .ready(session: 5, token: 9, appliedThrough: 0, data: "new:2")))
         #expect(moved.prefix(3) == [.close(1), .moved(control: "new:1"), .useData("new:2")])
         // A retry pending when the old channel breaks gives way to the registry.
-        var other = ServiceConnectionStateMachine(client: "d")
-        _ = other.handle(.start)
-        _ = other.handle(.resolved(control: "old:1"))
-        _ = other.handle(.connected(1))
-        _ = other.handle(.message(1, .ready(session: 6, token: 1, appliedThrough: 0, data: "old:2")))
+        var other = Self.readyClient("d", session: 6, token: 1)
         _ = other.handle(.message(1, .redirect(control: "new:1", data: "")))
         _ = other.handle(.closed(2))
         _ = other.handle(.closed(1))
