@@ -49,7 +49,7 @@ let package = Package(
             name: "DHT", dependencies: ["OverlayCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
         .target(name: "Registry", dependencies: ["DHT", "OverlayCore"], swiftSettings: strict),
-        .target(name: "VoiceRelay", dependencies: ["OverlayCore", "Mobility"], swiftSettings: strict),
+        .target(name: "VoiceRelay", dependencies: ["OverlayCore", "Mobility", "RTP"], swiftSettings: strict),
         .target(name: "Mobility", dependencies: ["OverlayCore"], swiftSettings: strict),
         .target(
             name: "LinkEmulation",
@@ -63,13 +63,24 @@ let package = Package(
             swiftSettings: strict),
         .target(name: "Voice", dependencies: ["CSpeex", "CSpeexDSP", "RTP"], swiftSettings: strict),
 
-        // Layer 3: service kinds a peer can host, plugged into PeerNode.
+        // Layer 3: the runtime that hosts and moves any service kind, plugged into PeerNode, and
+        // the kinds themselves.
+        .target(
+            name: "ServiceRuntime",
+            dependencies: [
+                "Mobility", "PeerNode", "Registry", "ControlProtocol", "OverlayCore", "CZlib",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "VoiceService",
             dependencies: [
                 "Voice", "RTP", "VoiceRelay", "Mobility", "PeerNode", "Registry", "ControlProtocol", "OverlayCore",
-                "CZlib",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "ServiceRuntime",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
@@ -103,7 +114,7 @@ let package = Package(
         .executableTarget(
             name: "peer",
             dependencies: [
-                "PeerNode", "DHT", "OverlayCore", "VoiceService", "CSeamlessLinux",
+                "PeerNode", "DHT", "OverlayCore", "ServiceRuntime", "VoiceService", "CSeamlessLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -130,7 +141,7 @@ let package = Package(
         .executableTarget(
             name: "voice-bench",
             dependencies: [
-                "Voice", "VoiceRelay", "VoiceService", "Mobility", "RTP", "OverlayCore",
+                "Voice", "VoiceRelay", "VoiceService", "ServiceRuntime", "Mobility", "RTP", "OverlayCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -158,7 +169,8 @@ let package = Package(
         .testTarget(
             name: "VoiceServiceTests",
             dependencies: [
-                "VoiceService", "Voice", "VoiceRelay", "Mobility", "Registry", "ControlProtocol", "RTP",
+                "VoiceService", "ServiceRuntime", "Voice", "VoiceRelay", "Mobility", "Registry", "ControlProtocol",
+                "RTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),

@@ -85,7 +85,9 @@ struct Participant {
         var local = sockaddr_in()
         local.sin_family = sa_family_t(AF_INET)
         local.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(data, $0, 16) } }
+        _ = withUnsafePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(data, $0, 16) }
+        }
         var length = socklen_t(16)
         _ = withUnsafeMutablePointer(to: &local) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(data, $0, &length) }
@@ -96,7 +98,9 @@ struct Participant {
         remote.sin_family = sa_family_t(AF_INET)
         remote.sin_addr.s_addr = inet_addr("127.0.0.1")
         remote.sin_port = UInt16(control.split(separator: ":").last!)!.bigEndian
-        guard withUnsafePointer(to: &remote, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(stream, $0, 16) } }) == 0
+        guard
+            withUnsafePointer(
+                to: &remote, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(stream, $0, 16) } }) == 0
         else { throw POSIXError(.ECONNREFUSED) }
         // A session, then the join as its first request; joined once the relay says it applied it.
         let join = RelayMessage.join(name: name, dataAddress: "127.0.0.1:\(port)").frame
@@ -111,7 +115,9 @@ struct Participant {
             guard count > 0 else { break }
             received += chunk.prefix(count)
             var frames = received[...]
-            while frames.count >= 2, frames.count >= 2 + Int(frames[frames.startIndex]) << 8 | Int(frames[frames.startIndex + 1]) {
+            while frames.count >= 2,
+                frames.count >= 2 + Int(frames[frames.startIndex]) << 8 | Int(frames[frames.startIndex + 1])
+            {
                 let length = Int(frames[frames.startIndex]) << 8 | Int(frames[frames.startIndex + 1])
                 let frame = Array(frames.dropFirst(2).prefix(length))
                 frames = frames.dropFirst(2 + length)
@@ -207,7 +213,8 @@ func relay() async throws {
             + "relay received \(state.counters.received), forwarded \(state.counters.forwarded); "
             + "receiver got \(received) (\(distinct) distinct), lost \(total - distinct)")
     print(
-        "  relay event loop CPU: \(String(format: "%.2f", cpu)) s = \(String(format: "%.0f", cpu / sendSeconds * 100)) % of one core")
+        "  relay event loop CPU: \(String(format: "%.2f", cpu)) s = \(String(format: "%.0f", cpu / sendSeconds * 100)) % of one core"
+    )
     for participant in [sender, receiver] {
         close(participant.control)
         close(participant.data)
@@ -215,7 +222,6 @@ func relay() async throws {
     await relay.close()
     try await group.shutdownGracefully()
 }
-
 
 func pacing() async throws {
     let duration = option("--seconds", 120)
@@ -256,14 +262,20 @@ func pacing() async throws {
     let latest = late.take().map { String(format: "%.3f ms", $0.inMilliseconds) } ?? "unknown"
     // Offsets of each arrival from its schedule (n × 20 ms after the first), against time.
     let first = arrivals[0]
-    let points = arrivals.map { ($0.seconds - first.seconds, ($0.seconds - first.seconds) - Double($0.sequence - first.sequence) * 0.02) }
+    let points = arrivals.map {
+        ($0.seconds - first.seconds, ($0.seconds - first.seconds) - Double($0.sequence - first.sequence) * 0.02)
+    }
     let n = Double(points.count)
     let meanX = points.reduce(0) { $0 + $1.0 } / n
     let meanY = points.reduce(0) { $0 + $1.1 } / n
-    let slope = points.reduce(0) { $0 + ($1.0 - meanX) * ($1.1 - meanY) } / points.reduce(0) { $0 + ($1.0 - meanX) * ($1.0 - meanX) }
+    let slope =
+        points.reduce(0) { $0 + ($1.0 - meanX) * ($1.1 - meanY) }
+        / points.reduce(0) { $0 + ($1.0 - meanX) * ($1.0 - meanX) }
     let spread = points.map { abs($0.1 - meanY - slope * ($0.0 - meanX)) }.max() ?? 0
     let last = points.last!
-    print("pacing: \(String(format: "%.0f", duration)) s of speech through a relay on 127.0.0.1 (goal: no drift over minutes)")
+    print(
+        "pacing: \(String(format: "%.0f", duration)) s of speech through a relay on 127.0.0.1 (goal: no drift over minutes)"
+    )
     print(
         "  \(arrivals.count) of \(frames) frames arrived; after \(String(format: "%.1f", last.0)) s the last one was "
             + "\(String(format: "%.2f", last.1 * 1000)) ms off its schedule; drift \(String(format: "%.2f", slope * 1e6)) ppm; "
@@ -275,8 +287,6 @@ func pacing() async throws {
     await relay.close()
     try await group.shutdownGracefully()
 }
-
-
 
 /// A value one thread hands to another, once.
 final class Mailbox<Value>: @unchecked Sendable {

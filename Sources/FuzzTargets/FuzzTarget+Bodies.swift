@@ -52,8 +52,8 @@ extension FuzzTarget {
             guard let operation = try? RelayOperation(bytes: rest) else { return }
             check((try? RelayOperation(bytes: operation.bytes)) == operation, "relay operation \(rest)")
         default:
-            guard let traffic = try? RelayTraffic(bytes: rest) else { return }
-            check((try? RelayTraffic(bytes: traffic.bytes)) == traffic, "relay traffic \(rest)")
+            guard let traffic = try? LateTraffic(bytes: rest) else { return }
+            check((try? LateTraffic(bytes: traffic.bytes)) == traffic, "late traffic \(rest)")
         }
     }
 

@@ -1,36 +1,25 @@
 import Mobility
 import OverlayCore
+import RTP
 
 /// The voice relay as a protocol participant, without I/O: control messages and data packets go
 /// in, answers, forwarding decisions and events come out. Clients talk to it over persistent
 /// sessions (`SessionMessage`): their requests and its pushes are `RelayMessage`s inside. Its
 /// `state` is the service's whole movable state, sessions included; which control connection
 /// carries which session is this host's own business and stays here.
-public struct RelayInstance: Sendable {
-    /// A control connection, numbered by the shell.
-    public typealias ConnectionID = Int
+public struct RelayInstance: MobileService {
+    public static let kind = "voice-relay"
+    /// 2: sessions are part of the state.
+    public static let version: UInt32 = 2
+    public static let tickInterval: Duration? = nil
 
-    public enum Input: Sendable, Equatable {
-        /// A control message arrived on a connection.
-        case message(from: ConnectionID, SessionMessage)
-        /// A control connection closed (the session lives on, to be resumed).
-        case disconnected(ConnectionID)
-        /// A data packet of `bytes` arrived from `sender` (`ip:port`); `isRTP` says whether its
-        /// header is an RTP version 2 header.
-        case datagram(from: String, bytes: Int, isRTP: Bool)
-        /// A control message of `session` that reached the service's previous host after it
-        /// stopped, forwarded here: handled as if it came on the session's channel.
-        case late(session: UInt64, SessionMessage)
+    /// An RTP packet's sequence number; nil for anything that is not RTP version 2.
+    public static func sequenceNumber(ofDatagram bytes: UnsafeRawBufferPointer) -> UInt16? {
+        (try? RTPHeader(bytes: bytes))?.sequenceNumber
     }
 
-    public enum Output: Sendable, Equatable {
-        case send(to: ConnectionID, SessionMessage)
-        /// Send the packet that just arrived, unchanged, to each of these data addresses.
-        case forward(to: [String])
-        case emit(RelayEvent)
-        /// The state changed by operation `sequence` (only while `journaling`).
-        case changed(sequence: UInt64, RelayOperation)
-    }
+    public typealias ConnectionID = ServiceConnection
+    public typealias Output = ServiceOutput<RelayEvent>
 
     /// What the relay tells the peer it runs in.
     public enum RelayEvent: Sendable, Equatable {
@@ -51,20 +40,30 @@ public struct RelayInstance: Sendable {
 
     public static let maximumParticipants = 64
 
-    public init(dataAddress: String, state: RelayState = RelayState(), seed: UInt64) {
+    public init(dataAddress: String, seed: UInt64) {
+        self.init(dataAddress: dataAddress, state: RelayState(), seed: seed)
+    }
+
+    public init(snapshot: [UInt8], dataAddress: String, seed: UInt64) throws {
+        self.init(dataAddress: dataAddress, state: try RelayState(snapshot: snapshot), seed: seed)
+    }
+
+    public init(dataAddress: String, state: RelayState, seed: UInt64) {
         self.dataAddress = dataAddress
         self.state = state
         self.random = SeededGenerator(seed: seed)
         rebuildRoutes()
     }
 
-    /// The session a connection carries, if it opened or resumed one.
+    public var snapshot: [UInt8] { state.snapshot }
+    public var sequence: UInt64 { state.sequence }
+
     public func session(on connection: ConnectionID) -> UInt64? { sessionByConnection[connection] }
 
     /// Every connection that carries a session.
     public var connections: [ConnectionID] { sessionByConnection.keys.sorted() }
 
-    public mutating func handle(_ input: Input) -> [Output] {
+    public mutating func handle(_ input: ServiceInput) -> [Output] {
         let outputs: [Output]
         switch input {
         case .message(let connection, let message):
@@ -74,29 +73,39 @@ public struct RelayInstance: Sendable {
         case .disconnected(let connection):
             sessionByConnection[connection] = nil
             outputs = []
-        case .datagram(let sender, let bytes, let isRTP):
-            guard isRTP else {
-                state.count(.dropped(.malformed, bytes: UInt32(clamping: bytes)))
-                outputs = []
-                break
-            }
-            guard let route = routes[sender] else {
-                state.count(.dropped(.unknownSender, bytes: UInt32(clamping: bytes)))
-                outputs = []
-                break
-            }
-            state.count(
-                .forwarded(
-                    participant: route.participant, bytes: UInt32(clamping: bytes), copies: UInt32(route.targets.count))
-            )
-            outputs = route.targets.isEmpty ? [] : [.forward(to: route.targets)]
+        case .tick:
+            outputs = []
         }
+        return journaled(outputs)
+    }
+
+    /// Forwards an RTP packet from a participant to every other participant; counts the rest.
+    public mutating func receive(datagram bytes: UnsafeRawBufferPointer, from sender: String) -> [Output] {
+        let size = UInt32(clamping: bytes.count)
+        guard Self.sequenceNumber(ofDatagram: bytes) != nil else {
+            state.count(.dropped(.malformed, bytes: size))
+            return []
+        }
+        guard let route = routes[sender] else {
+            state.count(.dropped(.unknownSender, bytes: size))
+            return []
+        }
+        state.count(.forwarded(participant: route.participant, bytes: size, copies: UInt32(route.targets.count)))
+        return route.targets.isEmpty ? [] : [.forward(to: route.targets)]
+    }
+
+    /// The operations made while journaling, then `outputs`.
+    private mutating func journaled(_ outputs: [Output]) -> [Output] {
         guard journaling, !journal.isEmpty else { return outputs }
         defer { journal = [] }
         return journal + outputs
     }
 
     /// Applies an operation the service's previous host made (a replica catching up).
+    public mutating func replay(_ operation: [UInt8]) throws {
+        try replay(try RelayOperation(bytes: operation))
+    }
+
     public mutating func replay(_ operation: RelayOperation) throws(RelayState.Rejection) {
         try state.apply(operation)
         rebuildRoutes()
@@ -200,7 +209,7 @@ public struct RelayInstance: Sendable {
         } catch {
             preconditionFailure("the relay made an operation its own state rejects: \(error)")
         }
-        if journaling { journal.append(.changed(sequence: sequence, operation)) }
+        if journaling { journal.append(.changed(sequence: sequence, operation: operation.bytes)) }
         switch operation {
         case .join, .leave: rebuildRoutes()
         case .session: break

@@ -92,19 +92,6 @@ extension Participant {
     }
 }
 
-extension SessionTable.Session {
-    init(from reader: inout WireReader) throws(WireError) {
-        self.init(
-            client: try reader.text(limit: 255), token: try reader.integer(), appliedThrough: try reader.integer())
-    }
-
-    func write(to writer: inout WireWriter) {
-        writer.text(client)
-        writer.integer(token)
-        writer.integer(appliedThrough)
-    }
-}
-
 extension RelayOperation {
     /// Type bytes on the wire.
     enum Kind: UInt8 {

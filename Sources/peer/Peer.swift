@@ -10,6 +10,7 @@ import NIOPosix
 import OverlayCore
 import PeerNode
 import ServiceLifecycle
+import ServiceRuntime
 import VoiceService
 
 #if canImport(Glibc)
@@ -111,7 +112,8 @@ struct Peer: AsyncParsableCommand {
         var configuration = PeerConfiguration(name: peerName, address: address, tcpPort: tcpPort, udpPort: udpPort)
         configuration.dht = dht
         let node = PeerNode(
-            configuration: configuration, group: group, logger: logger, applications: [VoiceApplication()])
+            configuration: configuration, group: group, logger: logger,
+            applications: [ServiceRuntime(kinds: [.voiceRelay]), VoiceClients()])
         let services = ServiceGroup(
             configuration: .init(
                 services: [.init(service: node, successTerminationBehavior: .gracefullyShutdownGroup)],

@@ -11,14 +11,18 @@ import Testing
     /// What each target must not import.
     static let forbidden: [String: Set<String>] = {
         let io: Set<String> = [
-            "NIOCore", "NIOPosix", "NIOExtras", "Foundation", "Glibc", "CPcap", "CSpeex", "CSpeexDSP", "CSeamlessLinux",
+            "NIOCore", "NIOPosix", "NIOExtras", "Foundation", "FoundationEssentials", "Glibc", "CPcap", "CSpeex",
+            "CSpeexDSP", "CSeamlessLinux",
         ]
         let executables: Set<String> = ["peer", "testbed"]
-        let upper: Set<String> = ["Harness", "PeerNode", "Analysis", "Voice", "ServiceClient", "VoiceService"]
+        let upper: Set<String> = ["Harness", "PeerNode", "Analysis", "Voice", "ServiceRuntime", "VoiceService"]
         return [
             "OverlayCore": io.union(upper).union(executables).union(["Scenario", "ControlProtocol", "RTP"]),
             "Scenario": io.union(upper).union(executables).union(["ControlProtocol", "RTP"]),
-            "ControlProtocol": io.union(upper).union(executables).union(["Scenario", "RTP"]),
+            // Its JSON lines are parsed with FoundationEssentials' JSONDecoder (and nothing else of it).
+            "ControlProtocol": io.subtracting(["FoundationEssentials"]).union(upper).union(executables).union([
+                "Scenario", "RTP",
+            ]),
             "RTP": io.union(upper).union(executables).union(["OverlayCore", "Scenario", "ControlProtocol"]),
             "LinkEmulation": io.union(upper).union(executables).union(["Scenario", "ControlProtocol", "RTP"]),
             "DHT": io.union(upper).union(executables).union(["Scenario", "ControlProtocol", "RTP", "Registry"]),
@@ -26,17 +30,19 @@ import Testing
             "Mobility": io.union(upper).union(executables).union([
                 "Scenario", "ControlProtocol", "RTP", "DHT", "Registry", "VoiceRelay",
             ]),
-            "VoiceRelay": io.union(upper).union(executables).union([
-                "Scenario", "ControlProtocol", "RTP", "DHT", "Registry",
-            ]),
+            "VoiceRelay": io.union(upper).union(executables).union(["Scenario", "ControlProtocol", "DHT", "Registry"]),
             "Analysis": [
-                "Harness", "PeerNode", "Voice", "ServiceClient", "VoiceService", "VoiceRelay", "NIOCore", "NIOPosix",
+                "Harness", "PeerNode", "Voice", "ServiceRuntime", "VoiceService", "VoiceRelay", "NIOCore", "NIOPosix",
             ].reduce(
                 into: executables
             ) { $0.insert($1) },
-            "Harness": executables.union(["PeerNode", "Voice", "ServiceClient", "VoiceService", "VoiceRelay"]),
+            "Harness": executables.union(["PeerNode", "Voice", "ServiceRuntime", "VoiceService", "VoiceRelay"]),
             "PeerNode": executables.union(["Harness", "Analysis", "Scenario"]),
             "Voice": executables.union(["Harness", "Analysis", "PeerNode", "Scenario", "NIOCore", "NIOPosix"]),
+            // The runtime knows no kind: every kind plugs into it.
+            "ServiceRuntime": executables.union([
+                "Harness", "Analysis", "Scenario", "VoiceService", "VoiceRelay", "Voice", "RTP",
+            ]),
             "VoiceService": executables.union(["Harness", "Analysis", "Scenario"]),
         ]
     }()

@@ -67,7 +67,7 @@ struct RelayInstanceTests {
 
     @Test func aPacketGoesToEveryOtherParticipantAndIsCounted() {
         var relay = Self.relay(participants: 3)
-        let outputs = relay.handle(.datagram(from: "127.0.0.1:6002", bytes: 100, isRTP: true))
+        let outputs = relay.datagram(from: "127.0.0.1:6002", bytes: 100, isRTP: true)
         #expect(outputs == [.forward(to: ["127.0.0.1:6001", "127.0.0.1:6003"])])
         #expect(relay.state.counters.received == 1)
         #expect(relay.state.counters.forwarded == 2)
@@ -78,8 +78,8 @@ struct RelayInstanceTests {
 
     @Test func strangersAndNonRTPAreDroppedAndCounted() {
         var relay = Self.relay(participants: 2)
-        #expect(relay.handle(.datagram(from: "127.0.0.1:7777", bytes: 60, isRTP: true)).isEmpty)
-        #expect(relay.handle(.datagram(from: "127.0.0.1:6001", bytes: 5, isRTP: false)).isEmpty)
+        #expect(relay.datagram(from: "127.0.0.1:7777", bytes: 60, isRTP: true).isEmpty)
+        #expect(relay.datagram(from: "127.0.0.1:6001", bytes: 5, isRTP: false).isEmpty)
         #expect(relay.state.counters.droppedUnknownSender == 1)
         #expect(relay.state.counters.droppedMalformed == 1)
         #expect(relay.state.counters.forwarded == 0)
@@ -90,13 +90,13 @@ struct RelayInstanceTests {
         let leave = relay.handle(.message(from: 3, Self.request(.leave, 2)))
         #expect(leave.contains { if case .emit(.left(let p)) = $0 { p.id == 3 } else { false } })
         #expect(
-            relay.handle(.datagram(from: "127.0.0.1:6001", bytes: 50, isRTP: true)) == [
+            relay.datagram(from: "127.0.0.1:6001", bytes: 50, isRTP: true) == [
                 .forward(to: ["127.0.0.1:6002"])
             ])
         // The session outlives its channel: the client will resume it.
         _ = relay.handle(.disconnected(2))
         #expect(
-            relay.handle(.datagram(from: "127.0.0.1:6001", bytes: 50, isRTP: true)) == [
+            relay.datagram(from: "127.0.0.1:6001", bytes: 50, isRTP: true) == [
                 .forward(to: ["127.0.0.1:6002"])
             ])
         #expect(relay.state.participants.map(\.id) == [1, 2])
@@ -190,16 +190,25 @@ struct RelayInstanceTests {
         var replica = relay.state
         relay.journaling = true
         var outputs = Self.join(&relay, on: 2, name: "peer-2", address: "127.0.0.1:6002")
-        outputs += relay.handle(.datagram(from: "127.0.0.1:6002", bytes: 80, isRTP: true))
-        outputs += relay.handle(.datagram(from: "127.0.0.1:9999", bytes: 80, isRTP: true))
+        outputs += relay.datagram(from: "127.0.0.1:6002", bytes: 80, isRTP: true)
+        outputs += relay.datagram(from: "127.0.0.1:9999", bytes: 80, isRTP: true)
         var expected = replica.sequence + 1
         for case .changed(let sequence, let operation) in outputs {
             #expect(sequence == expected)
             expected += 1
-            try replica.apply(try RelayOperation(bytes: operation.bytes))
+            try replica.apply(try RelayOperation(bytes: operation))
         }
         #expect(replica == relay.state.withoutTraffic)
         #expect(relay.state.counters.received == 2 && replica.counters.received == 0)
         #expect(expected > 4)
+    }
+}
+
+extension RelayInstance {
+    /// A datagram of `bytes` bytes from `sender`: an RTP version 2 packet, or not.
+    mutating func datagram(from sender: String, bytes: Int, isRTP: Bool) -> [Output] {
+        var packet = [UInt8](repeating: 0, count: bytes)
+        if isRTP { packet[0] = 0x80 }
+        return packet.withUnsafeBytes { receive(datagram: $0, from: sender) }
     }
 }

@@ -5,6 +5,7 @@ import Mobility
 import NIOCore
 import NIOPosix
 import Registry
+import ServiceRuntime
 import Synchronization
 import Testing
 import Voice
@@ -56,7 +57,7 @@ import VoiceRelay
                 withdraw: { _ in },
                 emit: { event in self.state.withLock { $0.events.append((name, event)) } },
                 lease: .seconds(1),
-                serving: { shell in self.state.withLock { $0.shells[name] = shell } },
+                serving: { shell in self.state.withLock { $0.shells[name] = shell as? RelayShell } },
                 ended: { shell in self.state.withLock { if $0.shells[name] === shell { $0.shells[name] = nil } } },
                 over: { _ in },
                 // The test's stand-in for a peer application's run: each piece of work on its own.
@@ -117,7 +118,8 @@ import VoiceRelay
             guard case .prepare = message else { return }
             Task {
                 let shell = try await RelayShell.target(
-                    of: message, address: "127.0.0.1", group: group, hosting: [], host: host(to),
+                    of: message, address: "127.0.0.1", group: group, catalogue: ServiceCatalogue([RelayShell.identity]),
+                    hosting: [], host: host(to),
                     logger: MigrationShellTests.logger, onEvent: { _ in })
                 state.withLock { $0.arriving[to] = shell }
                 shell.receive(message)
@@ -177,7 +179,9 @@ import VoiceRelay
         #expect(overlay.phases(on: "b") == ["prepare", "replicate", "sync", "takeover", "release"])
         #expect(overlay.shell(on: "a") == nil, "the source let go after the grace period")
         for client in clients {
-            let (moves, control) = try await client.loop.submit { (client.moves, client.controlAddress) }.get()
+            let (moves, control) = try await client.loop.submit {
+                (client.connection.moves, client.connection.controlAddress)
+            }.get()
             #expect(moves == 1 && control == target.controlAddress)
         }
         // The registry names the new host under the next epoch; the state moved whole.
@@ -201,7 +205,7 @@ import VoiceRelay
     }
 
     @Test func aHostThatLearnsOfAHigherEpochStopsServing() async throws {
-        let (group, overlay, relay, clients) = try await Self.relayOnAWithThreeClients()
+        let (group, _, relay, clients) = try await Self.relayOnAWithThreeClients()
         #expect(await relay.superseded(by: 1) == false, "its own epoch")
         #expect(try await relay.state().participants.count == 3)
         #expect(await relay.superseded(by: 2))
@@ -229,7 +233,7 @@ import VoiceRelay
         #expect(overlay.phases(on: "a") == ["prepare", "replicate", "sync", "aborted"])
         #expect(overlay.shell(on: "a") === source)
         for client in clients {
-            let moves = try await client.loop.submit { client.moves }.get()
+            let moves = try await client.loop.submit { client.connection.moves }.get()
             #expect(moves == 0)
         }
         let heard = await Self.heard(Array(clients.dropFirst()), from: clients[0].ssrc)
@@ -264,7 +268,7 @@ import VoiceRelay
             try await Task.sleep(for: .milliseconds(20))
             var all = true
             for client in clients
-            where try await client.loop.submit({ client.controlAddress }).get() != serving.controlAddress {
+            where try await client.loop.submit({ client.connection.controlAddress }).get() != serving.controlAddress {
                 all = false
             }
             found = all

@@ -5,6 +5,7 @@ import NIOCore
 import NIOExtras
 import NIOPosix
 import RTP
+import ServiceRuntime
 import Testing
 import Voice
 import VoiceRelay

@@ -1,8 +1,9 @@
-/// A target that took a relay over gets each speaker's packets two ways for a moment: late, the
-/// ones that still reached the old host (forwarded over the overlay, one hop longer), and
-/// direct, once the speaker follows the redirect. The direct ones overtake the last late ones,
-/// and the listeners would hear the stream out of order. This value, without I/O, puts each
-/// speaker's stream back in RTP sequence order: while a speaker's late packets are still
+/// A target that took a service over gets each sender's datagrams two ways for a moment: late,
+/// the ones that still reached the old host (forwarded over the overlay, one hop longer), and
+/// direct, once the sender follows the redirect. The direct ones overtake the last late ones,
+/// and the receivers would get the stream out of order. This value, without I/O, puts each
+/// sender's stream back in sequence order (16-bit serial numbers, as RTP's and the kind's
+/// `MobileService.sequenceNumber(ofDatagram:)` says): while a sender's late packets are still
 /// coming, a direct packet that is ahead of the stream waits until the late ones have filled
 /// the hole, or for `maximumHold` at most (a packet lost on its way to the old host never comes).
 /// Everything else goes through at once, unchanged: packets already behind the stream (the

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import VoiceRelay
+@testable import Mobility
 
 /// A target's merge of late and direct packets back into each speaker's sequence order.
 struct LateTrafficOrderingTests {

@@ -1,10 +1,9 @@
-import Mobility
 import OverlayCore
 
-/// Traffic for the relay that reached its previous host after the commit, as that host forwards
+/// Traffic for a service that reached its previous host after the commit, as that host forwards
 /// it to the new one (inside a migration's `late` message): a data packet with its sender, or a
 /// control message with its session.
-public enum RelayTraffic: Sendable, Equatable {
+public enum LateTraffic: Sendable, Equatable {
     case data(sender: String, packet: [UInt8])
     case control(session: UInt64, SessionMessage)
 

@@ -1,41 +1,42 @@
+import ControlProtocol
 import Logging
 import Mobility
 import NIOCore
 import NIOExtras
 import NIOPosix
-import RTP
-import VoiceRelay
 
-/// The voice relay on the network: a TCP listener for control channels (frames with a 16-bit
-/// length prefix, `SessionMessage`s) and a UDP socket for data, both on the host's address,
-/// around one `RelayInstance`. Everything it holds lives on one event loop, the one its sockets
-/// use: a data packet is forwarded by the handler that read it, with no hop to another thread.
-/// A shell also moves its relay to another host, or takes one over (`RelayShell+Migration`).
-public final class RelayShell: @unchecked Sendable {
-    /// The service kind this shell runs, as `deploy` names it.
-    public static let kind = "voice-relay"
-
+/// Any `MobileService` on the network: a TCP listener for control channels (frames with a
+/// 16-bit length prefix, `SessionMessage`s) and a UDP socket for data, both on the host's
+/// address, around one instance of the service, and the primary's tick. Everything it holds
+/// lives on one event loop, the one its sockets use (checked where the loop's work begins): a
+/// datagram is handled by the handler that read it, with no hop to another thread. A shell also
+/// moves its service to another host, or takes one over (`ServiceShell+Migration`).
+public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
     public let service: String
     /// `ip:port` of the control listener and of the data socket.
     public let controlAddress: String
     public let dataAddress: String
     let loop: any EventLoop
     let logger: Logger
-    let onEvent: @Sendable (RelayInstance.RelayEvent) -> Void
+    let onEvent: @Sendable (Service.Event) -> Void
+    /// What the service reports when its peer ends.
+    let report: @Sendable (_ service: String, Service) -> Event?
     // Below: touched on `loop` only.
-    /// What this host is to the relay (role, epoch, migration), decided by the hosting core.
-    var hosting: RelayHosting
-    /// The peer's side of moving the relay: frames, registry, events (nil in a bare shell).
+    /// What this host is to the service (role, epoch, migration), decided by the hosting core.
+    var hosting: Hosting
+    /// The peer's side of moving the service: frames, registry, events (nil in a bare shell).
     var host: MigrationHost?
     /// The hosting core's timers that are set.
-    var timers: [RelayHosting.Timer: Scheduled<Void>] = [:]
-    var instance: RelayInstance
-    /// After a takeover, each speaker's late and direct packets merged back into sequence order,
-    /// with the timer that lets go what waited too long.
+    var timers: [Hosting.Timer: Scheduled<Void>] = [:]
+    var instance: Service
+    /// The primary's clock, while this host serves a service that ticks.
+    var ticking: RepeatedTask?
+    /// After a takeover, each sender's late and direct datagrams merged back into sequence
+    /// order, with the timer that lets go what waited too long.
     var ordering = LateTrafficOrdering<ByteBuffer>()
     var orderingTimer: Scheduled<Void>?
-    var connections: [RelayInstance.ConnectionID: any Channel] = [:]
-    private var lastConnection: RelayInstance.ConnectionID = 0
+    var connections: [ServiceConnection: any Channel] = [:]
+    private var lastConnection: ServiceConnection = 0
     private var socketAddresses: [String: SocketAddress] = [:]
     private var malformedControl = 0
     var listener: (any Channel)?
@@ -43,9 +44,10 @@ public final class RelayShell: @unchecked Sendable {
 
     init(
         service: String, controlAddress: String, dataAddress: String, loop: any EventLoop, seed: UInt64,
-        hosting: RelayHosting, host: MigrationHost?, logger: Logger,
-        onEvent: @escaping @Sendable (RelayInstance.RelayEvent) -> Void
+        hosting: Hosting, host: MigrationHost?, logger: Logger,
+        report: @escaping @Sendable (String, Service) -> Event?, onEvent: @escaping @Sendable (Service.Event) -> Void
     ) {
+        self.report = report
         self.service = service
         self.controlAddress = controlAddress
         self.dataAddress = dataAddress
@@ -54,33 +56,36 @@ public final class RelayShell: @unchecked Sendable {
         self.onEvent = onEvent
         self.hosting = hosting
         self.host = host
-        self.instance = RelayInstance(dataAddress: dataAddress, seed: seed)
+        self.instance = Service(dataAddress: dataAddress, seed: seed)
     }
 
     /// Binds both sockets on `address` (ports chosen by the system unless given) and serves
-    /// them until `close()`, as the relay's primary under epoch 1. `host`: how the shell reaches
-    /// its peer (registry, migrations); without one it serves and never moves.
+    /// them until `close()`, as the service's primary under epoch 1. `host`: how the shell
+    /// reaches its peer (registry, migrations); without one it serves and never moves.
     public static func start(
         service: String, address: String, controlPort: Int = 0, dataPort: Int = 0, group: any EventLoopGroup,
         seed: UInt64 = .random(in: .min ... .max), host: MigrationHost? = nil, logger: Logger,
-        onEvent: @escaping @Sendable (RelayInstance.RelayEvent) -> Void = { _ in }
-    ) async throws -> RelayShell {
-        try await bind(
+        report: @escaping @Sendable (String, Service) -> Event? = { _, _ in nil },
+        onEvent: @escaping @Sendable (Service.Event) -> Void = { _ in }
+    ) async throws -> ServiceShell {
+        let shell = try await bind(
             service: service, address: address, controlPort: controlPort, dataPort: dataPort, group: group, seed: seed,
-            host: host, logger: logger, onEvent: onEvent
-        ) { _, _ in RelayHosting(primary: service, epoch: 1) }
+            host: host, logger: logger, report: report, onEvent: onEvent
+        ) { _, _ in Hosting(primary: service, epoch: 1) }
+        try await shell.loop.submit { shell.startTicking() }.get()
+        return shell
     }
 
     /// Binds both sockets; `hosting` makes the core from the control listener's and the data
     /// socket's addresses.
     static func bind(
         service: String, address: String, controlPort: Int = 0, dataPort: Int = 0, group: any EventLoopGroup,
-        seed: UInt64, host: MigrationHost?, logger: Logger,
-        onEvent: @escaping @Sendable (RelayInstance.RelayEvent) -> Void,
-        hosting: (_ controlAddress: String, _ dataAddress: String) -> RelayHosting
-    ) async throws -> RelayShell {
+        seed: UInt64, host: MigrationHost?, logger: Logger, report: @escaping @Sendable (String, Service) -> Event?,
+        onEvent: @escaping @Sendable (Service.Event) -> Void,
+        hosting: (_ controlAddress: String, _ dataAddress: String) -> Hosting
+    ) async throws -> ServiceShell {
         let loop = group.next()
-        let box = OwnerSlot<RelayShell>()
+        let box = OwnerSlot<ServiceShell>()
         let datagrams = try await DatagramBootstrap(group: loop)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
@@ -90,7 +95,7 @@ public final class RelayShell: @unchecked Sendable {
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 64 * 2048))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(RelayDatagramHandler(box: box))
+                    try channel.pipeline.syncOperations.addHandler(ServiceDatagramHandler(box: box))
                 }
             }
             .bind(host: address, port: dataPort).get()
@@ -104,7 +109,7 @@ public final class RelayShell: @unchecked Sendable {
                         try channel.pipeline.syncOperations.addHandlers([
                             ByteToMessageHandler(LengthFieldBasedFrameDecoder(lengthFieldBitLength: .twoBytes)),
                             LengthFieldPrepender(lengthFieldBitLength: .twoBytes),
-                            RelayControlHandler(box: box),
+                            ServiceControlHandler(box: box),
                         ])
                     }
                 }
@@ -115,9 +120,10 @@ public final class RelayShell: @unchecked Sendable {
         }
         let controlAddress = "\(address):\(listener.localAddress?.port ?? 0)"
         let dataAddress = "\(address):\(datagrams.localAddress?.port ?? 0)"
-        let shell = RelayShell(
+        let shell = ServiceShell(
             service: service, controlAddress: controlAddress, dataAddress: dataAddress, loop: loop, seed: seed,
-            hosting: hosting(controlAddress, dataAddress), host: host, logger: logger, onEvent: onEvent)
+            hosting: hosting(controlAddress, dataAddress), host: host, logger: logger, report: report,
+            onEvent: onEvent)
         try await loop.submit {
             shell.listener = listener
             shell.datagrams = datagrams
@@ -126,9 +132,9 @@ public final class RelayShell: @unchecked Sendable {
         return shell
     }
 
-    /// The relay's state now (participants, sessions, counters).
-    public func state() async throws -> RelayState {
-        try await loop.submit { self.instance.state }.get()
+    /// What `body` reads from the service now, on its loop.
+    public func inspect<Value: Sendable>(_ body: @escaping @Sendable (Service) -> Value) async throws -> Value {
+        try await loop.submit { body(self.instance) }.get()
     }
 
     /// Closes every control channel and both sockets.
@@ -144,7 +150,9 @@ public final class RelayShell: @unchecked Sendable {
 
     /// Stops serving and hands back the channels to close.
     func closeOnLoop() -> [any Channel] {
+        loop.assertInEventLoop()
         perform(hosting.handle(.close))
+        stopTicking()
         orderingTimer?.cancel()
         orderingTimer = nil
         let all = Array(connections.values) + [listener, datagrams].compactMap { $0 }
@@ -156,19 +164,21 @@ public final class RelayShell: @unchecked Sendable {
 
     // MARK: On the loop
 
-    func connected(_ channel: any Channel) -> RelayInstance.ConnectionID? {
+    func connected(_ channel: any Channel) -> ServiceConnection? {
+        loop.assertInEventLoop()
         guard hosting.role != .closed, hosting.role != .replica else { return nil }
         lastConnection += 1
         connections[lastConnection] = channel
         return lastConnection
     }
 
-    func disconnected(_ connection: RelayInstance.ConnectionID) {
+    func disconnected(_ connection: ServiceConnection) {
         guard connections.removeValue(forKey: connection) != nil else { return }
         carryOut(instance.handle(.disconnected(connection)), packet: nil, context: nil)
     }
 
-    func control(_ frame: [UInt8], from connection: RelayInstance.ConnectionID) {
+    func control(_ frame: [UInt8], from connection: ServiceConnection) {
+        loop.assertInEventLoop()
         let message: SessionMessage
         do {
             message = try SessionMessage(frame: frame)
@@ -188,16 +198,17 @@ public final class RelayShell: @unchecked Sendable {
     }
 
     func datagram(_ envelope: AddressedEnvelope<ByteBuffer>, context: ChannelHandlerContext) {
+        loop.assertInEventLoop()
         let sender = envelope.remoteAddress.endpoint
         switch hosting.role {
         case .primary:
-            let header = envelope.data.withUnsafeReadableBytes { bytes in try? RTPHeader(bytes: bytes) }
-            if let header, hosting.receivesLateTraffic {
-                let due = ordering.direct(
-                    from: sender, sequence: header.sequenceNumber, packet: envelope.data, now: Self.now())
+            if hosting.receivesLateTraffic,
+                let sequence = envelope.data.withUnsafeReadableBytes({ Service.sequenceNumber(ofDatagram: $0) })
+            {
+                let due = ordering.direct(from: sender, sequence: sequence, packet: envelope.data, now: Self.now())
                 return forwardInOrder(due, context: context)
             }
-            forward(envelope.data, from: sender, isRTP: header != nil, context: context)
+            deliver(envelope.data, from: sender, context: context)
         case .frozen, .moved:
             migratedDatagram(Array(buffer: envelope.data), from: sender)
         case .replica, .closed:
@@ -205,16 +216,15 @@ public final class RelayShell: @unchecked Sendable {
         }
     }
 
-    /// Hands a data packet to the relay and forwards it where the relay says.
-    func forward(_ packet: ByteBuffer, from sender: String, isRTP: Bool, context: ChannelHandlerContext?) {
-        carryOut(
-            instance.handle(.datagram(from: sender, bytes: packet.readableBytes, isRTP: isRTP)), packet: packet,
-            context: context)
+    /// Hands a datagram to the service and carries out what it says.
+    func deliver(_ packet: ByteBuffer, from sender: String, context: ChannelHandlerContext?) {
+        let outputs = packet.withUnsafeReadableBytes { instance.receive(datagram: $0, from: sender) }
+        carryOut(outputs, packet: packet, context: context)
     }
 
-    /// Forwards RTP packets the ordering let go, and sets its timer for those still waiting.
+    /// Delivers datagrams the ordering let go, and sets its timer for those still waiting.
     func forwardInOrder(_ due: [(sender: String, packet: ByteBuffer)], context: ChannelHandlerContext?) {
-        for (sender, packet) in due { forward(packet, from: sender, isRTP: true, context: context) }
+        for (sender, packet) in due { deliver(packet, from: sender, context: context) }
         orderingTimer?.cancel()
         orderingTimer = nil
         guard let deadline = ordering.nextDeadline else { return }
@@ -227,15 +237,29 @@ public final class RelayShell: @unchecked Sendable {
     /// The loop's monotonic clock, for the ordering.
     static func now() -> Duration { .nanoseconds(Int64(clamping: NIODeadline.now().uptimeNanoseconds)) }
 
+    /// The primary's clock: ticks now and every `tickInterval`, if the service ticks.
+    func startTicking() {
+        guard let interval = Service.tickInterval, ticking == nil, hosting.role == .primary else { return }
+        ticking = loop.scheduleRepeatedTask(initialDelay: .zero, delay: TimeAmount(interval)) { [self] _ in
+            guard hosting.role == .primary else { return stopTicking() }
+            carryOut(instance.handle(.tick), packet: nil, context: nil)
+        }
+    }
+
+    func stopTicking() {
+        ticking?.cancel()
+        ticking = nil
+    }
+
     /// Carries out the instance's outputs; `packet` is the datagram they are about (with the
     /// handler `context` that read it, or nil when it came from elsewhere).
-    func carryOut(_ outputs: [RelayInstance.Output], packet: ByteBuffer?, context: ChannelHandlerContext?) {
+    func carryOut(_ outputs: [ServiceOutput<Service.Event>], packet: ByteBuffer?, context: ChannelHandlerContext?) {
         for output in outputs {
             switch output {
             case .send(let connection, let message):
                 perform(
                     hosting.answer(
-                        HeldAnswer(connection: connection, message: message), through: instance.state.sequence))
+                        HeldAnswer(connection: connection, message: message), through: instance.sequence))
             case .forward(let targets):
                 guard let packet else { continue }
                 for target in targets {
@@ -248,6 +272,13 @@ public final class RelayShell: @unchecked Sendable {
                     }
                 }
                 if context == nil { datagrams?.flush() }
+            case .datagram(let bytes, let targets):
+                let buffer = ByteBuffer(bytes: bytes)
+                for target in targets {
+                    guard let address = socketAddress(target) else { continue }
+                    datagrams?.write(AddressedEnvelope(remoteAddress: address, data: buffer), promise: nil)
+                }
+                datagrams?.flush()
             case .emit(let event):
                 onEvent(event)
             case .changed(let sequence, let operation):
@@ -256,7 +287,7 @@ public final class RelayShell: @unchecked Sendable {
         }
     }
 
-    func send(_ message: SessionMessage, to connection: RelayInstance.ConnectionID) {
+    func send(_ message: SessionMessage, to connection: ServiceConnection) {
         connections[connection]?.writeAndFlush(ByteBuffer(bytes: message.frame), promise: nil)
     }
 
@@ -271,12 +302,12 @@ public final class RelayShell: @unchecked Sendable {
     }
 }
 
-/// The relay's data socket: every datagram to the shell, every batch flushed once.
-final class RelayDatagramHandler: ChannelInboundHandler {
+/// The service's data socket: every datagram to the shell, every batch flushed once.
+final class ServiceDatagramHandler<Service: MobileService>: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    let box: OwnerSlot<RelayShell>
+    let box: OwnerSlot<ServiceShell<Service>>
 
-    init(box: OwnerSlot<RelayShell>) { self.box = box }
+    init(box: OwnerSlot<ServiceShell<Service>>) { self.box = box }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         box.owner?.datagram(unwrapInboundIn(data), context: context)
@@ -285,13 +316,13 @@ final class RelayDatagramHandler: ChannelInboundHandler {
     func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
 }
 
-/// One client's control channel at the relay: frames in, the connection's comings and goings.
-final class RelayControlHandler: ChannelInboundHandler {
+/// One client's control channel at the service: frames in, the connection's comings and goings.
+final class ServiceControlHandler<Service: MobileService>: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    let box: OwnerSlot<RelayShell>
-    private var connection: RelayInstance.ConnectionID?
+    let box: OwnerSlot<ServiceShell<Service>>
+    private var connection: ServiceConnection?
 
-    init(box: OwnerSlot<RelayShell>) { self.box = box }
+    init(box: OwnerSlot<ServiceShell<Service>>) { self.box = box }
 
     func channelActive(context: ChannelHandlerContext) {
         connection = box.owner?.connected(context.channel)

@@ -4,13 +4,11 @@ import Foundation
 import Logging
 import Mobility
 import NIOCore
-import RTP
 import Registry
 import Synchronization
-import VoiceRelay
 
-/// What a shell needs from the peer it runs in to move its relay: who it is, frames to other
-/// peers, the registry, events, and word when it took a relay over or let one go.
+/// What a shell needs from the peer it runs in to move its service: who it is, frames to other
+/// peers, the registry, events, and word when it took a service over or let one go.
 public struct MigrationHost: Sendable {
     public var me: MigrationMessage.Host
     /// Sends a migration frame to the peer whose overlay listener is at the address, in order.
@@ -19,12 +17,12 @@ public struct MigrationHost: Sendable {
     public var register: @Sendable (ServiceRecord) async -> Bool
     public var withdraw: @Sendable (_ service: String) async -> Void
     public var emit: @Sendable (Event) -> Void
-    /// The relay's registry lease.
+    /// The service's registry lease.
     public var lease: Duration
-    /// The shell serves the relay now (a target took over, or a source took it back).
-    public var serving: @Sendable (RelayShell) -> Void
-    /// The shell is done: a source released the relay, or a target dropped its replica.
-    public var ended: @Sendable (RelayShell) -> Void
+    /// The shell serves the service now (a target took over, or a source took it back).
+    public var serving: @Sendable (any HostedService) -> Void
+    /// The shell is done: a source released the service, or a target dropped its replica.
+    public var ended: @Sendable (any HostedService) -> Void
     /// A migration is over on this host (released, aborted, or its target moved on): its
     /// frames have nowhere to go any more.
     public var over: @Sendable (_ migration: UInt64) -> Void
@@ -37,8 +35,9 @@ public struct MigrationHost: Sendable {
         resolve: @escaping @Sendable (String) async -> ServiceRecord?,
         register: @escaping @Sendable (ServiceRecord) async -> Bool,
         withdraw: @escaping @Sendable (String) async -> Void,
-        emit: @escaping @Sendable (Event) -> Void, lease: Duration, serving: @escaping @Sendable (RelayShell) -> Void,
-        ended: @escaping @Sendable (RelayShell) -> Void, over: @escaping @Sendable (UInt64) -> Void,
+        emit: @escaping @Sendable (Event) -> Void, lease: Duration,
+        serving: @escaping @Sendable (any HostedService) -> Void,
+        ended: @escaping @Sendable (any HostedService) -> Void, over: @escaping @Sendable (UInt64) -> Void,
         spawn: @escaping @Sendable (@escaping @Sendable () async -> Void) -> Void
     ) {
         self.me = me
@@ -58,38 +57,32 @@ public struct MigrationHost: Sendable {
 /// An answer to a client that the hosting core may hold back: the message and the control
 /// channel it goes to.
 struct HeldAnswer: Sendable {
-    let connection: RelayInstance.ConnectionID
+    let connection: ServiceConnection
     let message: SessionMessage
 }
 
-/// The relay's hosting core: its role, epoch and migration (`Mobility.ServiceHosting`).
-typealias RelayHosting = ServiceHosting<HeldAnswer>
-
-extension RelayShell {
-    /// This build's relay code: kind, version of its state and operations, and the SHA-256 of
-    /// the executable that runs it. A peer takes a relay only from a peer running the same code.
-    /// Read once per process: here if `prepareIdentity()` has not read it yet.
-    public static var identity: ServiceIdentity {
-        if let known = knownIdentity.withLock({ $0 }) { return known }
-        let read = readIdentity(stoppingWhenCancelled: false)!
-        return knownIdentity.withLock { known in
+/// The SHA-256 of the executable that runs this process's service kinds, read once.
+public enum CodeDigest {
+    /// Read here if `prepare()` has not read it yet.
+    public static var current: [UInt8] {
+        if let known = known.withLock({ $0 }) { return known }
+        let read = read(stoppingWhenCancelled: false)!
+        return known.withLock { known in
             if known == nil { known = read }
             return known!
         }
     }
 
-    /// Reads `identity` ahead of the first migration, unless the task is cancelled first (a
+    /// Reads the digest ahead of the first migration, unless the task is cancelled first (a
     /// peer that ends does not wait for a digest nobody will use).
-    static func prepareIdentity() {
-        guard knownIdentity.withLock({ $0 }) == nil, let read = readIdentity(stoppingWhenCancelled: true) else {
-            return
-        }
-        knownIdentity.withLock { known in if known == nil { known = read } }
+    public static func prepare() {
+        guard known.withLock({ $0 }) == nil, let read = read(stoppingWhenCancelled: true) else { return }
+        known.withLock { known in if known == nil { known = read } }
     }
 
-    private static let knownIdentity = Mutex<ServiceIdentity?>(nil)
+    private static let known = Mutex<[UInt8]?>(nil)
 
-    private static func readIdentity(stoppingWhenCancelled: Bool) -> ServiceIdentity? {
+    private static func read(stoppingWhenCancelled: Bool) -> [UInt8]? {
         var digest = SHA256()
         if let handle = FileHandle(forReadingAtPath: "/proc/self/exe") {
             defer { try? handle.close() }
@@ -98,41 +91,54 @@ extension RelayShell {
                 digest.update(data: chunk)
             }
         }
-        return ServiceIdentity(kind: kind, version: 2, digest: Array(digest.finalize()))
+        return Array(digest.finalize())
+    }
+}
+
+extension ServiceShell {
+    /// The service's hosting core: its role, epoch and migration (`Mobility.ServiceHosting`).
+    typealias Hosting = ServiceHosting<HeldAnswer>
+
+    /// This build's code for the kind: its name, the version of its state and operations, and
+    /// the SHA-256 of the executable that runs it. A peer takes a service only from a peer
+    /// running the same code.
+    public static var identity: ServiceIdentity {
+        ServiceIdentity(kind: Service.kind, version: Service.version, digest: CodeDigest.current)
     }
 
-    /// Starts a shell that will take a relay over from another host: sockets bound, nothing
+    /// Starts a shell that will take a service over from another host: sockets bound, nothing
     /// served until the migration commits. `prepare` is the source's first message: hand it to
     /// the shell with `receive` once the shell can be found by the frames that follow it.
+    /// `catalogue`: the kinds this host runs; `hosting`: the services it hosts already.
     public static func target(
-        of prepare: MigrationMessage, address: String, group: any EventLoopGroup, hosting: Set<String>,
-        host: MigrationHost, logger: Logger, onEvent: @escaping @Sendable (RelayInstance.RelayEvent) -> Void
-    ) async throws -> RelayShell {
+        of prepare: MigrationMessage, address: String, group: any EventLoopGroup, catalogue: ServiceCatalogue,
+        hosting: Set<String>, host: MigrationHost, logger: Logger,
+        report: @escaping @Sendable (String, Service) -> Event? = { _, _ in nil },
+        onEvent: @escaping @Sendable (Service.Event) -> Void
+    ) async throws -> ServiceShell {
         guard case .prepare(_, let service, _, _, _) = prepare else { preconditionFailure("not a prepare: \(prepare)") }
-        let catalogue = ServiceCatalogue([Self.identity])
         return try await bind(
             service: service, address: address, group: group, seed: .random(in: .min ... .max), host: host,
-            logger: logger, onEvent: onEvent
+            logger: logger, report: report, onEvent: onEvent
         ) { contact, data in
-            RelayHosting(
+            Hosting(
                 replicaOf: service, me: host.me, lease: host.lease, catalogue: catalogue, contact: contact, data: data,
                 hosting: hosting)
         }
     }
 
-    /// Moves the relay to `target`; the phases are reported as events on both hosts.
+    /// Moves the service to `target`; the phases are reported as events on both hosts.
     public func migrate(id: UInt64, to target: MigrationMessage.Host, host: MigrationHost) async throws {
-        let identity = Self.identity  // computed once per process, off the relay's loop
+        let identity = Self.identity  // the digest is read once per process, off the loop
         try await loop.submit {
             self.host = host
-            let state = self.instance.state
-            let snapshot = state.snapshot
+            let snapshot = self.instance.snapshot
             let compressed = SnapshotCompression.compress(snapshot)
             self.perform(
                 self.hosting.handle(
                     .migrate(
                         id: id, from: host.me, to: target, lease: host.lease, identity: identity,
-                        snapshot: (state.sequence, UInt32(snapshot.count), compressed))))
+                        snapshot: (self.instance.sequence, UInt32(snapshot.count), compressed))))
             if case .source = self.hosting.migration {
                 self.logger.info(
                     "\(self.service): migrating to \(target.name); snapshot \(snapshot.count) bytes, \(compressed.count) compressed"
@@ -146,7 +152,7 @@ extension RelayShell {
         loop.execute { self.perform(self.hosting.handle(.message(message))) }
     }
 
-    /// The registry shows `epoch` for this relay: if it is newer than this shell's, another host
+    /// The registry shows `epoch` for this service: if it is newer than this shell's, another host
     /// serves it now and this one stops (never two primaries). Says whether it stopped.
     public func superseded(by epoch: UInt64) async -> Bool {
         (try? await loop.submit { () -> Bool in
@@ -158,16 +164,16 @@ extension RelayShell {
 
     // MARK: On the loop
 
-    func migrationChanged(_ sequence: UInt64, _ operation: RelayOperation) {
-        perform(hosting.handle(.changed(sequence: sequence, operation: operation.bytes)))
+    func migrationChanged(_ sequence: UInt64, _ operation: [UInt8]) {
+        perform(hosting.handle(.changed(sequence: sequence, operation: operation)))
     }
 
     /// Control messages after the commit: a session's requests go to the target (it applies each
     /// once); once the clients were redirected, anything else is answered with the redirect
     /// (before, the redirect to every connection is on its way).
-    func migratedControl(_ message: SessionMessage, from connection: RelayInstance.ConnectionID) {
+    func migratedControl(_ message: SessionMessage, from connection: ServiceConnection) {
         if case .request = message, let session = instance.session(on: connection) {
-            return perform(hosting.handle(.late(traffic: RelayTraffic.control(session: session, message).bytes)))
+            return perform(hosting.handle(.late(traffic: LateTraffic.control(session: session, message).bytes)))
         }
         if case .moved(let contact, let data) = hosting.role {
             send(.redirect(control: contact, data: data), to: connection)
@@ -175,11 +181,11 @@ extension RelayShell {
     }
 
     func migratedDatagram(_ packet: [UInt8], from sender: String) {
-        perform(hosting.handle(.late(traffic: RelayTraffic.data(sender: sender, packet: packet).bytes)))
+        perform(hosting.handle(.late(traffic: LateTraffic.data(sender: sender, packet: packet).bytes)))
     }
 
     /// Carries out what the hosting core decided, in order.
-    func perform(_ outputs: [RelayHosting.Output]) {
+    func perform(_ outputs: [Hosting.Output]) {
         for output in outputs {
             switch output {
             case .send(let message, let overlay):
@@ -193,7 +199,8 @@ extension RelayShell {
             case .journal(let on):
                 instance.journaling = on
             case .freeze:
-                let snapshot = instance.state.snapshot
+                stopTicking()
+                let snapshot = instance.snapshot
                 let compressed = SnapshotCompression.compress(snapshot)
                 perform(hosting.handle(.frozen(size: UInt32(snapshot.count), state: compressed)))
             case .redirectClients(let contact, let data):
@@ -203,15 +210,13 @@ extension RelayShell {
             case .install(let size, let state):
                 do {
                     let bytes = try SnapshotCompression.decompress(state, size: Int(size))
-                    instance = RelayInstance(
-                        dataAddress: dataAddress, state: try RelayState(snapshot: bytes),
-                        seed: .random(in: .min ... .max))
+                    instance = try Service(snapshot: bytes, dataAddress: dataAddress, seed: .random(in: .min ... .max))
                 } catch {
                     return giveUp(because: "the snapshot does not read: \(error)")
                 }
             case .apply(let operation):
                 do {
-                    try instance.replay(try RelayOperation(bytes: operation))
+                    try instance.replay(operation)
                 } catch {
                     return giveUp(because: "an operation does not apply: \(error)")
                 }
@@ -241,6 +246,7 @@ extension RelayShell {
                     }
                 }
             case .serving:
+                startTicking()
                 host?.serving(self)
             case .superseded:
                 break  // the caller reports it
@@ -272,27 +278,26 @@ extension RelayShell {
 
     /// Traffic that reached the other host after its commit: handled here as if it came here.
     private func late(_ bytes: [UInt8]) {
-        let traffic: RelayTraffic
+        let traffic: LateTraffic
         do {
-            traffic = try RelayTraffic(bytes: bytes)
+            traffic = try LateTraffic(bytes: bytes)
         } catch {
             return logger.warning("\(service): dropped late traffic that does not read: \(error)")
         }
         switch traffic {
         case .data(let sender, let packet):
-            let header = packet.withUnsafeBytes { try? RTPHeader(bytes: $0) }
             let buffer = ByteBuffer(bytes: packet)
-            if let header, hosting.receivesLateTraffic {
-                let due = ordering.late(from: sender, sequence: header.sequenceNumber, packet: buffer, now: Self.now())
+            if hosting.receivesLateTraffic, let sequence = packet.withUnsafeBytes(Service.sequenceNumber(ofDatagram:)) {
+                let due = ordering.late(from: sender, sequence: sequence, packet: buffer, now: Self.now())
                 return forwardInOrder(due, context: nil)
             }
-            forward(buffer, from: sender, isRTP: header != nil, context: nil)
+            deliver(buffer, from: sender, context: nil)
         case .control(let session, let message):
             carryOut(instance.handle(.late(session: session, message)), packet: nil, context: nil)
         }
     }
 
-    private func schedule(_ timer: RelayHosting.Timer, after delay: Duration) {
+    private func schedule(_ timer: Hosting.Timer, after delay: Duration) {
         timers[timer]?.cancel()
         timers[timer] = loop.scheduleTask(in: TimeAmount(delay)) { [self] in
             timers[timer] = nil

@@ -1,0 +1,73 @@
+import ControlProtocol
+import Mobility
+import PeerNode
+
+/// A shell as the runtime holds it, whatever kind it runs.
+public protocol HostedService: AnyObject, Sendable {
+    var service: String { get }
+    var kind: String { get }
+    /// `ip:port` of the control listener and of the data socket.
+    var controlAddress: String { get }
+    var dataAddress: String { get }
+    /// Moves the service to `target`; the phases are reported as events on both hosts.
+    func migrate(id: UInt64, to target: MigrationMessage.Host, host: MigrationHost) async throws
+    /// A migration frame from the other host.
+    func receive(_ message: MigrationMessage)
+    /// Stops serving when the registry shows a newer epoch; says whether it stopped.
+    func superseded(by epoch: UInt64) async -> Bool
+    /// What the service reports when the peer ends, if anything.
+    func closingReport() async -> Event?
+    /// Closes every control channel and both sockets.
+    func close() async
+}
+
+extension ServiceShell: HostedService {
+    public var kind: String { Service.kind }
+
+    public func closingReport() async -> Event? {
+        let (report, service) = (self.report, self.service)
+        guard let event = try? await inspect({ report(service, $0) }) else { return nil }
+        return event
+    }
+}
+
+/// A kind the runtime can host: how to bind a shell of it, and what its events mean to the
+/// coordinator. `peer` registers one per kind it runs (`ServiceKind.of`).
+public struct ServiceKind: Sendable {
+    public let name: String
+    /// This build's code for the kind.
+    public let identity: @Sendable () -> ServiceIdentity
+    let start:
+        @Sendable (_ service: String, _ peer: PeerContext, _ host: MigrationHost) async throws -> any HostedService
+    let target:
+        @Sendable (
+            _ prepare: MigrationMessage, _ peer: PeerContext, _ catalogue: ServiceCatalogue, _ hosting: Set<String>,
+            _ host: MigrationHost
+        ) async throws -> any HostedService
+
+    /// A kind run by `ServiceShell<Service>`. `events`: the coordinator's event for what the
+    /// service tells its peer (nil: nothing to report); `report`: what a service reports when
+    /// the peer ends.
+    public static func of<Service: MobileService>(
+        _: Service.Type, events: @escaping @Sendable (_ service: String, Service.Event) -> Event?,
+        report: @escaping @Sendable (_ service: String, Service) -> Event? = { _, _ in nil }
+    ) -> ServiceKind {
+        ServiceKind(
+            name: Service.kind, identity: { ServiceShell<Service>.identity },
+            start: { service, peer, host in
+                try await ServiceShell<Service>.start(
+                    service: service, address: peer.address, group: peer.group, host: host, logger: peer.logger,
+                    report: report
+                ) { event in if let event = events(service, event) { peer.emit(event) } }
+            },
+            target: { prepare, peer, catalogue, hosting, host in
+                guard case .prepare(_, let service, _, _, _) = prepare else {
+                    preconditionFailure("not a prepare: \(prepare)")
+                }
+                return try await ServiceShell<Service>.target(
+                    of: prepare, address: peer.address, group: peer.group, catalogue: catalogue, hosting: hosting,
+                    host: host, logger: peer.logger, report: report
+                ) { event in if let event = events(service, event) { peer.emit(event) } }
+            })
+    }
+}

@@ -1,0 +1,134 @@
+import ControlProtocol
+import Foundation
+import Mobility
+import OverlayCore
+import PeerNode
+import RTP
+import Registry
+import ServiceRuntime
+import Voice
+import VoiceRelay
+
+/// Voice clients in a peer (`voice-client`): each joins a relay, speaks what it is told and
+/// records what it hears. At the end it writes one WAV per speaker each client heard:
+/// `<recordings>/<peer>-from-<ssrc>.wav`. The relays themselves run in `ServiceRuntime`.
+public actor VoiceClients: PeerApplication {
+    private var clients: [String: (client: VoiceClient, recordings: String)] = [:]
+
+    /// Work that outlives the call that starts it (the clients' registry lookups): each runs as
+    /// a child of `run(peer:)`.
+    typealias Job = @Sendable () async -> Void
+    private let jobs: AsyncStream<Job>
+    private let jobSink: AsyncStream<Job>.Continuation
+
+    public init() {
+        (jobs, jobSink) = AsyncStream<Job>.makeStream()
+    }
+
+    /// Runs every job as a child task until `finish` ends the queue and the jobs are done, or
+    /// the peer cancels it.
+    public func run(peer: PeerContext) async {
+        await withDiscardingTaskGroup { group in
+            for await job in jobs { group.addTask { await job() } }
+        }
+    }
+
+    public func obey(_ command: PeerCommand, peer: PeerContext) async -> Bool {
+        guard
+            case .voiceClient(let service, let speak, let from, let length, let recordings, let band, let quality) =
+                command
+        else { return false }
+        await client(
+            service, speak: speak, from: from, length: length, recordings: recordings, band: band, quality: quality,
+            peer: peer)
+        return true
+    }
+
+    public func finish(peer: PeerContext) async {
+        for (service, entry) in clients.sorted(by: { $0.key < $1.key }) {
+            let heard = await entry.client.finish()
+            for speaker in heard {
+                let ssrc = RTPPacket.ssrcText(speaker.ssrc)
+                let file = "\(entry.recordings)/\(peer.name)-from-\(ssrc).wav"
+                do {
+                    try WAVFile(sampleRate: entry.client.band.sampleRate, samples: speaker.samples).write(path: file)
+                } catch {
+                    peer.emit(.serviceFailed(service: service, reason: "cannot write \(file): \(error)"))
+                    continue
+                }
+                peer.emit(
+                    .heard(
+                        service: service, ssrc: ssrc, file: file,
+                        frames: speaker.samples.count / entry.client.band.frameSize,
+                        concealed: speaker.concealed, silent: speaker.silent, packets: speaker.packets,
+                        malformed: entry.client.malformed))
+            }
+        }
+        clients = [:]
+        jobSink.finish()
+    }
+
+    private func client(
+        _ service: String, speak: String?, from: Double, length: Double?, recordings: String, band bandName: String,
+        quality: Int, peer: PeerContext
+    ) async {
+        guard let band = SpeexBand(rawValue: bandName) else {
+            return peer.emit(.serviceFailed(service: service, reason: "unknown band '\(bandName)'"))
+        }
+        var samples: [Int16]?
+        if let speak {
+            do {
+                let audio = try WAVFile.read(path: speak)
+                guard audio.sampleRate == band.sampleRate else {
+                    return peer.emit(
+                        .serviceFailed(
+                            service: service,
+                            reason:
+                                "\(speak) is sampled at \(audio.sampleRate) Hz; \(bandName) needs \(band.sampleRate) Hz"
+                        ))
+                }
+                let first = min(audio.samples.count, Int(from * Double(band.sampleRate)))
+                let count = length.map { Int($0 * Double(band.sampleRate)) } ?? audio.samples.count
+                samples = Array(audio.samples[first..<min(audio.samples.count, first + count)])
+            } catch {
+                return peer.emit(.serviceFailed(service: service, reason: "cannot read \(speak): \(error)"))
+            }
+        }
+        let client: VoiceClient
+        if let joined = clients[service]?.client {
+            client = joined
+        } else {
+            do {
+                try FileManager.default.createDirectory(atPath: recordings, withIntermediateDirectories: true)
+                client = try await VoiceClient.join(
+                    as: peer.name.description, address: peer.address, band: band, quality: quality, group: peer.group,
+                    logger: peer.logger,
+                    resolve: { [jobSink] answer in jobSink.yield { answer(await peer.resolve(service)?.hosts.first) } })
+            } catch {
+                return peer.emit(.serviceFailed(service: service, reason: "cannot join: \(error)"))
+            }
+            clients[service] = (client, recordings)
+            let joined = await client.whereabouts()
+            peer.emit(
+                .clientJoined(
+                    service: service, participant: Int(joined.participant), control: joined.control,
+                    data: joined.relayData, local: client.localDataAddress))
+        }
+        guard let samples, let speak else { return }
+        do {
+            let frames = (samples.count + band.frameSize - 1) / band.frameSize
+            let slot = try await client.speak(samples) { spoken in
+                peer.emit(
+                    .spoke(
+                        service: service, ssrc: RTPPacket.ssrcText(spoken.ssrc), frames: spoken.frames,
+                        maxLateMs: spoken.maxLate.inMilliseconds))
+            }
+            peer.emit(
+                .speaking(
+                    service: service, ssrc: RTPPacket.ssrcText(client.ssrc), audio: speak, from: from, frames: frames,
+                    slot: slot))
+        } catch {
+            peer.emit(.serviceFailed(service: service, reason: "cannot speak: \(error)"))
+        }
+    }
+}

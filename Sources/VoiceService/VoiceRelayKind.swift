@@ -1,0 +1,37 @@
+import ControlProtocol
+import NIOCore
+import ServiceRuntime
+import VoiceRelay
+
+/// The voice relay as `ServiceRuntime` runs it.
+public typealias RelayShell = ServiceShell<RelayInstance>
+
+extension ServiceShell where Service == RelayInstance {
+    /// The relay's state now (participants, sessions, counters).
+    public func state() async throws -> RelayState { try await inspect { $0.state } }
+}
+
+extension ServiceKind {
+    /// The voice relay, hosted by `ServiceRuntime`: who joined and left it, and its traffic
+    /// when the peer ends.
+    public static let voiceRelay = ServiceKind.of(
+        RelayInstance.self,
+        events: { service, event in
+            switch event {
+            case .joined(let participant):
+                .membership(
+                    service: service, participant: Int(participant.id), name: participant.name, change: "joined")
+            case .left(let participant):
+                .membership(service: service, participant: Int(participant.id), name: participant.name, change: "left")
+            }
+        },
+        report: { service, relay in traffic(service, relay.state) })
+
+    /// What the relay counted, for the coordinator.
+    static func traffic(_ service: String, _ state: RelayState) -> Event {
+        .relayTraffic(
+            service: service, received: Int(state.counters.received), forwarded: Int(state.counters.forwarded),
+            forwardedBytes: Int(state.counters.forwardedBytes), unknownSender: Int(state.counters.droppedUnknownSender),
+            malformed: Int(state.counters.droppedMalformed))
+    }
+}
