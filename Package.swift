@@ -159,7 +159,8 @@ let package = Package(
         .testTarget(
             name: "AnalysisTests",
             dependencies: [
-                "Analysis", "RTP", "SeamlessTestKit", .product(name: "PropertyBased", package: "swift-property-based"),
+                "Analysis", "RTP", "SeamlessTestKit",
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(name: "RTPTests", dependencies: ["RTP"]),
         .testTarget(name: "DHTTests", dependencies: ["DHT", "Registry", "OverlayCore"]),

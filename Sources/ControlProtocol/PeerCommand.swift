@@ -23,12 +23,11 @@ public enum PeerCommand: Sendable, Equatable {
     /// Start a service of `kind` under the name `service` on this peer and register it;
     /// answered by `deployed` or `service-failed`.
     case deploy(service: String, kind: String)
-    /// Be a voice client of `service` (found through the registry), writing what it hears
-    /// into the folder `recordings`; with `speak`, also say that WAV file now, from `from`
-    /// seconds into it for `length` seconds (nil: to its end); a client that already joined
-    /// just speaks. `band` is `narrowband`, `wideband` or `ultraWideband`.
-    case voiceClient(
-        service: String, speak: String?, from: Double, length: Double?, recordings: String, band: String, quality: Int)
+    /// Be a client of `service`, a service of `kind` found through the registry, as the kind's
+    /// client reads `parameters` (it validates them, and reports what it refuses in
+    /// `service-failed`); what it writes goes into the folder `folder`. A client that already
+    /// joined takes new parameters (a voice client speaks them).
+    case client(service: String, kind: String, folder: String, parameters: [String: JSONValue])
     /// Move `service`, hosted on this peer, to the peer `to` whose overlay listener is at
     /// `address` (`ip:port`); each side reports every phase in a `migration-phase` event.
     case migrate(service: String, to: String, address: String)
@@ -105,34 +104,18 @@ public enum PeerCommand: Sendable, Equatable {
             }
             guard let kind = value["kind"]?.string, !kind.isEmpty else { throw .badField(command: name, field: "kind") }
             self = .deploy(service: service, kind: kind)
-        case "voice-client":
+        case "client":
             guard let service = value["service"]?.string, !service.isEmpty else {
                 throw .badField(command: name, field: "service")
             }
-            let speak: String?
-            switch value["speak"] {
-            case nil, .null?: speak = nil
-            case .string(let path)? where !path.isEmpty: speak = path
-            default: throw .badField(command: name, field: "speak")
+            guard let kind = value["kind"]?.string, !kind.isEmpty else { throw .badField(command: name, field: "kind") }
+            guard let folder = value["folder"]?.string, !folder.isEmpty else {
+                throw .badField(command: name, field: "folder")
             }
-            guard let recordings = value["recordings"]?.string, !recordings.isEmpty else {
-                throw .badField(command: name, field: "recordings")
+            guard case .object(let parameters)? = value["parameters"] else {
+                throw .badField(command: name, field: "parameters")
             }
-            guard let band = value["band"]?.string else { throw .badField(command: name, field: "band") }
-            guard let quality = value["quality"]?.double.flatMap({ Int(exactly: $0) }), (0...10).contains(quality)
-            else {
-                throw .badField(command: name, field: "quality")
-            }
-            guard let from = value["from"]?.double, from >= 0 else { throw .badField(command: name, field: "from") }
-            let length: Double?
-            switch value["length"] {
-            case nil, .null?: length = nil
-            case .number(let seconds)? where seconds > 0: length = seconds
-            default: throw .badField(command: name, field: "length")
-            }
-            self = .voiceClient(
-                service: service, speak: speak, from: from, length: length, recordings: recordings, band: band,
-                quality: quality)
+            self = .client(service: service, kind: kind, folder: folder, parameters: parameters)
         case "migrate":
             guard let service = value["service"]?.string, !service.isEmpty else {
                 throw .badField(command: name, field: "service")
@@ -164,12 +147,10 @@ public enum PeerCommand: Sendable, Equatable {
             case .resolve(let service): ["command": .string("resolve"), "service": .string(service)]
             case .deploy(let service, let kind):
                 ["command": .string("deploy"), "service": .string(service), "kind": .string(kind)]
-            case .voiceClient(let service, let speak, let from, let length, let recordings, let band, let quality):
+            case .client(let service, let kind, let folder, let parameters):
                 [
-                    "command": .string("voice-client"), "service": .string(service),
-                    "speak": speak.map(JSONValue.string) ?? .null, "from": .number(from),
-                    "length": length.map(JSONValue.number) ?? .null, "recordings": .string(recordings),
-                    "band": .string(band), "quality": .number(Double(quality)),
+                    "command": .string("client"), "service": .string(service), "kind": .string(kind),
+                    "folder": .string(folder), "parameters": .object(parameters),
                 ]
             case .migrate(let service, let to, let address):
                 [

@@ -27,14 +27,18 @@ public enum ScenarioLoader {
         let profiles = try profileCatalogue(
             folders: profileFolders(scenario: path, project: project, extra: extra))
         let scenario = try Scenario.parse(source, file: path, profiles: profiles)
-        // Audio a client speaks is read by its peer, relative to the directory testbed runs in.
-        let missing = scenario.steps.compactMap { step -> Diagnostic? in
-            guard case .clients(let spec) = step.action, let audio = spec.speak,
-                !FileManager.default.fileExists(atPath: audio)
-            else { return nil }
-            return Diagnostic(
-                "no audio file '\(audio)' (paths are relative to the directory testbed runs in, the repository root)",
-                at: step.position)
+        // Files a client reads (audio it speaks) are read by its peer, relative to the directory
+        // testbed runs in.
+        let missing = scenario.steps.flatMap { step -> [Diagnostic] in
+            guard case .clients(let spec) = step.action else { return [] }
+            return (ServiceKinds.clientParameters[spec.kind] ?? []).compactMap { parameter in
+                guard case .file = parameter.syntax, case .text(let path)? = spec.parameters[parameter.name],
+                    !FileManager.default.fileExists(atPath: path)
+                else { return nil }
+                return Diagnostic(
+                    "no file '\(path)' (paths are relative to the directory testbed runs in, the repository root)",
+                    at: step.position)
+            }
         }
         guard missing.isEmpty else { throw Diagnostics(missing) }
         return Loaded(scenario: scenario, source: source, profiles: profiles)

@@ -24,7 +24,8 @@ extension StepAction {
         case .deploy(let peer, let service, let kind): "deploy \(service) (\(kind)) on \(peer)"
         case .migrate(let service, let target): "migrate \(service) to \(target)"
         case .clients(let spec):
-            "\(spec.peers.summary) " + (spec.speak.map { "speak \($0) to" } ?? "listen to") + " \(spec.service)"
+            "\(spec.peers.summary) join \(spec.service)"
+                + spec.parameters.sorted { $0.key < $1.key }.map { " \($0.key) \($0.value.text)" }.joined()
         }
     }
 }
@@ -45,5 +46,14 @@ extension Double {
         for _ in 0..<decimals { scale *= 10 }
         let scaled = (self * scale).rounded() / scale
         return decimals == 0 ? String(Int64(scaled)) : String(scaled)
+    }
+}
+
+extension ClientParameter.Value {
+    var text: String {
+        switch self {
+        case .text(let text): text
+        case .number(let number): number.formatted(decimals: 3)
+        }
     }
 }

@@ -129,10 +129,9 @@ actor Timeline {
                 await migrate(service, to: target)
             case .client(let peer, let spec):
                 await context.membership.process(peer)?.send(
-                    .voiceClient(
-                        service: spec.service, speak: spec.speak, from: spec.from.inSeconds,
-                        length: spec.length?.inSeconds, recordings: TestbedRun.absolute(context.folder.audio),
-                        band: spec.band, quality: spec.quality))
+                    .client(
+                        service: spec.service, kind: spec.kind, folder: TestbedRun.absolute(context.folder.audio),
+                        parameters: spec.parameters.mapValues(\.json)))
             }
         }
         try await clock.sleep(until: started! + waited + context.plan.end)
@@ -291,6 +290,16 @@ actor Timeline {
                 nextSample = clock.now + .seconds(1)
             }
             try? await clock.sleep(for: .milliseconds(50))
+        }
+    }
+}
+
+extension ClientParameter.Value {
+    /// The value in a `client` command.
+    var json: JSONValue {
+        switch self {
+        case .text(let text): .string(text)
+        case .number(let number): .number(number)
         }
     }
 }

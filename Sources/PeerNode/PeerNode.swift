@@ -176,7 +176,7 @@ public struct PeerNode: Service {
                         return .shutdown
                     case .join, .lookup, .register, .resolve:
                         await dht.obey(command)
-                    case .deploy, .voiceClient, .migrate:
+                    case .deploy, .client, .migrate:
                         var taken = false
                         for application in applications where !taken {
                             taken = await application.obey(command, peer: context)

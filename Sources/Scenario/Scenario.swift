@@ -138,44 +138,79 @@ public enum StepAction: Sendable, Equatable {
     /// The peer starts a service of `kind` (one of `ServiceKinds.known`) under the name
     /// `service` and registers it in the registry (the peer must be in the DHT).
     case deploy(peer: PeerName, service: String, kind: String)
-    /// Peers become voice clients of `service`, found through the registry: they listen, and
-    /// with `speak` each also says that WAV file now (a client already in just speaks).
-    case clients(VoiceClients)
+    /// Peers become clients of `service` (of the kind it was deployed as), found through the
+    /// registry, with the kind's parameters (a voice client already in just speaks).
+    case clients(ClientsStep)
     /// The peer serving `service` now moves it, running, to `to`.
     case migrate(service: String, to: PeerName)
 }
 
-/// The service kinds a peer can host, as `deploy` names them.
+/// The service kinds a peer can host, as `deploy` names them, and the parameters their clients
+/// take in a `clients` step: each kind registers one line here.
 public enum ServiceKinds {
-    public static let known = ["voice-relay"]
+    public static let clientParameters: [String: [ClientParameter]] = [
+        "voice-relay": ClientParameter.voice
+    ]
+
+    public static var known: [String] { clientParameters.keys.sorted() }
 }
 
-/// What a `clients` step asks of its peers.
-public struct VoiceClients: Sendable, Equatable {
+/// What a `clients` step asks of its peers: be clients of `service`, a service of `kind`, with
+/// the kind's parameters (checked against its `ClientParameter`s).
+public struct ClientsStep: Sendable, Equatable {
     public var service: String
+    public var kind: String
     public var peers: PeerSelection
-    /// A 16-bit mono WAV at the band's sampling rate, relative to the repository root (where
-    /// `testbed` runs); nil: listen only.
-    public var speak: String?
-    /// The part of `speak` said: from this far into the file, for this long (nil: to its end).
-    public var from: Duration = .zero
-    public var length: Duration?
-    /// Speex band: `narrowband`, `wideband` (default) or `ultraWideband`.
-    public var band: String
-    /// Speex quality, 0...10 (default 8).
-    public var quality: Int
-
-    public static let bands = ["narrowband", "wideband", "ultraWideband"]
+    public var parameters: [String: ClientParameter.Value]
 
     public init(
-        service: String, peers: PeerSelection, speak: String? = nil, band: String = "wideband", quality: Int = 8
+        service: String, kind: String, peers: PeerSelection, parameters: [String: ClientParameter.Value] = [:]
     ) {
         self.service = service
+        self.kind = kind
         self.peers = peers
-        self.speak = speak
-        self.band = band
-        self.quality = quality
+        self.parameters = parameters
     }
+}
+
+/// A parameter a kind's clients take in a `clients` step, and what its value must be.
+public struct ClientParameter: Sendable {
+    /// What a value must look like.
+    public enum Syntax: Sendable {
+        /// A path relative to the repository root, ending in `suffix`; the run checks it exists.
+        case file(suffix: String)
+        /// A duration like `8s`, at least this long.
+        case duration(atLeast: Duration)
+        case wholeNumber(ClosedRange<Int>)
+        case choice([String])
+    }
+
+    /// A value as the step carries it to the peers: a duration as seconds.
+    public enum Value: Sendable, Equatable {
+        case text(String)
+        case number(Double)
+    }
+
+    public let name: String
+    public let syntax: Syntax
+    /// Given only together with this other parameter.
+    public let requires: String?
+
+    public init(_ name: String, _ syntax: Syntax, requires: String? = nil) {
+        self.name = name
+        self.syntax = syntax
+        self.requires = requires
+    }
+
+    /// A voice client listens; with `speak` it also says that 16-bit mono WAV (at the band's
+    /// rate), from `from` into it for `for` (to its end without).
+    static let voice = [
+        ClientParameter("speak", .file(suffix: ".wav")),
+        ClientParameter("from", .duration(atLeast: .zero), requires: "speak"),
+        ClientParameter("for", .duration(atLeast: .milliseconds(20)), requires: "speak"),
+        ClientParameter("band", .choice(["narrowband", "wideband", "ultraWideband"])),
+        ClientParameter("quality", .wholeNumber(0...10)),
+    ]
 }
 
 /// Which peers a step applies to.

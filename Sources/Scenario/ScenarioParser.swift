@@ -39,6 +39,8 @@ struct ScenarioReader {
     var profiles = ProfileCatalogue()
     /// Where link profiles are used (for the error when the mode has no links).
     var linkUses: [Node] = []
+    /// The kind of each service a deploy step so far started.
+    var deployedKinds: [String: String] = [:]
 
     static let topLevelKeys = ["name", "description", "mode", "seed", "peers", "links", "dht", "timeline", "expect"]
     static let actionKeys = [

@@ -258,6 +258,7 @@ extension ScenarioReader {
             error("deploy needs a peer, a service and a kind", at: node)
             return nil
         }
+        deployedKinds[service] = kind
         return .deploy(peer: peer, service: service, kind: kind)
     }
 
@@ -290,70 +291,87 @@ extension ScenarioReader {
     }
 
     /// `clients: {service: voice, peers: [peer-2, peer-3], speak: Testbed/audio/reference.wav,
-    /// from: 8s, for: 8s, band: wideband, quality: 8}`; without `speak` the peers listen.
-    mutating func clients(_ node: Node) -> VoiceClients? {
+    /// from: 8s, for: 8s}`: `service` and `peers`, then the parameters of the service's kind
+    /// (`ServiceKinds.clientParameters`), each checked against its syntax.
+    mutating func clients(_ node: Node) -> ClientsStep? {
         guard let mapping = node.mapping else {
-            error("clients takes {service: NAME, peers: all|peers, speak: WAV, band: BAND, quality: 0-10}", at: node)
+            error("clients takes {service: NAME, peers: all|peers, ...the kind's parameters}", at: node)
             return nil
         }
-        var service: String?
+        guard let serviceNode = mapping.first(where: { $0.key.scalar?.string == "service" })?.value,
+            let service = serviceName(serviceNode)
+        else {
+            error("clients needs a service", at: node)
+            return nil
+        }
+        guard let kind = deployedKinds[service], let syntax = ServiceKinds.clientParameters[kind] else {
+            error("no deploy step before this one starts '\(service)': its kind is unknown", at: serviceNode)
+            return nil
+        }
         var peers: PeerSelection?
-        var spec = VoiceClients(service: "", peers: .all)
+        var parameters: [String: ClientParameter.Value] = [:]
+        var given: [String: Node] = [:]
         for (key, value) in mapping {
-            switch key.scalar?.string {
-            case "service":
-                guard let name = serviceName(value) else { return nil }
-                service = name
+            let name = key.scalar?.string ?? "?"
+            switch name {
+            case "service": continue
             case "peers":
                 guard let parsed = selection(value, verb: "clients") else { return nil }
                 peers = parsed
-            case "speak":
-                guard let path = value.scalar?.string, path.hasSuffix(".wav"), !path.hasPrefix("/") else {
-                    error("speak names a .wav file relative to the repository root", at: value)
-                    return nil
-                }
-                spec.speak = path
-            case "from":
-                guard let parsed = duration(value) else { return nil }
-                spec.from = parsed
-            case "for":
-                guard let parsed = duration(value) else { return nil }
-                guard parsed >= .milliseconds(20) else {
-                    error("a talk spurt lasts at least one frame (20ms)", at: value)
-                    return nil
-                }
-                spec.length = parsed
-            case "band":
-                guard let band = value.scalar?.string, VoiceClients.bands.contains(band) else {
-                    error("band is one of \(VoiceClients.bands.joined(separator: ", "))", at: value)
-                    return nil
-                }
-                spec.band = band
-            case "quality":
-                guard let quality = value.scalar.flatMap({ Self.wholeNumber($0.string) }), (0...10).contains(quality)
-                else {
-                    error("quality is a whole number from 0 to 10", at: value)
-                    return nil
-                }
-                spec.quality = quality
             default:
-                error(
-                    "unknown key '\(key.scalar?.string ?? "?")' in clients (expected service, peers, speak, from, for, band, quality)",
-                    at: key)
+                guard let parameter = syntax.first(where: { $0.name == name }) else {
+                    let expected = (["service", "peers"] + syntax.map(\.name)).joined(separator: ", ")
+                    error("unknown key '\(name)' in clients of a \(kind) (expected \(expected))", at: key)
+                    return nil
+                }
+                guard let parsed = clientParameter(value, parameter) else { return nil }
+                parameters[name] = parsed
+                given[name] = key
+            }
+        }
+        guard let peers else {
+            error("clients needs peers", at: node)
+            return nil
+        }
+        for parameter in syntax {
+            if let requires = parameter.requires, let key = given[parameter.name], given[requires] == nil {
+                error("\(parameter.name) is given only with \(requires)", at: key)
                 return nil
             }
         }
-        guard let service, let peers else {
-            error("clients needs a service and peers", at: node)
-            return nil
+        return ClientsStep(service: service, kind: kind, peers: peers, parameters: parameters)
+    }
+
+    /// A value for `parameter`, or nil after saying why not.
+    mutating func clientParameter(_ value: Node, _ parameter: ClientParameter) -> ClientParameter.Value? {
+        switch parameter.syntax {
+        case .file(let suffix):
+            guard let path = value.scalar?.string, path.hasSuffix(suffix), !path.hasPrefix("/") else {
+                error("\(parameter.name) names a \(suffix) file relative to the repository root", at: value)
+                return nil
+            }
+            return .text(path)
+        case .duration(let minimum):
+            guard let parsed = duration(value) else { return nil }
+            guard parsed >= minimum else {
+                error("\(parameter.name) is at least \(minimum.text)", at: value)
+                return nil
+            }
+            return .number(parsed.inSeconds)
+        case .wholeNumber(let range):
+            guard let number = value.scalar.flatMap({ Self.wholeNumber($0.string) }), range.contains(number) else {
+                error(
+                    "\(parameter.name) is a whole number from \(range.lowerBound) to \(range.upperBound)", at: value)
+                return nil
+            }
+            return .number(Double(number))
+        case .choice(let choices):
+            guard let text = value.scalar?.string, choices.contains(text) else {
+                error("\(parameter.name) is one of \(choices.joined(separator: ", "))", at: value)
+                return nil
+            }
+            return .text(text)
         }
-        if spec.speak == nil, spec.from != .zero || spec.length != nil {
-            error("from and for say which part of the speak file is said; this step speaks nothing", at: node)
-            return nil
-        }
-        spec.service = service
-        spec.peers = peers
-        return spec
     }
 
     /// `partition: [[peer-1, peer-2], [peer-3]]`: at least two groups, no peer in two.

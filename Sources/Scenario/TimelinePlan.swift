@@ -56,7 +56,7 @@ public struct PlannedAction: Sendable, Equatable {
         case deploy(PeerName, service: String, kind: String)
         /// Whoever serves `service` then moves it to this peer.
         case migrate(service: String, to: PeerName)
-        /// One peer becomes a voice client (and speaks, with `speak`).
-        case client(PeerName, VoiceClients)
+        /// One peer becomes a client of a service (a voice client speaks, with `speak`).
+        case client(PeerName, ClientsStep)
     }
 }

@@ -341,9 +341,13 @@ extension PlannedAction: CustomStringConvertible {
         case .deploy(let peer, let service, let kind): what = "deploy \(service) (\(kind)) on \(peer)"
         case .migrate(let service, let target): what = "migrate \(service) to \(target)"
         case .client(let peer, let spec):
-            let part =
-                spec.speak == nil ? "" : " from \(spec.from.text)" + (spec.length.map { " for \($0.text)" } ?? "")
-            what = "\(peer) " + (spec.speak.map { "speaks \($0)\(part) to" } ?? "listens to") + " \(spec.service)"
+            let parameters = spec.parameters.sorted { $0.key < $1.key }.map { key, value in
+                switch value {
+                case .text(let text): " \(key) \(text)"
+                case .number(let number): " \(key) \(number)"
+                }
+            }
+            what = "\(peer) joins \(spec.service) (\(spec.kind))" + parameters.joined()
         }
         return "\(padded)  \(what)" + (fromChurn ? "  (churn)" : "")
     }

@@ -32,7 +32,7 @@ public struct RelayInstance: MobileService {
     public private(set) var state: RelayState
     /// While true, every operation is also an output (a migration streams them).
     public var journaling = false
-    private var sessionByConnection: [ConnectionID: UInt64] = [:]
+    private var channels = SessionChannels()
     /// Data addresses to forward to, by the sending participant's data address.
     private var routes: [String: (participant: UInt32, targets: [String])] = [:]
     private var random: SeededGenerator
@@ -58,20 +58,20 @@ public struct RelayInstance: MobileService {
     public var snapshot: [UInt8] { state.snapshot }
     public var sequence: UInt64 { state.sequence }
 
-    public func session(on connection: ConnectionID) -> UInt64? { sessionByConnection[connection] }
+    public func session(on connection: ConnectionID) -> UInt64? { channels.session(on: connection) }
 
     /// Every connection that carries a session.
-    public var connections: [ConnectionID] { sessionByConnection.keys.sorted() }
+    public var connections: [ConnectionID] { channels.connections }
 
     public mutating func handle(_ input: ServiceInput) -> [Output] {
         let outputs: [Output]
         switch input {
         case .message(let connection, let message):
-            outputs = receive(message, on: connection, session: sessionByConnection[connection])
+            outputs = receive(message, on: connection, session: nil)
         case .late(let session, let message):
             outputs = receive(message, on: nil, session: session)
         case .disconnected(let connection):
-            sessionByConnection[connection] = nil
+            channels.closed(connection)
             outputs = []
         case .tick:
             outputs = []
@@ -117,21 +117,15 @@ public struct RelayInstance: MobileService {
     private mutating func receive(_ message: SessionMessage, on connection: ConnectionID?, session: UInt64?)
         -> [Output]
     {
-        var table = state.sessions
-        let (answers, channelSession) = table.handle(
-            message, on: session, dataAddress: dataAddress, entropy: (random.next(), random.next()))
-        if let connection { sessionByConnection[connection] = channelSession }
-        for (id, value) in table.sessions.sorted(by: { $0.key < $1.key }) where state.sessions.sessions[id] != value {
-            apply(.session(id: id, value))
-        }
-        let replyTo = connection ?? channelSession.flatMap(self.connection(carrying:))
+        let (steps, changed, channelSession) = channels.receive(
+            message, on: connection, late: session, table: state.sessions, dataAddress: dataAddress,
+            entropy: (random.next(), random.next()))
+        for case (let id, let value?) in changed { apply(.session(id: id, value)) }
         var outputs: [Output] = []
-        for answer in answers {
-            switch answer {
-            case .answer(let reply):
-                if let replyTo { outputs.append(.send(to: replyTo, reply)) }
-            case .apply(let session, let body):
-                outputs += request(body, session: session)
+        for step in steps {
+            switch step {
+            case .reply(let connection, let reply): outputs.append(.send(to: connection, reply))
+            case .apply(let session, let body): outputs += request(body, session: session)
             }
         }
         // A resumed session hears again who it is here.
@@ -143,12 +137,8 @@ public struct RelayInstance: MobileService {
         return outputs
     }
 
-    private func connection(carrying session: UInt64) -> ConnectionID? {
-        sessionByConnection.filter { $0.value == session }.keys.min()
-    }
-
     private func push(_ message: RelayMessage, to session: UInt64) -> [Output] {
-        connection(carrying: session).map { [.send(to: $0, .push(body: message.frame))] } ?? []
+        channels.connection(carrying: session).map { [.send(to: $0, .push(body: message.frame))] } ?? []
     }
 
     private func welcome(_ participant: Participant) -> RelayMessage {

@@ -85,7 +85,7 @@ public enum RelayMessage: Sendable, Equatable {
         case .participants?:
             let countOffset = reader.offset
             let count = Int(try reader.integer(UInt16.self))
-            guard count <= RelayState.maximumParticipants else {
+            guard count <= RelayInstance.maximumParticipants else {
                 throw .invalid("\(count) participants", offset: countOffset)
             }
             var members: [Member] = []

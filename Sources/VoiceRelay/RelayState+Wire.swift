@@ -6,8 +6,6 @@ import OverlayCore
 /// count with a limit, so a hostile snapshot cannot make the decoder allocate without bound.
 extension RelayState {
     static let snapshotVersion: UInt8 = 2
-    /// More participants than a relay takes (see `RelayInstance.maximumParticipants`) is malformed.
-    static let maximumParticipants = 1024
 
     /// The whole state as bytes.
     public var snapshot: [UInt8] {
@@ -23,11 +21,7 @@ extension RelayState {
         }
         writer.integer(UInt16(participants.count))
         for participant in participants { participant.write(to: &writer) }
-        writer.integer(UInt16(sessions.sessions.count))
-        for (id, session) in sessions.sessions.sorted(by: { $0.key < $1.key }) {
-            writer.integer(id)
-            session.write(to: &writer)
-        }
+        sessions.write(to: &writer)
         return writer.bytes
     }
 
@@ -45,7 +39,9 @@ extension RelayState {
         counters.droppedMalformed = try reader.integer()
         let countOffset = reader.offset
         let count = Int(try reader.integer(UInt16.self))
-        guard count <= Self.maximumParticipants else { throw .invalid("\(count) participants", offset: countOffset) }
+        guard count <= RelayInstance.maximumParticipants else {
+            throw .invalid("\(count) participants", offset: countOffset)
+        }
         var participants: [Participant] = []
         for _ in 0..<count {
             let offset = reader.offset
@@ -55,13 +51,7 @@ extension RelayState {
             }
             participants.append(participant)
         }
-        let sessionsOffset = reader.offset
-        let sessionCount = Int(try reader.integer(UInt16.self))
-        guard sessionCount <= Self.maximumParticipants else {
-            throw .invalid("\(sessionCount) sessions", offset: sessionsOffset)
-        }
-        var sessions = SessionTable()
-        for _ in 0..<sessionCount { sessions.set(try reader.integer(), try SessionTable.Session(from: &reader)) }
+        let sessions = try SessionTable(from: &reader, limit: SessionTable.maximumSessions)
         try reader.finish()
         self.init(
             participants: participants, counters: counters, sessions: sessions, nextParticipant: nextParticipant,

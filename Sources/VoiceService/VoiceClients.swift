@@ -33,14 +33,27 @@ public actor VoiceClients: PeerApplication {
         }
     }
 
+    /// Takes `client` commands of the voice relay's kind. Parameters: `speak` (a WAV file),
+    /// `from` and `for` (seconds into it and how long), `band` and `quality` (Speex).
     public func obey(_ command: PeerCommand, peer: PeerContext) async -> Bool {
-        guard
-            case .voiceClient(let service, let speak, let from, let length, let recordings, let band, let quality) =
-                command
+        guard case .client(let service, let kind, let folder, let parameters) = command, kind == RelayInstance.kind
         else { return false }
+        func text(_ key: String) -> String? { parameters[key]?.string }
+        func number(_ key: String) -> Double? { parameters[key]?.double }
+        let known: Set<String> = ["speak", "from", "for", "band", "quality"]
+        if let unknown = parameters.keys.sorted().first(where: { !known.contains($0) }) {
+            peer.emit(.serviceFailed(service: service, reason: "a voice client takes no parameter '\(unknown)'"))
+            return true
+        }
+        guard let quality = Int(exactly: number("quality") ?? 8), (0...10).contains(quality),
+            (number("from") ?? 0) >= 0, (number("for") ?? 1) > 0
+        else {
+            peer.emit(.serviceFailed(service: service, reason: "malformed voice client parameters: \(parameters)"))
+            return true
+        }
         await client(
-            service, speak: speak, from: from, length: length, recordings: recordings, band: band, quality: quality,
-            peer: peer)
+            service, speak: text("speak"), from: number("from") ?? 0, length: number("for"), recordings: folder,
+            band: text("band") ?? "wideband", quality: quality, peer: peer)
         return true
     }
 

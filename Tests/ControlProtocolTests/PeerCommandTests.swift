@@ -7,11 +7,10 @@ import Testing
         PeerCommand.ping(id: 42), .leave, .shutdown, .join(bootstrap: "127.100.0.1:7000"), .join(bootstrap: nil),
         .lookup(key: String(repeating: "a1", count: 20)), .register(service: "voice", epoch: 3, leaseSeconds: 30),
         .resolve(service: "voice"), .deploy(service: "voice", kind: "voice-relay"),
-        .voiceClient(
-            service: "voice", speak: "Testbed/audio/reference.wav", from: 8, length: 8, recordings: "/tmp/run/audio",
-            band: "wideband", quality: 8),
-        .voiceClient(
-            service: "voice", speak: nil, from: 0, length: nil, recordings: "/r", band: "narrowband", quality: 0),
+        .client(
+            service: "voice", kind: "voice-relay", folder: "/tmp/run/audio",
+            parameters: ["speak": .string("Testbed/audio/reference.wav"), "from": .number(8), "for": .number(8)]),
+        .client(service: "world", kind: "game", folder: "/r", parameters: [:]),
         .migrate(service: "voice", to: "peer-5", address: "127.100.0.5:7000"),
     ])
     func roundTrip(command: PeerCommand) throws {
@@ -52,16 +51,16 @@ import Testing
             .badField(command: "migrate", field: "address")
         ),
         (
-            "{\"command\":\"voice-client\",\"service\":\"v\",\"recordings\":\"/r\",\"band\":\"wideband\",\"quality\":11,\"from\":0}",
-            .badField(command: "voice-client", field: "quality")
+            "{\"command\":\"client\",\"service\":\"v\",\"folder\":\"/r\",\"parameters\":{}}",
+            .badField(command: "client", field: "kind")
         ),
         (
-            "{\"command\":\"voice-client\",\"service\":\"v\",\"recordings\":\"/r\",\"band\":\"wideband\",\"quality\":8,\"from\":-1}",
-            .badField(command: "voice-client", field: "from")
+            "{\"command\":\"client\",\"service\":\"v\",\"kind\":\"game\",\"parameters\":{}}",
+            .badField(command: "client", field: "folder")
         ),
         (
-            "{\"command\":\"voice-client\",\"service\":\"v\",\"speak\":\"\",\"recordings\":\"/r\"}",
-            .badField(command: "voice-client", field: "speak")
+            "{\"command\":\"client\",\"service\":\"v\",\"kind\":\"game\",\"folder\":\"/r\",\"parameters\":[]}",
+            .badField(command: "client", field: "parameters")
         ),
     ])
     func malformedLinesAreTypedErrors(line: String, expected: PeerCommand.DecodingError) {

@@ -151,20 +151,28 @@ import Testing
             "7:14: migrate needs a service and a peer to move it to"
         ),
         (
-            "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    clients: {service: v, peers: all, quality: 11}\n",
-            "7:48: quality is a whole number from 0 to 10"
+            "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    deploy: {peer: peer-1, service: v, kind: voice-relay}\n  - at: 1s\n    clients: {service: v, peers: all, quality: 11}\n",
+            "9:48: quality is a whole number from 0 to 10"
         ),
         (
-            "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    clients: {service: v, peers: all, speak: /etc/a.wav}\n",
-            "7:46: speak names a .wav file relative to the repository root"
+            "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    deploy: {peer: peer-1, service: v, kind: voice-relay}\n  - at: 1s\n    clients: {service: v, peers: all, speak: /etc/a.wav}\n",
+            "9:46: speak names a .wav file relative to the repository root"
         ),
         (
-            "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    clients: {service: v, peers: all, for: 2s}\n",
-            "7:14: from and for say which part of the speak file is said; this step speaks nothing"
+            "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    deploy: {peer: peer-1, service: v, kind: voice-relay}\n  - at: 1s\n    clients: {service: v, peers: all, for: 2s}\n",
+            "9:39: for is given only with speak"
         ),
         (
-            "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: peer-1\n  - at: 1s\n    clients: {service: v, peers: [peer-2]}\n",
-            "7:14: peer-2 is not running at 1s (it was never spawned)"
+            "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    deploy: {peer: peer-1, service: v, kind: voice-relay}\n  - at: 1s\n    clients: {service: v, peers: all, inputs: 5}\n",
+            "9:39: unknown key 'inputs' in clients of a voice-relay (expected service, peers, speak, from, for, band, quality)"
+        ),
+        (
+            "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    clients: {service: v, peers: all}\n",
+            "7:24: no deploy step before this one starts 'v': its kind is unknown"
+        ),
+        (
+            "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: peer-1\n  - at: 1s\n    deploy: {peer: peer-1, service: v, kind: voice-relay}\n  - at: 1s\n    clients: {service: v, peers: [peer-2]}\n",
+            "9:14: peer-2 is not running at 1s (it was never spawned)"
         ),
     ])
     func inlineProblems(yaml: String, expected: String) {
@@ -232,15 +240,19 @@ import Testing
                 migrate: {service: voice, to: peer-3}
             """
         let scenario = try Scenario.parse(yaml, file: "v.yaml")
-        var speech = VoiceClients(
-            service: "voice", peers: .named([PeerName(index: 2)]), speak: "Testbed/audio/reference.wav",
-            band: "ultraWideband", quality: 5)
-        speech.from = .seconds(8)
-        speech.length = .seconds(4)
+        let speech = ClientsStep(
+            service: "voice", kind: "voice-relay", peers: .named([PeerName(index: 2)]),
+            parameters: [
+                "speak": .text("Testbed/audio/reference.wav"), "from": .number(8), "for": .number(4),
+                "band": .text("ultraWideband"), "quality": .number(5),
+            ])
+        func listening(_ peers: [Int]) -> ClientsStep {
+            ClientsStep(service: "voice", kind: "voice-relay", peers: .named(peers.map { PeerName(index: $0) }))
+        }
         #expect(
             scenario.steps.dropFirst().map(\.action) == [
                 .deploy(peer: PeerName(index: 1), service: "voice", kind: "voice-relay"),
-                .clients(VoiceClients(service: "voice", peers: .named([PeerName(index: 2), PeerName(index: 3)]))),
+                .clients(listening([2, 3])),
                 .clients(speech),
                 .migrate(service: "voice", to: PeerName(index: 3)),
             ])
@@ -248,8 +260,8 @@ import Testing
         #expect(
             kinds == [
                 .deploy(PeerName(index: 1), service: "voice", kind: "voice-relay"),
-                .client(PeerName(index: 2), VoiceClients(service: "voice", peers: .named([PeerName(index: 2)]))),
-                .client(PeerName(index: 3), VoiceClients(service: "voice", peers: .named([PeerName(index: 3)]))),
+                .client(PeerName(index: 2), listening([2])),
+                .client(PeerName(index: 3), listening([3])),
                 .client(PeerName(index: 2), speech),
                 .migrate(service: "voice", to: PeerName(index: 3)),
             ])

@@ -1,0 +1,56 @@
+/// Which control connection carries which session on this host (that stays here when the
+/// service moves), and the way a session message goes through a service's `SessionTable`: every
+/// kind handles its clients' control messages with this, and applies only its own requests.
+public struct SessionChannels: Sendable {
+    private var sessionByConnection: [ServiceConnection: UInt64] = [:]
+
+    public init() {}
+
+    /// What a session message asks of the service, in order.
+    public enum Step: Sendable, Equatable {
+        /// Send this to the connection.
+        case reply(ServiceConnection, SessionMessage)
+        /// Apply this request of `session` to the service's state, now.
+        case apply(session: UInt64, body: [UInt8])
+    }
+
+    /// The session a connection carries, if it opened or resumed one.
+    public func session(on connection: ServiceConnection) -> UInt64? { sessionByConnection[connection] }
+
+    /// The connection that carries `session` now, if any.
+    public func connection(carrying session: UInt64) -> ServiceConnection? {
+        sessionByConnection.filter { $0.value == session }.keys.min()
+    }
+
+    /// Every connection that carries a session.
+    public var connections: [ServiceConnection] { sessionByConnection.keys.sorted() }
+
+    /// A control connection closed (its session lives on, to be resumed).
+    public mutating func closed(_ connection: ServiceConnection) { sessionByConnection[connection] = nil }
+
+    /// Runs `message` through `table`: from `connection`, or (nil) a late message of `session`
+    /// forwarded by the service's previous host, answered on the session's channel if any.
+    /// Returns the steps, the sessions whose entry changed (for the service to record as
+    /// operations, before it takes the steps), and the session the message belongs to.
+    public mutating func receive(
+        _ message: SessionMessage, on connection: ServiceConnection?, late session: UInt64? = nil,
+        table: SessionTable, dataAddress: String, entropy: (UInt64, UInt64)
+    ) -> (steps: [Step], changed: [(id: UInt64, session: SessionTable.Session?)], session: UInt64?) {
+        var table = table
+        let before = table
+        let channel = connection.flatMap { sessionByConnection[$0] } ?? session
+        let (answers, channelSession) = table.handle(
+            message, on: channel, dataAddress: dataAddress, entropy: entropy)
+        if let connection { sessionByConnection[connection] = channelSession }
+        let changed = Set(table.sessions.keys).union(before.sessions.keys).sorted()
+            .filter { table.sessions[$0] != before.sessions[$0] }.map { ($0, table.sessions[$0]) }
+        let replyTo = connection ?? channelSession.flatMap(self.connection(carrying:))
+        let steps = answers.compactMap { answer -> Step? in
+            switch answer {
+            case .answer(let reply): replyTo.map { .reply($0, reply) }
+            case .apply(let session, let body): .apply(session: session, body: body)
+            }
+        }
+        return (steps, changed, channelSession)
+    }
+}
