@@ -31,7 +31,7 @@ test: deps
 # copy of its corpus, then merges what found new coverage into Fuzz/Corpus/<target>; a crash
 # leaves its input in Fuzz/Regressions/<target>/ (commit it: `make test` replays it).
 # `make fuzz-smoke` (CI) runs each for FUZZ_SMOKE_SECONDS on the committed corpus, writing nothing.
-FUZZ_TARGETS       := pcap pcapng rtp chord relay mobility event-line peer-command report scenario profile
+FUZZ_TARGETS       := pcap pcapng rtp chord relay mobility game event-line peer-command report scenario profile
 FUZZ_SECONDS       ?= 600
 FUZZ_SMOKE_SECONDS ?= 15
 FUZZ_RUN_FLAGS     := -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1

@@ -51,6 +51,9 @@ let package = Package(
         .target(name: "Registry", dependencies: ["DHT", "OverlayCore"], swiftSettings: strict),
         .target(name: "VoiceRelay", dependencies: ["OverlayCore", "Mobility", "RTP"], swiftSettings: strict),
         .target(name: "Mobility", dependencies: ["OverlayCore"], swiftSettings: strict),
+        // The game's datagram format stands alone, as RTP does: the judge reads it.
+        .target(name: "GameWire", swiftSettings: strict),
+        .target(name: "GameWorld", dependencies: ["OverlayCore", "Mobility", "GameWire"], swiftSettings: strict),
         .target(
             name: "LinkEmulation",
             dependencies: ["OverlayCore", .product(name: "RealModule", package: "swift-numerics")],
@@ -59,7 +62,7 @@ let package = Package(
         // Layer 2: adapters.
         .target(
             name: "Analysis",
-            dependencies: ["OverlayCore", "Scenario", "ControlProtocol", "RTP", "DHT"],
+            dependencies: ["OverlayCore", "Scenario", "ControlProtocol", "RTP", "GameWire", "DHT"],
             swiftSettings: strict),
         .target(name: "Voice", dependencies: ["CSpeex", "CSpeexDSP", "RTP"], swiftSettings: strict),
 
@@ -84,6 +87,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "GameService",
+            dependencies: [
+                "GameWorld", "GameWire", "Mobility", "PeerNode", "ControlProtocol", "OverlayCore", "ServiceRuntime",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -114,7 +125,7 @@ let package = Package(
         .executableTarget(
             name: "peer",
             dependencies: [
-                "PeerNode", "DHT", "OverlayCore", "ServiceRuntime", "VoiceService", "CSeamlessLinux",
+                "PeerNode", "DHT", "OverlayCore", "ServiceRuntime", "VoiceService", "GameService", "CSeamlessLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -134,7 +145,10 @@ let package = Package(
         // The fuzz targets' bodies (Fuzz/ holds their executables, corpora and regressions).
         .target(
             name: "FuzzTargets",
-            dependencies: ["Analysis", "ControlProtocol", "DHT", "Mobility", "RTP", "Scenario", "VoiceRelay"],
+            dependencies: [
+                "Analysis", "ControlProtocol", "DHT", "GameWire", "GameWorld", "Mobility", "RTP", "Scenario",
+                "VoiceRelay",
+            ],
             swiftSettings: strict),
 
         // Benchmarks that need the code itself (the rest are scripts in Benchmarks/).
@@ -159,7 +173,7 @@ let package = Package(
         .testTarget(
             name: "AnalysisTests",
             dependencies: [
-                "Analysis", "RTP", "SeamlessTestKit",
+                "Analysis", "RTP", "GameWire", "SeamlessTestKit",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(name: "RTPTests", dependencies: ["RTP"]),
@@ -179,6 +193,7 @@ let package = Package(
             ]),
         .testTarget(name: "VoiceRelayTests", dependencies: ["VoiceRelay", "Mobility", "OverlayCore"]),
         .testTarget(name: "MobilityTests", dependencies: ["Mobility", "OverlayCore"]),
+        .testTarget(name: "GameWorldTests", dependencies: ["GameWorld", "GameWire", "Mobility", "OverlayCore"]),
         .testTarget(
             name: "HarnessTests", dependencies: ["Harness", "SeamlessTestKit", "DHT", "Voice", "Analysis", "Scenario"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CPcap", "CSpeex", "CSpeexDSP", "CZlib"]),

@@ -32,6 +32,9 @@ let package = Package(
             name: "fuzz-mobility", dependencies: ["FuzzDriver"],
             path: "Targets/mobility"),
         .executableTarget(
+            name: "fuzz-game", dependencies: ["FuzzDriver"],
+            path: "Targets/game"),
+        .executableTarget(
             name: "fuzz-event-line", dependencies: ["FuzzDriver"],
             path: "Targets/event-line"),
         .executableTarget(

@@ -159,5 +159,6 @@ extension RunReport {
         }
         self.dht = DHTFigures(events: events)
         self.voice = VoiceFigures(events: events)
+        self.game = GameFigures(events: events)
     }
 }

@@ -28,6 +28,8 @@ public struct RunReport: Sendable, Equatable, Codable {
     public var dht: DHTFigures?
     /// Relays, speakers and what each listener heard, when the run had a voice service.
     public var voice: VoiceFigures?
+    /// Game bots' inputs and every receiver's ticks, when the run had a game service.
+    public var game: GameFigures?
     public var expectations: [ExpectationResult]
     /// Per-packet samples of each stream, for the HTML charts; not part of report.json.
     public var streamDetails: [StreamDetail] = []
@@ -37,14 +39,14 @@ public struct RunReport: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case run, peers, startup, coordinator, capture, streams, bandwidth, handoffs, handoffLoss, links, dht, voice,
-            expectations
+            game, expectations
     }
 
     public static func == (lhs: RunReport, rhs: RunReport) -> Bool {
         lhs.run == rhs.run && lhs.peers == rhs.peers && lhs.startup == rhs.startup && lhs.coordinator == rhs.coordinator
             && lhs.capture == rhs.capture && lhs.streams == rhs.streams && lhs.bandwidth == rhs.bandwidth
             && lhs.handoffs == rhs.handoffs && lhs.handoffLoss == rhs.handoffLoss && lhs.links == rhs.links
-            && lhs.dht == rhs.dht && lhs.voice == rhs.voice
+            && lhs.dht == rhs.dht && lhs.voice == rhs.voice && lhs.game == rhs.game
             && lhs.expectations == rhs.expectations && lhs.streamDetails == rhs.streamDetails
     }
 
@@ -64,6 +66,7 @@ public struct RunReport: Sendable, Equatable, Codable {
         self.links = []
         self.dht = nil
         self.voice = nil
+        self.game = nil
         self.expectations = expectations
     }
 }

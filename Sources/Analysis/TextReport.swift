@@ -100,10 +100,30 @@ extension RunReport {
             }
             for failure in voice.failures { out.append("voice     FAILED \(failure)") }
         }
+        if let game {
+            let sent = game.clients.saturatingSum(\.inputsSent)
+            let applied = game.clients.saturatingSum(\.inputsApplied)
+            let wrong = game.clients.saturatingSum { $0.inputsMissing + $0.inputsAppliedTwice + $0.inputsOutOfOrder }
+            out.append(
+                "game      \(game.clients.count) bots · \(sent) inputs sent, \(applied) applied, \(wrong) not once or out of order"
+            )
+            if !game.ticks.isEmpty {
+                let gap = game.ticks.map(\.maxGapTicks).max() ?? 0
+                let gapMs = game.ticks.map(\.maxGapMs).max() ?? 0
+                out.append(
+                    "          ticks at \(game.ticks.count) receivers: \(game.ticks.saturatingSum(\.lost)) lost, "
+                        + "\(game.ticks.saturatingSum(\.duplicates)) duplicates, \(game.ticks.saturatingSum(\.reordered)) "
+                        + "reordered · largest gap \(format(gap, 2)) ticks (\(format(gapMs, 1)) ms) · "
+                        + "\(game.ticks.saturatingSum(\.inputMismatches)) ticks with an input not applied once")
+            }
+            for failure in game.failures { out.append("game      FAILED \(failure)") }
+        }
         if let capture {
             var line = "capture   \(capture.packets) packets, \(capture.bytes) bytes"
             if let drops = capture.kernelDrops { line += ", \(drops) kernel drops" }
-            line += " · \(capture.rtpPackets) RTP · \(capture.nonRtpUdpPackets) other UDP · \(capture.tcpPackets) TCP"
+            line += " · \(capture.rtpPackets) RTP"
+            if capture.gamePackets > 0 { line += " · \(capture.gamePackets) game ticks" }
+            line += " · \(capture.nonRtpUdpPackets) other UDP · \(capture.tcpPackets) TCP"
             if capture.setAsidePackets > 0 { line += " · \(capture.setAsidePackets) RTP-like set aside" }
             if capture.partial { line += "  PARTIAL: \(capture.error ?? "")" }
             out.append(line)

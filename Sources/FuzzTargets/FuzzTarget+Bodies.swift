@@ -2,6 +2,8 @@ import Analysis
 import ControlProtocol
 import DHT
 import FoundationEssentials
+import GameWire
+import GameWorld
 import Mobility
 import RTP
 import Scenario
@@ -54,6 +56,25 @@ extension FuzzTarget {
         default:
             guard let traffic = try? LateTraffic(bytes: rest) else { return }
             check((try? LateTraffic(bytes: traffic.bytes)) == traffic, "late traffic \(rest)")
+        }
+    }
+
+    static func game(_ bytes: [UInt8]) {
+        guard let selector = bytes.first else { return }
+        let rest = Array(bytes.dropFirst())
+        switch selector % 4 {
+        case 0:
+            guard let tick = try? GameTick(bytes: rest) else { return }
+            check((try? GameTick(bytes: tick.bytes)) == tick, "game tick \(rest)")
+        case 1:
+            guard let message = try? GameMessage(frame: rest) else { return }
+            check((try? GameMessage(frame: message.frame)) == message, "game message \(rest)")
+        case 2:
+            guard let state = try? GameState(snapshot: rest) else { return }
+            check((try? GameState(snapshot: state.snapshot)) == state, "game state \(rest)")
+        default:
+            guard let operation = try? GameOperation(bytes: rest) else { return }
+            check((try? GameOperation(bytes: operation.bytes)) == operation, "game operation \(rest)")
         }
     }
 

@@ -8,6 +8,8 @@
 import Analysis
 import ControlProtocol
 import DHT
+import GameWire
+import GameWorld
 import Mobility
 import RTP
 import Scenario
@@ -28,6 +30,9 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case relay
     /// Migration and session messages (the first byte picks which).
     case mobility
+    /// The game's ticks (what the judge reads), requests and pushes, world snapshots and
+    /// operations (the first byte picks which).
+    case game
     /// A line of events.jsonl or of a peer's stdout.
     case eventLine = "event-line"
     /// A command line a peer reads on stdin.
@@ -49,6 +54,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .chord: Self.chord(bytes)
         case .relay: Self.relay(bytes)
         case .mobility: Self.mobility(bytes)
+        case .game: Self.game(bytes)
         case .eventLine: Self.eventLine(bytes)
         case .peerCommand: _ = try? PeerCommand(line: String(decoding: bytes, as: UTF8.self))
         case .report: Self.report(bytes)

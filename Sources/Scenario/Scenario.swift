@@ -149,7 +149,8 @@ public enum StepAction: Sendable, Equatable {
 /// take in a `clients` step: each kind registers one line here.
 public enum ServiceKinds {
     public static let clientParameters: [String: [ClientParameter]] = [
-        "voice-relay": ClientParameter.voice
+        "voice-relay": ClientParameter.voice,
+        "game": ClientParameter.game,
     ]
 
     public static var known: [String] { clientParameters.keys.sorted() }
@@ -210,6 +211,14 @@ public struct ClientParameter: Sendable {
         ClientParameter("for", .duration(atLeast: .milliseconds(20)), requires: "speak"),
         ClientParameter("band", .choice(["narrowband", "wideband", "ultraWideband"])),
         ClientParameter("quality", .wholeNumber(0...10)),
+    ]
+
+    /// A game bot plays by a seeded script: `inputs` inputs, one every `every` (default 100ms),
+    /// the moves drawn from `seed` (default: the run's seed).
+    static let game = [
+        ClientParameter("inputs", .wholeNumber(1...1_000_000)),
+        ClientParameter("every", .duration(atLeast: .milliseconds(10))),
+        ClientParameter("seed", .wholeNumber(0...Int(Int32.max))),
     ]
 }
 

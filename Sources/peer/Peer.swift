@@ -5,6 +5,7 @@
 import ArgumentParser
 import CSeamlessLinux
 import DHT
+import GameService
 import Logging
 import NIOPosix
 import OverlayCore
@@ -113,7 +114,7 @@ struct Peer: AsyncParsableCommand {
         configuration.dht = dht
         let node = PeerNode(
             configuration: configuration, group: group, logger: logger,
-            applications: [ServiceRuntime(kinds: [.voiceRelay]), VoiceClients()])
+            applications: [ServiceRuntime(kinds: [.voiceRelay, .game]), VoiceClients(), GameBots()])
         let services = ServiceGroup(
             configuration: .init(
                 services: [.init(service: node, successTerminationBehavior: .gracefullyShutdownGroup)],

@@ -136,7 +136,7 @@ import Testing
         ),
         (
             "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    deploy: {peer: peer-1, service: v, kind: chat}\n",
-            "7:46: unknown service kind 'chat' (known: voice-relay)"
+            "7:46: unknown service kind 'chat' (known: game, voice-relay)"
         ),
         (
             "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    migrate: {service: v, to: host-2}\n",

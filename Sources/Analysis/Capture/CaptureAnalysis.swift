@@ -1,4 +1,5 @@
 import Foundation
+import GameWire
 import RTP
 
 /// The figures of one capture: what crossed the network, and per receiver and RTP stream how
@@ -11,6 +12,9 @@ public struct CaptureReport: Sendable, Equatable, Codable {
     public var details: [StreamDetail] = []
     /// Every packet on the overlay port, for migration overhead; not part of report.json.
     public var overlay: [OverlayPacket] = []
+    /// Game ticks per receiver, and their arrivals (for handoff windows).
+    public var games: [GameTickFigures] = []
+    public var gameDetails: [StreamDetail] = []
 
     enum CodingKeys: String, CodingKey { case capture, streams, bandwidth }
 }
@@ -51,6 +55,9 @@ public struct CaptureFigures: Sendable, Equatable, Codable {
     public var rtpPackets: Int
     /// UDP datagrams that are not part of an RTP stream: counted, not misread.
     public var nonRtpUdpPackets: Int
+    /// Of those, game ticks (`GameTick`), and datagrams that start like one but do not read.
+    public var gamePackets: Int = 0
+    public var malformedGamePackets: Int = 0
     /// Of those, RTCP on an RTP port (RFC 5761: a second byte of 192-223).
     public var rtcpPackets: Int = 0
     /// Of those, datagrams that looked like RTP but never formed a plausible stream (DNS
@@ -145,6 +152,7 @@ public enum CaptureAnalysis {
             CaptureAnalysis.acceptedClockRates.upperBound)
         var rtp = RTPStreams(flagRate: flagRate, overlayPort: overlayPort)
         var framed = FramedRTPFlows()
+        var games = GameTickStreams()
         var bandwidth = BandwidthMeter()
         var overlayPackets: [OverlayPacket] = []
         var earliest = Int64.max
@@ -190,7 +198,12 @@ public enum CaptureAnalysis {
                         framed.add(segment, at: record.microseconds)
                     case .udp:
                         figures.udpPackets += 1
-                        if RTPStreams.isRTCP(segment.payload) {
+                        if games.add(
+                            segment.payload, from: segment.source, to: segment.destination, at: record.microseconds)
+                        {
+                            figures.gamePackets += 1
+                            count()
+                        } else if RTPStreams.isRTCP(segment.payload) {
                             figures.rtcpPackets += 1
                             count()
                         } else if let header = try? RTPHeader(bytes: segment.payload, lenient: true) {
@@ -243,9 +256,12 @@ public enum CaptureAnalysis {
         figures.nonRtpUdpPackets = figures.udpPackets - figures.rtpPackets
         figures.skipped = framed.skipped
         reported.sort { ($0.0.receiver, $0.0.ssrc) < ($1.0.receiver, $1.0.ssrc) }
+        let ticks = games.finish()
+        figures.malformedGamePackets = games.malformed
+        figures.gamePackets -= games.malformed
         return CaptureReport(
             capture: figures, streams: reported.map(\.0), bandwidth: bandwidth.figures(), details: reported.map(\.1),
-            overlay: overlayPackets)
+            overlay: overlayPackets, games: ticks.map(\.0), gameDetails: ticks.map(\.1))
     }
 
     /// Reads and analyses a pcap file.

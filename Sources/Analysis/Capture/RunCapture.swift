@@ -27,8 +27,11 @@ extension RunReport {
         streamDetails = capture.details
         var addresses: [String: String] = [:]
         for (address, peer) in peerByAddress { addresses[peer] = address }
-        HandoffAnalysis.measure(&handoffs, streams: capture.details, overlay: capture.overlay, addresses: addresses)
-        handoffLoss = HandoffLoss(handoffs: handoffs, streams: capture.details)
+        // Game ticks are streams too: a handoff window judges them as it judges RTP.
+        let judged = capture.details + capture.gameDetails
+        HandoffAnalysis.measure(&handoffs, streams: judged, overlay: capture.overlay, addresses: addresses)
+        handoffLoss = HandoffLoss(handoffs: handoffs, streams: judged)
+        game?.attach(capture.games, peerByAddress: peerByAddress)
         let sourceAudio = voice?.sourceAudio ?? [:]
         streams = capture.streams.map { stream in
             var named = stream

@@ -1,0 +1,99 @@
+import ControlProtocol
+import OverlayCore
+
+/// The `game` section of report.json: per bot, whether every input it sent was applied exactly
+/// once and in order, from the worlds' own log (`game-input` events, wherever the world ran)
+/// and from the capture (the inputs each tick showed applied); and per receiver the ticks as the
+/// capture saw them (`ticks`, added with the capture).
+public struct GameFigures: Sendable, Equatable, Codable {
+    public var clients: [Client]
+    public var ticks: [GameTickFigures]
+    /// `service-failed` events of game services and bots.
+    public var failures: [String]
+
+    /// One bot.
+    public struct Client: Sendable, Equatable, Codable {
+        public var peer: String
+        public var service: String
+        public var player: Int
+        /// Its data socket, `ip:port`: the receiver of its ticks.
+        public var local: String
+        public var inputsSent: Int
+        /// From the worlds' log: inputs applied, inputs of 1...inputsSent with no entry, entries
+        /// beyond the first for one input, and entries that came before a lower input's.
+        public var inputsApplied: Int
+        public var inputsMissing: Int
+        public var inputsAppliedTwice: Int
+        public var inputsOutOfOrder: Int
+        /// From the capture: the player's last input in the last tick any receiver got, and how
+        /// many sent inputs it does not show applied (nil without a capture).
+        public var captureLastInput: Int?
+        public var captureUnapplied: Int?
+        /// What the bot itself counted: ticks received, duplicates, out of order.
+        public var ticksReceived: Int
+        public var ticksDuplicated: Int
+        public var ticksReordered: Int
+    }
+
+    /// The figures, or nil when the run had no game.
+    public init?(events: [EventLine]) {
+        clients = []
+        ticks = []
+        failures = []
+        var applied: [String: [(input: Int, t: Double)]] = [:]  // by "service/player"
+        var gameServices: Set<String> = []
+        for line in events {
+            switch line.event {
+            case .deployed(let service, let kind, _, _) where kind == "game":
+                gameServices.insert(service)
+            case .other("game-input", let fields):
+                guard let service = fields["service"]?.string, let player = fields["player"]?.double,
+                    let input = fields["input"]?.double
+                else { continue }
+                applied["\(service)/\(Int(player))", default: []].append((Int(input), line.t.seconds))
+            case .other("game-bot", let fields):
+                guard let service = fields["service"]?.string else { continue }
+                func count(_ key: String) -> Int { fields[key]?.double.map { Int($0) } ?? 0 }
+                clients.append(
+                    Client(
+                        peer: line.peer, service: service, player: count("player"),
+                        local: fields["local"]?.string ?? "", inputsSent: count("inputsSent"), inputsApplied: 0,
+                        inputsMissing: 0, inputsAppliedTwice: 0, inputsOutOfOrder: 0, ticksReceived: count("ticks"),
+                        ticksDuplicated: count("duplicates"), ticksReordered: count("reordered")))
+            case .serviceFailed(let service, let reason) where gameServices.contains(service):
+                failures.append("\(line.peer): \(service): \(reason)")
+            default:
+                break
+            }
+        }
+        for index in clients.indices {
+            let log = (applied["\(clients[index].service)/\(clients[index].player)"] ?? []).sorted { $0.t < $1.t }
+            let inputs = log.map(\.input)
+            let distinct = Set(inputs)
+            clients[index].inputsApplied = inputs.count
+            clients[index].inputsAppliedTwice = inputs.count - distinct.count
+            clients[index].inputsMissing = (0..<clients[index].inputsSent).count { !distinct.contains($0 + 1) }
+            clients[index].inputsOutOfOrder = zip(inputs, inputs.dropFirst()).count { $0 >= $1 }
+        }
+        clients.sort { ($0.service, $0.peer) < ($1.service, $1.peer) }
+        if clients.isEmpty && gameServices.isEmpty && failures.isEmpty { return nil }
+    }
+
+    /// Adds the capture's ticks: each receiver named, and each bot's inputs as the ticks show them.
+    mutating func attach(_ figures: [GameTickFigures], peerByAddress: [String: String]) {
+        ticks = figures.map { figure in
+            var named = figure
+            named.receiverName = peerByAddress[HostPort(figure.receiver)?.host ?? figure.receiver]
+            return named
+        }
+        // The last tick any receiver got holds every player's latest inputs.
+        let last = ticks.max { $0.lastTick < $1.lastTick }
+        for index in clients.indices {
+            let shown =
+                last?.players.first { $0.id == clients[index].player }?.lastInput
+                ?? ticks.compactMap { $0.players.first { $0.id == clients[index].player }?.lastInput }.max()
+            clients[index].captureLastInput = shown
+            clients[index].captureUnapplied = shown.map { max(0, clients[index].inputsSent - $0) }
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import ControlProtocol
+import GameWorld
+import PeerNode
+import ServiceRuntime
+
+/// Game bots in a peer (`client` commands of kind `game`): each plays one world by its seeded
+/// script and, when the peer ends, reports what it saw in a `game-bot` event.
+public actor GameBots: PeerApplication {
+    private var bots: [String: GameBot] = [:]
+
+    /// Work that outlives the call that starts it (the bots' registry lookups): each runs as a
+    /// child of `run(peer:)`.
+    typealias Job = @Sendable () async -> Void
+    private let jobs: AsyncStream<Job>
+    private let jobSink: AsyncStream<Job>.Continuation
+
+    public init() {
+        (jobs, jobSink) = AsyncStream<Job>.makeStream()
+    }
+
+    public func run(peer: PeerContext) async {
+        await withDiscardingTaskGroup { group in
+            for await job in jobs { group.addTask { await job() } }
+        }
+    }
+
+    /// Parameters: `inputs` (how many, default 100), `every` (seconds between them, default
+    /// 0.1), `seed` (default 1; mixed with the peer's name, so every bot plays its own script).
+    public func obey(_ command: PeerCommand, peer: PeerContext) async -> Bool {
+        guard case .client(let service, let kind, _, let parameters) = command, kind == GameWorld.kind else {
+            return false
+        }
+        let known: Set<String> = ["inputs", "every", "seed"]
+        if let unknown = parameters.keys.sorted().first(where: { !known.contains($0) }) {
+            peer.emit(.serviceFailed(service: service, reason: "a game bot takes no parameter '\(unknown)'"))
+            return true
+        }
+        let every = parameters["every"]?.double ?? 0.1
+        guard let inputs = UInt32(exactly: parameters["inputs"]?.double ?? 100), inputs > 0, every >= 0.01,
+            every <= 3600, let seed = UInt64(exactly: parameters["seed"]?.double ?? 1)
+        else {
+            peer.emit(.serviceFailed(service: service, reason: "malformed game bot parameters: \(parameters)"))
+            return true
+        }
+        guard bots[service] == nil else {
+            peer.emit(.serviceFailed(service: service, reason: "this peer plays \(service) already"))
+            return true
+        }
+        do {
+            let bot = try await GameBot.play(
+                as: peer.name.description, address: peer.address, inputs: inputs,
+                every: .milliseconds(Int64(every * 1000)),
+                seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(peer.name.index),
+                group: peer.group, logger: peer.logger,
+                resolve: { [jobSink] answer in jobSink.yield { answer(await peer.resolve(service)?.hosts.first) } })
+            bots[service] = bot
+            peer.emit(
+                .other(
+                    name: "game-joined",
+                    fields: [
+                        "service": .string(service), "local": .string(bot.connection.localDataAddress),
+                    ]))
+        } catch {
+            peer.emit(.serviceFailed(service: service, reason: "cannot join: \(error)"))
+        }
+        return true
+    }
+
+    public func finish(peer: PeerContext) async {
+        for (service, bot) in bots.sorted(by: { $0.key < $1.key }) {
+            let tally = await bot.finish()
+            peer.emit(
+                .other(
+                    name: "game-bot",
+                    fields: [
+                        "service": .string(service), "player": .number(Double(tally.player)),
+                        "local": .string(bot.connection.localDataAddress),
+                        "inputsSent": .number(Double(tally.inputsSent)), "ticks": .number(Double(tally.ticks)),
+                        "duplicates": .number(Double(tally.duplicates)),
+                        "reordered": .number(Double(tally.reordered)),
+                        "firstTick": tally.firstTick.map { .number(Double($0)) } ?? .null,
+                        "lastTick": .number(Double(tally.lastTick)),
+                        "lastInputSeen": .number(Double(tally.lastInputSeen)),
+                        "malformed": .number(Double(tally.malformed)),
+                    ]))
+        }
+        bots = [:]
+        jobSink.finish()
+    }
+}

@@ -1,0 +1,102 @@
+import ControlProtocol
+import GameWire
+import SeamlessTestKit
+import Testing
+
+@testable import Analysis
+
+/// The judge on a game's ticks: read from the capture alone, without the game's code.
+@Suite struct GameAnalysisTests {
+    static let t0 = CaptureAnalysisTests.t0
+
+    static func tick(_ number: UInt32, lastInput: UInt32, applied: UInt32) -> [UInt8] {
+        GameTick(
+            tick: number,
+            players: [
+                GameTick.Player(id: 1, x: 0, y: 0, score: 0, lastInput: lastInput, inputsApplied: applied),
+                GameTick.Player(id: 2, x: 5, y: -5, score: 1, lastInput: 0, inputsApplied: 0),
+            ]
+        ).bytes
+    }
+
+    /// Ticks 1...100 reach 127.100.0.3:4000 every 50 ms, from peer-1 up to 50 and from peer-2
+    /// 25 ms later after it; 30 is lost, 60 arrives twice, 70 and 71 swap. Tick 80 shows an input
+    /// applied twice, tick 90 an input undone; one datagram starts like a tick and is cut short.
+    static func capture() -> PcapBuilder {
+        var builder = PcapBuilder(link: .ethernet)
+        var arrivals: [(Int64, UInt32)] = []
+        for number: UInt32 in 1...100 where number != 30 {
+            var slot = Int64(number)
+            if number == 70 { slot = 71 } else if number == 71 { slot = 70 }
+            let time = slot * 50_000 + (number > 50 ? 25_000 : 0)
+            arrivals.append((time, number))
+            if number == 60 { arrivals.append((time + 1_000, number)) }
+        }
+        for (time, number) in arrivals.sorted(by: { $0.0 < $1.0 }) {
+            let lastInput: UInt32 = number == 90 ? 2 : min(9, number / 10)
+            let applied = number == 80 ? lastInput + 1 : lastInput
+            builder.udp(
+                at: t0 + time, from: (number > 50 ? "127.100.0.2" : "127.100.0.1", 9000), to: ("127.100.0.3", 4000),
+                payload: tick(number, lastInput: lastInput, applied: applied))
+        }
+        builder.udp(
+            at: t0 + 6_000_000, from: ("127.100.0.2", 9000), to: ("127.100.0.3", 4000),
+            payload: Array(tick(101, lastInput: 9, applied: 9).prefix(20)))
+        return builder
+    }
+
+    @Test func ticksAreJudgedPerReceiverFromTheCaptureAlone() throws {
+        let report = try Self.capture().bytes.withUnsafeBytes { try CaptureAnalysis.analyse($0) }
+        #expect(report.capture.gamePackets == 100)
+        #expect(report.capture.malformedGamePackets == 1)
+        #expect(report.capture.rtpPackets == 0)
+        let ticks = try #require(report.games.first)
+        #expect(report.games.count == 1)
+        #expect(ticks.receiver == "127.100.0.3:4000")
+        #expect(ticks.senders == ["127.100.0.1:9000", "127.100.0.2:9000"])
+        #expect(ticks.ticks == 99 && ticks.firstTick == 1 && ticks.lastTick == 100)
+        #expect(ticks.lost == 1 && ticks.duplicates == 1 && ticks.reordered == 1)
+        // The hole at 30: 100 ms from 29 to 31, about two ticks of 50.25 ms.
+        #expect(ticks.maxGapMs == 100)
+        #expect(abs(ticks.tickMs - 50.253) < 0.001)
+        #expect(ticks.maxGapTicks == 1.99)
+        #expect(ticks.inputMismatches == 1 && ticks.inputRegressions == 1)
+        #expect(ticks.players.map(\.lastInput) == [9, 0])
+        // The same arrivals feed the handoff windows.
+        #expect(report.gameDetails.first?.arrivals.count == 100)
+    }
+
+    static func event(_ seconds: Double, _ peer: String, _ name: String, _ fields: [String: JSONValue]) -> EventLine {
+        EventLine(
+            t: Timestamp(microseconds: t0 + Int64(seconds * 1e6)), peer: peer, event: .other(name: name, fields: fields)
+        )
+    }
+
+    @Test func theWorldsLogSaysWhetherEveryInputWasAppliedOnceAndInOrder() throws {
+        let applied = [1, 2, 2, 4, 3].enumerated().map { index, input in
+            Self.event(
+                Double(index), index < 3 ? "peer-1" : "peer-2", "game-input",
+                [
+                    "service": .string("arena"), "player": .number(1), "input": .number(Double(input)),
+                    "tick": .number(9),
+                ])
+        }
+        let bot = Self.event(
+            9, "peer-3", "game-bot",
+            [
+                "service": .string("arena"), "player": .number(1), "local": .string("127.100.0.3:4000"),
+                "inputsSent": .number(5), "ticks": .number(99), "duplicates": .number(0), "reordered": .number(0),
+            ])
+        var game = try #require(GameFigures(events: applied + [bot]))
+        let client = try #require(game.clients.first)
+        #expect(client.inputsSent == 5 && client.inputsApplied == 5)
+        #expect(client.inputsAppliedTwice == 1 && client.inputsMissing == 1 && client.inputsOutOfOrder == 2)
+        #expect(client.captureUnapplied == nil)
+        let report = try Self.capture().bytes.withUnsafeBytes { try CaptureAnalysis.analyse($0) }
+        game.attach(report.games, peerByAddress: ["127.100.0.3": "peer-3"])
+        #expect(game.ticks.first?.receiverName == "peer-3")
+        #expect(game.clients.first?.captureLastInput == 9)
+        #expect(game.clients.first?.captureUnapplied == 0)
+        #expect(GameFigures(events: []) == nil)
+    }
+}
