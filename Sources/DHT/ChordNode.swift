@@ -63,6 +63,10 @@ public struct ChordNode: Sendable {
     public private(set) var fingers: [NodeRef?]
     public private(set) var store = KeyStore()
     public private(set) var phase = Phase.idle
+    /// The node this one joined through: the successor of last resort. A node that has just
+    /// joined knows no one else, and a lossy link can time out a request or two; forgetting
+    /// its only successor would leave it a ring of its own, answering every lookup itself.
+    public private(set) var bootstrap: NodeRef?
 
     /// Where the node is in its life.
     public enum Phase: Hashable, Sendable { case idle, joining, joined, left }
@@ -114,6 +118,7 @@ public struct ChordNode: Sendable {
             becomeJoined(successor: me)
         case (.join(let bootstrap), .idle):
             phase = .joining
+            self.bootstrap = bootstrap
             start(Operation(kind: .join(via: bootstrap), key: me.id, tag: 0, started: now))
         case (.leave, .joined):
             leave()
@@ -511,7 +516,9 @@ public struct ChordNode: Sendable {
         for index in fingers.indices where fingers[index] == node { fingers[index] = nil }
         successors.removeAll { $0 == node }
         if successors.isEmpty {
-            successors = [fingers.lazy.compactMap { $0 }.first ?? predecessor ?? me]
+            // Even the bootstrap itself: a lookup that waits on a node that may be gone fails
+            // honestly, where a ring of one would answer it wrongly.
+            successors = [fingers.lazy.compactMap { $0 }.first ?? predecessor ?? bootstrap ?? me]
         }
     }
 

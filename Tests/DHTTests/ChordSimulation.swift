@@ -36,6 +36,8 @@ struct ChordSimulation {
 
     var delay: ClosedRange<Double> = 0.001...0.020
     var loss = 0.0
+    /// Nodes whose every message, in and out, is lost (a link that is down for a while).
+    var cut: Set<Int> = []
 
     init(count: Int, seed: UInt64, configuration: ChordConfiguration = ChordConfiguration()) {
         random = SeededGenerator(seed: seed)
@@ -100,6 +102,7 @@ struct ChordSimulation {
             case .send(let message, let to):
                 guard let destination = index[to] else { continue }
                 mix(UInt64(destination) << 32 | UInt64(message.request ?? message.answered ?? 0))
+                if cut.contains(node) || cut.contains(destination) { continue }
                 if loss > 0, random.nextUnitInterval() < loss { continue }
                 let seconds = delay.lowerBound + (delay.upperBound - delay.lowerBound) * random.nextUnitInterval()
                 push(

@@ -149,6 +149,43 @@ struct RegistrySimulationTests {
         #expect(found[13] != nil && found[13]! == nil)
     }
 
+    /// A node that has just joined knows only its bootstrap. When its first requests time out (a
+    /// lossy or slow link), it must not become a ring of its own that answers every lookup
+    /// itself ("not registered", at once): it keeps its bootstrap and finds the record once the
+    /// link recovers.
+    @Test func aNewNodeWhoseFirstRequestsTimeOutKeepsItsBootstrapAndFindsRecords() throws {
+        var simulation = ChordSimulation(count: 6, seed: 4)
+        simulation.at(.zero, .chord(.create), node: 0)
+        for node in 1..<5 {
+            simulation.at(.milliseconds(20 * Int64(node)), .chord(.join(via: simulation.ref(0))), node: node)
+        }
+        simulation.run(until: .seconds(10))
+        let record = ServiceRecord(name: "voice", hosts: ["10.9.9.9:7000"], epoch: 1, lease: .seconds(600))
+        simulation.at(simulation.now, .register(record, tag: 1), node: 2)
+        simulation.run(until: simulation.now + .seconds(2))
+        // Node 5 joins; the moment it has, its link goes down for two seconds: every request it
+        // makes times out, the first ones included. Then, before the ring's maintenance had a round to repair anything, it
+        // resolves the record.
+        simulation.at(simulation.now, .chord(.join(via: simulation.ref(0))), node: 5)
+        for _ in 0..<500 where simulation.nodes[5].chord.phase != .joined {
+            simulation.run(until: simulation.now + .milliseconds(1))
+        }
+        #expect(simulation.nodes[5].chord.phase == .joined)
+        simulation.cut = [5]
+        simulation.run(until: simulation.now + .seconds(2))
+        simulation.cut = []
+        #expect(simulation.nodes[5].chord.successor != simulation.ref(5), "node 5 is a ring of its own")
+        simulation.at(simulation.now, .resolve(name: "voice", tag: 9), node: 5)
+        simulation.run(until: simulation.now + .seconds(3))
+        let answers = simulation.events.compactMap { entry -> ServiceRecord?? in
+            guard entry.node == 5, case .resolved(_, let found, _, 9) = entry.event else { return nil }
+            return .some(found)
+        }
+        #expect(answers.count == 1)
+        let found = try #require(answers.first ?? nil, "node 5 does not find the record")
+        #expect(found.hosts == record.hosts && found.epoch == 1)
+    }
+
     @Test func aSeedReplaysTheSameRunExactly() {
         func run(seed: UInt64) -> (UInt64, Int) {
             var simulation = SimulationTests.grownRing(count: 60, seed: seed, loss: 0.02)
