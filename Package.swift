@@ -135,7 +135,7 @@ let package = Package(
         .executableTarget(
             name: "testbed",
             dependencies: [
-                "Harness", "Scenario", "Analysis", "LinkEmulation",
+                "Harness", "Scenario", "Analysis", "ControlProtocol", "LinkEmulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

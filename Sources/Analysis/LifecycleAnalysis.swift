@@ -8,7 +8,8 @@ extension RunReport {
         }.map(\.element)
         var summary = RunSummary(
             scenario: "", seed: "", mode: "", start: events.first?.t.seconds ?? 0,
-            end: events.last?.t.seconds ?? 0, elapsedSeconds: 0, plannedSeconds: 0, outcome: "unfinished",
+            end: events.last?.t.seconds ?? 0, elapsedSeconds: 0, plannedSeconds: 0,
+            outcome: RunOutcome.unfinished.rawValue,
             peerErrors: 0, malformedEventLines: malformedEventLines)
         var peers: [String: PeerSummary] = [:]
         var order: [String] = []

@@ -513,3 +513,10 @@ public enum MigrationPhase: String, Sendable, CaseIterable {
     /// The phases after which the event's `to` host serves the service.
     public static let serving: Set<MigrationPhase> = [.takeover, .failover]
 }
+
+/// How a run ended, as its `run-ended` event and `run.outcome` in report.json name it: the
+/// timeline completed, Ctrl-C or SIGTERM interrupted it, or a step failed; `unfinished` when
+/// the events hold no end (the coordinator itself died).
+public enum RunOutcome: String, Sendable, CaseIterable {
+    case completed, interrupted, failed, unfinished
+}

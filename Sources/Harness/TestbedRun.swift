@@ -49,7 +49,7 @@ public struct RunResult: Sendable {
 
     /// True when the run completed and every expectation held (or missed as marked known).
     public var passed: Bool {
-        report.run.outcome == "completed" && report.expectations.allSatisfy(\.acceptable)
+        report.run.outcome == RunOutcome.completed.rawValue && report.expectations.allSatisfy(\.acceptable)
     }
 }
 

@@ -29,10 +29,8 @@ actor Timeline {
         let links: LinkPlan?
     }
 
-    /// How the timeline ended.
-    enum Ending: String, Sendable {
-        case completed, interrupted, failed
-    }
+    /// How the timeline ended (`unfinished` is never one: a timeline that returns has ended).
+    typealias Ending = RunOutcome
 
     /// How long a peer gets to leave or stop before it is killed.
     static let gracePeriod: Duration = .seconds(5)

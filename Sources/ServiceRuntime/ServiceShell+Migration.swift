@@ -169,10 +169,12 @@ extension ServiceShell {
     }
 
     /// Control messages after the commit: a session's requests go to the target (it applies each
-    /// once); once the clients were redirected, anything else is answered with the redirect
-    /// (before, the redirect to every connection is on its way).
+    /// once), each request once; once the clients were redirected, anything else is answered with
+    /// the redirect (before, the redirect to every connection is on its way).
     func migratedControl(_ message: SessionMessage, from connection: ServiceConnection) {
-        if case .request = message, let session = instance.session(on: connection) {
+        if case .request(let sequence, _) = message, let session = instance.session(on: connection) {
+            guard sequence > forwardedRequests[session] ?? 0 else { return }
+            forwardedRequests[session] = sequence
             return perform(hosting.handle(.late(traffic: LateTraffic.control(session: session, message).bytes)))
         }
         if case .moved(let contact, let data) = hosting.role {

@@ -36,6 +36,9 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
     var ordering = LateTrafficOrdering<ByteBuffer>()
     var orderingTimer: Scheduled<Void>?
     var connections: [ServiceConnection: any Channel] = [:]
+    /// After the commit: the highest request of each session handed to the target, so a
+    /// client's resends of it do not cross the overlay again.
+    var forwardedRequests: [UInt64: UInt64] = [:]
     private var lastConnection: ServiceConnection = 0
     private var socketAddresses: [String: SocketAddress] = [:]
     private var malformedControl = 0

@@ -4,6 +4,7 @@ import Analysis
 /// it does is in `Harness`; this file only parses arguments and maps outcomes to exit codes:
 /// 0 passed, 1 an expectation failed or the run failed, 2 bad input, 130 interrupted.
 import ArgumentParser
+import ControlProtocol
 import Foundation
 import Harness
 import LinkEmulation
@@ -94,9 +95,9 @@ struct Run: AsyncParsableCommand {
             throw ExitCode(1)
         }
         print(result.report.text(folder: result.folder.path), terminator: "")
-        switch result.report.run.outcome {
-        case "interrupted": throw ExitCode(130)
-        case "completed": if !result.passed { throw ExitCode(1) }
+        switch RunOutcome(rawValue: result.report.run.outcome) {
+        case .interrupted?: throw ExitCode(130)
+        case .completed?: if !result.passed { throw ExitCode(1) }
         default: throw ExitCode(1)
         }
     }

@@ -19,6 +19,10 @@ import Voice
         let (result, folder) = try await VoiceEndToEndTests.run(shipped: "voice-handoff")
         let report = result.report
         #expect(report.peers.failed == 0, "\(report.text())")
+        if getuid() != 0 {
+            // The capture needs root; without it the run has none, and these checks cannot be made.
+            print("HandoffEndToEndTests: not root, so no capture: loss, overhead and GStreamer checks skipped")
+        }
 
         // Eight migrations, each through every phase on both hosts, across four hosts.
         #expect(report.handoffs.count == 8)

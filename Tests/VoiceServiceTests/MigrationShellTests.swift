@@ -140,14 +140,13 @@ import VoiceRelay
         return clients
     }
 
-    /// Two event loop threads, the overlay, a relay on host "a", and three clients in it.
-    static func relayOnAWithThreeClients() async throws -> (
-        group: MultiThreadedEventLoopGroup, overlay: Overlay, relay: RelayShell, clients: [VoiceClient]
-    ) {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    /// The overlay on `group`, a relay on host "a", and three clients in it.
+    static func relayOnAWithThreeClients(
+        group: MultiThreadedEventLoopGroup
+    ) async throws -> (overlay: Overlay, relay: RelayShell, clients: [VoiceClient]) {
         let overlay = Overlay(group: group)
         let relay = try await overlay.deploy(on: "a")
-        return (group, overlay, relay, try await clients(overlay, group: group))
+        return (overlay, relay, try await clients(overlay, group: group))
     }
 
     static let reference = RelayShellTests.reference
@@ -165,130 +164,135 @@ import VoiceRelay
     }
 
     @Test func clientsFollowTheRelayToItsNewHostAndHearEveryPacket() async throws {
-        let (group, overlay, source, clients) = try await Self.relayOnAWithThreeClients()
-        let speech = Array(try WAVFile.read(path: Self.reference).samples.prefix(16000 * 3))
-        _ = try await clients[0].speak(speech)
-        try await Task.sleep(for: .seconds(1))
-        try await source.migrate(
-            id: 7, to: MigrationMessage.Host(name: "b", overlay: "b"), host: overlay.host("a"))
-        try await Task.sleep(for: .milliseconds(2700))
+        try await withEventLoops(2) { group in
+            let (overlay, source, clients) = try await Self.relayOnAWithThreeClients(group: group)
+            let speech = Array(try WAVFile.read(path: Self.reference).samples.prefix(16000 * 3))
+            _ = try await clients[0].speak(speech)
+            try await Task.sleep(for: .seconds(1))
+            try await source.migrate(
+                id: 7, to: MigrationMessage.Host(name: "b", overlay: "b"), host: overlay.host("a"))
+            try await Task.sleep(for: .milliseconds(2700))
 
-        let target = try #require(overlay.shell(on: "b"))
-        #expect(
-            overlay.phases(on: "a") == ["prepare", "replicate", "sync", "commit", "redirect", "forward", "release"])
-        #expect(overlay.phases(on: "b") == ["prepare", "replicate", "sync", "takeover", "release"])
-        #expect(overlay.shell(on: "a") == nil, "the source let go after the grace period")
-        for client in clients {
-            let (moves, control) = try await client.loop.submit {
-                (client.connection.moves, client.connection.controlAddress)
-            }.get()
-            #expect(moves == 1 && control == target.controlAddress)
-        }
-        // The registry names the new host under the next epoch; the state moved whole.
-        let record = try #require(await overlay.host("x").resolve("voice"))
-        #expect(record.epoch == 2 && record.hosts == [target.controlAddress])
-        let state = try await target.state()
-        #expect(state.participants.map(\.name) == ["client-1", "client-2", "client-3"])
-        #expect(state.sessions.sessions.values.allSatisfy { $0.appliedThrough == 1 }, "each join applied once")
-        guard case .migrationTransfer(_, _, let snapshot, let compressed, _, _)? = overlay.transfers().first else {
-            Issue.record("no transfer event")
-            return
-        }
-        #expect(compressed < snapshot)
+            let target = try #require(overlay.shell(on: "b"))
+            #expect(
+                overlay.phases(on: "a") == ["prepare", "replicate", "sync", "commit", "redirect", "forward", "release"])
+            #expect(overlay.phases(on: "b") == ["prepare", "replicate", "sync", "takeover", "release"])
+            #expect(overlay.shell(on: "a") == nil, "the source let go after the grace period")
+            for client in clients {
+                let (moves, control) = try await client.loop.submit {
+                    (client.connection.moves, client.connection.controlAddress)
+                }.get()
+                #expect(moves == 1 && control == target.controlAddress)
+            }
+            // The registry names the new host under the next epoch; the state moved whole.
+            let record = try #require(await overlay.host("x").resolve("voice"))
+            #expect(record.epoch == 2 && record.hosts == [target.controlAddress])
+            let state = try await target.state()
+            #expect(state.participants.map(\.name) == ["client-1", "client-2", "client-3"])
+            #expect(state.sessions.sessions.values.allSatisfy { $0.appliedThrough == 1 }, "each join applied once")
+            guard case .migrationTransfer(_, _, let snapshot, let compressed, _, _)? = overlay.transfers().first else {
+                Issue.record("no transfer event")
+                return
+            }
+            #expect(compressed < snapshot)
 
-        let heard = await Self.heard(Array(clients.dropFirst()), from: clients[0].ssrc)
-        #expect(heard.count == 2)
-        for listener in heard { #expect(listener.packets == 150 && listener.concealed == 0, "\(listener)") }
-        _ = await clients[0].finish()
-        await target.close()
-        try await group.shutdownGracefully()
+            let heard = await Self.heard(Array(clients.dropFirst()), from: clients[0].ssrc)
+            #expect(heard.count == 2)
+            for listener in heard { #expect(listener.packets == 150 && listener.concealed == 0, "\(listener)") }
+            _ = await clients[0].finish()
+            await target.close()
+        }
     }
 
     @Test func aHostThatLearnsOfAHigherEpochStopsServing() async throws {
-        let (group, _, relay, clients) = try await Self.relayOnAWithThreeClients()
-        #expect(await relay.superseded(by: 1) == false, "its own epoch")
-        #expect(try await relay.state().participants.count == 3)
-        #expect(await relay.superseded(by: 2))
-        #expect(await relay.superseded(by: 3) == false, "already stopped")
-        // Its sockets are closed: what a client says reaches nobody.
-        let speech = Array(try WAVFile.read(path: Self.reference).samples.prefix(16000 / 2))
-        _ = try await clients[0].speak(speech)
-        try await Task.sleep(for: .milliseconds(700))
-        let heard = await Self.heard(Array(clients.dropFirst()), from: clients[0].ssrc)
-        #expect(heard.isEmpty, "\(heard)")
-        _ = await clients[0].finish()
-        try await group.shutdownGracefully()
+        try await withEventLoops(2) { group in
+            let (_, relay, clients) = try await Self.relayOnAWithThreeClients(group: group)
+            #expect(await relay.superseded(by: 1) == false, "its own epoch")
+            #expect(try await relay.state().participants.count == 3)
+            #expect(await relay.superseded(by: 2))
+            #expect(await relay.superseded(by: 3) == false, "already stopped")
+            // Its sockets are closed: what a client says reaches nobody.
+            let speech = Array(try WAVFile.read(path: Self.reference).samples.prefix(16000 / 2))
+            _ = try await clients[0].speak(speech)
+            try await Task.sleep(for: .milliseconds(700))
+            let heard = await Self.heard(Array(clients.dropFirst()), from: clients[0].ssrc)
+            #expect(heard.isEmpty, "\(heard)")
+            _ = await clients[0].finish()
+        }
     }
 
     @Test func aTargetThatDiesBeforeTheCommitLeavesTheSourceServing() async throws {
-        let (group, overlay, source, clients) = try await Self.relayOnAWithThreeClients()
-        // The target dies as it acknowledges the snapshot: the source hears nothing more.
-        overlay.state.withLock { $0.crashBefore["b"] = "acknowledge" }
-        let speech = Array(try WAVFile.read(path: Self.reference).samples.prefix(16000 * 3))
-        _ = try await clients[0].speak(speech)
-        try await Task.sleep(for: .milliseconds(500))
-        try await source.migrate(id: 8, to: MigrationMessage.Host(name: "b", overlay: "b"), host: overlay.host("a"))
-        try await Task.sleep(for: .milliseconds(2800))
+        try await withEventLoops(2) { group in
+            let (overlay, source, clients) = try await Self.relayOnAWithThreeClients(group: group)
+            // The target dies as it acknowledges the snapshot: the source hears nothing more.
+            overlay.state.withLock { $0.crashBefore["b"] = "acknowledge" }
+            let speech = Array(try WAVFile.read(path: Self.reference).samples.prefix(16000 * 3))
+            _ = try await clients[0].speak(speech)
+            try await Task.sleep(for: .milliseconds(500))
+            try await source.migrate(id: 8, to: MigrationMessage.Host(name: "b", overlay: "b"), host: overlay.host("a"))
+            try await Task.sleep(for: .milliseconds(2800))
 
-        #expect(overlay.phases(on: "a") == ["prepare", "replicate", "sync", "aborted"])
-        #expect(overlay.shell(on: "a") === source)
-        for client in clients {
-            let moves = try await client.loop.submit { client.connection.moves }.get()
-            #expect(moves == 0)
+            #expect(overlay.phases(on: "a") == ["prepare", "replicate", "sync", "aborted"])
+            #expect(overlay.shell(on: "a") === source)
+            for client in clients {
+                let moves = try await client.loop.submit { client.connection.moves }.get()
+                #expect(moves == 0)
+            }
+            let heard = await Self.heard(Array(clients.dropFirst()), from: clients[0].ssrc)
+            #expect(heard.count == 2)
+            for listener in heard { #expect(listener.packets == 150 && listener.concealed == 0, "\(listener)") }
+            #expect(try await source.state().counters.forwarded == 300)
+            _ = await clients[0].finish()
+            await source.close()
         }
-        let heard = await Self.heard(Array(clients.dropFirst()), from: clients[0].ssrc)
-        #expect(heard.count == 2)
-        for listener in heard { #expect(listener.packets == 150 && listener.concealed == 0, "\(listener)") }
-        #expect(try await source.state().counters.forwarded == 300)
-        _ = await clients[0].finish()
-        await source.close()
-        try await group.shutdownGracefully()
     }
 
     @Test func whenTheSourceDiesBeforeTheCommitTheTargetFailsOverAndClientsFindIt() async throws {
-        let (group, overlay, source, clients) = try await Self.relayOnAWithThreeClients()
-        // The source dies instead of committing: the target holds a complete replica.
-        overlay.state.withLock { $0.crashBefore["a"] = "commit" }
-        try await source.migrate(id: 9, to: MigrationMessage.Host(name: "b", overlay: "b"), host: overlay.host("a"))
-        let crashed = ContinuousClock.now
-        // The target waits out its silence timeout and the source's lease (1 s each here).
-        var target: RelayShell?
-        while target == nil, ContinuousClock.now < crashed + .seconds(6) {
-            try await Task.sleep(for: .milliseconds(20))
-            target = overlay.shell(on: "b")
-        }
-        let failover = ContinuousClock.now - crashed
-        let serving = try #require(target, "no failover")
-        #expect(overlay.phases(on: "b") == ["prepare", "replicate", "sync", "failover"])
-        #expect(failover >= .seconds(2) && failover < .seconds(4), "failover after \(failover)")
-
-        // The clients' channels broke without a redirect: they resolve again and resume.
-        var found = false
-        for _ in 0..<150 where !found {
-            try await Task.sleep(for: .milliseconds(20))
-            var all = true
-            for client in clients
-            where try await client.loop.submit({ client.connection.controlAddress }).get() != serving.controlAddress {
-                all = false
+        try await withEventLoops(2) { group in
+            let (overlay, source, clients) = try await Self.relayOnAWithThreeClients(group: group)
+            // The source dies instead of committing: the target holds a complete replica.
+            overlay.state.withLock { $0.crashBefore["a"] = "commit" }
+            try await source.migrate(id: 9, to: MigrationMessage.Host(name: "b", overlay: "b"), host: overlay.host("a"))
+            let crashed = ContinuousClock.now
+            // The target waits out its silence timeout and the source's lease (1 s each here).
+            var target: RelayShell?
+            while target == nil, ContinuousClock.now < crashed + .seconds(6) {
+                try await Task.sleep(for: .milliseconds(20))
+                target = overlay.shell(on: "b")
             }
-            found = all
+            let failover = ContinuousClock.now - crashed
+            let serving = try #require(target, "no failover")
+            #expect(overlay.phases(on: "b") == ["prepare", "replicate", "sync", "failover"])
+            #expect(failover >= .seconds(2) && failover < .seconds(4), "failover after \(failover)")
+
+            // The clients' channels broke without a redirect: they resolve again and resume.
+            var found = false
+            for _ in 0..<150 where !found {
+                try await Task.sleep(for: .milliseconds(20))
+                var all = true
+                for client in clients
+                where try await client.loop.submit({ client.connection.controlAddress }).get() != serving.controlAddress
+                {
+                    all = false
+                }
+                found = all
+            }
+            #expect(found, "every client resumed at the new host")
+            let state = try await serving.state()
+            #expect(state.participants.map(\.name) == ["client-1", "client-2", "client-3"])
+            let speech = Array(try WAVFile.read(path: Self.reference).samples.prefix(16000))
+            _ = try await clients[1].speak(speech)
+            try await Task.sleep(for: .milliseconds(1300))
+            let heard = await Self.heard([clients[0], clients[2]], from: clients[1].ssrc)
+            #expect(heard.count == 2)
+            for listener in heard { #expect(listener.packets == 50 && listener.concealed == 0, "\(listener)") }
+            // The leave each client sent on finishing applied once, at the new host.
+            _ = await clients[1].finish()
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await serving.state().participants.isEmpty)
+            // Its migration never got a release from the dead source, yet the relay is its own: a
+            // higher epoch elsewhere still stops it.
+            #expect(await serving.superseded(by: 5))
         }
-        #expect(found, "every client resumed at the new host")
-        let state = try await serving.state()
-        #expect(state.participants.map(\.name) == ["client-1", "client-2", "client-3"])
-        let speech = Array(try WAVFile.read(path: Self.reference).samples.prefix(16000))
-        _ = try await clients[1].speak(speech)
-        try await Task.sleep(for: .milliseconds(1300))
-        let heard = await Self.heard([clients[0], clients[2]], from: clients[1].ssrc)
-        #expect(heard.count == 2)
-        for listener in heard { #expect(listener.packets == 50 && listener.concealed == 0, "\(listener)") }
-        // The leave each client sent on finishing applied once, at the new host.
-        _ = await clients[1].finish()
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(try await serving.state().participants.isEmpty)
-        // Its migration never got a release from the dead source, yet the relay is its own: a
-        // higher epoch elsewhere still stops it.
-        #expect(await serving.superseded(by: 5))
-        try await group.shutdownGracefully()
     }
 }

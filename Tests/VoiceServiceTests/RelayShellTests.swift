@@ -118,120 +118,136 @@ import VoiceRelay
     }
 
     @Test func everyPacketReachesEveryOtherParticipantUnchanged() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let relay = try await RelayShell.start(
-            service: "voice", address: "127.0.0.1", group: group, logger: Self.logger)
-        let (speaker, welcome) = try await RawParticipant.join(relay, name: "peer-1", group: group)
-        guard case .welcome(1, _, _, let relayData) = welcome else {
-            Issue.record("no welcome: \(welcome)")
-            return
-        }
-        #expect(relayData == relay.dataAddress)
-        let (first, _) = try await RawParticipant.join(relay, name: "peer-2", group: group)
-        let (second, _) = try await RawParticipant.join(relay, name: "peer-3", group: group)
-        let relayAddress = try SocketAddress(ipAddress: "127.0.0.1", port: Int(relayData.split(separator: ":").last!)!)
-        let packets = Self.crafted(count: 300)
+        try await withEventLoops(1) { group in
+            let relay = try await RelayShell.start(
+                service: "voice", address: "127.0.0.1", group: group, logger: Self.logger)
+            let (speaker, welcome) = try await RawParticipant.join(relay, name: "peer-1", group: group)
+            guard case .welcome(1, _, _, let relayData) = welcome else {
+                Issue.record("no welcome: \(welcome)")
+                return
+            }
+            #expect(relayData == relay.dataAddress)
+            let (first, _) = try await RawParticipant.join(relay, name: "peer-2", group: group)
+            let (second, _) = try await RawParticipant.join(relay, name: "peer-3", group: group)
+            let relayAddress = try SocketAddress(
+                ipAddress: "127.0.0.1", port: Int(relayData.split(separator: ":").last!)!)
+            let packets = Self.crafted(count: 300)
 
-        try await speaker.data.executeThenClose { _, outbound in
-            try await first.data.executeThenClose { firstIn, _ in
-                try await second.data.executeThenClose { secondIn, _ in
-                    // A stranger's packet and a packet that is not RTP are dropped, not forwarded.
-                    try await outbound.write(
-                        AddressedEnvelope(remoteAddress: relayAddress, data: ByteBuffer(bytes: [0x00, 1, 2])))
-                    for packet in packets {
+            try await speaker.data.executeThenClose { _, outbound in
+                try await first.data.executeThenClose { firstIn, _ in
+                    try await second.data.executeThenClose { secondIn, _ in
+                        // A stranger's packet and a packet that is not RTP are dropped, not forwarded.
                         try await outbound.write(
-                            AddressedEnvelope(remoteAddress: relayAddress, data: ByteBuffer(bytes: packet)))
-                    }
-                    for inbound in [firstIn, secondIn] {
-                        let received = try await Self.collect(packets.count, from: inbound, within: .seconds(5))
-                        #expect(received.map(\.bytes) == packets)
-                        #expect(received.allSatisfy { $0.sender == relayAddress })
+                            AddressedEnvelope(remoteAddress: relayAddress, data: ByteBuffer(bytes: [0x00, 1, 2])))
+                        for packet in packets {
+                            try await outbound.write(
+                                AddressedEnvelope(remoteAddress: relayAddress, data: ByteBuffer(bytes: packet)))
+                        }
+                        for inbound in [firstIn, secondIn] {
+                            let received = try await Self.collect(packets.count, from: inbound, within: .seconds(5))
+                            #expect(received.map(\.bytes) == packets)
+                            #expect(received.allSatisfy { $0.sender == relayAddress })
+                        }
                     }
                 }
             }
+            let state = try await relay.state()
+            #expect(state.counters.received == UInt64(packets.count) + 1)
+            #expect(state.counters.forwarded == UInt64(packets.count) * 2)
+            #expect(state.counters.forwardedBytes == UInt64(packets.map(\.count).reduce(0, +)) * 2)
+            #expect(state.counters.droppedMalformed == 1)
+            #expect(state.participants.map(\.name) == ["peer-1", "peer-2", "peer-3"])
+            // A closed control channel is not leaving (the session waits to be resumed); a leave is.
+            try await speaker.control.close()
+            for participant in [first, second] {
+                try await participant.control.writeAndFlush(
+                    ByteBuffer(bytes: SessionMessage.request(sequence: 2, body: RelayMessage.leave.frame).frame))
+                try await participant.control.close()
+            }
+            // Within 5 s, however busy the machine.
+            var remaining = try await relay.state().participants.count
+            for _ in 0..<100 where remaining > 1 {
+                try await Task.sleep(for: .milliseconds(50))
+                remaining = try await relay.state().participants.count
+            }
+            #expect(try await relay.state().participants.map(\.name) == ["peer-1"])
+            await relay.close()
         }
-        let state = try await relay.state()
-        #expect(state.counters.received == UInt64(packets.count) + 1)
-        #expect(state.counters.forwarded == UInt64(packets.count) * 2)
-        #expect(state.counters.forwardedBytes == UInt64(packets.map(\.count).reduce(0, +)) * 2)
-        #expect(state.counters.droppedMalformed == 1)
-        #expect(state.participants.map(\.name) == ["peer-1", "peer-2", "peer-3"])
-        // A closed control channel is not leaving (the session waits to be resumed); a leave is.
-        try await speaker.control.close()
-        for participant in [first, second] {
-            try await participant.control.writeAndFlush(
-                ByteBuffer(bytes: SessionMessage.request(sequence: 2, body: RelayMessage.leave.frame).frame))
-            try await participant.control.close()
-        }
-        // Within 5 s, however busy the machine.
-        var remaining = try await relay.state().participants.count
-        for _ in 0..<100 where remaining > 1 {
-            try await Task.sleep(for: .milliseconds(50))
-            remaining = try await relay.state().participants.count
-        }
-        #expect(try await relay.state().participants.map(\.name) == ["peer-1"])
-        await relay.close()
-        try await group.shutdownGracefully()
     }
 
     @Test func threeClientsTalkThroughTheRelayAndEachHearsTheOthers() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let relay = try await RelayShell.start(
-            service: "voice", address: "127.0.0.1", group: group, logger: Self.logger)
-        var clients: [VoiceClient] = []
-        for index in 1...3 {
-            clients.append(
-                try await VoiceClient.join(
-                    relay: relay.controlAddress, as: "peer-\(index)", address: "127.0.0.1", group: group,
-                    logger: Self.logger))
-        }
-        let source = try WAVFile.read(path: Self.reference).samples
-        let first = Array(source.prefix(16000 * 3))
-        let second = Array(source.dropFirst(16000 * 3).prefix(16000 * 2))
-        let third = Array(source.dropFirst(16000 * 5).prefix(16000 * 1))
-        // peer-1 speaks 3 s, then peer-2 speaks 2 s, then peer-1 again for 1 s.
-        let (ssrc1, ssrc2) = (clients[0].ssrc, clients[1].ssrc)
-        #expect(try await clients[0].speak(first) == 0)
-        try await Task.sleep(for: .milliseconds(3200))
-        #expect(try await clients[1].speak(second) == 0)
-        try await Task.sleep(for: .milliseconds(2200))
-        let again = try await clients[0].speak(third)
-        #expect(again > 150 + 10, "the second spurt starts at slot \(again), after the silence")
-        try await Task.sleep(for: .milliseconds(1400))
-        var heard: [[VoiceClient.Heard]] = []
-        for client in clients { heard.append(await client.finish()) }
+        try await withEventLoops(1) { group in
+            let relay = try await RelayShell.start(
+                service: "voice", address: "127.0.0.1", group: group, logger: Self.logger)
+            var clients: [VoiceClient] = []
+            for index in 1...3 {
+                clients.append(
+                    try await VoiceClient.join(
+                        relay: relay.controlAddress, as: "peer-\(index)", address: "127.0.0.1", group: group,
+                        logger: Self.logger))
+            }
+            let source = try WAVFile.read(path: Self.reference).samples
+            let first = Array(source.prefix(16000 * 3))
+            let second = Array(source.dropFirst(16000 * 3).prefix(16000 * 2))
+            let third = Array(source.dropFirst(16000 * 5).prefix(16000 * 1))
+            // peer-1 speaks 3 s, then peer-2 speaks 2 s, then peer-1 again for 1 s.
+            let (ssrc1, ssrc2) = (clients[0].ssrc, clients[1].ssrc)
+            #expect(try await clients[0].speak(first) == 0)
+            try await Task.sleep(for: .milliseconds(3200))
+            #expect(try await clients[1].speak(second) == 0)
+            try await Task.sleep(for: .milliseconds(2200))
+            let again = try await clients[0].speak(third)
+            #expect(again > 150 + 10, "the second spurt starts at slot \(again), after the silence")
+            try await Task.sleep(for: .milliseconds(1400))
+            var heard: [[VoiceClient.Heard]] = []
+            for client in clients { heard.append(await client.finish()) }
 
-        // Everyone hears every other speaker, never themselves.
-        #expect(heard[0].map(\.ssrc) == [ssrc2])
-        #expect(Set(heard[1].map(\.ssrc)) == [ssrc1])
-        #expect(Set(heard[2].map(\.ssrc)) == [ssrc1, ssrc2])
-        // What peer-1 said, on its own timeline: the first spurt, silence, the second.
-        let silence = (again - first.count / 320) * 320
-        let timeline1 = first + [Int16](repeating: 0, count: silence) + third
-        for (listener, tracks) in heard.enumerated() {
-            for track in tracks {
-                let spoken = track.ssrc == ssrc1 ? timeline1 : second
-                // Every frame, none concealed, the silence silent, and it is the source.
-                #expect(track.packets == (track.ssrc == ssrc1 ? 200 : 100), "peer-\(listener + 1)")
-                #expect(track.concealed == 0, "peer-\(listener + 1)")
-                #expect(track.silent == (track.ssrc == ssrc1 ? silence / 320 : 0), "peer-\(listener + 1)")
-                #expect(track.samples.count == spoken.count, "peer-\(listener + 1): \(track.samples.count)")
-                let (value, lag) = AudioSimilarity.correlation(spoken, track.samples, maxLag: 320 * 4)
-                #expect(value > 0.9, "peer-\(listener + 1) heard \(value) at lag \(lag)")
-                if track.ssrc == ssrc1 {
-                    // The second spurt lies where it was said.
-                    let start = first.count + silence
-                    let (late, _) = AudioSimilarity.correlation(
-                        third, Array(track.samples[start...]), maxLag: 320 * 2)
-                    #expect(late > 0.9, "peer-\(listener + 1): the second spurt correlates \(late) where it belongs")
+            // Everyone hears every other speaker, never themselves.
+            #expect(heard[0].map(\.ssrc) == [ssrc2])
+            #expect(Set(heard[1].map(\.ssrc)) == [ssrc1])
+            #expect(Set(heard[2].map(\.ssrc)) == [ssrc1, ssrc2])
+            // What peer-1 said, on its own timeline: the first spurt, silence, the second.
+            let silence = (again - first.count / 320) * 320
+            let timeline1 = first + [Int16](repeating: 0, count: silence) + third
+            for (listener, tracks) in heard.enumerated() {
+                for track in tracks {
+                    let spoken = track.ssrc == ssrc1 ? timeline1 : second
+                    // Every frame, none concealed, the silence silent, and it is the source.
+                    #expect(track.packets == (track.ssrc == ssrc1 ? 200 : 100), "peer-\(listener + 1)")
+                    #expect(track.concealed == 0, "peer-\(listener + 1)")
+                    #expect(track.silent == (track.ssrc == ssrc1 ? silence / 320 : 0), "peer-\(listener + 1)")
+                    #expect(track.samples.count == spoken.count, "peer-\(listener + 1): \(track.samples.count)")
+                    let (value, lag) = AudioSimilarity.correlation(spoken, track.samples, maxLag: 320 * 4)
+                    #expect(value > 0.9, "peer-\(listener + 1) heard \(value) at lag \(lag)")
+                    if track.ssrc == ssrc1 {
+                        // The second spurt lies where it was said.
+                        let start = first.count + silence
+                        let (late, _) = AudioSimilarity.correlation(
+                            third, Array(track.samples[start...]), maxLag: 320 * 2)
+                        #expect(
+                            late > 0.9, "peer-\(listener + 1): the second spurt correlates \(late) where it belongs")
+                    }
                 }
             }
+            let state = try await relay.state()
+            #expect(
+                state.counters.forwarded
+                    == UInt64((first.count / 320 + third.count / 320) * 2 + (second.count / 320) * 2))
+            #expect(state.counters.droppedUnknownSender == 0 && state.counters.droppedMalformed == 0)
+            await relay.close()
         }
-        let state = try await relay.state()
-        #expect(
-            state.counters.forwarded == UInt64((first.count / 320 + third.count / 320) * 2 + (second.count / 320) * 2))
-        #expect(state.counters.droppedUnknownSender == 0 && state.counters.droppedMalformed == 0)
-        await relay.close()
-        try await group.shutdownGracefully()
     }
+}
+
+/// Runs `body` with an event loop group of `threads` threads, shut down afterwards also when
+/// `body` throws (a failed step must not leave the loops running into the next test).
+func withEventLoops(_ threads: Int, _ body: (MultiThreadedEventLoopGroup) async throws -> Void) async throws {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+    do {
+        try await body(group)
+    } catch {
+        try? await group.shutdownGracefully()
+        throw error
+    }
+    try await group.shutdownGracefully()
 }
