@@ -2,9 +2,10 @@
 /// changes, the target's messages and timer firings, and says what to send, when to freeze the
 /// service, when to redirect clients, forward late traffic and drop the service.
 ///
-/// prepare -> replicate (snapshot) -> sync (every later operation) -> commit (at the target's
-/// first acknowledgement the service freezes at sequence k, whatever is still in flight, as
-/// Xen's stop-and-copy does, and its whole frozen state goes with the commit) -> redirect
+/// prepare -> replicate (snapshot) -> sync (the operations since, gathered) -> commit (at the
+/// target's first acknowledgement the service freezes at sequence k, as Xen's stop-and-copy
+/// does; the gathered operations go in one message and the whole frozen state with the commit,
+/// so a busy service's commit does not queue behind a segment per operation) -> redirect
 /// (after the target took over) -> forward (late traffic to the target for a grace period) ->
 /// release. A busy service never keeps the commit waiting for a quiet moment: a migration
 /// commits three round trips after it starts (prepare, snapshot, commit). Before the commit, any failure
@@ -139,9 +140,9 @@ public struct MigrationSourceStateMachine: Sendable {
         case (.changed(_, let operation), .prepare?):
             waiting.append(operation)
             return []
-        case (.changed(let sequence, let operation), .sync?) where sequence == sent + 1:
-            sent = sequence
-            return [.send(.operations(migration: migration, first: sequence, operations: [operation]))]
+        case (.changed(let sequence, let operation), .sync?) where sequence == sent + UInt64(waiting.count) + 1:
+            waiting.append(operation)
+            return []
         case (.changed, _):
             return []
         case (.message(let message), _) where message.migration != migration:
@@ -175,7 +176,13 @@ public struct MigrationSourceStateMachine: Sendable {
             return [.replicated(through: acknowledged), .freeze, .phase(.commit)]
         case (.frozen(let size, let state), .commit?) where !commitSent:
             commitSent = true
-            return [
+            var outputs: [Output] = []
+            if !waiting.isEmpty {
+                outputs.append(.send(.operations(migration: migration, first: sent + 1, operations: waiting)))
+                sent += UInt64(waiting.count)
+                waiting = []
+            }
+            return outputs + [
                 .send(.commit(migration: migration, sequence: sent, size: size, state: state)),
                 .setTimer(.answer, after: settings.answerTimeout),
             ]
