@@ -150,7 +150,8 @@ func relay() async throws {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     var logger = Logger(label: "bench")
     logger.logLevel = .error
-    let relay = try await RelayShell.start(service: "bench", address: "127.0.0.1", group: group, logger: logger)
+    let relay = try await RelayShell.start(
+        service: "bench", address: "127.0.0.1", group: group, seed: 1, logger: logger)
     let sender = try Participant.join(relay: relay.controlAddress, name: "sender")
     let receiver = try Participant.join(relay: relay.controlAddress, name: "receiver")
     var target = sockaddr_in()
@@ -228,10 +229,11 @@ func pacing() async throws {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     var logger = Logger(label: "bench")
     logger.logLevel = .error
-    let relay = try await RelayShell.start(service: "bench", address: "127.0.0.1", group: group, logger: logger)
+    let relay = try await RelayShell.start(
+        service: "bench", address: "127.0.0.1", group: group, seed: 1, logger: logger)
     let listener = try Participant.join(relay: relay.controlAddress, name: "listener")
     let speaker = try await VoiceClient.join(
-        relay: relay.controlAddress, as: "speaker", address: "127.0.0.1", group: group, logger: logger)
+        relay: relay.controlAddress, as: "speaker", address: "127.0.0.1", seed: 2, group: group, logger: logger)
     let reference = try WAVFile.read(path: "Testbed/audio/reference.wav").samples
     let wanted = Int(duration * 16000)
     let samples = (0..<wanted).map { reference[$0 % reference.count] }

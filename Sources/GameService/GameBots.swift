@@ -1,5 +1,6 @@
 import ControlProtocol
 import GameWorld
+import OverlayCore
 import PeerNode
 import ServiceRuntime
 
@@ -25,7 +26,7 @@ public actor GameBots: PeerApplication {
     }
 
     /// Parameters: `inputs` (how many, default 100), `every` (seconds between them, default
-    /// 0.1), `seed` (default 1; mixed with the peer's name, so every bot plays its own script).
+    /// 0.1), `seed` (its script; default: drawn from the peer's seed, so every bot plays its own).
     public func obey(_ command: PeerCommand, peer: PeerContext) async -> Bool {
         guard case .client(let service, let kind, _, let parameters) = command, kind == GameWorld.kind else {
             return false
@@ -37,7 +38,9 @@ public actor GameBots: PeerApplication {
         }
         let every = parameters["every"]?.double ?? 0.1
         guard let inputs = UInt32(exactly: parameters["inputs"]?.double ?? 100), inputs > 0, every >= 0.01,
-            every <= 3600, let seed = UInt64(exactly: parameters["seed"]?.double ?? 1)
+            every <= 3600,
+            let seed = parameters["seed"].map({ $0.double.flatMap(UInt64.init(exactly:)) })
+                ?? Self.seed(of: service, peer: peer)
         else {
             peer.emit(.serviceFailed(service: service, reason: "malformed game bot parameters: \(parameters)"))
             return true
@@ -50,7 +53,7 @@ public actor GameBots: PeerApplication {
             let bot = try await GameBot.play(
                 as: peer.name.description, address: peer.address, inputs: inputs,
                 every: .milliseconds(Int64(every * 1000)),
-                seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(peer.name.index),
+                seed: seed,
                 group: peer.group, logger: peer.logger,
                 resolve: { [jobSink] answer in jobSink.yield { answer(await peer.resolve(service)?.hosts.first) } })
             bots[service] = bot
@@ -64,6 +67,12 @@ public actor GameBots: PeerApplication {
             peer.emit(.serviceFailed(service: service, reason: "cannot join: \(error)"))
         }
         return true
+    }
+
+    /// A bot's own stream of the peer's seed.
+    static func seed(of service: String, peer: PeerContext) -> UInt64 {
+        var generator = SeededGenerator(seed: peer.seed).derived("game bot \(service)")
+        return generator.next()
     }
 
     public func finish(peer: PeerContext) async {

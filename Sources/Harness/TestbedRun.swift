@@ -57,6 +57,13 @@ public struct RunResult: Sendable {
 /// happens in between (a failed step, Ctrl-C, SIGTERM), every process the run started is gone
 /// and the manifest is closed when this returns.
 public enum TestbedRun {
+    /// The seed a peer draws from: the run's, derived with the peer's name, so a run seed
+    /// replays every peer's draws and no two peers draw alike.
+    static func seed(of peer: PeerName, run seed: UInt64) -> UInt64 {
+        var generator = SeededGenerator(seed: seed).derived("peer \(peer)")
+        return generator.next()
+    }
+
     /// The overlay ports every peer binds on its own address.
     public static let overlayPorts = (tcp: 7000, udp: 7000)
 
@@ -157,6 +164,7 @@ public enum TestbedRun {
                     [
                         "--name", name.description, "--address", address, "--tcp-port", "\(overlayPorts.tcp)",
                         "--udp-port", "\(overlayPorts.udp)", "--coordinator-pid", "\(coordinator)",
+                        "--seed", "\(Self.seed(of: name, run: plan.seed))",
                     ] + dhtArguments
                 },
                 recorder: recorder, manifest: manifest, membership: membership, group: group, jobs: jobSink,

@@ -97,7 +97,7 @@ extension MigrationMessage {
             self = .prepare(
                 migration: migration, service: service,
                 identity: ServiceIdentity(kind: kind, version: version, digest: digest), epoch: try reader.integer(),
-                source: Host(name: try reader.text(limit: 255), overlay: try reader.text(limit: 255)))
+                source: Peer(name: try reader.text(limit: 255), overlay: try reader.text(limit: 255)))
         case .accept?:
             self = .accept(
                 migration: migration, contact: try reader.text(limit: 255), data: try reader.text(limit: 255))

@@ -5,7 +5,7 @@ import OverlayCore
 public enum MigrationMessage: Sendable, Equatable {
     /// Source to target: will you take `service` (this code), to serve it under `epoch`? Answer
     /// `source`.
-    case prepare(migration: UInt64, service: String, identity: ServiceIdentity, epoch: UInt64, source: Host)
+    case prepare(migration: UInt64, service: String, identity: ServiceIdentity, epoch: UInt64, source: Peer)
     /// Target: yes; clients will reach the service at `contact` (its control address) once it
     /// took over, and send it data at `data`.
     case accept(migration: UInt64, contact: String, data: String)
@@ -31,9 +31,9 @@ public enum MigrationMessage: Sendable, Equatable {
     /// Either: the migration is off, and why.
     case abort(migration: UInt64, reason: String)
 
-    /// A host as migrations name it: its peer's name (for events) and its overlay address
+    /// A peer as migrations name it: its name (for events) and its overlay address
     /// (`ip:port`, where its migration frames go).
-    public struct Host: Sendable, Equatable {
+    public struct Peer: Sendable, Equatable {
         public var name: String
         public var overlay: String
 

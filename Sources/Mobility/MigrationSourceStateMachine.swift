@@ -89,7 +89,7 @@ public struct MigrationSourceStateMachine: Sendable {
     public let migration: UInt64
     public let service: String
     /// This host, as the target answers it.
-    public let source: MigrationMessage.Host
+    public let source: MigrationMessage.Peer
     public let identity: ServiceIdentity
     /// The epoch the target will serve under (the source's plus one).
     public let epoch: UInt64
@@ -114,7 +114,7 @@ public struct MigrationSourceStateMachine: Sendable {
     /// `snapshot`: the service's state after `sequence` operations, encoded (and compressed) by
     /// the shell, and its size before compression.
     public init(
-        migration: UInt64, service: String, source: MigrationMessage.Host, identity: ServiceIdentity, epoch: UInt64,
+        migration: UInt64, service: String, source: MigrationMessage.Peer, identity: ServiceIdentity, epoch: UInt64,
         snapshot: (sequence: UInt64, size: UInt32, state: [UInt8]), settings: Settings = Settings()
     ) {
         self.migration = migration

@@ -61,7 +61,7 @@ public struct MigrationTargetStateMachine: Sendable {
     public let contact: String
     public let data: String
     /// The source of the migration under way: where answers go.
-    public private(set) var source: MigrationMessage.Host?
+    public private(set) var source: MigrationMessage.Peer?
     public let settings: Settings
     public private(set) var phase: Phase?
     public private(set) var migration: UInt64?

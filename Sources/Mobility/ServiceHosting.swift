@@ -32,7 +32,7 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
 
     /// The migration under way here, on either side.
     public enum Migration: Sendable {
-        case source(MigrationSourceStateMachine, target: MigrationMessage.Host)
+        case source(MigrationSourceStateMachine, target: MigrationMessage.Peer)
         case target(MigrationTargetStateMachine)
 
         public var id: UInt64? {
@@ -48,7 +48,7 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
         /// `lease`: `snapshot` is its state after `sequence` operations, compressed as it
         /// travels, `size` bytes before compression.
         case migrate(
-            id: UInt64, from: MigrationMessage.Host, to: MigrationMessage.Host, lease: Duration,
+            id: UInt64, from: MigrationMessage.Peer, to: MigrationMessage.Peer, lease: Duration,
             identity: ServiceIdentity, snapshot: (sequence: UInt64, size: UInt32, state: [UInt8]))
         /// The service applied operation `sequence` (while `.journal(true)` is in force).
         case changed(sequence: UInt64, operation: [UInt8])
@@ -116,7 +116,7 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
 
     public let service: String
     /// This host, as migrations name it (a primary learns it when asked to move).
-    public private(set) var me = MigrationMessage.Host(name: "", overlay: "")
+    public private(set) var me = MigrationMessage.Peer(name: "", overlay: "")
     public private(set) var role: Role
     /// The registry epoch this host serves (or will serve) under.
     public private(set) var epoch: UInt64
@@ -143,7 +143,7 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
     /// serves already; `lease` the service's registry lease (how long it waits for a silent
     /// source).
     public init(
-        replicaOf service: String, me: MigrationMessage.Host, lease: Duration, catalogue: ServiceCatalogue,
+        replicaOf service: String, me: MigrationMessage.Peer, lease: Duration, catalogue: ServiceCatalogue,
         contact: String, data: String, hosting: Set<String>
     ) {
         self.service = service

@@ -30,6 +30,9 @@ extension PeerApplication {
 /// event stream to the coordinator, the registry, and frames to other peers on the overlay.
 public struct PeerContext: Sendable {
     public let name: PeerName
+    /// Every random draw the peer's applications make comes from this seed (each derives its
+    /// own stream with a label), so one run seed replays a run.
+    public let seed: UInt64
     /// The peer's own IP address; applications bind their sockets on it.
     public let address: String
     /// The peer's overlay listener, `ip:port`: where other peers' frames for it go.
@@ -49,7 +52,8 @@ public struct PeerContext: Sendable {
     public let sendOverlay: @Sendable (_ frame: [UInt8], _ to: String) async -> Void
 
     public init(
-        name: PeerName, address: String, overlayAddress: String, group: any EventLoopGroup, logger: Logger,
+        name: PeerName, seed: UInt64, address: String, overlayAddress: String, group: any EventLoopGroup,
+        logger: Logger,
         emit: @escaping @Sendable (Event) -> Void,
         resolve: @escaping @Sendable (String) async -> ServiceRecord?,
         register: @escaping @Sendable (ServiceRecord) async -> Bool,
@@ -57,6 +61,7 @@ public struct PeerContext: Sendable {
         sendOverlay: @escaping @Sendable ([UInt8], String) async -> Void
     ) {
         self.name = name
+        self.seed = seed
         self.address = address
         self.overlayAddress = overlayAddress
         self.group = group

@@ -22,6 +22,8 @@ public struct PeerConfiguration: Sendable, Equatable {
     public var udpPort: Int
     /// The DHT's rhythm and successor list length.
     public var dht = ChordConfiguration()
+    /// The seed of every random draw the peer's applications make (`PeerContext.seed`).
+    public var seed: UInt64 = 1
 
     public init(name: PeerName, address: String, tcpPort: Int, udpPort: Int) {
         self.name = name
@@ -78,7 +80,7 @@ public struct PeerNode: Service {
                     // Applications' events queue here and go out in order.
                     let (appEvents, appEventSink) = AsyncStream<Event>.makeStream()
                     let context = PeerContext(
-                        name: configuration.name, address: configuration.address,
+                        name: configuration.name, seed: configuration.seed, address: configuration.address,
                         overlayAddress: "\(configuration.address):\(tcpPort)", group: group, logger: logger,
                         emit: { appEventSink.yield($0) },
                         resolve: { await dht.resolve(service: $0) },

@@ -214,7 +214,7 @@ public struct ClientParameter: Sendable {
     ]
 
     /// A game bot plays by a seeded script: `inputs` inputs, one every `every` (default 100ms),
-    /// the moves drawn from `seed` (default: the run's seed).
+    /// the moves drawn from `seed` (default: from the peer's seed, itself the run's).
     static let game = [
         ClientParameter("inputs", .wholeNumber(1...1_000_000)),
         ClientParameter("every", .duration(atLeast: .milliseconds(10))),

@@ -10,7 +10,7 @@ public protocol HostedService: AnyObject, Sendable {
     var controlAddress: String { get }
     var dataAddress: String { get }
     /// Moves the service to `target`; the phases are reported as events on both hosts.
-    func migrate(id: UInt64, to target: MigrationMessage.Host, host: MigrationHost) async throws
+    func migrate(id: UInt64, to target: MigrationMessage.Peer, host: ShellContext) async throws
     /// A migration frame from the other host.
     func receive(_ message: MigrationMessage)
     /// Stops serving when the registry shows a newer epoch; says whether it stopped.
@@ -38,11 +38,12 @@ public struct ServiceKind: Sendable {
     /// This build's code for the kind.
     public let identity: @Sendable () -> ServiceIdentity
     let start:
-        @Sendable (_ service: String, _ peer: PeerContext, _ host: MigrationHost) async throws -> any HostedService
+        @Sendable (_ service: String, _ peer: PeerContext, _ host: ShellContext, _ seed: UInt64) async throws ->
+            any HostedService
     let target:
         @Sendable (
             _ prepare: MigrationMessage, _ peer: PeerContext, _ catalogue: ServiceCatalogue, _ hosting: Set<String>,
-            _ host: MigrationHost
+            _ host: ShellContext, _ seed: UInt64
         ) async throws -> any HostedService
 
     /// A kind run by `ServiceShell<Service>`. `events`: the coordinator's event for what the
@@ -54,19 +55,19 @@ public struct ServiceKind: Sendable {
     ) -> ServiceKind {
         ServiceKind(
             name: Service.kind, identity: { ServiceShell<Service>.identity },
-            start: { service, peer, host in
+            start: { service, peer, host, seed in
                 try await ServiceShell<Service>.start(
-                    service: service, address: peer.address, group: peer.group, host: host, logger: peer.logger,
-                    report: report
+                    service: service, address: peer.address, group: peer.group, seed: seed, host: host,
+                    logger: peer.logger, report: report
                 ) { event in if let event = events(service, event) { peer.emit(event) } }
             },
-            target: { prepare, peer, catalogue, hosting, host in
+            target: { prepare, peer, catalogue, hosting, host, seed in
                 guard case .prepare(_, let service, _, _, _) = prepare else {
                     preconditionFailure("not a prepare: \(prepare)")
                 }
                 return try await ServiceShell<Service>.target(
                     of: prepare, address: peer.address, group: peer.group, catalogue: catalogue, hosting: hosting,
-                    host: host, logger: peer.logger, report: report
+                    seed: seed, host: host, logger: peer.logger, report: report
                 ) { event in if let event = events(service, event) { peer.emit(event) } }
             })
     }

@@ -9,6 +9,8 @@ import Registry
 /// stops a shell whose service another host serves under a newer epoch.
 public actor ServiceRuntime: PeerApplication {
     private let kinds: [String: ServiceKind]
+    /// Migration ids and the shells' seeds, from the peer's seed (set at the first draw).
+    private var random: SeededGenerator?
     private var services: [String: any HostedService] = [:]
     /// Shells moving a service away or taking one over, by migration.
     private var migrations: [UInt64: any HostedService] = [:]
@@ -46,7 +48,7 @@ public actor ServiceRuntime: PeerApplication {
             await deploy(service, kind: kind, peer: peer)
             return true
         case .migrate(let service, let to, let address):
-            await migrate(service, to: MigrationMessage.Host(name: to, overlay: address), peer: peer)
+            await migrate(service, to: MigrationMessage.Peer(name: to, overlay: address), peer: peer)
             return true
         default:
             return false
@@ -73,7 +75,8 @@ public actor ServiceRuntime: PeerApplication {
             return
         }
         do {
-            let shell = try await kind.target(message, peer, catalogue, Set(services.keys), migrationHost(peer))
+            let shell = try await kind.target(
+                message, peer, catalogue, Set(services.keys), migrationHost(peer), draw(peer))
             migrations[id] = shell
             shell.receive(message)
         } catch {
@@ -100,7 +103,7 @@ public actor ServiceRuntime: PeerApplication {
         }
         let shell: any HostedService
         do {
-            shell = try await kind.start(service, peer, migrationHost(peer))
+            shell = try await kind.start(service, peer, migrationHost(peer), draw(peer))
         } catch {
             return peer.emit(.serviceFailed(service: service, reason: "cannot bind on \(peer.address): \(error)"))
         }
@@ -113,8 +116,8 @@ public actor ServiceRuntime: PeerApplication {
         peer.emit(.deployed(service: service, kind: kind.name, control: shell.controlAddress, data: shell.dataAddress))
     }
 
-    private func migrate(_ service: String, to target: MigrationMessage.Host, peer: PeerContext) async {
-        let id = UInt64.random(in: 1 ... .max)
+    private func migrate(_ service: String, to target: MigrationMessage.Peer, peer: PeerContext) async {
+        let id = max(1, draw(peer))
         guard let shell = services[service] else {
             return peer.emit(
                 .migrationPhase(
@@ -129,11 +132,18 @@ public actor ServiceRuntime: PeerApplication {
         }
     }
 
+    /// The next number of the runtime's own stream of the peer's seed.
+    private func draw(_ peer: PeerContext) -> UInt64 {
+        var generator = random ?? SeededGenerator(seed: peer.seed).derived("service runtime")
+        defer { random = generator }
+        return generator.next()
+    }
+
     /// What a shell needs from this peer to move.
-    private func migrationHost(_ peer: PeerContext) -> MigrationHost {
+    private func migrationHost(_ peer: PeerContext) -> ShellContext {
         let outbox = outbox(peer)
-        return MigrationHost(
-            me: MigrationMessage.Host(name: peer.name.description, overlay: peer.overlayAddress),
+        return ShellContext(
+            me: MigrationMessage.Peer(name: peer.name.description, overlay: peer.overlayAddress),
             send: { outbox.yield(($0, $1)) }, resolve: peer.resolve, register: peer.register, withdraw: peer.withdraw,
             emit: peer.emit, lease: Self.lease,
             serving: { [jobSink] shell in jobSink.yield { await self.serving(shell, peer: peer) } },

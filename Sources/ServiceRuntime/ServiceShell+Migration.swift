@@ -9,8 +9,8 @@ import Synchronization
 
 /// What a shell needs from the peer it runs in to move its service: who it is, frames to other
 /// peers, the registry, events, and word when it took a service over or let one go.
-public struct MigrationHost: Sendable {
-    public var me: MigrationMessage.Host
+public struct ShellContext: Sendable {
+    public var me: MigrationMessage.Peer
     /// Sends a migration frame to the peer whose overlay listener is at the address, in order.
     public var send: @Sendable (_ frame: [UInt8], _ to: String) -> Void
     public var resolve: @Sendable (_ service: String) async -> ServiceRecord?
@@ -31,7 +31,7 @@ public struct MigrationHost: Sendable {
     public var spawn: @Sendable (_ work: @escaping @Sendable () async -> Void) -> Void
 
     public init(
-        me: MigrationMessage.Host, send: @escaping @Sendable ([UInt8], String) -> Void,
+        me: MigrationMessage.Peer, send: @escaping @Sendable ([UInt8], String) -> Void,
         resolve: @escaping @Sendable (String) async -> ServiceRecord?,
         register: @escaping @Sendable (ServiceRecord) async -> Bool,
         withdraw: @escaping @Sendable (String) async -> Void,
@@ -112,13 +112,13 @@ extension ServiceShell {
     /// `catalogue`: the kinds this host runs; `hosting`: the services it hosts already.
     public static func target(
         of prepare: MigrationMessage, address: String, group: any EventLoopGroup, catalogue: ServiceCatalogue,
-        hosting: Set<String>, host: MigrationHost, logger: Logger,
+        hosting: Set<String>, seed: UInt64, host: ShellContext, logger: Logger,
         report: @escaping @Sendable (String, Service) -> Event? = { _, _ in nil },
         onEvent: @escaping @Sendable (Service.Event) -> Void
     ) async throws -> ServiceShell {
         guard case .prepare(_, let service, _, _, _) = prepare else { preconditionFailure("not a prepare: \(prepare)") }
         return try await bind(
-            service: service, address: address, group: group, seed: .random(in: .min ... .max), host: host,
+            service: service, address: address, group: group, seed: seed, host: host,
             logger: logger, report: report, onEvent: onEvent
         ) { contact, data in
             Hosting(
@@ -128,7 +128,7 @@ extension ServiceShell {
     }
 
     /// Moves the service to `target`; the phases are reported as events on both hosts.
-    public func migrate(id: UInt64, to target: MigrationMessage.Host, host: MigrationHost) async throws {
+    public func migrate(id: UInt64, to target: MigrationMessage.Peer, host: ShellContext) async throws {
         let identity = Self.identity  // the digest is read once per process, off the loop
         try await loop.submit {
             self.host = host
@@ -212,7 +212,7 @@ extension ServiceShell {
             case .install(let size, let state):
                 do {
                     let bytes = try SnapshotCompression.decompress(state, size: Int(size))
-                    instance = try Service(snapshot: bytes, dataAddress: dataAddress, seed: .random(in: .min ... .max))
+                    instance = try Service(snapshot: bytes, dataAddress: dataAddress, seed: random.next())
                 } catch {
                     return giveUp(because: "the snapshot does not read: \(error)")
                 }

@@ -4,6 +4,7 @@ import Mobility
 import NIOCore
 import NIOExtras
 import NIOPosix
+import OverlayCore
 
 /// Any `MobileService` on the network: a TCP listener for control channels (frames with a
 /// 16-bit length prefix, `SessionMessage`s) and a UDP socket for data, both on the host's
@@ -25,10 +26,12 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
     /// What this host is to the service (role, epoch, migration), decided by the hosting core.
     var hosting: Hosting
     /// The peer's side of moving the service: frames, registry, events (nil in a bare shell).
-    var host: MigrationHost?
+    var host: ShellContext?
     /// The hosting core's timers that are set.
     var timers: [Hosting.Timer: Scheduled<Void>] = [:]
     var instance: Service
+    /// The seeds of the instances this shell makes (a replica installs one from a snapshot).
+    var random: SeededGenerator
     /// The primary's clock, while this host serves a service that ticks.
     var ticking: RepeatedTask?
     /// After a takeover, each sender's late and direct datagrams merged back into sequence
@@ -47,7 +50,7 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
 
     init(
         service: String, controlAddress: String, dataAddress: String, loop: any EventLoop, seed: UInt64,
-        hosting: Hosting, host: MigrationHost?, logger: Logger,
+        hosting: Hosting, host: ShellContext?, logger: Logger,
         report: @escaping @Sendable (String, Service) -> Event?, onEvent: @escaping @Sendable (Service.Event) -> Void
     ) {
         self.report = report
@@ -59,7 +62,9 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
         self.onEvent = onEvent
         self.hosting = hosting
         self.host = host
-        self.instance = Service(dataAddress: dataAddress, seed: seed)
+        var random = SeededGenerator(seed: seed).derived("shell \(service)")
+        self.instance = Service(dataAddress: dataAddress, seed: random.next())
+        self.random = random
     }
 
     /// Binds both sockets on `address` (ports chosen by the system unless given) and serves
@@ -67,7 +72,7 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
     /// reaches its peer (registry, migrations); without one it serves and never moves.
     public static func start(
         service: String, address: String, controlPort: Int = 0, dataPort: Int = 0, group: any EventLoopGroup,
-        seed: UInt64 = .random(in: .min ... .max), host: MigrationHost? = nil, logger: Logger,
+        seed: UInt64, host: ShellContext? = nil, logger: Logger,
         report: @escaping @Sendable (String, Service) -> Event? = { _, _ in nil },
         onEvent: @escaping @Sendable (Service.Event) -> Void = { _ in }
     ) async throws -> ServiceShell {
@@ -83,7 +88,7 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
     /// socket's addresses.
     static func bind(
         service: String, address: String, controlPort: Int = 0, dataPort: Int = 0, group: any EventLoopGroup,
-        seed: UInt64, host: MigrationHost?, logger: Logger, report: @escaping @Sendable (String, Service) -> Event?,
+        seed: UInt64, host: ShellContext?, logger: Logger, report: @escaping @Sendable (String, Service) -> Event?,
         onEvent: @escaping @Sendable (Service.Event) -> Void,
         hosting: (_ controlAddress: String, _ dataAddress: String) -> Hosting
     ) async throws -> ServiceShell {

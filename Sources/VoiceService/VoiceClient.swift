@@ -4,6 +4,7 @@ import Mobility
 import NIOCore
 import NIOExtras
 import NIOPosix
+import OverlayCore
 import RTP
 import ServiceRuntime
 import Voice
@@ -91,17 +92,21 @@ public final class VoiceClient: @unchecked Sendable {
         var scheduled: Scheduled<Void>?
     }
 
-    private init(name: String, band: SpeexBand, quality: Int, connection: ServiceClient, logger: Logger) {
+    private init(
+        name: String, band: SpeexBand, quality: Int, seed: UInt64, connection: ServiceClient, logger: Logger
+    ) {
         self.name = name
         self.band = band
         self.quality = quality
         self.connection = connection
         self.logger = logger
         encoder = SpeexEncoder(band: band, quality: quality)
-        // RFC 3550 wants random initial sequence numbers and timestamps.
+        // RFC 3550 wants random initial sequence numbers and timestamps: drawn from `seed`.
+        var random = SeededGenerator(seed: seed)
         packetizer = SpeexPacketizer(
-            band: band, ssrc: .random(in: 1 ... .max), firstSequence: .random(in: 0 ... .max),
-            firstTimestamp: .random(in: 0 ... .max))
+            band: band, ssrc: .random(in: 1 ... .max, using: &random),
+            firstSequence: .random(in: 0 ... .max, using: &random),
+            firstTimestamp: .random(in: 0 ... .max, using: &random))
     }
 
     /// This client's SSRC (`0x` + 8 hex digits in events).
@@ -110,10 +115,10 @@ public final class VoiceClient: @unchecked Sendable {
     /// Joins the relay whose control channel is at `control` (`ip:port`).
     public static func join(
         relay control: String, as name: String, address: String, band: SpeexBand = .wideband, quality: Int = 8,
-        group: any EventLoopGroup, logger: Logger
+        seed: UInt64, group: any EventLoopGroup, logger: Logger
     ) async throws -> VoiceClient {
         try await join(
-            as: name, address: address, band: band, quality: quality, group: group, logger: logger,
+            as: name, address: address, band: band, quality: quality, seed: seed, group: group, logger: logger,
             resolve: { answer in answer(control) })
     }
 
@@ -121,12 +126,13 @@ public final class VoiceClient: @unchecked Sendable {
     /// `resolve` finds (again after a break without a redirect), joins as `name`, and starts
     /// the playout clock.
     public static func join(
-        as name: String, address: String, band: SpeexBand = .wideband, quality: Int = 8, group: any EventLoopGroup,
-        logger: Logger, resolve: @escaping Resolver
+        as name: String, address: String, band: SpeexBand = .wideband, quality: Int = 8, seed: UInt64,
+        group: any EventLoopGroup, logger: Logger, resolve: @escaping Resolver
     ) async throws -> VoiceClient {
         let connection = try await ServiceClient.bind(
             as: name, address: address, group: group, logger: logger, resolve: resolve)
-        let client = VoiceClient(name: name, band: band, quality: quality, connection: connection, logger: logger)
+        let client = VoiceClient(
+            name: name, band: band, quality: quality, seed: seed, connection: connection, logger: logger)
         let loop = connection.loop
         do {
             let welcome = try await loop.submit { () -> EventLoopFuture<RelayMessage> in

@@ -57,6 +57,12 @@ public actor VoiceClients: PeerApplication {
         return true
     }
 
+    /// A client's own stream of the peer's seed.
+    static func seed(of service: String, peer: PeerContext) -> UInt64 {
+        var generator = SeededGenerator(seed: peer.seed).derived("voice client \(service)")
+        return generator.next()
+    }
+
     public func finish(peer: PeerContext) async {
         for (service, entry) in clients.sorted(by: { $0.key < $1.key }) {
             let heard = await entry.client.finish()
@@ -114,8 +120,8 @@ public actor VoiceClients: PeerApplication {
             do {
                 try FileManager.default.createDirectory(atPath: recordings, withIntermediateDirectories: true)
                 client = try await VoiceClient.join(
-                    as: peer.name.description, address: peer.address, band: band, quality: quality, group: peer.group,
-                    logger: peer.logger,
+                    as: peer.name.description, address: peer.address, band: band, quality: quality,
+                    seed: Self.seed(of: service, peer: peer), group: peer.group, logger: peer.logger,
                     resolve: { [jobSink] answer in jobSink.yield { answer(await peer.resolve(service)?.hosts.first) } })
             } catch {
                 return peer.emit(.serviceFailed(service: service, reason: "cannot join: \(error)"))

@@ -58,6 +58,9 @@ struct Peer: AsyncParsableCommand {
     @Option(help: "DHT: successor list length, and copies of each key.")
     var successors: Int?
 
+    @Option(help: "The seed of every random draw the peer makes (testbed derives it from the run's seed and the name).")
+    var seed: UInt64 = 1
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -112,6 +115,7 @@ struct Peer: AsyncParsableCommand {
         if let successors { dht.successorListLength = successors }
         var configuration = PeerConfiguration(name: peerName, address: address, tcpPort: tcpPort, udpPort: udpPort)
         configuration.dht = dht
+        configuration.seed = seed
         let node = PeerNode(
             configuration: configuration, group: group, logger: logger,
             applications: [ServiceRuntime(kinds: [.voiceRelay, .game]), VoiceClients(), GameBots()])

@@ -10,7 +10,7 @@ struct MigrationMessageTests {
     static let messages: [MigrationMessage] = [
         .prepare(
             migration: 9, service: "voice", identity: identity, epoch: 4,
-            source: MigrationMessage.Host(name: "peer-1", overlay: "127.0.0.2:4000")),
+            source: MigrationMessage.Peer(name: "peer-1", overlay: "127.0.0.2:4000")),
         .accept(migration: 9, contact: "127.0.0.3:5000", data: "127.0.0.3:5001"),
         .refuse(migration: 9, reason: "this host runs no voice-relay"),
         .snapshot(migration: 9, sequence: 1200, size: 412, state: [1, 2, 3, 4]),
@@ -69,7 +69,7 @@ struct MigrationMessageTests {
     }
 
     @Test func aTargetRefusesCodeItDoesNotRunAndTheSourceServesOn() {
-        let host = MigrationMessage.Host(name: "peer-1", overlay: "127.0.0.2:4000")
+        let host = MigrationMessage.Peer(name: "peer-1", overlay: "127.0.0.2:4000")
         var target = MigrationTargetStateMachine(catalogue: ServiceCatalogue([]), contact: "127.0.0.3:5000")
         let outputs = target.handle(
             .message(.prepare(migration: 1, service: "voice", identity: Self.identity, epoch: 2, source: host)))

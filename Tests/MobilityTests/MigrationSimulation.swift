@@ -46,9 +46,9 @@ struct MigrationWorld {
 
     static let lease: Duration = .seconds(3)
     static let identity = ServiceIdentity(kind: "counter", version: 1, digest: [1, 2, 3])
-    static let names: [Side: MigrationMessage.Host] = [
-        .source: MigrationMessage.Host(name: "source", overlay: "10.0.0.1:4000"),
-        .target: MigrationMessage.Host(name: "target", overlay: "10.0.0.2:4000"),
+    static let names: [Side: MigrationMessage.Peer] = [
+        .source: MigrationMessage.Peer(name: "source", overlay: "10.0.0.1:4000"),
+        .target: MigrationMessage.Peer(name: "target", overlay: "10.0.0.2:4000"),
     ]
     let fault: Fault
     var now: Duration = .zero

@@ -38,9 +38,9 @@ import VoiceRelay
 
         init(group: any EventLoopGroup) { self.group = group }
 
-        func host(_ name: String) -> MigrationHost {
-            MigrationHost(
-                me: MigrationMessage.Host(name: name, overlay: name),
+        func host(_ name: String) -> ShellContext {
+            ShellContext(
+                me: MigrationMessage.Peer(name: name, overlay: name),
                 send: { frame, to in self.deliver(frame, from: name, to: to) },
                 resolve: { service in
                     self.state.withLock { state in
@@ -66,7 +66,8 @@ import VoiceRelay
 
         /// Starts a relay on host `name`, registered under epoch 1.
         func deploy(on name: String) async throws -> RelayShell {
-            let shell = try await RelayShell.start(service: "voice", address: "127.0.0.1", group: group, logger: logger)
+            let shell = try await RelayShell.start(
+                service: "voice", address: "127.0.0.1", group: group, seed: 1, logger: logger)
             state.withLock {
                 $0.shells[name] = shell
                 $0.records["voice"] = (
@@ -119,7 +120,7 @@ import VoiceRelay
             Task {
                 let shell = try await RelayShell.target(
                     of: message, address: "127.0.0.1", group: group, catalogue: ServiceCatalogue([RelayShell.identity]),
-                    hosting: [], host: host(to),
+                    hosting: [], seed: 2, host: host(to),
                     logger: MigrationShellTests.logger, onEvent: { _ in })
                 state.withLock { $0.arriving[to] = shell }
                 shell.receive(message)
@@ -134,7 +135,7 @@ import VoiceRelay
             let resolve = overlay.host("client-\(index)").resolve
             clients.append(
                 try await VoiceClient.join(
-                    as: "client-\(index)", address: "127.0.0.1", group: group, logger: logger,
+                    as: "client-\(index)", address: "127.0.0.1", seed: UInt64(index), group: group, logger: logger,
                     resolve: { answer in Task { answer(await resolve("voice")?.hosts.first) } }))
         }
         return clients
@@ -170,7 +171,7 @@ import VoiceRelay
             _ = try await clients[0].speak(speech)
             try await Task.sleep(for: .seconds(1))
             try await source.migrate(
-                id: 7, to: MigrationMessage.Host(name: "b", overlay: "b"), host: overlay.host("a"))
+                id: 7, to: MigrationMessage.Peer(name: "b", overlay: "b"), host: overlay.host("a"))
             try await Task.sleep(for: .milliseconds(2700))
 
             let target = try #require(overlay.shell(on: "b"))
@@ -229,7 +230,7 @@ import VoiceRelay
             let speech = Array(try WAVFile.read(path: Self.reference).samples.prefix(16000 * 3))
             _ = try await clients[0].speak(speech)
             try await Task.sleep(for: .milliseconds(500))
-            try await source.migrate(id: 8, to: MigrationMessage.Host(name: "b", overlay: "b"), host: overlay.host("a"))
+            try await source.migrate(id: 8, to: MigrationMessage.Peer(name: "b", overlay: "b"), host: overlay.host("a"))
             try await Task.sleep(for: .milliseconds(2800))
 
             #expect(overlay.phases(on: "a") == ["prepare", "replicate", "sync", "aborted"])
@@ -252,7 +253,7 @@ import VoiceRelay
             let (overlay, source, clients) = try await Self.relayOnAWithThreeClients(group: group)
             // The source dies instead of committing: the target holds a complete replica.
             overlay.state.withLock { $0.crashBefore["a"] = "commit" }
-            try await source.migrate(id: 9, to: MigrationMessage.Host(name: "b", overlay: "b"), host: overlay.host("a"))
+            try await source.migrate(id: 9, to: MigrationMessage.Peer(name: "b", overlay: "b"), host: overlay.host("a"))
             let crashed = ContinuousClock.now
             // The target waits out its silence timeout and the source's lease (1 s each here).
             var target: RelayShell?

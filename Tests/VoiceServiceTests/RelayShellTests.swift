@@ -120,7 +120,7 @@ import VoiceRelay
     @Test func everyPacketReachesEveryOtherParticipantUnchanged() async throws {
         try await withEventLoops(1) { group in
             let relay = try await RelayShell.start(
-                service: "voice", address: "127.0.0.1", group: group, logger: Self.logger)
+                service: "voice", address: "127.0.0.1", group: group, seed: 1, logger: Self.logger)
             let (speaker, welcome) = try await RawParticipant.join(relay, name: "peer-1", group: group)
             guard case .welcome(1, _, _, let relayData) = welcome else {
                 Issue.record("no welcome: \(welcome)")
@@ -178,13 +178,13 @@ import VoiceRelay
     @Test func threeClientsTalkThroughTheRelayAndEachHearsTheOthers() async throws {
         try await withEventLoops(1) { group in
             let relay = try await RelayShell.start(
-                service: "voice", address: "127.0.0.1", group: group, logger: Self.logger)
+                service: "voice", address: "127.0.0.1", group: group, seed: 1, logger: Self.logger)
             var clients: [VoiceClient] = []
             for index in 1...3 {
                 clients.append(
                     try await VoiceClient.join(
-                        relay: relay.controlAddress, as: "peer-\(index)", address: "127.0.0.1", group: group,
-                        logger: Self.logger))
+                        relay: relay.controlAddress, as: "peer-\(index)", address: "127.0.0.1", seed: UInt64(index),
+                        group: group, logger: Self.logger))
             }
             let source = try WAVFile.read(path: Self.reference).samples
             let first = Array(source.prefix(16000 * 3))
