@@ -7,19 +7,16 @@ import NIOPosix
 import OverlayCore
 import Registry
 
-/// Runs the peer's registry node (Chord inside) on the network: frames in from the overlay's
-/// TCP listener, frames out over one pooled connection per neighbour, timers on the event loop,
-/// and the node's answers out as control events. Frames carry a 16-bit length prefix, so no
-/// frame can be larger than 64 KiB; a frame that does not decode is dropped, counted and logged.
+/// Runs the peer's registry node (Chord inside) on the overlay: its frames in and out through
+/// the `OverlayTransport` every protocol shares, its timers as child tasks, and the node's
+/// answers out as control events. A frame that does not decode is dropped, counted and logged.
 actor DHTHost {
     let me: NodeRef
     private var node: RegistryNode
-    private let group: any EventLoopGroup
+    private let transport: OverlayTransport
     private let logger: Logger
     private let emit: @Sendable (Event) async -> Void
     private let origin = ContinuousClock.now
-    /// Open connections, by neighbour: frames queued for each, and the task writing them.
-    private var links: [NodeRef: (queue: AsyncStream<[UInt8]>.Continuation, writer: Task<Void, Never>)] = [:]
     private var bootstrap: NodeRef?
     private(set) var counters = Counters()
     /// Registry calls from services and clients hosted here, waiting for their answers, by tag.
@@ -42,19 +39,19 @@ actor DHTHost {
         var tooLarge = 0
     }
 
-    static let lengthPrefix = 2
-    static let maximumFrame = 65535
+    static let lengthPrefix = OverlayTransport.lengthPrefix
+    static let maximumFrame = OverlayTransport.maximumFrame
     /// The node's timers as they are set, for `runTimers()`.
     private let timers: AsyncStream<(timer: RegistryNode.Timer, delay: Duration)>
     private let timerSink: AsyncStream<(timer: RegistryNode.Timer, delay: Duration)>.Continuation
 
     init(
-        me: NodeRef, configuration: ChordConfiguration = ChordConfiguration(), group: any EventLoopGroup,
+        me: NodeRef, configuration: ChordConfiguration = ChordConfiguration(), transport: OverlayTransport,
         logger: Logger, emit: @escaping @Sendable (Event) async -> Void
     ) {
         self.me = me
         self.node = RegistryNode(chord: ChordNode(me: me, configuration: configuration))
-        self.group = group
+        self.transport = transport
         self.logger = logger
         self.emit = emit
         (timers, timerSink) = AsyncStream.makeStream()
@@ -136,16 +133,6 @@ actor DHTHost {
         await apply(node.command(.withdraw(name: service), now: now))
     }
 
-    /// Sends a frame of another overlay protocol (a migration's) to the peer at `address`
-    /// (`ip:port` of its overlay listener), on the pooled connection the DHT uses too.
-    func send(frame: [UInt8], to address: String) {
-        guard let destination = Self.node(address), frame.count <= Self.maximumFrame else {
-            counters.tooLarge += 1
-            return logger.error("not sent: a \(frame.count)-byte overlay frame to \(address)")
-        }
-        link(to: destination).queue.yield(frame)
-    }
-
     /// One frame from the overlay's listener.
     func receive(frame: [UInt8]) async {
         counters.receivedBytes += frame.count + Self.lengthPrefix
@@ -178,39 +165,20 @@ actor DHTHost {
         await closeLinks(grace: grace)
     }
 
-    /// Closes every connection, letting queued frames out for up to `grace`.
+    /// Answers every registry call still waiting and closes the transport, letting queued
+    /// frames out for up to `grace`.
     func closeLinks(grace: Duration = .milliseconds(200)) async {
         closed = true
         for waiting in waitingResolves.values { waiting.resume(returning: nil) }
         for waiting in waitingRegistrations.values { waiting.resume(returning: false) }
         waitingResolves = [:]
         waitingRegistrations = [:]
-        let writers = links.values.map(\.writer)
-        for link in links.values { link.queue.finish() }
-        links = [:]
-        let deadline = ContinuousClock.now + grace
-        for writer in writers {
-            while !writer.isCancelled, ContinuousClock.now < deadline {
-                if await Self.finished(writer, within: .milliseconds(20)) { break }
-            }
-            writer.cancel()
-        }
+        await transport.close(grace: grace)
     }
 
-    private static func finished(_ task: Task<Void, Never>, within limit: Duration) async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                await task.value
-                return true
-            }
-            group.addTask {
-                try? await Task.sleep(for: limit)
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
+    /// The transport lost its connection to a peer: the node hears that it is unreachable.
+    func lost(_ peer: HostPort) async {
+        await apply(node.unreachable(NodeRef(host: peer.host, port: peer.port), now: now))
     }
 
     // MARK: Effects
@@ -279,48 +247,8 @@ actor DHTHost {
             }
             counters.sentBytes += frame.count + Self.lengthPrefix
             if message.isRingMaintenance { counters.maintenanceBytes += frame.count + Self.lengthPrefix }
-            link(to: destination).queue.yield(frame)
+            transport.send(frame, to: HostPort(host: destination.host, port: destination.port))
         }
-    }
-
-    /// The pooled connection to `destination`, opened on first use. When it fails (refused,
-    /// reset), it is dropped and the node hears that the neighbour is unreachable.
-    private func link(to destination: NodeRef) -> (queue: AsyncStream<[UInt8]>.Continuation, writer: Task<Void, Never>)
-    {
-        if let open = links[destination] { return open }
-        let (frames, queue) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .bufferingNewest(4096))
-        let group = self.group
-        // From the peer's own address, so the capture sees which peer sent what.
-        let local = try? SocketAddress(ipAddress: me.host, port: 0)
-        let writer = Task {
-            do {
-                var bootstrap = ClientBootstrap(group: group).connectTimeout(.milliseconds(500))
-                    .channelOption(.socketOption(.tcp_nodelay), value: 1)  // see OverlaySockets
-                if let local { bootstrap = bootstrap.bind(to: local) }
-                let channel =
-                    try await bootstrap
-                    .connect(host: destination.host, port: Int(destination.port)) { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(
-                                LengthFieldPrepender(lengthFieldBitLength: .twoBytes))
-                            return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                        }
-                    }
-                try await channel.executeThenClose { _, outbound in
-                    for await frame in frames { try await outbound.write(ByteBuffer(bytes: frame)) }
-                }
-            } catch {
-                await self.lost(destination, error)
-            }
-        }
-        links[destination] = (queue, writer)
-        return (queue, writer)
-    }
-
-    private func lost(_ destination: NodeRef, _ error: any Error) async {
-        logger.debug("DHT connection to \(destination) failed: \(error)")
-        links.removeValue(forKey: destination)?.queue.finish()
-        await apply(node.unreachable(destination, now: now))
     }
 
     static func node(_ address: String) -> NodeRef? {

@@ -73,9 +73,12 @@ public struct PeerNode: Service {
             do {
                 try await OverlaySockets.serving(configuration, group: group, logger: logger, frames: framesIn) {
                     tcpPort, udpPort in
+                    let transport = OverlayTransport(
+                        me: HostPort(host: configuration.address, port: UInt16(tcpPort)), group: group,
+                        logger: logger)
                     let dht = DHTHost(
                         me: NodeRef(host: configuration.address, port: UInt16(tcpPort)),
-                        configuration: configuration.dht, group: group, logger: logger,
+                        configuration: configuration.dht, transport: transport, logger: logger,
                         emit: { try? await emitter.emit($0) })
                     // Applications' events queue here and go out in order.
                     let (appEvents, appEventSink) = AsyncStream<Event>.makeStream()
@@ -86,27 +89,32 @@ public struct PeerNode: Service {
                         resolve: { await dht.resolve(service: $0) },
                         register: { await dht.register($0) },
                         withdraw: { await dht.withdraw(service: $0) },
-                        sendOverlay: { await dht.send(frame: $0, to: $1) })
+                        sendOverlay: { frame, address in
+                            guard let peer = HostPort(address) else {
+                                return logger.error("not sent: an overlay frame to '\(address)', not ip:port")
+                            }
+                            transport.send(frame, to: peer)
+                        })
                     async let appEventsSent: Void = {
                         for await event in appEvents { try? await emitter.emit(event) }
                     }()
                     try await withThrowingTaskGroup(of: Void.self) { tasks in
                         for application in applications { tasks.addTask { await application.run(peer: context) } }
                         tasks.addTask { await dht.runTimers() }
+                        tasks.addTask { await transport.run() }
+                        tasks.addTask { for await peer in transport.lostLinks { await dht.lost(peer) } }
                         tasks.addTask {
                             // Each overlay frame to its protocol, by the envelope's id.
-                            for await frame in frames {
-                                switch OverlayProtocol(frame: frame) {
-                                case .dht?:
-                                    await dht.receive(frame: frame)
-                                case .migration?:
-                                    for application in applications {
-                                        await application.receive(overlayFrame: frame, peer: context)
-                                    }
-                                case nil:
-                                    await dht.dropStray(frame: frame)
-                                }
-                            }
+                            await transport.route(
+                                frames,
+                                to: [
+                                    .dht: { await dht.receive(frame: $0) },
+                                    .migration: { frame in
+                                        for application in applications {
+                                            await application.receive(overlayFrame: frame, peer: context)
+                                        }
+                                    },
+                                ], stray: { await dht.dropStray(frame: $0) })
                         }
                         tasks.addTask {
                             // The peer's own DHT counters, every 10 s.
