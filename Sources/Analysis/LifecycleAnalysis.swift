@@ -28,6 +28,9 @@ extension RunReport {
         // Coordinator CPU marks: (time, cumulative CPU seconds, the step that starts there).
         var cpuMarks: [(t: Int64, cpu: Double, step: (index: Int, action: String)?)] = []
         var inFirstSpawnStep = false
+        /// When the step under way began: the first step that spawns peers starts the clock of
+        /// `startup`, whatever its kind (spawn or churn).
+        var stepStarted: Int64?
 
         for line in events {
             let name = line.peer
@@ -51,18 +54,18 @@ extension RunReport {
             case .step(let index, let action, let cpu):
                 cpuMarks.append((line.t.microseconds, cpu, (index, action)))
                 steps.append((line.t.seconds, action))
-                if firstSpawnStep == nil, action.hasPrefix("spawn") {
-                    firstSpawnStep = (line.t.microseconds, [])
-                    inFirstSpawnStep = true
-                } else {
-                    inFirstSpawnStep = false
-                }
+                stepStarted = line.t.microseconds
+                inFirstSpawnStep = false
             case .spawned(let pid, let address):
                 spawnedAt[name] = line.t.microseconds
                 update {
                     $0.pid = pid
                     $0.address = address
                     $0.spawnedAt = line.t.seconds
+                }
+                if firstSpawnStep == nil {
+                    firstSpawnStep = (stepStarted ?? line.t.microseconds, [])
+                    inFirstSpawnStep = true
                 }
                 if inFirstSpawnStep { firstSpawnStep?.peers.append(name) }
             case .spawnFailed:

@@ -34,6 +34,20 @@ import Testing
         at(9002, "testbed", .runEnded(reason: "completed", elapsedSeconds: 9.0, cpuSeconds: 0.5)),
     ]
 
+    /// Start-up is timed from the first step that spawns peers, whatever the step is called.
+    @Test func startupIsTimedFromTheFirstStepThatSpawnsPeers() {
+        let report = RunReport(events: [
+            Self.at(0, "testbed", .step(index: 0, action: "wait until ready", cpuSeconds: 0)),
+            Self.at(500, "testbed", .step(index: 1, action: "churn for 60s", cpuSeconds: 0)),
+            Self.at(510, "peer-7", .spawned(pid: 107, address: "127.100.0.7")),
+            Self.at(530, "peer-7", .ready(pid: 107, address: "127.100.0.7", tcpPort: 7000, udpPort: 7000)),
+            Self.at(900, "testbed", .step(index: 2, action: "spawn peer-8", cpuSeconds: 0)),
+            Self.at(901, "peer-8", .spawned(pid: 108, address: "127.100.0.8")),
+        ])
+        #expect(report.startup.peers == 1 && report.startup.ready == 1)
+        #expect(report.startup.allReadyMs == 30)
+    }
+
     @Test func countsEveryWayAPeerEnded() {
         let report = RunReport(events: Self.run)
         #expect(report.peers.spawned == 4)
