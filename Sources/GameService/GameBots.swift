@@ -11,18 +11,12 @@ public actor GameBots: PeerApplication {
 
     /// Work that outlives the call that starts it (the bots' registry lookups): each runs as a
     /// child of `run(peer:)`.
-    typealias Job = @Sendable () async -> Void
-    private let jobs: AsyncStream<Job>
-    private let jobSink: AsyncStream<Job>.Continuation
+    private let jobs = ChildJobs()
 
-    public init() {
-        (jobs, jobSink) = AsyncStream<Job>.makeStream()
-    }
+    public init() {}
 
     public func run(peer: PeerContext) async {
-        await withDiscardingTaskGroup { group in
-            for await job in jobs { group.addTask { await job() } }
-        }
+        await jobs.run()
     }
 
     /// Parameters: `inputs` (how many, default 100), `every` (seconds between them, default
@@ -55,7 +49,7 @@ public actor GameBots: PeerApplication {
                 every: .milliseconds(Int64(every * 1000)),
                 seed: seed,
                 group: peer.group, logger: peer.logger,
-                resolve: { [jobSink] answer in jobSink.yield { answer(await peer.resolve(service)?.hosts.first) } })
+                resolve: { [jobs] answer in jobs.spawn { answer(await peer.resolve(service)?.hosts.first) } })
             bots[service] = bot
             peer.emit(
                 .other(
@@ -94,6 +88,6 @@ public actor GameBots: PeerApplication {
                     ]))
         }
         bots = [:]
-        jobSink.finish()
+        jobs.finish()
     }
 }

@@ -26,9 +26,7 @@ final class OverlayTransport: Sendable {
         var closed = false
     }
     private let state = Mutex(State())
-    private typealias Job = @Sendable () async -> Void
-    private let jobs: AsyncStream<Job>
-    private let jobSink: AsyncStream<Job>.Continuation
+    private let writerTasks = ChildJobs()
     /// Peers whose connection failed (refused, reset, timed out), in order.
     let lostLinks: AsyncStream<HostPort>
     private let lostSink: AsyncStream<HostPort>.Continuation
@@ -37,16 +35,13 @@ final class OverlayTransport: Sendable {
         self.me = me
         self.group = group
         self.logger = logger
-        (jobs, jobSink) = AsyncStream<Job>.makeStream()
         (lostLinks, lostSink) = AsyncStream<HostPort>.makeStream()
     }
 
     /// Runs the connections' writers until `close` and their last frames are out, or until
     /// the peer cancels it.
     func run() async {
-        await withDiscardingTaskGroup { group in
-            for await job in jobs { group.addTask { await job() } }
-        }
+        await writerTasks.run()
         lostSink.finish()
     }
 
@@ -66,7 +61,7 @@ final class OverlayTransport: Sendable {
             let number = state.opened
             state.links[destination] = (number, queue)
             state.writers += 1
-            jobSink.yield { [self] in await write(frames, to: destination, number: number) }
+            writerTasks.spawn { [self] in await write(frames, to: destination, number: number) }
             return queue
         }
         guard let queue else { return false }
@@ -98,7 +93,7 @@ final class OverlayTransport: Sendable {
             return state.links.values.map(\.queue)
         }
         for queue in queues { queue.finish() }
-        jobSink.finish()
+        writerTasks.finish()
         let deadline = ContinuousClock.now + grace
         while state.withLock({ $0.writers }) > 0, ContinuousClock.now < deadline {
             guard (try? await Task.sleep(for: .milliseconds(10))) != nil else { return }

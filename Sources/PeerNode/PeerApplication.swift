@@ -73,3 +73,26 @@ public struct PeerContext: Sendable {
         self.sendOverlay = sendOverlay
     }
 }
+
+/// Work an application starts that outlives the call starting it (registry lookups, senders,
+/// what its sockets' callbacks report), run as child tasks of the application's own
+/// `run(peer:)`: `spawn` from anywhere, `finish` once nothing more will come.
+public struct ChildJobs: Sendable {
+    public typealias Job = @Sendable () async -> Void
+    private let jobs: AsyncStream<Job>
+    private let sink: AsyncStream<Job>.Continuation
+
+    public init() { (jobs, sink) = AsyncStream<Job>.makeStream() }
+
+    public func spawn(_ job: @escaping Job) { sink.yield(job) }
+
+    /// Ends the queue: `run` returns once the jobs under way are done.
+    public func finish() { sink.finish() }
+
+    /// Runs every job as a child task until `finish` and the jobs are done, or until cancelled.
+    public func run() async {
+        await withDiscardingTaskGroup { group in
+            for await job in jobs { group.addTask { await job() } }
+        }
+    }
+}

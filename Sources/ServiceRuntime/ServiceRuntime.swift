@@ -21,24 +21,19 @@ public actor ServiceRuntime: PeerApplication {
 
     /// Work that outlives the call that starts it (registry watches, the overlay sender, what a
     /// shell's callbacks report): each runs as a child of `run(peer:)`.
-    typealias Job = @Sendable () async -> Void
-    private let jobs: AsyncStream<Job>
-    private let jobSink: AsyncStream<Job>.Continuation
+    private let jobs = ChildJobs()
 
     /// A runtime for these kinds (one of each name).
     public init(kinds: [ServiceKind]) {
         self.kinds = Dictionary(kinds.map { ($0.name, $0) }) { first, _ in first }
-        (jobs, jobSink) = AsyncStream<Job>.makeStream()
         // The code digest reads the executable once; do it before a migration waits on it.
-        jobSink.yield { CodeDigest.prepare() }
+        jobs.spawn { CodeDigest.prepare() }
     }
 
     /// Runs every job as a child task until `finish` ends the queue and the jobs are done, or
     /// the peer cancels it.
     public func run(peer: PeerContext) async {
-        await withDiscardingTaskGroup { group in
-            for await job in jobs { group.addTask { await job() } }
-        }
+        await jobs.run()
     }
 
     public func obey(_ command: PeerCommand, peer: PeerContext) async -> Bool {
@@ -94,7 +89,7 @@ public actor ServiceRuntime: PeerApplication {
         migrations = [:]
         // No more work: the sender drains, the watches see no service, and run(peer:) returns.
         outbox?.finish()
-        jobSink.finish()
+        jobs.finish()
     }
 
     private func deploy(_ service: String, kind: ServiceKind, peer: PeerContext) async {
@@ -146,17 +141,17 @@ public actor ServiceRuntime: PeerApplication {
             me: MigrationMessage.Peer(name: peer.name.description, overlay: peer.overlayAddress),
             send: { outbox.yield(($0, $1)) }, resolve: peer.resolve, register: peer.register, withdraw: peer.withdraw,
             emit: peer.emit, lease: Self.lease,
-            serving: { [jobSink] shell in jobSink.yield { await self.serving(shell, peer: peer) } },
-            ended: { [jobSink] shell in jobSink.yield { await self.ended(shell) } },
-            over: { [jobSink] id in jobSink.yield { await self.over(id) } },
-            spawn: { [jobSink] work in jobSink.yield(work) })
+            serving: { [jobs] shell in jobs.spawn { await self.serving(shell, peer: peer) } },
+            ended: { [jobs] shell in jobs.spawn { await self.ended(shell) } },
+            over: { [jobs] id in jobs.spawn { await self.over(id) } },
+            spawn: { [jobs] work in jobs.spawn(work) })
     }
 
     private func outbox(_ peer: PeerContext) -> AsyncStream<(frame: [UInt8], to: String)>.Continuation {
         if let outbox { return outbox }
         let (frames, outbox) = AsyncStream<(frame: [UInt8], to: String)>.makeStream()
         self.outbox = outbox
-        jobSink.yield { for await frame in frames { await peer.sendOverlay(frame.frame, frame.to) } }
+        jobs.spawn { for await frame in frames { await peer.sendOverlay(frame.frame, frame.to) } }
         return outbox
     }
 
@@ -174,7 +169,7 @@ public actor ServiceRuntime: PeerApplication {
     /// Checks the registry at a third of the lease: when another host registered the service
     /// under a higher epoch, this one stops serving it (never two primaries).
     private func watch(_ shell: any HostedService, peer: PeerContext) {
-        jobSink.yield {
+        jobs.spawn {
             while await self.isServing(shell) {
                 guard (try? await Task.sleep(for: Self.lease / 3)) != nil else { return }  // cancelled
                 guard await self.isServing(shell), let record = await peer.resolve(shell.service) else { continue }

@@ -17,20 +17,12 @@ public actor VoiceClients: PeerApplication {
 
     /// Work that outlives the call that starts it (the clients' registry lookups): each runs as
     /// a child of `run(peer:)`.
-    typealias Job = @Sendable () async -> Void
-    private let jobs: AsyncStream<Job>
-    private let jobSink: AsyncStream<Job>.Continuation
+    private let jobs = ChildJobs()
 
-    public init() {
-        (jobs, jobSink) = AsyncStream<Job>.makeStream()
-    }
+    public init() {}
 
-    /// Runs every job as a child task until `finish` ends the queue and the jobs are done, or
-    /// the peer cancels it.
     public func run(peer: PeerContext) async {
-        await withDiscardingTaskGroup { group in
-            for await job in jobs { group.addTask { await job() } }
-        }
+        await jobs.run()
     }
 
     /// Takes `client` commands of the voice relay's kind. Parameters: `speak` (a WAV file),
@@ -84,7 +76,7 @@ public actor VoiceClients: PeerApplication {
             }
         }
         clients = [:]
-        jobSink.finish()
+        jobs.finish()
     }
 
     private func client(
@@ -122,7 +114,7 @@ public actor VoiceClients: PeerApplication {
                 client = try await VoiceClient.join(
                     as: peer.name.description, address: peer.address, band: band, quality: quality,
                     seed: Self.seed(of: service, peer: peer), group: peer.group, logger: peer.logger,
-                    resolve: { [jobSink] answer in jobSink.yield { answer(await peer.resolve(service)?.hosts.first) } })
+                    resolve: { [jobs] answer in jobs.spawn { answer(await peer.resolve(service)?.hosts.first) } })
             } catch {
                 return peer.emit(.serviceFailed(service: service, reason: "cannot join: \(error)"))
             }
