@@ -51,8 +51,10 @@ let package = Package(
         .target(name: "Registry", dependencies: ["DHT", "OverlayCore"], swiftSettings: strict),
         .target(name: "VoiceRelay", dependencies: ["OverlayCore", "Mobility", "RTP"], swiftSettings: strict),
         .target(name: "Mobility", dependencies: ["OverlayCore"], swiftSettings: strict),
-        // The game's datagram format stands alone, as RTP does: the judge reads it.
-        .target(name: "GameWire", swiftSettings: strict),
+        // What each kind shows the judge: its events, and the game's datagram format, which stands
+        // alone as RTP does. The judge reads these, never the kinds themselves.
+        .target(name: "VoiceWire", dependencies: ["ControlProtocol"], swiftSettings: strict),
+        .target(name: "GameWire", dependencies: ["ControlProtocol"], swiftSettings: strict),
         .target(name: "GameWorld", dependencies: ["OverlayCore", "Mobility", "GameWire"], swiftSettings: strict),
         .target(
             name: "LinkEmulation",
@@ -62,7 +64,7 @@ let package = Package(
         // Layer 2: adapters.
         .target(
             name: "Analysis",
-            dependencies: ["OverlayCore", "Scenario", "ControlProtocol", "RTP", "GameWire", "DHT"],
+            dependencies: ["OverlayCore", "Scenario", "ControlProtocol", "RTP", "VoiceWire", "GameWire", "DHT"],
             swiftSettings: strict),
         .target(name: "Voice", dependencies: ["CSpeex", "CSpeexDSP", "RTP"], swiftSettings: strict),
 
@@ -82,8 +84,8 @@ let package = Package(
         .target(
             name: "VoiceService",
             dependencies: [
-                "Voice", "RTP", "VoiceRelay", "Mobility", "PeerNode", "Registry", "ControlProtocol", "OverlayCore",
-                "ServiceRuntime",
+                "Voice", "RTP", "VoiceRelay", "VoiceWire", "Mobility", "PeerNode", "Registry", "ControlProtocol",
+                "OverlayCore", "ServiceRuntime",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
@@ -173,7 +175,7 @@ let package = Package(
         .testTarget(
             name: "AnalysisTests",
             dependencies: [
-                "Analysis", "RTP", "GameWire", "SeamlessTestKit",
+                "Analysis", "RTP", "VoiceWire", "GameWire", "ControlProtocol", "SeamlessTestKit",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(name: "RTPTests", dependencies: ["RTP"]),

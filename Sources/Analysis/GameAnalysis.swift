@@ -1,4 +1,5 @@
 import ControlProtocol
+import GameWire
 import OverlayCore
 
 /// The `game` section of report.json: per bot, whether every input it sent was applied exactly
@@ -43,23 +44,22 @@ public struct GameFigures: Sendable, Equatable, Codable {
         var applied: [String: [(input: Int, t: Double)]] = [:]  // by "service/player"
         var gameServices: Set<String> = []
         for line in events {
-            switch line.event {
-            case .deployed(let service, let kind, _, _) where kind == "game":
-                gameServices.insert(service)
-            case .other("game-input", let fields):
-                guard let service = fields["service"]?.string, let player = fields["player"]?.double,
-                    let input = fields["input"]?.double
-                else { continue }
-                applied["\(service)/\(Int(player))", default: []].append((Int(input), line.t.seconds))
-            case .other("game-bot", let fields):
-                guard let service = fields["service"]?.string else { continue }
-                func count(_ key: String) -> Int { fields[key]?.double.map { Int($0) } ?? 0 }
+            switch line.event.as(GameEvent.self) {
+            case .inputApplied(let service, let player, let input, _):
+                applied["\(service)/\(player)", default: []].append((input, line.t.seconds))
+            case .bot(let service, let local, let tally):
                 clients.append(
                     Client(
-                        peer: line.peer, service: service, player: count("player"),
-                        local: fields["local"]?.string ?? "", inputsSent: count("inputsSent"), inputsApplied: 0,
-                        inputsMissing: 0, inputsAppliedTwice: 0, inputsOutOfOrder: 0, ticksReceived: count("ticks"),
-                        ticksDuplicated: count("duplicates"), ticksReordered: count("reordered")))
+                        peer: line.peer, service: service, player: Int(tally.player), local: local,
+                        inputsSent: Int(tally.inputsSent), inputsApplied: 0, inputsMissing: 0, inputsAppliedTwice: 0,
+                        inputsOutOfOrder: 0, ticksReceived: tally.ticks, ticksDuplicated: tally.duplicates,
+                        ticksReordered: tally.reordered))
+            case nil:
+                break
+            }
+            switch line.event {
+            case .deployed(let service, let kind, _, _) where kind == GameEvent.kind:
+                gameServices.insert(service)
             case .serviceFailed(let service, let reason) where gameServices.contains(service):
                 failures.append("\(line.peer): \(service): \(reason)")
             default:

@@ -1,4 +1,5 @@
 import ControlProtocol
+import VoiceWire
 
 /// The `voice` section of report.json: the relays' own counters, what each speaker said, and
 /// what each listener heard (its WAV, relative to the run folder), from the peers' events.
@@ -69,7 +70,10 @@ public struct VoiceFigures: Sendable, Equatable, Codable {
         recordings = []
         failures = []
         for line in events {
-            switch line.event {
+            if case .serviceFailed(let service, let reason) = line.event {
+                failures.append("\(line.peer): \(service): \(reason)")
+            }
+            switch line.event.as(VoiceEvent.self) {
             case .relayTraffic(let service, let received, let forwarded, let bytes, let unknown, let malformed):
                 relays.append(
                     Relay(
@@ -90,9 +94,7 @@ public struct VoiceFigures: Sendable, Equatable, Codable {
                     Recording(
                         receiverName: line.peer, ssrc: ssrc, file: "audio/" + name, sourceAudio: nil, spurts: [],
                         frames: frames, concealed: concealed, silent: silent, packets: packets, malformed: malformed))
-            case .serviceFailed(let service, let reason):
-                failures.append("\(line.peer): \(service): \(reason)")
-            default:
+            case nil:
                 break
             }
         }

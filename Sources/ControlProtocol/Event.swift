@@ -1,7 +1,8 @@
 /// Something that happened in a run, as recorded in `events.jsonl`. Peers emit the first group
 /// on their stdout; the coordinator records the second about the peers it drives and the run.
 /// An event name this version does not know is kept as `.other` with all its fields, so a newer
-/// peer's events survive an older coordinator.
+/// peer's events survive an older coordinator; a service kind's own events travel that way too
+/// (`KindEvent`), so this vocabulary names no kind.
 public enum Event: Sendable, Equatable {
     // Emitted by peers.
     /// The peer's sockets are bound and it takes commands.
@@ -44,26 +45,9 @@ public enum Event: Sendable, Equatable {
     case serviceFailed(service: String, reason: String)
     /// A participant joined (`change` is `joined`) or left (`left`) the service hosted here.
     case membership(service: String, participant: Int, name: String, change: String)
-    /// The relay's counters so far: data packets received, copies forwarded and their bytes,
-    /// packets dropped because nobody sends from their address or because they are not RTP.
-    case relayTraffic(
-        service: String, received: Int, forwarded: Int, forwardedBytes: Int, unknownSender: Int, malformed: Int)
     /// This peer's client is in the service: its participant id, the host's control address,
     /// where it sends data, and the client's own data address (`ip:port`).
     case clientJoined(service: String, participant: Int, control: String, data: String, local: String)
-    /// The client began a talk spurt: `audio` (path as given), from `from` seconds into it,
-    /// `frames` frames long, on its RTP stream `ssrc` (`0x` + 8 hex digits), from frame `slot`
-    /// of the stream on (slot 0: the stream's first frame; silence between spurts takes slots).
-    case speaking(service: String, ssrc: String, audio: String, from: Double, frames: Int, slot: Int)
-    /// The client finished speaking: frames sent, and how late the latest one left against its
-    /// schedule (a monotonic clock, 20 ms a frame from the first).
-    case spoke(service: String, ssrc: String, frames: Int, maxLateMs: Double)
-    /// What the client heard from one speaker: the WAV written (`file`), frames in it, frames
-    /// concealed (their packet was lost), frames of silence between talk spurts, packets
-    /// received, and packets that were not RTP.
-    case heard(
-        service: String, ssrc: String, file: String, frames: Int, concealed: Int, silent: Int, packets: Int,
-        malformed: Int)
 
     // Recorded by the coordinator.
     /// The run began: scenario name, seed, mode and planned duration in seconds.
@@ -134,11 +118,7 @@ public enum Event: Sendable, Equatable {
         case .deployed: "deployed"
         case .serviceFailed: "service-failed"
         case .membership: "membership"
-        case .relayTraffic: "relay-traffic"
         case .clientJoined: "client-joined"
-        case .speaking: "speaking"
-        case .spoke: "spoke"
-        case .heard: "heard"
         case .runStarted: "run-started"
         case .step: "step"
         case .spawned: "spawned"
@@ -207,33 +187,10 @@ public enum Event: Sendable, Equatable {
                 "service": .string(service), "participant": .int(participant), "name": .string(name),
                 "change": .string(change),
             ]
-        case .relayTraffic(
-            let service, let received, let forwarded, let forwardedBytes, let unknownSender, let malformed):
-            [
-                "service": .string(service), "received": .int(received), "forwarded": .int(forwarded),
-                "forwardedBytes": .int(forwardedBytes), "unknownSender": .int(unknownSender),
-                "malformed": .int(malformed),
-            ]
         case .clientJoined(let service, let participant, let control, let data, let local):
             [
                 "service": .string(service), "participant": .int(participant), "control": .string(control),
                 "data": .string(data), "local": .string(local),
-            ]
-        case .speaking(let service, let ssrc, let audio, let from, let frames, let slot):
-            [
-                "service": .string(service), "ssrc": .string(ssrc), "audio": .string(audio), "from": .number(from),
-                "frames": .int(frames), "slot": .int(slot),
-            ]
-        case .spoke(let service, let ssrc, let frames, let maxLateMs):
-            [
-                "service": .string(service), "ssrc": .string(ssrc), "frames": .int(frames),
-                "maxLateMs": .number(maxLateMs),
-            ]
-        case .heard(let service, let ssrc, let file, let frames, let concealed, let silent, let packets, let malformed):
-            [
-                "service": .string(service), "ssrc": .string(ssrc), "file": .string(file), "frames": .int(frames),
-                "concealed": .int(concealed), "silent": .int(silent), "packets": .int(packets),
-                "malformed": .int(malformed),
             ]
         case .runStarted(let scenario, let seed, let mode, let plannedSeconds):
             [
@@ -303,8 +260,7 @@ public enum Event: Sendable, Equatable {
             case "registered": Self.registered(f)
             case "resolved": Self.resolved(f)
             case "dht-traffic": Self.dhtTraffic(f)
-            case "deployed", "service-failed", "membership", "relay-traffic", "client-joined", "speaking", "spoke",
-                "heard", "migration-transfer":
+            case "deployed", "service-failed", "membership", "client-joined", "migration-transfer":
                 Self.service(name, f)
             case "run-started":
                 f.str("scenario").flatMap { scenario in
@@ -445,30 +401,11 @@ extension Event {
                 return nil
             }
             return .membership(service: service, participant: participant, name: name, change: change)
-        case "relay-traffic":
-            guard let received = f.int("received"), let forwarded = f.int("forwarded"),
-                let bytes = f.int("forwardedBytes"), let unknown = f.int("unknownSender"),
-                let malformed = f.int("malformed")
-            else { return nil }
-            return .relayTraffic(
-                service: service, received: received, forwarded: forwarded, forwardedBytes: bytes,
-                unknownSender: unknown,
-                malformed: malformed)
         case "client-joined":
             guard let participant = f.int("participant"), let control = f.str("control"), let data = f.str("data"),
                 let local = f.str("local")
             else { return nil }
             return .clientJoined(service: service, participant: participant, control: control, data: data, local: local)
-        case "speaking":
-            guard let ssrc = f.str("ssrc"), let audio = f.str("audio"), let from = f["from"]?.double,
-                let frames = f.int("frames"), let slot = f.int("slot")
-            else { return nil }
-            return .speaking(service: service, ssrc: ssrc, audio: audio, from: from, frames: frames, slot: slot)
-        case "spoke":
-            guard let ssrc = f.str("ssrc"), let frames = f.int("frames"), let late = f["maxLateMs"]?.double else {
-                return nil
-            }
-            return .spoke(service: service, ssrc: ssrc, frames: frames, maxLateMs: late)
         case "migration-transfer":
             guard let migration = f.str("migration"), let snapshot = f.int("snapshotBytes"),
                 let compressed = f.int("compressedBytes"), let operations = f.int("operations"),
@@ -477,25 +414,13 @@ extension Event {
             return .migrationTransfer(
                 migration: migration, service: service, snapshotBytes: snapshot, compressedBytes: compressed,
                 operations: operations, late: late)
-        case "heard":
-            guard let ssrc = f.str("ssrc"), let file = f.str("file"), let frames = f.int("frames"),
-                let concealed = f.int("concealed"), let silent = f.int("silent"), let packets = f.int("packets"),
-                let malformed = f.int("malformed")
-            else { return nil }
-            return .heard(
-                service: service, ssrc: ssrc, file: file, frames: frames, concealed: concealed, silent: silent,
-                packets: packets, malformed: malformed)
         default: return nil
         }
     }
 }
 
-extension JSONValue {
-    static func int(_ value: Int) -> JSONValue { .number(Double(value)) }
-}
-
 extension [String: JSONValue] {
-    fileprivate func int(_ key: String) -> Int? { self[key]?.double.flatMap { Int(exactly: $0) } }
+    fileprivate func int(_ key: String) -> Int? { self[key]?.integer }
     fileprivate func str(_ key: String) -> String? { self[key]?.string }
     /// A member that may be null: nil when it is missing or mistyped, `.some(nil)` when null.
     fileprivate func optional<Member>(_ key: String, _ read: (String) -> Member?) -> Member?? {

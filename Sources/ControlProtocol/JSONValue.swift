@@ -121,4 +121,10 @@ public enum JSONValue: Sendable, Equatable, Codable {
         if case .string(let value) = self { return value }
         return nil
     }
+
+    /// The number, when it is a whole number an `Int` holds exactly.
+    public var integer: Int? { double.flatMap { Int(exactly: $0) } }
+
+    /// A whole number.
+    public static func int(_ value: Int) -> JSONValue { .number(Double(value)) }
 }

@@ -10,20 +10,6 @@ import ServiceRuntime
 /// every `interval` with moves drawn from `seed`, and counts the ticks it receives. Everything it
 /// holds lives on its connection's event loop.
 public final class GameBot: @unchecked Sendable {
-    /// What a bot saw, for its `game-bot` event.
-    public struct Tally: Sendable, Equatable {
-        public var player: UInt32 = 0
-        public var inputsSent: UInt32 = 0
-        public var ticks = 0
-        public var duplicates = 0
-        public var reordered = 0
-        public var firstTick: UInt32?
-        public var lastTick: UInt32 = 0
-        /// The last input of its own that a tick showed applied.
-        public var lastInputSeen: UInt32 = 0
-        public var malformed = 0
-    }
-
     /// Why a bot could not join.
     public enum JoinError: Error, CustomStringConvertible {
         case refused(String)
@@ -46,7 +32,7 @@ public final class GameBot: @unchecked Sendable {
     private let logger: Logger
     // Below: touched on `loop` only.
     private var random: SeededGenerator
-    private var tally = Tally()
+    private var tally = GameBotTally()
     private var seen: Set<UInt32> = []
     private var welcome: EventLoopPromise<GameMessage>?
     private var playing: RepeatedTask?
@@ -91,15 +77,21 @@ public final class GameBot: @unchecked Sendable {
         return bot
     }
 
+    /// The bot's player id, and the world's control channel and data socket now (`ip:port`).
+    public func whereabouts() async -> (player: UInt32, control: String, data: String) {
+        (try? await loop.submit { (self.tally.player, self.connection.controlAddress, self.connection.dataAddress) }
+            .get()) ?? (0, "", "")
+    }
+
     /// Stops playing, leaves the world, closes the connection, and says what the bot saw.
-    public func finish() async -> Tally {
+    public func finish() async -> GameBotTally {
         let tally =
-            (try? await loop.submit { () -> Tally in
+            (try? await loop.submit { () -> GameBotTally in
                 self.playing?.cancel()
                 self.playing = nil
                 self.connection.request(GameMessage.leave.frame)
                 return self.tally
-            }.get()) ?? Tally()
+            }.get()) ?? GameBotTally()
         await connection.close()
         return tally
     }

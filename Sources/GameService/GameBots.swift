@@ -1,4 +1,5 @@
 import ControlProtocol
+import GameWire
 import GameWorld
 import OverlayCore
 import PeerNode
@@ -51,12 +52,11 @@ public actor GameBots: PeerApplication {
                 group: peer.group, logger: peer.logger,
                 resolve: { [jobs] answer in jobs.spawn { answer(await peer.resolve(service)?.hosts.first) } })
             bots[service] = bot
+            let joined = await bot.whereabouts()
             peer.emit(
-                .other(
-                    name: "game-joined",
-                    fields: [
-                        "service": .string(service), "local": .string(bot.connection.localDataAddress),
-                    ]))
+                .clientJoined(
+                    service: service, participant: Int(joined.player), control: joined.control, data: joined.data,
+                    local: bot.connection.localDataAddress))
         } catch {
             peer.emit(.serviceFailed(service: service, reason: "cannot join: \(error)"))
         }
@@ -72,20 +72,7 @@ public actor GameBots: PeerApplication {
     public func finish(peer: PeerContext) async {
         for (service, bot) in bots.sorted(by: { $0.key < $1.key }) {
             let tally = await bot.finish()
-            peer.emit(
-                .other(
-                    name: "game-bot",
-                    fields: [
-                        "service": .string(service), "player": .number(Double(tally.player)),
-                        "local": .string(bot.connection.localDataAddress),
-                        "inputsSent": .number(Double(tally.inputsSent)), "ticks": .number(Double(tally.ticks)),
-                        "duplicates": .number(Double(tally.duplicates)),
-                        "reordered": .number(Double(tally.reordered)),
-                        "firstTick": tally.firstTick.map { .number(Double($0)) } ?? .null,
-                        "lastTick": .number(Double(tally.lastTick)),
-                        "lastInputSeen": .number(Double(tally.lastInputSeen)),
-                        "malformed": .number(Double(tally.malformed)),
-                    ]))
+            peer.emit(GameEvent.bot(service: service, local: bot.connection.localDataAddress, tally: tally).event)
         }
         bots = [:]
         jobs.finish()

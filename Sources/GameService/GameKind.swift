@@ -1,4 +1,5 @@
 import ControlProtocol
+import GameWire
 import GameWorld
 import ServiceRuntime
 
@@ -15,12 +16,8 @@ extension ServiceKind {
             case .left(let player):
                 .membership(service: service, participant: Int(player.id), name: player.name, change: "left")
             case .inputApplied(let player, let input, let tick):
-                .other(
-                    name: "game-input",
-                    fields: [
-                        "service": .string(service), "player": .number(Double(player)),
-                        "input": .number(Double(input)), "tick": .number(Double(tick)),
-                    ])
+                GameEvent.inputApplied(service: service, player: Int(player), input: Int(input), tick: Int(tick))
+                    .event
             }
         })
 }

@@ -8,7 +8,7 @@ import OverlayCore
 /// player gets the world (`GameTick`) over UDP. Its `state` is the whole movable state: tick,
 /// positions, scores, inputs applied, sessions.
 public struct GameWorld: MobileService {
-    public static let kind = "game"
+    public static let kind = GameEvent.kind
     public static let version: UInt32 = 1
     public static let tickInterval: Duration? = .milliseconds(50)
     /// Players send no datagrams: nothing to put back in order.

@@ -8,6 +8,7 @@ import Registry
 import ServiceRuntime
 import Voice
 import VoiceRelay
+import VoiceWire
 
 /// Voice clients in a peer (`voice-client`): each joins a relay, speaks what it is told and
 /// records what it hears. At the end it writes one WAV per speaker each client heard:
@@ -68,11 +69,12 @@ public actor VoiceClients: PeerApplication {
                     continue
                 }
                 peer.emit(
-                    .heard(
+                    VoiceEvent.heard(
                         service: service, ssrc: ssrc, file: file,
                         frames: speaker.samples.count / entry.client.band.frameSize,
                         concealed: speaker.concealed, silent: speaker.silent, packets: speaker.packets,
-                        malformed: entry.client.malformed))
+                        malformed: entry.client.malformed
+                    ).event)
             }
         }
         clients = [:]
@@ -130,14 +132,16 @@ public actor VoiceClients: PeerApplication {
             let frames = (samples.count + band.frameSize - 1) / band.frameSize
             let slot = try await client.speak(samples) { spoken in
                 peer.emit(
-                    .spoke(
+                    VoiceEvent.spoke(
                         service: service, ssrc: RTPPacket.ssrcText(spoken.ssrc), frames: spoken.frames,
-                        maxLateMs: spoken.maxLate.inMilliseconds))
+                        maxLateMs: spoken.maxLate.inMilliseconds
+                    ).event)
             }
             peer.emit(
-                .speaking(
+                VoiceEvent.speaking(
                     service: service, ssrc: RTPPacket.ssrcText(client.ssrc), audio: speak, from: from, frames: frames,
-                    slot: slot))
+                    slot: slot
+                ).event)
         } catch {
             peer.emit(.serviceFailed(service: service, reason: "cannot speak: \(error)"))
         }

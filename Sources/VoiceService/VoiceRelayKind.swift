@@ -2,6 +2,7 @@ import ControlProtocol
 import NIOCore
 import ServiceRuntime
 import VoiceRelay
+import VoiceWire
 
 /// The voice relay as `ServiceRuntime` runs it.
 public typealias RelayShell = ServiceShell<RelayInstance>
@@ -29,9 +30,10 @@ extension ServiceKind {
 
     /// What the relay counted, for the coordinator.
     static func traffic(_ service: String, _ state: RelayState) -> Event {
-        .relayTraffic(
+        VoiceEvent.relayTraffic(
             service: service, received: Int(state.counters.received), forwarded: Int(state.counters.forwarded),
             forwardedBytes: Int(state.counters.forwardedBytes), unknownSender: Int(state.counters.droppedUnknownSender),
-            malformed: Int(state.counters.droppedMalformed))
+            malformed: Int(state.counters.droppedMalformed)
+        ).event
     }
 }

@@ -66,27 +66,21 @@ import Testing
         #expect(report.gameDetails.first?.arrivals.count == 100)
     }
 
-    static func event(_ seconds: Double, _ peer: String, _ name: String, _ fields: [String: JSONValue]) -> EventLine {
-        EventLine(
-            t: Timestamp(microseconds: t0 + Int64(seconds * 1e6)), peer: peer, event: .other(name: name, fields: fields)
-        )
+    static func event(_ seconds: Double, _ peer: String, _ event: GameEvent) -> EventLine {
+        EventLine(t: Timestamp(microseconds: t0 + Int64(seconds * 1e6)), peer: peer, event: event.event)
     }
 
     @Test func theWorldsLogSaysWhetherEveryInputWasAppliedOnceAndInOrder() throws {
         let applied = [1, 2, 2, 4, 3].enumerated().map { index, input in
             Self.event(
-                Double(index), index < 3 ? "peer-1" : "peer-2", "game-input",
-                [
-                    "service": .string("arena"), "player": .number(1), "input": .number(Double(input)),
-                    "tick": .number(9),
-                ])
+                Double(index), index < 3 ? "peer-1" : "peer-2",
+                .inputApplied(service: "arena", player: 1, input: input, tick: 9))
         }
         let bot = Self.event(
-            9, "peer-3", "game-bot",
-            [
-                "service": .string("arena"), "player": .number(1), "local": .string("127.100.0.3:4000"),
-                "inputsSent": .number(5), "ticks": .number(99), "duplicates": .number(0), "reordered": .number(0),
-            ])
+            9, "peer-3",
+            .bot(
+                service: "arena", local: "127.100.0.3:4000",
+                tally: GameBotTally(player: 1, inputsSent: 5, ticks: 99, lastTick: 99, lastInputSeen: 5)))
         var game = try #require(GameFigures(events: applied + [bot]))
         let client = try #require(game.clients.first)
         #expect(client.inputsSent == 5 && client.inputsApplied == 5)

@@ -2,6 +2,7 @@ import ControlProtocol
 import Foundation
 import SeamlessTestKit
 import Testing
+import VoiceWire
 
 @testable import Analysis
 
@@ -60,16 +61,18 @@ import Testing
             LifecycleAnalysisTests.run + [
                 EventLine(
                     t: t, peer: "peer-2",
-                    event: .speaking(
+                    event: VoiceEvent.speaking(
                         service: "voice", ssrc: "0x0ae23dfb", audio: "Testbed/audio/reference.wav", from: 4,
                         frames: 200,
-                        slot: 0)),
+                        slot: 0
+                    ).event),
                 EventLine(
                     t: t, peer: "peer-3",
-                    event: .heard(
+                    event: VoiceEvent.heard(
                         service: "voice", ssrc: "0x0ae23dfb", file: "/abs/run/audio/peer-3-from-0x0ae23dfb.wav",
                         frames: 200,
-                        concealed: 2, silent: 0, packets: 198, malformed: 0)),
+                        concealed: 2, silent: 0, packets: 198, malformed: 0
+                    ).event),
             ]
         let report = RunReport(events: events)
         let recording = try #require(report.voice?.recordings.first)

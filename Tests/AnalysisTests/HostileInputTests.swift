@@ -2,6 +2,7 @@ import ControlProtocol
 import Foundation
 import SeamlessTestKit
 import Testing
+import VoiceWire
 
 @testable import Analysis
 
@@ -113,18 +114,21 @@ import Testing
             + (0..<4).map { index in
                 EventLine(
                     t: Timestamp(microseconds: 1_764_000_000_000_000 + Int64(index)), peer: "peer-\(index + 1)",
-                    event: .heard(
+                    event: VoiceEvent.heard(
                         service: "voice", ssrc: "0x0000000\(index)", file: "a.wav", frames: big, concealed: big,
-                        silent: big, packets: big, malformed: big))
+                        silent: big, packets: big, malformed: big
+                    ).event)
             } + [
                 EventLine(
                     t: Timestamp(microseconds: 1_764_000_000_000_009), peer: "peer-1",
-                    event: .speaking(
-                        service: "voice", ssrc: "0x00000000", audio: "a.wav", from: 0, frames: 1, slot: Int.min)),
+                    event: VoiceEvent.speaking(
+                        service: "voice", ssrc: "0x00000000", audio: "a.wav", from: 0, frames: 1, slot: Int.min
+                    ).event),
                 EventLine(
                     t: Timestamp(microseconds: 1_764_000_000_000_010), peer: "peer-1",
-                    event: .speaking(
-                        service: "voice", ssrc: "0x00000000", audio: "a.wav", from: 0, frames: 1, slot: Int.max)),
+                    event: VoiceEvent.speaking(
+                        service: "voice", ssrc: "0x00000000", audio: "a.wav", from: 0, frames: 1, slot: big
+                    ).event),
             ]
         let report = RunReport(events: events)
         #expect(report.text().contains("\(Int.max) frames heard"))

@@ -31,8 +31,12 @@ import Testing
                 "Scenario", "ControlProtocol", "RTP", "DHT", "Registry", "VoiceRelay",
             ]),
             "VoiceRelay": io.union(upper).union(executables).union(["Scenario", "ControlProtocol", "DHT", "Registry"]),
+            // A kind's events and formats, which the judge reads: nothing of the kind itself.
+            "VoiceWire": io.union(upper).union(executables).union(["Scenario", "VoiceRelay", "Mobility", "RTP"]),
+            "GameWire": io.union(upper).union(executables).union(["Scenario", "GameWorld", "GameService", "Mobility"]),
             "Analysis": [
-                "Harness", "PeerNode", "Voice", "ServiceRuntime", "VoiceService", "VoiceRelay", "NIOCore", "NIOPosix",
+                "Harness", "PeerNode", "Voice", "ServiceRuntime", "VoiceService", "VoiceRelay", "GameWorld",
+                "GameService", "Mobility", "NIOCore", "NIOPosix",
             ].reduce(
                 into: executables
             ) { $0.insert($1) },
@@ -41,7 +45,8 @@ import Testing
             "Voice": executables.union(["Harness", "Analysis", "PeerNode", "Scenario", "NIOCore", "NIOPosix"]),
             // The runtime knows no kind: every kind plugs into it.
             "ServiceRuntime": executables.union([
-                "Harness", "Analysis", "Scenario", "VoiceService", "VoiceRelay", "Voice", "RTP",
+                "Harness", "Analysis", "Scenario", "VoiceService", "VoiceRelay", "VoiceWire", "Voice", "RTP",
+                "GameService", "GameWorld", "GameWire",
             ]),
             "VoiceService": executables.union(["Harness", "Analysis", "Scenario"]),
         ]

@@ -41,18 +41,9 @@ import Testing
         .deployed(service: "voice", kind: "voice-relay", control: "127.100.0.1:40001", data: "127.100.0.1:40002"),
         .serviceFailed(service: "voice", reason: "not found in the registry"),
         .membership(service: "voice", participant: 2, name: "peer-3", change: "joined"),
-        .relayTraffic(
-            service: "voice", received: 1200, forwarded: 2400, forwardedBytes: 180_000, unknownSender: 1, malformed: 2),
         .clientJoined(
             service: "voice", participant: 2, control: "127.100.0.1:40001", data: "127.100.0.1:40002",
             local: "127.100.0.3:50000"),
-        .speaking(
-            service: "voice", ssrc: "0x0ae23dfb", audio: "Testbed/audio/reference.wav", from: 8, frames: 400,
-            slot: 850),
-        .spoke(service: "voice", ssrc: "0x0ae23dfb", frames: 400, maxLateMs: 0.25),
-        .heard(
-            service: "voice", ssrc: "0x0ae23dfb", file: "/tmp/run/audio/peer-2-from-0x0ae23dfb.wav", frames: 400,
-            concealed: 3, silent: 450, packets: 397, malformed: 0),
         .other(name: "frobnicated", fields: ["key": .string("ab"), "hops": .number(3), "ok": .bool(true)]),
     ]
 
