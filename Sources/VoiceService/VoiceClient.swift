@@ -185,6 +185,12 @@ public final class VoiceClient: @unchecked Sendable {
         }.get()
     }
 
+    /// Frames of each speaker played out so far (heard, concealed or silent), by SSRC.
+    public func framesPlayed() async -> [UInt32: Int] {
+        (try? await loop.submit { [band] in self.tracks.mapValues { $0.track.heard.count / band.frameSize } }.get())
+            ?? [:]
+    }
+
     /// Stops speaking and playing, leaves the relay, closes both channels, and returns what was
     /// heard from each speaker (in the order of their SSRCs).
     public func finish() async -> [Heard] {

@@ -168,11 +168,18 @@ import VoiceRelay
         try await withEventLoops(2) { group in
             let (overlay, source, clients) = try await Self.relayOnAWithThreeClients(group: group)
             let speech = Array(try WAVFile.read(path: Self.reference).samples.prefix(16000 * 3))
+            let listeners = Array(clients.dropFirst())
             _ = try await clients[0].speak(speech)
-            try await Task.sleep(for: .seconds(1))
+            // The relay moves while the speaker is a third of the way through.
+            #expect(try await eventually { await clients[0].reached(listeners, frames: 50) })
             try await source.migrate(
                 id: 7, to: MigrationMessage.Peer(name: "b", overlay: "b"), host: overlay.host("a"))
-            try await Task.sleep(for: .milliseconds(2700))
+            #expect(
+                try await eventually {
+                    let released = overlay.phases(on: "a").last == "release" && overlay.shell(on: "a") == nil
+                    let heard = await clients[0].reached(listeners, frames: 150)
+                    return released && heard && overlay.phases(on: "b").last == "release"
+                })
 
             let target = try #require(overlay.shell(on: "b"))
             #expect(
@@ -197,7 +204,7 @@ import VoiceRelay
             }
             #expect(compressed < snapshot)
 
-            let heard = await Self.heard(Array(clients.dropFirst()), from: clients[0].ssrc)
+            let heard = await Self.heard(listeners, from: clients[0].ssrc)
             #expect(heard.count == 2)
             for listener in heard { #expect(listener.packets == 150 && listener.concealed == 0, "\(listener)") }
             _ = await clients[0].finish()
@@ -214,8 +221,7 @@ import VoiceRelay
             #expect(await relay.superseded(by: 3) == false, "already stopped")
             // Its sockets are closed: what a client says reaches nobody.
             let speech = Array(try WAVFile.read(path: Self.reference).samples.prefix(16000 / 2))
-            _ = try await clients[0].speak(speech)
-            try await Task.sleep(for: .milliseconds(700))
+            _ = try await clients[0].say(speech)
             let heard = await Self.heard(Array(clients.dropFirst()), from: clients[0].ssrc)
             #expect(heard.isEmpty, "\(heard)")
             _ = await clients[0].finish()
@@ -228,10 +234,15 @@ import VoiceRelay
             // The target dies as it acknowledges the snapshot: the source hears nothing more.
             overlay.state.withLock { $0.crashBefore["b"] = "acknowledge" }
             let speech = Array(try WAVFile.read(path: Self.reference).samples.prefix(16000 * 3))
+            let listeners = Array(clients.dropFirst())
             _ = try await clients[0].speak(speech)
-            try await Task.sleep(for: .milliseconds(500))
+            #expect(try await eventually { await clients[0].reached(listeners, frames: 25) })
             try await source.migrate(id: 8, to: MigrationMessage.Peer(name: "b", overlay: "b"), host: overlay.host("a"))
-            try await Task.sleep(for: .milliseconds(2800))
+            #expect(
+                try await eventually {
+                    let heard = await clients[0].reached(listeners, frames: 150)
+                    return heard && overlay.phases(on: "a").last == "aborted"
+                })
 
             #expect(overlay.phases(on: "a") == ["prepare", "replicate", "sync", "aborted"])
             #expect(overlay.shell(on: "a") === source)
@@ -239,7 +250,7 @@ import VoiceRelay
                 let moves = try await client.loop.submit { client.connection.moves }.get()
                 #expect(moves == 0)
             }
-            let heard = await Self.heard(Array(clients.dropFirst()), from: clients[0].ssrc)
+            let heard = await Self.heard(listeners, from: clients[0].ssrc)
             #expect(heard.count == 2)
             for listener in heard { #expect(listener.packets == 150 && listener.concealed == 0, "\(listener)") }
             #expect(try await source.state().counters.forwarded == 300)
@@ -254,43 +265,37 @@ import VoiceRelay
             // The source dies instead of committing: the target holds a complete replica.
             overlay.state.withLock { $0.crashBefore["a"] = "commit" }
             try await source.migrate(id: 9, to: MigrationMessage.Peer(name: "b", overlay: "b"), host: overlay.host("a"))
-            let crashed = ContinuousClock.now
-            // The target waits out its silence timeout and the source's lease (1 s each here).
-            var target: RelayShell?
-            while target == nil, ContinuousClock.now < crashed + .seconds(6) {
-                try await Task.sleep(for: .milliseconds(20))
-                target = overlay.shell(on: "b")
-            }
-            let failover = ContinuousClock.now - crashed
-            let serving = try #require(target, "no failover")
+            // The target waits out its silence timeout and the source's lease (1 s each here); when
+            // it may take over is the hosting core's, tested in the simulation (`MobilityTests`).
+            #expect(try await eventually { overlay.shell(on: "b") != nil }, "no failover")
+            let serving = try #require(overlay.shell(on: "b"))
             #expect(overlay.phases(on: "b") == ["prepare", "replicate", "sync", "failover"])
-            #expect(failover >= .seconds(2) && failover < .seconds(4), "failover after \(failover)")
+            let record = try #require(await overlay.host("x").resolve("voice"))
+            #expect(record.epoch == 2 && record.hosts == [serving.controlAddress])
 
             // The clients' channels broke without a redirect: they resolve again and resume.
-            var found = false
-            for _ in 0..<150 where !found {
-                try await Task.sleep(for: .milliseconds(20))
-                var all = true
-                for client in clients
-                where try await client.loop.submit({ client.connection.controlAddress }).get() != serving.controlAddress
-                {
-                    all = false
-                }
-                found = all
-            }
-            #expect(found, "every client resumed at the new host")
+            #expect(
+                try await eventually {
+                    for client in clients
+                    where try await client.loop.submit({ client.connection.controlAddress }).get()
+                        != serving.controlAddress
+                    {
+                        return false
+                    }
+                    return true
+                }, "every client resumed at the new host")
             let state = try await serving.state()
             #expect(state.participants.map(\.name) == ["client-1", "client-2", "client-3"])
             let speech = Array(try WAVFile.read(path: Self.reference).samples.prefix(16000))
-            _ = try await clients[1].speak(speech)
-            try await Task.sleep(for: .milliseconds(1300))
-            let heard = await Self.heard([clients[0], clients[2]], from: clients[1].ssrc)
+            let listeners = [clients[0], clients[2]]
+            _ = try await clients[1].say(speech)
+            #expect(try await eventually { await clients[1].reached(listeners, frames: 50) })
+            let heard = await Self.heard(listeners, from: clients[1].ssrc)
             #expect(heard.count == 2)
             for listener in heard { #expect(listener.packets == 50 && listener.concealed == 0, "\(listener)") }
             // The leave each client sent on finishing applied once, at the new host.
             _ = await clients[1].finish()
-            try await Task.sleep(for: .milliseconds(300))
-            #expect(try await serving.state().participants.isEmpty)
+            #expect(try await eventually { try await serving.state().participants.isEmpty })
             // Its migration never got a release from the dead source, yet the relay is its own: a
             // higher epoch elsewhere still stops it.
             #expect(await serving.superseded(by: 5))

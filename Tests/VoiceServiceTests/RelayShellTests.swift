@@ -79,7 +79,7 @@ import VoiceRelay
         }
     }
 
-    /// The first `count` datagrams from `inbound`, or as many as came within `limit`.
+    /// The first `count` datagrams from `inbound`, or none when they did not all come within `limit`.
     static func collect(
         _ count: Int, from inbound: NIOAsyncChannelInboundStream<AddressedEnvelope<ByteBuffer>>, within limit: Duration
     ) async throws -> [(bytes: [UInt8], sender: SocketAddress)] {
@@ -164,12 +164,7 @@ import VoiceRelay
                     ByteBuffer(bytes: SessionMessage.request(sequence: 2, body: RelayMessage.leave.frame).frame))
                 try await participant.control.close()
             }
-            // Within 5 s, however busy the machine.
-            var remaining = try await relay.state().participants.count
-            for _ in 0..<100 where remaining > 1 {
-                try await Task.sleep(for: .milliseconds(50))
-                remaining = try await relay.state().participants.count
-            }
+            #expect(try await eventually { try await relay.state().participants.count == 1 })
             #expect(try await relay.state().participants.map(\.name) == ["peer-1"])
             await relay.close()
         }
@@ -192,13 +187,13 @@ import VoiceRelay
             let third = Array(source.dropFirst(16000 * 5).prefix(16000 * 1))
             // peer-1 speaks 3 s, then peer-2 speaks 2 s, then peer-1 again for 1 s.
             let (ssrc1, ssrc2) = (clients[0].ssrc, clients[1].ssrc)
-            #expect(try await clients[0].speak(first) == 0)
-            try await Task.sleep(for: .milliseconds(3200))
-            #expect(try await clients[1].speak(second) == 0)
-            try await Task.sleep(for: .milliseconds(2200))
-            let again = try await clients[0].speak(third)
+            #expect(try await clients[0].say(first) == 0)
+            #expect(try await clients[1].say(second) == 0)
+            let again = try await clients[0].say(third)
             #expect(again > 150 + 10, "the second spurt starts at slot \(again), after the silence")
-            try await Task.sleep(for: .milliseconds(1400))
+            let (one, two) = (again + third.count / 320, second.count / 320)
+            #expect(try await eventually { await clients[0].reached([clients[1], clients[2]], frames: one) })
+            #expect(try await eventually { await clients[1].reached([clients[0], clients[2]], frames: two) })
             var heard: [[VoiceClient.Heard]] = []
             for client in clients { heard.append(await client.finish()) }
 
@@ -237,17 +232,4 @@ import VoiceRelay
             await relay.close()
         }
     }
-}
-
-/// Runs `body` with an event loop group of `threads` threads, shut down afterwards also when
-/// `body` throws (a failed step must not leave the loops running into the next test).
-func withEventLoops(_ threads: Int, _ body: (MultiThreadedEventLoopGroup) async throws -> Void) async throws {
-    let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-    do {
-        try await body(group)
-    } catch {
-        try? await group.shutdownGracefully()
-        throw error
-    }
-    try await group.shutdownGracefully()
 }
