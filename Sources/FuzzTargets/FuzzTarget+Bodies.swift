@@ -81,12 +81,16 @@ extension FuzzTarget {
     static func mobility(_ bytes: [UInt8]) {
         guard let selector = bytes.first else { return }
         let rest = Array(bytes.dropFirst())
-        if selector % 2 == 0 {
+        switch selector % 3 {
+        case 0:
             guard let message = try? MigrationMessage(frame: rest) else { return }
             check((try? MigrationMessage(frame: message.frame)) == message, "migration message \(rest)")
-        } else {
+        case 1:
             guard let message = try? SessionMessage(frame: rest) else { return }
             check((try? SessionMessage(frame: message.frame)) == message, "session message \(rest)")
+        default:
+            guard let datagram = try? LateDatagram(bytes: rest) else { return }
+            check((try? LateDatagram(bytes: datagram.bytes)) == datagram, "late datagram \(rest)")
         }
     }
 

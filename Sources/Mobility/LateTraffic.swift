@@ -11,6 +11,10 @@ public enum LateTraffic: Sendable, Equatable {
         case data = 1, control
     }
 
+    /// Whether `bytes` (as `bytes` encodes traffic) hold a data packet: those travel as a
+    /// `LateDatagram` once the target's data socket is known.
+    public static func isData(_ bytes: [UInt8]) -> Bool { bytes.first == Kind.data.rawValue }
+
     public var bytes: [UInt8] {
         var writer = WireWriter()
         switch self {
@@ -45,5 +49,54 @@ public enum LateTraffic: Sendable, Equatable {
         case nil: throw .unknownType(type, offset: offset)
         }
         try reader.finish()
+    }
+}
+
+/// A data packet the source forwards to the target's data socket over UDP rather than inside
+/// a `late` message on the overlay's TCP connection: each goes as it came, so one lost on the
+/// way holds up no other (over TCP a lost segment holds back every later packet until it is
+/// resent, and they reach the receivers behind the packets sent to the target directly).
+///
+///     'M' 'L'  version (1)  migration UInt64  traffic (`LateTraffic.data` as `bytes` encodes it)
+public struct LateDatagram: Sendable, Equatable {
+    public static let magic: (UInt8, UInt8) = (0x4D, 0x4C)
+    public static let version: UInt8 = 1
+
+    public var migration: UInt64
+    public var traffic: [UInt8]
+
+    public init(migration: UInt64, traffic: [UInt8]) {
+        self.migration = migration
+        self.traffic = traffic
+    }
+
+    public var bytes: [UInt8] {
+        var writer = WireWriter()
+        writer.append([Self.magic.0, Self.magic.1, Self.version])
+        writer.integer(migration)
+        writer.append(traffic)
+        return writer.bytes
+    }
+
+    /// Whether `bytes` start like a late datagram (its magic), before reading it.
+    public static func looksLike(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.count >= 3 && bytes[0] == magic.0 && bytes[1] == magic.1
+    }
+
+    /// Reads one; the traffic inside must read as a data packet.
+    public init(bytes: [UInt8]) throws(WireError) {
+        var reader = WireReader(bytes)
+        let head = try reader.bytes(2)
+        guard head.first == Self.magic.0, head.last == Self.magic.1 else {
+            throw .invalid("not a late datagram", offset: 0)
+        }
+        let version = try reader.integer(UInt8.self)
+        guard version == Self.version else { throw .unsupportedVersion(version) }
+        migration = try reader.integer(UInt64.self)
+        let offset = reader.offset
+        traffic = Array(try reader.bytes(bytes.count - offset))
+        guard case .data = try LateTraffic(bytes: traffic) else {
+            throw .invalid("late datagram without data", offset: offset)
+        }
     }
 }

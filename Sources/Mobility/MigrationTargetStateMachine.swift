@@ -73,6 +73,10 @@ public struct MigrationTargetStateMachine: Sendable {
     public private(set) var failedOver = false
     private var hosting: Set<String>
     private var waitingForLease = false
+    /// Late traffic that came before the commit (as datagrams may), for the takeover.
+    private var early: [[UInt8]] = []
+    /// At most this much of it is kept: a second of a few dozen senders.
+    static let maximumEarly = 1024
 
     /// `hosting`: services this host serves already (it refuses to take one of them again).
     public init(
@@ -137,6 +141,11 @@ public struct MigrationTargetStateMachine: Sendable {
                 + [.send(.tookOver(migration: migration!))]
         case (.message(.late(_, let traffic)), .takeover?):
             return [.deliver(traffic: traffic)]
+        case (.message(.late(_, let traffic)), .sync?):
+            // A datagram that overtook the commit (it was lost and resent on the overlay): kept
+            // for the takeover, and dropped with the replica if there is none.
+            if early.count < Self.maximumEarly { early.append(traffic) }
+            return []
         case (.message(.release), .takeover?):
             phase = .release
             return [.phase(.release)]
@@ -169,7 +178,9 @@ public struct MigrationTargetStateMachine: Sendable {
     private mutating func takeOver(failover: Bool) -> [Output] {
         phase = .takeover
         failedOver = failover
-        return [.cancelTimer(.silence), .cancelTimer(.failover), .serve(epoch: epoch), .phase(.takeover)]
+        let kept = early.map { Output.deliver(traffic: $0) }
+        early = []
+        return [.cancelTimer(.silence), .cancelTimer(.failover), .serve(epoch: epoch), .phase(.takeover)] + kept
     }
 
     private mutating func abort(because reason: String) -> [Output] {

@@ -1,3 +1,5 @@
+import OverlayCore
+
 /// One service on one host, as a value: what the host is to the service (`Role`), the registry
 /// epoch it serves under, the migration under way on either side (composing the source's and
 /// the target's state machines), the answers to clients held until the target holds the change
@@ -77,6 +79,9 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
     public enum Output: Sendable {
         /// A migration frame to the host whose overlay listener is at `to`.
         case send(MigrationMessage, to: String)
+        /// A late data packet, as a `LateDatagram`, from this host's data socket to the target's
+        /// (`ip:port`).
+        case sendDatagram([UInt8], to: String)
         case setTimer(Timer, after: Duration)
         case cancelTimer(Timer)
         /// Answers now due to the clients that wait for them, in order.
@@ -171,6 +176,17 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
     public var receivesLateTraffic: Bool {
         guard case .target = migration else { return false }
         return servesHere
+    }
+
+    /// A datagram that reached this host's data socket from `sender` (`ip:port`), as the late
+    /// message it carries when it is a `LateDatagram` of the migration this host is the target
+    /// of, from its source's host; nil for anything else (a client's datagram goes its way).
+    public func lateMessage(inDatagram bytes: [UInt8], from sender: String) -> MigrationMessage? {
+        guard case .target(let machine) = migration, let id = machine.migration,
+            let source = machine.source.flatMap({ HostPort($0.overlay) }), HostPort(sender)?.host == source.host,
+            let datagram = try? LateDatagram(bytes: bytes), datagram.migration == id
+        else { return nil }
+        return .late(migration: id, traffic: datagram.traffic)
     }
 
     /// Whether `message` belongs to the migration under way (a target's first one names it).
@@ -279,6 +295,11 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
         var outputs: [Output] = []
         for step in steps {
             switch step {
+            case .send(.late(let id, let traffic)) where LateTraffic.isData(traffic) && machine.targetData != nil:
+                // Data goes as datagrams once the target's data socket is known: none waits
+                // for another that was lost.
+                let datagram = LateDatagram(migration: id, traffic: traffic)
+                outputs.append(.sendDatagram(datagram.bytes, to: machine.targetData ?? ""))
             case .send(let message):
                 outputs.append(.send(message, to: target.overlay))
             case .setTimer(let timer, let delay):

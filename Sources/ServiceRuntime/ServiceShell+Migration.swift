@@ -192,6 +192,10 @@ extension ServiceShell {
             switch output {
             case .send(let message, let overlay):
                 host?.send(message.frame, overlay)
+            case .sendDatagram(let bytes, let target):
+                guard let address = socketAddress(target) else { continue }
+                datagrams?.writeAndFlush(
+                    AddressedEnvelope(remoteAddress: address, data: ByteBuffer(bytes: bytes)), promise: nil)
             case .setTimer(let timer, let delay):
                 schedule(timer, after: delay)
             case .cancelTimer(let timer):

@@ -208,6 +208,11 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
     func datagram(_ envelope: AddressedEnvelope<ByteBuffer>, context: ChannelHandlerContext) {
         loop.assertInEventLoop()
         let sender = envelope.remoteAddress.endpoint
+        if envelope.data.withUnsafeReadableBytes(LateDatagram.looksLike),
+            let late = hosting.lateMessage(inDatagram: Array(buffer: envelope.data), from: sender)
+        {
+            return perform(hosting.handle(.message(late)))
+        }
         switch hosting.role {
         case .primary:
             if hosting.receivesLateTraffic,
@@ -299,7 +304,7 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
         connections[connection]?.writeAndFlush(ByteBuffer(bytes: message.frame), promise: nil)
     }
 
-    private func socketAddress(_ text: String) -> SocketAddress? {
+    func socketAddress(_ text: String) -> SocketAddress? {
         if let known = socketAddresses[text] { return known }
         guard let address = SocketAddress(endpoint: text) else {
             logger.warning("\(service): cannot send to '\(text)'")

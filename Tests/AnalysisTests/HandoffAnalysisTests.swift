@@ -46,7 +46,7 @@ import Testing
                 at: t0 + time, from: (sequence >= 102 ? "127.100.0.2" : "127.100.0.1", 7000), to: ("127.100.0.3", 7000),
                 payload: rtpBytes(sequence: UInt16(sequence), timestamp: UInt32(sequence * 320), ssrc: 42))
         }
-        // Overlay traffic: two packets between the hosts inside the window (154 + 104 bytes),
+        // Traffic between the hosts: two overlay packets inside the window (154 + 104 bytes),
         // one outside it, one to a bystander.
         builder.tcp(
             at: t0 + 1_060_000, from: ("127.100.0.1", 7000), to: ("127.100.0.2", 40000),
@@ -54,6 +54,10 @@ import Testing
         builder.tcp(
             at: t0 + 2_010_000, from: ("127.100.0.2", 40000), to: ("127.100.0.1", 7000),
             payload: [UInt8](repeating: 1, count: 50))
+        // A late packet the source forwards as a datagram (72 bytes), inside the window.
+        builder.udp(
+            at: t0 + 2_020_000, from: ("127.100.0.1", 40002), to: ("127.100.0.2", 40004),
+            payload: [0x4D, 0x4C, 1] + [UInt8](repeating: 2, count: 27))
         builder.tcp(at: t0 + 4_900_000, from: ("127.100.0.1", 7000), to: ("127.100.0.2", 40000), payload: [1])
         builder.tcp(at: t0 + 2_000_000, from: ("127.100.0.1", 7000), to: ("127.100.0.4", 40000), payload: [1])
         return builder
@@ -84,7 +88,7 @@ import Testing
         #expect(handoff.duplicates == 1)
         #expect(handoff.reordered == 1)
         #expect(handoff.maxGapMs == 60)
-        #expect(handoff.overheadBytes == 154 + 104)
+        #expect(handoff.overheadBytes == 154 + 104 + 72)
         // Seq 0...249 less 10 and 101; the window is 0.5 s to 4.5 s: arrivals at 0.5-4.5 s.
         let inside = report.streamDetails[0].arrivals.filter {
             !$0.duplicate && $0.t >= handoff.start - 0.5 && $0.t <= handoff.end + 0.5
@@ -134,7 +138,7 @@ import Testing
                 silenceMicroseconds: 980_000))
         arrivals.append(.init(microseconds: resumed + 20_000, sequence: 11, duplicate: false, reordered: false))
         HandoffAnalysis.measure(
-            &handoffs, streams: [StreamDetail(arrivals: arrivals, gapHistogram: [])], overlay: [], addresses: [:])
+            &handoffs, streams: [StreamDetail(arrivals: arrivals, gapHistogram: [])], hostTraffic: [], addresses: [:])
         #expect(handoffs[0].maxGapMs == 20)
         #expect(handoffs[0].lost == 0)
     }

@@ -38,6 +38,8 @@ struct MigrationWorld {
 
     enum Event {
         case deliver(to: Side, MigrationMessage)
+        /// A datagram from one host's data socket (`ip:port`) to the other's.
+        case datagram(to: Side, [UInt8], from: String)
         case timer(Side, Hosting.Timer, generation: Int)
         case unreachable(Side)
         case clientChange
@@ -157,6 +159,10 @@ struct MigrationWorld {
             log.append("\(now) -> \(side): \(message)")
             carryOut(side, hosting[side]!.handle(.message(message)))
             injectFault()
+        case .datagram(let side, let bytes, let sender):
+            guard hosts[side]!.alive, linkUp, let late = hosting[side]!.lateMessage(inDatagram: bytes, from: sender)
+            else { return }
+            carryOut(side, hosting[side]!.handle(.message(late)))
         case .timer(let side, let timer, let generation):
             guard hosts[side]!.alive, timerGenerations["\(side) \(timer)"] == generation else { return }
             carryOut(side, hosting[side]!.handle(.timerFired(timer)))
@@ -223,6 +229,13 @@ struct MigrationWorld {
             switch output {
             case .send(let message, _):
                 send(message, to: side.other)
+            case .sendDatagram(let bytes, _):
+                // Its own delay, not the connection's order: it may overtake the frames.
+                guard linkUp else { break }
+                let host = HostPort(Self.names[side]!.overlay)!.host
+                schedule(
+                    .datagram(to: side.other, bytes, from: "\(host):5000"),
+                    after: .microseconds(200 + Int64(random.next() % 4800)))
             case .setTimer(let timer, let delay):
                 let key = "\(side) \(timer)"
                 let generation = (timerGenerations[key] ?? 0) + 1

@@ -10,8 +10,8 @@ public struct CaptureReport: Sendable, Equatable, Codable {
     public var bandwidth: BandwidthFigures
     /// Per-packet samples for charts, in `streams` order; not part of report.json.
     public var details: [StreamDetail] = []
-    /// Every packet on the overlay port, for migration overhead; not part of report.json.
-    public var overlay: [OverlayPacket] = []
+    /// Traffic between hosts, for migration overhead; not part of report.json.
+    public var hostTraffic: [HostPacket] = []
     /// Game ticks per receiver, and their arrivals (for handoff windows).
     public var games: [GameTickFigures] = []
     public var gameDetails: [StreamDetail] = []
@@ -154,7 +154,7 @@ public enum CaptureAnalysis {
         var framed = FramedRTPFlows()
         var games = GameTickStreams()
         var bandwidth = BandwidthMeter()
-        var overlayPackets: [OverlayPacket] = []
+        var hostPackets: [HostPacket] = []
         var earliest = Int64.max
         var latest = Int64.min
         let format: PcapFormat
@@ -179,13 +179,13 @@ public enum CaptureAnalysis {
                 case .other: figures.otherPackets += 1
                 case .segment(let segment):
                     let overlay = segment.source.port == overlayPort || segment.destination.port == overlayPort
-                    func count() {
+                    func count(betweenHosts: Bool = overlay) {
                         bandwidth.add(
                             bytes: record.originalLength, from: segment.source, to: segment.destination,
                             class: overlay ? .overlay : .other, at: record.microseconds)
-                        if overlay {
-                            overlayPackets.append(
-                                OverlayPacket(
+                        if betweenHosts {
+                            hostPackets.append(
+                                HostPacket(
                                     t: Double(record.microseconds) / 1e6, source: segment.source.host,
                                     destination: segment.destination.host, bytes: record.originalLength))
                         }
@@ -211,7 +211,9 @@ public enum CaptureAnalysis {
                                 header, segment: segment, at: record.microseconds, bytes: record.originalLength,
                                 bandwidth: &bandwidth)
                         } else {
-                            count()
+                            // Neither media nor a tick: a datagram between hosts (late data a
+                            // migration's source forwards) or something else.
+                            count(betweenHosts: true)
                             rtp.sessions.read(sipMessage: segment.payload)
                         }
                     }
@@ -261,7 +263,7 @@ public enum CaptureAnalysis {
         figures.gamePackets -= games.malformed
         return CaptureReport(
             capture: figures, streams: reported.map(\.0), bandwidth: bandwidth.figures(), details: reported.map(\.1),
-            overlay: overlayPackets, games: ticks.map(\.0), gameDetails: ticks.map(\.1))
+            hostTraffic: hostPackets, games: ticks.map(\.0), gameDetails: ticks.map(\.1))
     }
 
     /// Reads and analyses a pcap file.

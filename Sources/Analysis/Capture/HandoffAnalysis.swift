@@ -18,8 +18,9 @@ public struct HandoffFigures: Sendable, Equatable, Codable {
     public var commitMs: Double?
     /// From `commit` (the source stops changing state) to `takeover` (the target is primary).
     public var takeoverMs: Double?
-    /// Bytes on the overlay port between the two hosts inside the window: migration control
-    /// and state (DHT traffic between them in that window counts too).
+    /// Bytes between the two hosts inside the window: migration control and state on the
+    /// overlay port, and the late data forwarded as datagrams (DHT traffic between them in that
+    /// window counts too).
     public var overheadBytes: Int?
     /// From the source's `migration-transfer` event: the snapshot before and after
     /// compression, the operations streamed after it, the late traffic forwarded.
@@ -84,7 +85,7 @@ public enum HandoffAnalysis {
     /// Fills each handoff's window figures from the streams' arrivals and the overlay traffic
     /// between its hosts; `addresses` maps peer names to their IP addresses.
     public static func measure(
-        _ handoffs: inout [HandoffFigures], streams: [StreamDetail], overlay: [OverlayPacket],
+        _ handoffs: inout [HandoffFigures], streams: [StreamDetail], hostTraffic: [HostPacket],
         addresses: [String: String]
     ) {
         for index in handoffs.indices {
@@ -119,7 +120,7 @@ public enum HandoffAnalysis {
             handoffs[index].reordered = reordered
             handoffs[index].maxGapMs = maxGap
             if let from = addresses[handoffs[index].from], let to = addresses[handoffs[index].to] {
-                handoffs[index].overheadBytes = overlay.filter {
+                handoffs[index].overheadBytes = hostTraffic.filter {
                     window.contains($0.t)
                         && (($0.source == from && $0.destination == to) || ($0.source == to && $0.destination == from))
                 }.reduce(0) { $0 + $1.bytes }
@@ -178,8 +179,10 @@ public struct HandoffLoss: Sendable, Equatable, Codable {
     }
 }
 
-/// A packet on the overlay port: who sent how much to whom, when.
-public struct OverlayPacket: Sendable, Equatable {
+/// A packet that may pass between hosts rather than to a client: TCP on the overlay port
+/// (migration frames, the DHT) and UDP that reads as neither RTP, RTCP nor a game tick (the
+/// late data a migration's source forwards as datagrams). Who sent how much to whom, when.
+public struct HostPacket: Sendable, Equatable {
     public var t: Double
     public var source: String
     public var destination: String

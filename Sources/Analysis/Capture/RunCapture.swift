@@ -29,7 +29,7 @@ extension RunReport {
         for (address, peer) in peerByAddress { addresses[peer] = address }
         // Game ticks are streams too: a handoff window judges them as it judges RTP.
         let judged = capture.details + capture.gameDetails
-        HandoffAnalysis.measure(&handoffs, streams: judged, overlay: capture.overlay, addresses: addresses)
+        HandoffAnalysis.measure(&handoffs, streams: judged, hostTraffic: capture.hostTraffic, addresses: addresses)
         handoffLoss = HandoffLoss(handoffs: handoffs, streams: judged)
         game?.attach(capture.games, peerByAddress: peerByAddress)
         let sourceAudio = voice?.sourceAudio ?? [:]
