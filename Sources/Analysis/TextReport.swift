@@ -63,12 +63,21 @@ extension RunReport {
             let takeovers = handoffs.compactMap(\.takeoverMs)
             if let worst = takeovers.max() { line += " · takeover max \(format(worst, 2)) ms" }
             let gaps = handoffs.compactMap(\.maxGapMs)
-            if let worst = gaps.max() { line += " · largest gap \(format(worst, 1)) ms" }
+            if let worst = gaps.max() {
+                line += " · largest gap \(format(worst, 1)) ms"
+                if let service = handoffs.compactMap(\.maxServiceGapMs).max() {
+                    line += " (\(format(service, 1)) ms less the links' drops)"
+                }
+            }
             if handoffs.contains(where: { $0.lost != nil }) {
                 let sum = { (figure: KeyPath<HandoffFigures, Int?>) in
                     handoffs.saturatingSum { $0[keyPath: figure] ?? 0 }
                 }
-                line += " · \(sum(\.lost)) lost, \(sum(\.duplicates)) duplicates, \(sum(\.reordered)) reordered"
+                line += " · \(sum(\.lost)) lost"
+                if handoffs.contains(where: { $0.lostByService != nil }) {
+                    line += " (\(sum(\.lostByNetwork)) by the network, \(sum(\.lostByService)) by the peers)"
+                }
+                line += ", \(sum(\.duplicates)) duplicates, \(sum(\.reordered)) reordered"
             }
             if let overhead = handoffs.compactMap(\.overheadBytes).max() { line += " · overhead max \(overhead) B" }
             out.append(line)
@@ -83,6 +92,10 @@ extension RunReport {
                         + "\(loss.insidePackets + loss.insideLost)), outside \(format(loss.outsideRate * 100, 3)) % "
                         + "(\(loss.outsideLost) of \(loss.outsidePackets + loss.outsideLost)), z \(format(loss.excessZ, 2))"
                 )
+                if let inside = loss.insideLostByService, let outside = loss.outsideLostByService {
+                    out.append(
+                        "          lost by the peers (not the links) inside the windows \(inside), outside \(outside)")
+                }
             }
         }
         if let voice {
@@ -121,12 +134,14 @@ extension RunReport {
         if let capture {
             var line = "capture   \(capture.packets) packets, \(capture.bytes) bytes"
             if let drops = capture.kernelDrops { line += ", \(drops) kernel drops" }
+            if let drops = capture.networkDrops { line += ", \(drops) dropped by the links (drops.pcap)" }
             line += " · \(capture.rtpPackets) RTP"
             if capture.gamePackets > 0 { line += " · \(capture.gamePackets) game ticks" }
             line += " · \(capture.nonRtpUdpPackets) other UDP · \(capture.tcpPackets) TCP"
             if capture.setAsidePackets > 0 { line += " · \(capture.setAsidePackets) RTP-like set aside" }
             if capture.partial { line += "  PARTIAL: \(capture.error ?? "")" }
             out.append(line)
+            if let error = capture.networkDropsError { out.append("capture   drops.pcap not read whole: \(error)") }
         }
         out.append("")
         let rows: [[String]] = peers.list.prefix(peerRows).map(\.row)

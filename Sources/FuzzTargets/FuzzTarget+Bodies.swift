@@ -11,10 +11,15 @@ import VoiceRelay
 
 extension FuzzTarget {
     static func analyse(_ input: UnsafeRawBufferPointer) {
-        guard let report = try? CaptureAnalysis.analyse(input) else { return }
-        _ = report.text(file: "fuzz.pcap")
-        _ = report.html(file: "fuzz.pcap")
-        _ = try? ReportFiles.json(report)
+        guard let capture = try? CaptureAnalysis.analyse(input) else { return }
+        // The same bytes as the run's drops.pcap too: every hole then the network's.
+        let drops = try? NetworkDrops(input)
+        var report = RunReport(events: [])
+        report.attach(capture, drops: drops, events: [])
+        _ = capture.text(file: "fuzz.pcap")
+        _ = capture.html(file: "fuzz.pcap")
+        _ = try? ReportFiles.json(capture)
+        _ = report.text()
     }
 
     /// A section header and one Ethernet interface, for inputs that do not start a pcapng.

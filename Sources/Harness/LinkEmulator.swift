@@ -7,7 +7,9 @@ import OverlayCore
 /// The userspace switch of netns mode: one thread owns every peer's TUN descriptor and the
 /// `LinkSwitch`. It reads each packet a peer sends, asks the switch for its fates, keeps the
 /// deliveries in time order and writes each to the receiver's TUN device when it is due,
-/// handing it to the capture as it goes (raw IP, stamped at delivery on CLOCK_REALTIME).
+/// handing it to the capture as it goes (raw IP, stamped at delivery on CLOCK_REALTIME); a
+/// packet the links deliver to nobody goes to the drops capture, stamped when it was dropped,
+/// so the judge can tell what the network lost from what the peers lost.
 /// Commands from the run (attach, link changes, stop) reach the thread through a queue and a
 /// wake-up pipe.
 final class LinkEmulator: @unchecked Sendable {
@@ -33,29 +35,33 @@ final class LinkEmulator: @unchecked Sendable {
     private var pending = DeliveryQueue()
     private let clock = ContinuousClock()
     private let start: ContinuousClock.Instant
-    private let capture: (handle: OpaquePointer, dumper: OpaquePointer)?
+    private let capture: PcapFile?
+    private let drops: PcapFile?
     private(set) var captured = 0
 
-    init(seed: UInt64, capturePath: String?) throws {
+    init(seed: UInt64, capturePath: String?, dropsPath: String?) throws {
         network = LinkSwitch(seed: seed)
+        // Nothing opened is left open when a later step fails.
+        let capture = try capturePath.map(PcapFile.init(path:))
+        let drops: PcapFile?
+        do {
+            drops = try dropsPath.map(PcapFile.init(path:))
+        } catch {
+            capture?.close()
+            throw error
+        }
         var pipe: [CInt] = [-1, -1]
-        guard seamless_pipe_cloexec(&pipe) == 0 else { throw HarnessError.system(call: "pipe2", errno: errno) }
+        guard seamless_pipe_cloexec(&pipe) == 0 else {
+            capture?.close()
+            drops?.close()
+            throw HarnessError.system(call: "pipe2", errno: errno)
+        }
+        self.capture = capture
+        self.drops = drops
         wakeRead = pipe[0]
         wakeWrite = pipe[1]
         _ = fcntl(wakeRead, F_SETFL, fcntl(wakeRead, F_GETFL) | O_NONBLOCK)
         start = clock.now
-        if let capturePath {
-            guard let handle = pcap_open_dead(DLT_RAW, 65535) else {
-                throw HarnessError.file(path: capturePath, reason: "pcap_open_dead failed")
-            }
-            guard let dumper = pcap_dump_open(handle, capturePath) else {
-                defer { pcap_close(handle) }
-                throw HarnessError.file(path: capturePath, reason: String(cString: pcap_geterr(handle)))
-            }
-            capture = (handle, dumper)
-        } else {
-            capture = nil
-        }
         let thread = Thread { [self] in self.loop() }
         thread.name = "link-emulator"
         thread.start()
@@ -132,6 +138,9 @@ final class LinkEmulator: @unchecked Sendable {
                     let deliveries = buffer.withUnsafeBytes {
                         network.handle(UnsafeRawBufferPointer(rebasing: $0[0..<count]), from: peer, at: now - start)
                     }
+                    if deliveries.isEmpty {
+                        buffer.withUnsafeBytes { drops?.write(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+                    }
                     for delivery in deliveries {
                         let due = start + delivery.at
                         if due <= now, pending.first == nil {
@@ -152,11 +161,8 @@ final class LinkEmulator: @unchecked Sendable {
         }
         for device in devices.values { close(device) }
         devices = [:]
-        if let capture {
-            pcap_dump_flush(capture.dumper)
-            pcap_dump_close(capture.dumper)
-            pcap_close(capture.handle)
-        }
+        capture?.close()
+        drops?.close()
         close(wakeRead)
         let continuation = lock.withLock { () -> CheckedContinuation<Void, Never>? in
             ended = true
@@ -174,6 +180,32 @@ final class LinkEmulator: @unchecked Sendable {
 
     private func record(_ bytes: UnsafeRawBufferPointer) {
         guard let capture else { return }
+        capture.write(bytes)
+        captured += 1
+    }
+
+    deinit { close(wakeWrite) }
+}
+
+/// A pcap file of raw IP packets the emulator writes, each stamped on CLOCK_REALTIME (the
+/// clock of events.jsonl) as it is written. Used only by the emulator's thread.
+private struct PcapFile {
+    let handle: OpaquePointer
+    let dumper: OpaquePointer
+
+    init(path: String) throws {
+        guard let handle = pcap_open_dead(DLT_RAW, 65535) else {
+            throw HarnessError.file(path: path, reason: "pcap_open_dead failed")
+        }
+        guard let dumper = pcap_dump_open(handle, path) else {
+            defer { pcap_close(handle) }
+            throw HarnessError.file(path: path, reason: String(cString: pcap_geterr(handle)))
+        }
+        self.handle = handle
+        self.dumper = dumper
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) {
         let now = seamless_realtime_microseconds()
         var header = pcap_pkthdr()
         header.ts.tv_sec = Int(now / 1_000_000)
@@ -181,12 +213,15 @@ final class LinkEmulator: @unchecked Sendable {
         header.caplen = UInt32(bytes.count)
         header.len = UInt32(bytes.count)
         pcap_dump(
-            UnsafeMutableRawPointer(capture.dumper).assumingMemoryBound(to: UInt8.self), &header,
+            UnsafeMutableRawPointer(dumper).assumingMemoryBound(to: UInt8.self), &header,
             bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
-        captured += 1
     }
 
-    deinit { close(wakeWrite) }
+    func close() {
+        pcap_dump_flush(dumper)
+        pcap_dump_close(dumper)
+        pcap_close(handle)
+    }
 }
 
 /// Deliveries in time order (a binary min-heap; equal times keep their order).

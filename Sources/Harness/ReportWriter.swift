@@ -12,8 +12,20 @@ public enum ReportWriter {
     ) throws -> RunReport {
         var report = RunReport(events: events, malformedEventLines: malformed)
         if FileManager.default.fileExists(atPath: folder.capture) {
+            // What the emulated links dropped (netns mode) tells the network's losses from the peers'.
+            var drops: NetworkDrops?
+            var dropsError: String?
+            if FileManager.default.fileExists(atPath: folder.drops) {
+                do throws(CaptureError) {
+                    drops = try NetworkDrops.read(file: folder.drops)
+                    dropsError = drops?.error.map { "\(folder.drops): \($0)" }
+                } catch {
+                    dropsError = "\(folder.drops): \(error)"
+                }
+            }
             do {
-                report.attach(try CaptureAnalysis.analyse(file: folder.capture), events: events)
+                report.attach(try CaptureAnalysis.analyse(file: folder.capture), drops: drops, events: events)
+                report.capture?.networkDropsError = dropsError
             } catch {
                 report.attachCaptureError("\(error)")
             }

@@ -12,6 +12,8 @@ public struct RunFolder: Sendable {
     public var manifest: String { path + "/manifest.jsonl" }
     public var events: String { path + "/events.jsonl" }
     public var capture: String { path + "/capture.pcap" }
+    /// The packets the emulated links delivered to nobody (netns mode), stamped when dropped.
+    public var drops: String { path + "/drops.pcap" }
     public var reportText: String { path + "/report.txt" }
     public var reportJSON: String { path + "/report.json" }
     public var reportHTML: String { path + "/report.html" }

@@ -102,7 +102,9 @@ public enum TestbedRun {
                     interface: "lo", filter: "net 127.\(block.number).0.0/16", path: folder.capture) : nil
             emulator =
                 mode == .netns
-                ? try LinkEmulator(seed: plan.seed, capturePath: options.capture ? folder.capture : nil) : nil
+                ? try LinkEmulator(
+                    seed: plan.seed, capturePath: options.capture ? folder.capture : nil,
+                    dropsPath: options.capture ? folder.drops : nil) : nil
         } catch {
             try? FileManager.default.removeItem(atPath: folder.path)
             throw error

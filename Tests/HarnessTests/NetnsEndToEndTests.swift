@@ -231,6 +231,9 @@ struct NetnsTrafficTests {
         }
         let udpReceived = report.bandwidth?.hosts.first { $0.name == "peer-2" }?.receivedBytes ?? 0
         #expect(udpReceived > 0)
+        // drops.pcap holds every packet the links delivered to nobody, as their counters say.
+        let dropped = report.links.reduce(0) { $0 + $1.lost + $1.queueDrops + $1.tooBig + $1.partitioned + $1.unrouted }
+        #expect(report.capture?.networkDrops == dropped)
     }
 
     @Test func anInterruptedNetnsRunRemovesItsNamespaces() async throws {

@@ -40,6 +40,30 @@ public struct StreamDetail: Sendable, Equatable {
     public var arrivals: [Arrival]
     /// New-packet inter-arrival gaps in 1 ms bins; the last bin is 100 ms and more.
     public var gapHistogram: [Int]
+    /// The sequence number `sequence` counts from: RTP's extended one, or the first tick.
+    public var origin: Int64 = 0
+    /// The missing sequences (counted as `sequence` is) that the network dropped, known when
+    /// the run has a drops capture (`NetworkDrops`); the other holes are the service's.
+    public var lostByNetwork: Set<Int> = []
+
+    /// The time between packets of consecutive sequence numbers, as most arrive (the median,
+    /// speakers' silences left out): a frame, or a tick. 0 when no two are consecutive.
+    public var framePeriodMicroseconds: Int64 {
+        let fresh = arrivals.filter { !$0.duplicate }
+        var steps = zip(fresh, fresh.dropFirst()).compactMap { a, b -> Int64? in
+            b.sequence == a.sequence + 1 && b.silenceMicroseconds == 0 ? b.microseconds - a.microseconds : nil
+        }
+        guard !steps.isEmpty else { return 0 }
+        steps.sort()
+        return steps[steps.count / 2]
+    }
+
+    /// The sequences missing between the first and the last arrival.
+    public var holes: [Int] {
+        let seen = Set(arrivals.lazy.filter { !$0.duplicate }.map(\.sequence))
+        guard let low = seen.min(), let high = seen.max(), high > low else { return [] }
+        return (low...high).filter { !seen.contains($0) }
+    }
 }
 
 /// The capture as a whole.
@@ -76,6 +100,10 @@ public struct CaptureFigures: Sendable, Equatable, Codable {
     /// captured (absent for a bare pcap file).
     public var kernelDrops: Int?
     public var interfaceDrops: Int?
+    /// Packets the emulated links delivered to nobody (netns mode, `drops.pcap`), and why that
+    /// file could not be read whole, if it could not.
+    public var networkDrops: Int?
+    public var networkDropsError: String?
 }
 
 /// One RTP stream as one receiver got it (`streams[]`).
@@ -101,6 +129,9 @@ public struct StreamFigures: Sendable, Equatable, Codable {
     public var packets: Int
     /// Sequence numbers between the first and last received that never arrived.
     public var lost: Int
+    /// Of them, those the emulated network dropped (nil without a drops capture): the rest
+    /// the service lost.
+    public var lostByNetwork: Int?
     /// Copies of packets already received (never netted against losses).
     public var duplicates: Int
     /// Packets that arrived after one with a higher sequence number (RFC 4737).
@@ -240,7 +271,7 @@ public enum CaptureAnalysis {
                         microseconds: $0.microseconds, sequence: Int($0.sequence - first), duplicate: $0.duplicate,
                         reordered: $0.reordered, startsTalkSpurt: $0.startsTalkSpurt,
                         silenceMicroseconds: $0.silenceMicroseconds)
-                }, gapHistogram: tracker.gapHistogram)
+                }, gapHistogram: tracker.gapHistogram, origin: Int64(first))
             let clock = tracker.clock ?? ClockRate(hertz: flagRate, source: .flag)
             reported.append(
                 (

@@ -17,6 +17,8 @@ public struct GameTickFigures: Sendable, Equatable, Codable {
     public var lastTick: Int
     /// Tick numbers between the first and last received that never arrived.
     public var lost: Int
+    /// Of them, those the emulated network dropped (nil without a drops capture).
+    public var lostByNetwork: Int?
     public var duplicates: Int
     /// Ticks that arrived after one with a higher number.
     public var reordered: Int
@@ -132,7 +134,7 @@ struct GameTickStreams {
             let first = Int(tracker.lowest)
             var arrivals = tracker.arrivals
             for index in arrivals.indices { arrivals[index].sequence -= first }
-            return (figures, StreamDetail(arrivals: arrivals, gapHistogram: []))
+            return (figures, StreamDetail(arrivals: arrivals, gapHistogram: [], origin: Int64(first)))
         }
     }
 }

@@ -33,9 +33,16 @@ public struct HandoffFigures: Sendable, Equatable, Codable {
     /// Summed over every stream and receiver, over the window (`start` - margin to `end` +
     /// margin); absent without a capture.
     public var lost: Int?
+    /// Of `lost`, what the emulated network dropped and what the peers lost (both nil without a
+    /// drops capture): a seamless migration loses nothing itself.
+    public var lostByNetwork: Int?
+    public var lostByService: Int?
     public var duplicates: Int?
     public var reordered: Int?
     public var maxGapMs: Double?
+    /// The largest gap less a frame for each packet inside it that the emulated network dropped
+    /// (nil without a drops capture): what the migration itself kept the receivers waiting.
+    public var maxServiceGapMs: Double?
 }
 
 /// Turns a run's migration events and capture into `handoffs[]`.
@@ -86,15 +93,17 @@ public enum HandoffAnalysis {
     /// between its hosts; `addresses` maps peer names to their IP addresses.
     public static func measure(
         _ handoffs: inout [HandoffFigures], streams: [StreamDetail], hostTraffic: [HostPacket],
-        addresses: [String: String]
+        addresses: [String: String], networkKnown: Bool = false
     ) {
         for index in handoffs.indices {
             let window = (handoffs[index].start - margin)...(handoffs[index].end + margin)
             var lost = 0
+            var lostByNetwork = 0
             var packets = 0
             var duplicates = 0
             var reordered = 0
             var maxGap = 0.0
+            var maxServiceGap = 0.0
             for stream in streams {
                 for arrival in stream.arrivals where window.contains(arrival.t) {
                     if !arrival.duplicate { packets += 1 }
@@ -103,18 +112,29 @@ public enum HandoffAnalysis {
                 }
                 let fresh = stream.arrivals.filter { !$0.duplicate }
                 // A gap counts if it overlaps the window; the speaker's silence is not part of it.
+                let frame = stream.framePeriodMicroseconds
                 for (a, b) in zip(fresh, fresh.dropFirst()) where a.t <= window.upperBound && b.t >= window.lowerBound {
-                    maxGap = max(maxGap, Double(max(0, b.microseconds - a.microseconds - b.silenceMicroseconds)) / 1000)
+                    let gap = max(0, b.microseconds - a.microseconds - b.silenceMicroseconds)
+                    maxGap = max(maxGap, Double(gap) / 1000)
+                    // Less a frame for each packet between them that the network dropped.
+                    let dropped =
+                        b.sequence > a.sequence + 1
+                        ? (a.sequence + 1..<b.sequence).count { stream.lostByNetwork.contains($0) } : 0
+                    maxServiceGap = max(maxServiceGap, Double(max(0, gap - Int64(dropped) * frame)) / 1000)
                 }
                 // A hole in the sequence counts if the arrivals around it overlap the window.
                 let bySequence = fresh.sorted { $0.sequence < $1.sequence }
                 for (a, b) in zip(bySequence, bySequence.dropFirst()) where b.sequence - a.sequence > 1 {
                     if min(a.t, b.t) <= window.upperBound && max(a.t, b.t) >= window.lowerBound {
                         lost += b.sequence - a.sequence - 1
+                        lostByNetwork += (a.sequence + 1..<b.sequence).count { stream.lostByNetwork.contains($0) }
                     }
                 }
             }
             handoffs[index].lost = lost
+            handoffs[index].lostByNetwork = networkKnown ? lostByNetwork : nil
+            handoffs[index].lostByService = networkKnown ? lost - lostByNetwork : nil
+            handoffs[index].maxServiceGapMs = networkKnown ? maxServiceGap : nil
             handoffs[index].packets = packets
             handoffs[index].duplicates = duplicates
             handoffs[index].reordered = reordered
@@ -142,15 +162,22 @@ public struct HandoffLoss: Sendable, Equatable, Codable {
     public var excessRate: Double
     /// How many standard errors the inside rate lies above the outside one (two-proportion z
     /// test, pooled): on a lossy link the two rates differ by chance, and above 2.33 the
-    /// difference is significant at 1 % (one-sided). 0 when nothing was lost.
+    /// difference is significant at 1 % (one-sided). 0 when nothing was lost. The test takes
+    /// losses as independent, which bursty links (Gilbert-Elliott) do not lose; with a drops
+    /// capture the split below says it exactly.
     public var excessZ: Double
+    /// Of the losses inside and outside the windows, those the peers caused rather than the
+    /// emulated network (nil without a drops capture).
+    public var insideLostByService: Int?
+    public var outsideLostByService: Int?
 
     /// The split for `handoffs` (their windows) over `streams`; nil without handoffs.
-    public init?(handoffs: [HandoffFigures], streams: [StreamDetail]) {
+    public init?(handoffs: [HandoffFigures], streams: [StreamDetail], networkKnown: Bool = false) {
         guard !handoffs.isEmpty else { return nil }
         let windows = handoffs.map { ($0.start - HandoffAnalysis.margin)...($0.end + HandoffAnalysis.margin) }
         func inside(_ t: Double) -> Bool { windows.contains { $0.contains(t) } }
         (insidePackets, insideLost, outsidePackets, outsideLost) = (0, 0, 0, 0)
+        var byService = (inside: 0, outside: 0)
         for stream in streams {
             let fresh = stream.arrivals.filter { !$0.duplicate }
             for arrival in fresh {
@@ -162,6 +189,8 @@ public struct HandoffLoss: Sendable, Equatable, Codable {
                 let missing = b.sequence - a.sequence - 1
                 let touches = windows.contains { min(a.t, b.t) <= $0.upperBound && max(a.t, b.t) >= $0.lowerBound }
                 if touches { insideLost += missing } else { outsideLost += missing }
+                let service = (a.sequence + 1..<b.sequence).count { !stream.lostByNetwork.contains($0) }
+                if touches { byService.inside += service } else { byService.outside += service }
             }
         }
         func rate(_ lost: Int, _ arrived: Int) -> Double {
@@ -176,6 +205,8 @@ public struct HandoffLoss: Sendable, Equatable, Codable {
         let error = (pooled * (1 - pooled) * (1 / max(1, inside) + 1 / max(1, outside))).squareRoot()
         let z = error > 0 ? (Double(insideLost) / max(1, inside) - Double(outsideLost) / max(1, outside)) / error : 0
         excessZ = (z * 100).rounded() / 100
+        insideLostByService = networkKnown ? byService.inside : nil
+        outsideLostByService = networkKnown ? byService.outside : nil
     }
 }
 

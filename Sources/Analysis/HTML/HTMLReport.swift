@@ -169,7 +169,9 @@ extension HTMLPage {
                 [
                     $0.migration, $0.service, $0.from, $0.to, $0.outcome,
                     $0.takeoverMs.map { "\(format($0, 1)) ms" } ?? "-",
-                    $0.overheadBytes.map { "\($0) B" } ?? "-", $0.lost.map(String.init) ?? "-",
+                    $0.overheadBytes.map { "\($0) B" } ?? "-",
+                    ($0.lost.map(String.init) ?? "-")
+                        + ($0.lostByService.map { " (\($0) by the peers)" } ?? ""),
                     $0.duplicates.map(String.init) ?? "-", $0.reordered.map(String.init) ?? "-",
                     $0.maxGapMs.map { "\(format($0, 1)) ms" } ?? "-",
                 ]
