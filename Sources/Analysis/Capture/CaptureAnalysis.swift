@@ -299,18 +299,21 @@ public enum CaptureAnalysis {
 
     /// Reads and analyses a pcap file.
     public static func analyse(file path: String, dynamicClockRate: Int = 16000) throws(CaptureError) -> CaptureReport {
+        try readMapped(path) { bytes throws(CaptureError) in try analyse(bytes, dynamicClockRate: dynamicClockRate) }
+    }
+
+    /// Maps the file at `path` into memory and reads its bytes with `read`.
+    static func readMapped<Value>(
+        _ path: String, _ read: (UnsafeRawBufferPointer) throws(CaptureError) -> Value
+    ) throws(CaptureError) -> Value {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
         } catch {
             throw .unreadable(path: path, reason: error.localizedDescription)
         }
-        let result: Result<CaptureReport, CaptureError> = data.withUnsafeBytes { bytes in
-            do throws(CaptureError) {
-                return .success(try analyse(bytes, dynamicClockRate: dynamicClockRate))
-            } catch {
-                return .failure(error)
-            }
+        let result: Result<Value, CaptureError> = data.withUnsafeBytes { bytes in
+            do throws(CaptureError) { return .success(try read(bytes)) } catch { return .failure(error) }
         }
         return try result.get()
     }

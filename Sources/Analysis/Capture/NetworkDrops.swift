@@ -1,4 +1,3 @@
-import Foundation
 import GameWire
 import RTP
 
@@ -54,16 +53,7 @@ public struct NetworkDrops: Sendable, Equatable {
 
     /// Reads a drops capture file.
     public static func read(file path: String) throws(CaptureError) -> NetworkDrops {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw .unreadable(path: path, reason: error.localizedDescription)
-        }
-        let result: Result<NetworkDrops, CaptureError> = data.withUnsafeBytes { bytes in
-            do throws(CaptureError) { return .success(try NetworkDrops(bytes)) } catch { return .failure(error) }
-        }
-        return try result.get()
+        try CaptureAnalysis.readMapped(path) { bytes throws(CaptureError) in try NetworkDrops(bytes) }
     }
 
     private mutating func add(_ payload: UnsafeRawBufferPointer, to host: String) {
