@@ -6,8 +6,9 @@ SCENARIO    ?= Testbed/scenarios/voice-handoff.yaml
 RUN_FLAGS   ?=
 # System packages the product needs: C libraries (capture, codec, jitter buffer), pkg-config
 # to find them, iproute2 for namespaces, procps for the tests' process checks, and the tools
-# the tests check our figures against (tcpdump, tshark, GStreamer's Speex RTP payloader).
-APT_PACKAGES := libpcap-dev libspeex-dev libspeexdsp-dev zlib1g-dev pkg-config iproute2 procps tcpdump tshark gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good iputils-ping
+# the tests check our figures against (tcpdump, tshark, GStreamer's Speex RTP payloader,
+# binutils' readelf).
+APT_PACKAGES := binutils libpcap-dev libspeex-dev libspeexdsp-dev zlib1g-dev pkg-config iproute2 procps tcpdump tshark gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good iputils-ping
 
 .PHONY: testbed test build deps clean validate format lint fuzz fuzz-build fuzz-smoke
 

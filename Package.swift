@@ -73,7 +73,7 @@ let package = Package(
         .target(
             name: "ServiceRuntime",
             dependencies: [
-                "Mobility", "PeerNode", "Registry", "ControlProtocol", "OverlayCore", "CZlib",
+                "Mobility", "PeerNode", "Registry", "ControlProtocol", "OverlayCore", "CZlib", "CSeamlessLinux",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,7 +1,9 @@
 #define _GNU_SOURCE
 #include "CSeamlessLinux.h"
 
+#include <elf.h>
 #include <errno.h>
+#include <link.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -119,4 +121,46 @@ long long seamless_process_start_ticks(pid_t pid) {
     long long ticks = -1;
     if (sscanf(cursor, "%lld", &ticks) != 1) return -1;
     return ticks;
+}
+
+struct build_id_result {
+    uint8_t *out;
+    size_t capacity;
+    size_t length;
+};
+
+/// Looks through the PT_NOTE segments of the first object (the executable) for the GNU build
+/// ID note, checking every size against the segment's end.
+static int find_build_id(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    struct build_id_result *result = data;
+    for (ElfW(Half) index = 0; index < info->dlpi_phnum; index++) {
+        const ElfW(Phdr) *segment = &info->dlpi_phdr[index];
+        if (segment->p_type != PT_NOTE) continue;
+        size_t align = segment->p_align == 8 ? 8 : 4;
+        const uint8_t *note = (const uint8_t *)(info->dlpi_addr + segment->p_vaddr);
+        size_t left = segment->p_memsz;
+        while (left >= sizeof(ElfW(Nhdr))) {
+            const ElfW(Nhdr) *header = (const ElfW(Nhdr) *)note;
+            size_t name = (header->n_namesz + align - 1) & ~(align - 1);
+            size_t desc = (header->n_descsz + align - 1) & ~(align - 1);
+            if (name > left - sizeof(ElfW(Nhdr)) || desc > left - sizeof(ElfW(Nhdr)) - name) break;
+            const uint8_t *payload = note + sizeof(ElfW(Nhdr));
+            if (header->n_type == NT_GNU_BUILD_ID && header->n_namesz == 4 && memcmp(payload, "GNU", 4) == 0) {
+                size_t length = header->n_descsz < result->capacity ? header->n_descsz : result->capacity;
+                memcpy(result->out, payload + name, length);
+                result->length = length;
+                return 1;
+            }
+            note += sizeof(ElfW(Nhdr)) + name + desc;
+            left -= sizeof(ElfW(Nhdr)) + name + desc;
+        }
+    }
+    return 1;  // only the first object is the executable
+}
+
+size_t seamless_build_id(uint8_t *out, size_t capacity) {
+    struct build_id_result result = {out, capacity, 0};
+    dl_iterate_phdr(find_build_id, &result);
+    return result.length;
 }

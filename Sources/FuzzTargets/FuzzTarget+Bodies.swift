@@ -86,16 +86,19 @@ extension FuzzTarget {
     static func mobility(_ bytes: [UInt8]) {
         guard let selector = bytes.first else { return }
         let rest = Array(bytes.dropFirst())
-        switch selector % 3 {
+        switch selector % 4 {
         case 0:
             guard let message = try? MigrationMessage(frame: rest) else { return }
             check((try? MigrationMessage(frame: message.frame)) == message, "migration message \(rest)")
         case 1:
             guard let message = try? SessionMessage(frame: rest) else { return }
             check((try? SessionMessage(frame: message.frame)) == message, "session message \(rest)")
-        default:
+        case 2:
             guard let datagram = try? LateDatagram(bytes: rest) else { return }
             check((try? LateDatagram(bytes: datagram.bytes)) == datagram, "late datagram \(rest)")
+        default:
+            guard let redirect = try? DataRedirect(bytes: rest) else { return }
+            check((try? DataRedirect(bytes: redirect.bytes)) == redirect, "data redirect \(rest)")
         }
     }
 

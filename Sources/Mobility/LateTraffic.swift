@@ -58,7 +58,7 @@ public enum LateTraffic: Sendable, Equatable {
 /// resent, and they reach the receivers behind the packets sent to the target directly).
 ///
 ///     'M' 'L'  version (1)  migration UInt64  traffic (`LateTraffic.data` as `bytes` encodes it)
-public struct LateDatagram: Sendable, Equatable {
+public struct LateDatagram: MobilityDatagram, Sendable, Equatable {
     public static let magic: (UInt8, UInt8) = (0x4D, 0x4C)
     public static let version: UInt8 = 1
 
@@ -72,26 +72,16 @@ public struct LateDatagram: Sendable, Equatable {
 
     public var bytes: [UInt8] {
         var writer = WireWriter()
-        writer.append([Self.magic.0, Self.magic.1, Self.version])
+        writer.append(Self.header)
         writer.integer(migration)
         writer.append(traffic)
         return writer.bytes
     }
 
-    /// Whether `bytes` start like a late datagram (its magic), before reading it.
-    public static func looksLike(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        bytes.count >= 3 && bytes[0] == magic.0 && bytes[1] == magic.1
-    }
-
     /// Reads one; the traffic inside must read as a data packet.
     public init(bytes: [UInt8]) throws(WireError) {
         var reader = WireReader(bytes)
-        let head = try reader.bytes(2)
-        guard head.first == Self.magic.0, head.last == Self.magic.1 else {
-            throw .invalid("not a late datagram", offset: 0)
-        }
-        let version = try reader.integer(UInt8.self)
-        guard version == Self.version else { throw .unsupportedVersion(version) }
+        try reader.magic(Self.magic, version: Self.version, of: "a late datagram")
         migration = try reader.integer(UInt64.self)
         let offset = reader.offset
         traffic = Array(try reader.bytes(bytes.count - offset))

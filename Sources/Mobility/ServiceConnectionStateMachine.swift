@@ -32,6 +32,8 @@ public struct ServiceConnectionStateMachine: Sendable {
         case message(Channel, SessionMessage)
         /// The application sends a request.
         case send(body: [UInt8])
+        /// A `DataRedirect` from `from`: the service takes data at `to` now.
+        case dataMoved(from: String, to: String)
         case timerFired(Timer)
     }
 
@@ -118,6 +120,12 @@ public struct ServiceConnectionStateMachine: Sendable {
                 outputs.append(.transmit(current.channel, .request(sequence: nextSequence - 1, body: body)))
             }
             return outputs + armResend()
+        case .dataMoved(let from, let to):
+            // Only the host data goes to may send it elsewhere (anyone else could steal the
+            // stream with one datagram).
+            guard from == data, !to.isEmpty, to != data else { return [] }
+            data = to
+            return [.useData(to)]
         case .timerFired(.backoff):
             if let control = redirectTo, current != nil, moving == nil {
                 redirectTo = nil

@@ -99,3 +99,34 @@ public enum SessionMessage: Sendable, Equatable {
         try reader.finish()
     }
 }
+
+/// What a service's previous host tells a client that still sends data to it after the move,
+/// over UDP from the data socket the client sends to: data goes to `data` now. The redirect on
+/// the control channel says so too, but a lost TCP segment holds it up for a retransmission
+/// timeout, and until then every packet takes the extra hop through the old host.
+///
+///     'M' 'D'  version (1)  data address (text: `ip:port`)
+public struct DataRedirect: MobilityDatagram, Sendable, Equatable {
+    public static let magic: (UInt8, UInt8) = (0x4D, 0x44)
+    public static let version: UInt8 = 1
+
+    /// Where the service takes data now.
+    public var data: String
+
+    public init(data: String) { self.data = data }
+
+    public var bytes: [UInt8] {
+        var writer = WireWriter()
+        writer.append(Self.header)
+        writer.text(data)
+        return writer.bytes
+    }
+
+    public init(bytes: [UInt8]) throws(WireError) {
+        var reader = WireReader(bytes)
+        try reader.magic(Self.magic, version: Self.version, of: "a data redirect")
+        data = try reader.text(limit: 255)
+        guard !data.isEmpty else { throw .invalid("data redirect without an address", offset: 3) }
+        try reader.finish()
+    }
+}

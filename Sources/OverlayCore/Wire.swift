@@ -52,13 +52,22 @@ public struct WireReader {
         return text
     }
 
-    /// Throws unless every byte was read.
     /// Reads the version byte a format starts with; any other version than `expected` throws.
     public mutating func version(_ expected: UInt8) throws(WireError) {
         let version = try integer(UInt8.self)
         guard version == expected else { throw .unsupportedVersion(version) }
     }
 
+    /// Reads the two bytes a datagram format starts with (`magic`, which tells it from the other
+    /// datagrams on a socket) and its version byte: other bytes throw `invalid` naming `format`.
+    public mutating func magic(_ magic: (UInt8, UInt8), version expected: UInt8, of format: String) throws(WireError) {
+        let start = offset
+        let head = try bytes(2)
+        guard head.first == magic.0, head.last == magic.1 else { throw .invalid("not \(format)", offset: start) }
+        try version(expected)
+    }
+
+    /// Throws unless every byte was read.
     public func finish() throws(WireError) {
         guard isAtEnd else { throw .trailingBytes(offset: offset) }
     }

@@ -221,9 +221,16 @@ public final class ServiceClient: @unchecked Sendable {
         run(.closed(channel))
     }
 
-    func datagram(_ buffer: ByteBuffer) {
+    /// A datagram on the data socket: a `DataRedirect` from the service's previous host is the
+    /// connection's; anything else is the application's.
+    func datagram(_ envelope: AddressedEnvelope<ByteBuffer>) {
         loop.assertInEventLoop()
-        handlers?.datagram(buffer)
+        if envelope.data.withUnsafeReadableBytes(DataRedirect.looksLike),
+            let redirect = try? DataRedirect(bytes: Array(buffer: envelope.data))
+        {
+            return run(.dataMoved(from: envelope.remoteAddress.endpoint, to: redirect.data))
+        }
+        handlers?.datagram(envelope.data)
     }
 }
 
@@ -235,7 +242,7 @@ final class ClientDatagramHandler: ChannelInboundHandler {
     init(box: OwnerSlot<ServiceClient>) { self.box = box }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        box.owner?.datagram(unwrapInboundIn(data).data)
+        box.owner?.datagram(unwrapInboundIn(data))
     }
 }
 

@@ -26,8 +26,6 @@ public actor ServiceRuntime: PeerApplication {
     /// A runtime for these kinds (one of each name).
     public init(kinds: [ServiceKind]) {
         self.kinds = Dictionary(kinds.map { ($0.name, $0) }) { first, _ in first }
-        // The code digest reads the executable once; do it before a migration waits on it.
-        jobs.spawn { CodeDigest.prepare() }
     }
 
     /// Runs every job as a child task until `finish` ends the queue and the jobs are done, or

@@ -1,3 +1,4 @@
+import CSeamlessLinux
 import ControlProtocol
 import Crypto
 import Foundation
@@ -5,7 +6,6 @@ import Logging
 import Mobility
 import NIOCore
 import Registry
-import Synchronization
 
 /// What a shell needs from the peer it runs in to move its service: who it is, frames to other
 /// peers, the registry, events, and word when it took a service over or let one go.
@@ -61,35 +61,25 @@ struct HeldAnswer: Sendable {
     let message: SessionMessage
 }
 
-/// The SHA-256 of the executable that runs this process's service kinds, read once.
+/// What names the code that runs this process's service kinds: the executable's GNU build ID,
+/// the linker's hash of what it linked, read from the loaded image at no cost (a peer's
+/// start-up never reads its executable). An executable linked without one is named by the
+/// SHA-256 of its file instead, read the first time a migration asks.
 public enum CodeDigest {
-    /// Read here if `prepare()` has not read it yet.
-    public static var current: [UInt8] {
-        if let known = known.withLock({ $0 }) { return known }
-        let read = read(stoppingWhenCancelled: false)!
-        return known.withLock { known in
-            if known == nil { known = read }
-            return known!
-        }
+    public static let current: [UInt8] = buildID() ?? fileDigest()
+
+    /// The running executable's build ID, or nil when it was linked without one.
+    public static func buildID() -> [UInt8]? {
+        var id = [UInt8](repeating: 0, count: 64)
+        let length = id.withUnsafeMutableBufferPointer { seamless_build_id($0.baseAddress, $0.count) }
+        return length > 0 ? Array(id.prefix(length)) : nil
     }
 
-    /// Reads the digest ahead of the first migration, unless the task is cancelled first (a
-    /// peer that ends does not wait for a digest nobody will use).
-    public static func prepare() {
-        guard known.withLock({ $0 }) == nil, let read = read(stoppingWhenCancelled: true) else { return }
-        known.withLock { known in if known == nil { known = read } }
-    }
-
-    private static let known = Mutex<[UInt8]?>(nil)
-
-    private static func read(stoppingWhenCancelled: Bool) -> [UInt8]? {
+    private static func fileDigest() -> [UInt8] {
         var digest = SHA256()
         if let handle = FileHandle(forReadingAtPath: "/proc/self/exe") {
             defer { try? handle.close() }
-            while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-                if stoppingWhenCancelled, Task.isCancelled { return nil }
-                digest.update(data: chunk)
-            }
+            while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty { digest.update(data: chunk) }
         }
         return Array(digest.finalize())
     }
@@ -100,7 +90,7 @@ extension ServiceShell {
     typealias Hosting = ServiceHosting<HeldAnswer>
 
     /// This build's code for the kind: its name, the version of its state and operations, and
-    /// the SHA-256 of the executable that runs it. A peer takes a service only from a peer
+    /// the digest of the executable that runs it (`CodeDigest`). A peer takes a service only from a peer
     /// running the same code.
     public static var identity: ServiceIdentity {
         ServiceIdentity(kind: Service.kind, version: Service.version, digest: CodeDigest.current)
@@ -129,7 +119,7 @@ extension ServiceShell {
 
     /// Moves the service to `target`; the phases are reported as events on both hosts.
     public func migrate(id: UInt64, to target: MigrationMessage.Peer, host: ShellContext) async throws {
-        let identity = Self.identity  // the digest is read once per process, off the loop
+        let identity = Self.identity
         try await loop.submit {
             self.host = host
             let snapshot = self.instance.snapshot
@@ -182,8 +172,20 @@ extension ServiceShell {
         }
     }
 
-    func migratedDatagram(_ packet: [UInt8], from sender: String) {
+    /// Data after the commit goes to the target; once the clients were redirected, a sender
+    /// still sending here is told over UDP where data goes now, now and then (its redirect on
+    /// the control channel may wait for a lost segment to be resent).
+    func migratedDatagram(_ packet: [UInt8], from sender: String, at address: SocketAddress) {
         perform(hosting.handle(.late(traffic: LateTraffic.data(sender: sender, packet: packet).bytes)))
+        guard case .moved(_, let data) = hosting.role, !data.isEmpty else { return }
+        let now = NIODeadline.now()
+        if let last = dataRedirected[sender], now - last < Self.dataRedirectInterval { return }
+        // Senders are whoever the datagrams say: keep the table small.
+        if dataRedirected.count >= Self.dataRedirectedLimit { dataRedirected.removeAll() }
+        dataRedirected[sender] = now
+        datagrams?.writeAndFlush(
+            AddressedEnvelope(remoteAddress: address, data: ByteBuffer(bytes: DataRedirect(data: data).bytes)),
+            promise: nil)
     }
 
     /// Carries out what the hosting core decided, in order.

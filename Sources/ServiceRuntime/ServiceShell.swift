@@ -42,6 +42,11 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
     /// After the commit: the highest request of each session handed to the target, so a
     /// client's resends of it do not cross the overlay again.
     var forwardedRequests: [UInt64: UInt64] = [:]
+    /// After the redirect: when each sender still sending data here was last told where data
+    /// goes now (a `DataRedirect`, at most every `dataRedirectInterval`).
+    var dataRedirected: [String: NIODeadline] = [:]
+    static var dataRedirectInterval: TimeAmount { .milliseconds(100) }
+    static var dataRedirectedLimit: Int { 1024 }
     private var lastConnection: ServiceConnection = 0
     private var socketAddresses: [String: SocketAddress] = [:]
     private var malformedControl = 0
@@ -223,7 +228,7 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
             }
             deliver(envelope.data, from: sender, context: context)
         case .frozen, .moved:
-            migratedDatagram(Array(buffer: envelope.data), from: sender)
+            migratedDatagram(Array(buffer: envelope.data), from: sender, at: envelope.remoteAddress)
         case .replica, .closed:
             break
         }

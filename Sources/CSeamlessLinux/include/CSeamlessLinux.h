@@ -4,6 +4,7 @@
 #define CSEAMLESS_LINUX_H
 
 #include <poll.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -46,5 +47,10 @@ long long seamless_process_start_ticks(pid_t pid);
 /// 1 while process `pid` exists and has not exited (a zombie, exited but not reaped, counts as
 /// ended), else 0.
 int seamless_process_is_alive(pid_t pid);
+
+/// Copies the GNU build ID of the running executable (the linker's hash of what it linked, in
+/// the image's .note.gnu.build-id: read from memory, no file is read) into `out`, at most
+/// `capacity` bytes. Returns its length, or 0 when the executable has none.
+size_t seamless_build_id(uint8_t *out, size_t capacity);
 
 #endif
