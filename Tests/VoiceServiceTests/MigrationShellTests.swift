@@ -324,7 +324,7 @@ import VoiceRelay
             // The source dies instead of committing: the target holds a complete replica.
             overlay.state.withLock { $0.crashBefore["a"] = "commit" }
             try await source.migrate(id: 9, to: MigrationMessage.Peer(name: "b", overlay: "b"), host: overlay.host("a"))
-            // The target waits out its silence timeout and the source's lease (1 s each here); when
+            // The target waits out its silence timeout (3 s) and the source's lease (1 s here); when
             // it may take over is the hosting core's, tested in the simulation (`MobilityTests`).
             #expect(try await eventually { overlay.shell(on: "b") != nil }, "no failover")
             let serving = try #require(overlay.shell(on: "b"))
