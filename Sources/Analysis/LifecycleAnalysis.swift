@@ -124,7 +124,7 @@ extension RunReport {
             stopped: count("stopped"), killed: count("killed"), failed: count("failed"),
             maxRssMB: rss.max() ?? 0, meanRssMB: rss.isEmpty ? 0 : rss.reduce(0, +) / Double(rss.count),
             meanPssMB: pss.isEmpty ? 0 : pss.reduce(0, +) / Double(pss.count), maxPssMB: pss.max() ?? 0,
-            list: list)
+            totalPssMB: pss.reduce(0, +), list: list)
 
         var startup = StartupFigures(allReadyMs: nil, peers: 0, ready: 0)
         if let first = firstSpawnStep {

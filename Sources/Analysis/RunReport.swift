@@ -112,6 +112,9 @@ public struct PeerFigures: Sendable, Equatable, Codable {
     /// peer costs the machine. 0 when no peer was running at the stop.
     public var meanPssMB: Double
     public var maxPssMB: Double
+    /// PSS summed over the peers running at the stop: the machine's memory the population
+    /// takes, which is what limits how many peers fit.
+    public var totalPssMB: Double
     public var list: [PeerSummary]
 }
 

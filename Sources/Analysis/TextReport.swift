@@ -15,7 +15,8 @@ extension RunReport {
                 + "\(peers.stopped) stopped · \(peers.killed) killed · \(peers.failed) failed")
         out.append(
             "memory    peak RSS max \(format(peers.maxRssMB, 1)) MB, mean \(format(peers.meanRssMB, 1)) MB; "
-                + "PSS at stop mean \(format(peers.meanPssMB, 1)) MB, max \(format(peers.maxPssMB, 1)) MB")
+                + "PSS at stop mean \(format(peers.meanPssMB, 1)) MB, max \(format(peers.maxPssMB, 1)) MB, "
+                + "total \(format(peers.totalPssMB, 0)) MB")
         let ready =
             startup.allReadyMs.map { "all \(startup.peers) ready in \(format($0, 0)) ms" }
             ?? "\(startup.ready) of \(startup.peers) became ready"

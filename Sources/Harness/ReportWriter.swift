@@ -31,11 +31,24 @@ public enum ReportWriter {
             }
         }
         let json = try ReportFiles.jsonValue(report)
-        report.expectations = expectations.map { $0.check(against: json) }
+        report.expectations = judged(expectations, capture: report.capture != nil).map { $0.check(against: json) }
         try save(try ReportFiles.json(report), to: folder.reportJSON)
         try save(report.text(folder: folder.path), to: folder.reportText)
         try save(report.html(folder: folder.path), to: folder.reportHTML)
         return report
+    }
+
+    /// The scenario's expectations, and for a captured run, unless the scenario says how many
+    /// it accepts, that the kernel dropped none of its packets: figures from part of the traffic
+    /// would pass for the whole.
+    static func judged(_ expectations: [ReportExpectation], capture: Bool) -> [ReportExpectation] {
+        let drops: [ReportExpectation.PathComponent] = [.key("capture"), .key("kernelDrops")]
+        guard capture, !expectations.contains(where: { $0.path == drops }) else { return expectations }
+        return expectations + [
+            ReportExpectation(
+                text: "capture.kernelDrops == 0", path: drops, comparison: .equal, value: 0,
+                position: SourcePosition(file: "(every captured run)", line: 0, column: 0))
+        ]
     }
 
     /// What rebuilding a run folder's report found besides the report: events.jsonl lines it

@@ -179,7 +179,7 @@ public enum TestbedRun {
             tasks.addTask {
                 await timeline.run()
                 // Every peer has ended: nothing of the run can still be on the wire.
-                capture?.breakLoop()
+                await capture?.stop()
                 jobSink.finish()
             }
             for await job in jobs { tasks.addTask { await job() } }
