@@ -15,10 +15,15 @@ APT_PACKAGES := binutils libpcap-dev libspeex-dev libspeexdsp-dev zlib1g-dev pkg
 testbed: build
 	.build/release/testbed run $(SCENARIO) $(RUN_FLAGS)
 
+# Release binaries carry the Swift runtime and Foundation inside (--static-swift-stdlib): a peer
+# then starts with 9 shared libraries instead of 23, and 256 peers are ready in 1.45 s instead
+# of 2.7-3.4 s, each at 23.4 MB peak RSS instead of 28.3 (scale-256).
+RELEASE := -c release --static-swift-stdlib
+
 build: deps
-	$(SWIFT) build -c release --product peer
-	$(SWIFT) build -c release --product testbed
-	$(SWIFT) build -c release --product voice-bench
+	$(SWIFT) build $(RELEASE) --product peer
+	$(SWIFT) build $(RELEASE) --product testbed
+	$(SWIFT) build $(RELEASE) --product voice-bench
 
 # One test at a time: the end-to-end tests run real peers, namespaces and captures against a
 # scenario clock, and on a small machine tests running side by side starve each other's

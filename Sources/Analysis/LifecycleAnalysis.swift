@@ -71,10 +71,7 @@ extension RunReport {
             case .spawnFailed:
                 update { $0.end = "failed" }
             case .ready:
-                if let spawned = spawnedAt[name], readyAt[name] == nil {
-                    readyAt[name] = line.t.microseconds
-                    update { $0.readyMs = milliseconds(spawned, line.t.microseconds) }
-                }
+                if readyAt[name] == nil { readyAt[name] = line.t.microseconds }
             case .exited(_, _, let cause, let maxRssKB, let pssKB):
                 if let pssKB { pss.append(Double(pssKB) / 1024) }
                 update { peer in
@@ -116,6 +113,11 @@ extension RunReport {
             }
         }
 
+        // A peer can report ready before the coordinator stamps its spawn (the child ran before
+        // posix_spawn returned to the parent): it was ready at once.
+        for (name, ready) in readyAt {
+            if let spawned = spawnedAt[name] { peers[name]?.readyMs = max(0, milliseconds(spawned, ready)) }
+        }
         let list = order.compactMap { peers[$0] }
         func count(_ end: String) -> Int { list.filter { $0.end == end }.count }
         let rss = rssKB.values.filter { $0 > 0 }.map { Double($0) / 1024 }

@@ -216,3 +216,11 @@ struct EventEmitter: Sendable {
         try await writer.write(ByteBuffer(string: line))
     }
 }
+
+extension PeerNode: CustomStringConvertible {
+    /// The peer's name. ServiceLifecycle names every service it runs by `"\(service)"`: without
+    /// a description that reflects over every stored property, each distinct type a dynamic cast
+    /// asked about scanning the executable's every protocol conformance, a fifth of a peer's
+    /// start-up CPU.
+    public var description: String { "PeerNode(\(configuration.name))" }
+}

@@ -70,6 +70,21 @@ import Testing
         #expect(abs((report.startup.allReadyMs ?? -1) - 80) < 0.001)
     }
 
+    /// A peer that starts fast reports ready before the coordinator stamped its spawn (seen
+    /// with 1,000 peers): it is ready, at once.
+    @Test func aPeerReadyBeforeItsSpawnWasStampedIsReadyAtOnce() {
+        let report = RunReport(events: [
+            Self.at(0, "testbed", .step(index: 0, action: "spawn all", cpuSeconds: 0)),
+            Self.at(10, "peer-1", .spawned(pid: 101, address: "127.100.0.1")),
+            Self.at(19, "peer-2", .ready(pid: 102, address: "127.100.0.2", tcpPort: 7000, udpPort: 7000)),
+            Self.at(20, "peer-2", .spawned(pid: 102, address: "127.100.0.2")),
+            Self.at(25, "peer-1", .ready(pid: 101, address: "127.100.0.1", tcpPort: 7000, udpPort: 7000)),
+        ])
+        #expect(report.startup.peers == 2 && report.startup.ready == 2)
+        #expect(report.startup.allReadyMs == 25)
+        #expect(report.peers.list.map(\.readyMs) == [15, 0])
+    }
+
     @Test func startupHasNoFigureWhenAPeerNeverBecameReady() {
         let withoutReady = Self.run.filter {
             !($0.peer == "peer-2" && { if case .ready = $0.event { true } else { false } }($0))
