@@ -49,7 +49,7 @@ final class CaptureSession: @unchecked Sendable {
         pcap_set_snaplen(handle, 65535)
         // Not immediate mode: only without it does libpcap use TPACKET_V3, which packs packets
         // into the ring as they come. In immediate mode (TPACKET_V2) every packet takes a slot
-        // of the snapshot length, 64 KB on `lo`: 32 MB held 490 packets, and at 256 peers the
+        // of the snapshot length, 64 KB on `lo`: 32 MB held about 500 packets, and at 256 peers the
         // kernel dropped 30,000-80,000 of them. The kernel hands over a block when it is full
         // or `blockTimeout` after its first packet; `stop()` waits for the last one.
         pcap_set_timeout(handle, Int32(blockTimeout / .milliseconds(1)))
