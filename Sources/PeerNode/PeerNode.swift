@@ -218,8 +218,8 @@ struct EventEmitter: Sendable {
 }
 
 extension PeerNode: CustomStringConvertible {
-    /// The peer's name. ServiceLifecycle names every service it runs by `"\(service)"`: without
-    /// a description that reflects over every stored property, and each type it meets costs a
+    /// The peer's name. ServiceLifecycle names every service it runs by `"\(service)"`; without
+    /// this, that reflects over every stored property, and each type it meets costs a
     /// scan of every protocol conformance in the executable (visible in `perf` at start-up).
     public var description: String { "PeerNode(\(configuration.name))" }
 }
