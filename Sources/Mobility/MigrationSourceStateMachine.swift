@@ -30,8 +30,9 @@ public struct MigrationSourceStateMachine: Sendable {
 
     public struct Settings: Sendable, Equatable {
         /// Long enough for TCP to resend a frame twice on every shipped link profile (on `mobile`
-        /// tshark measures a retransmission timeout of 0.4-0.8 s, and it doubles): a lost segment
-        /// is not a lost target. Before the commit the source serves on while it waits.
+        /// tshark measures retransmission timeouts of 0.4 s median, up to 0.8 s, and each
+        /// doubles): a lost segment is not a lost target. Before the commit the source serves on
+        /// while it waits.
         public var answerTimeout: Duration = .seconds(3)
         public var grace: Duration = .seconds(2)
         /// The service's registry lease.

@@ -22,8 +22,8 @@ public struct MigrationTargetStateMachine: Sendable {
 
     public struct Settings: Sendable, Equatable {
         /// Long enough for TCP to resend a frame twice on every shipped link profile (on `mobile`
-        /// tshark measures a retransmission timeout of 0.4-0.8 s, and it doubles): a lost segment
-        /// is not a lost source.
+        /// tshark measures retransmission timeouts of 0.4 s median, up to 0.8 s, and each
+        /// doubles): a lost segment is not a lost source.
         public var silenceTimeout: Duration = .seconds(3)
         public var lease: Duration = .seconds(10)
 

@@ -250,21 +250,11 @@ import VoiceRelay
                     payloadType: 97, sequenceNumber: 1, timestamp: 0, ssrc: 9, payload: [1, 2, 3]
                 ).bytes
                 try await outbound.write(AddressedEnvelope(remoteAddress: oldData, data: ByteBuffer(bytes: packet)))
-                let reply = try await withThrowingTaskGroup(of: AddressedEnvelope<ByteBuffer>?.self) { replies in
-                    replies.addTask {
-                        var iterator = inbound.makeAsyncIterator()
-                        return try await iterator.next()
-                    }
-                    replies.addTask {
-                        try await Task.sleep(for: .seconds(5))
-                        return nil
-                    }
-                    defer { replies.cancelAll() }
-                    return try await replies.next() ?? nil
-                }
-                let envelope = try #require(reply, "no data redirect within 5 s")
-                #expect(envelope.remoteAddress == oldData, "from the data socket the sender sends to")
-                #expect(try DataRedirect(bytes: Array(buffer: envelope.data)).data == target.dataAddress)
+                let reply = try #require(
+                    try await RelayShellTests.collect(1, from: inbound, within: .seconds(5)).first,
+                    "no data redirect within 5 s")
+                #expect(reply.sender == oldData, "from the data socket the sender sends to")
+                #expect(try DataRedirect(bytes: reply.bytes).data == target.dataAddress)
             }
             #expect(try await eventually { overlay.shell(on: "a") == nil })
             await target.close()
