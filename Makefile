@@ -10,7 +10,7 @@ RUN_FLAGS   ?=
 # binutils' readelf).
 APT_PACKAGES := binutils libpcap-dev libspeex-dev libspeexdsp-dev zlib1g-dev pkg-config iproute2 procps tcpdump tshark gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good iputils-ping
 
-.PHONY: testbed test build deps clean validate format lint fuzz fuzz-build fuzz-smoke
+.PHONY: testbed test build deps clean validate format lint fuzz fuzz-build fuzz-smoke bench bench-update bench-smoke bench-scale
 
 testbed: build
 	.build/release/testbed run $(SCENARIO) $(RUN_FLAGS)
@@ -65,6 +65,31 @@ fuzz-smoke: fuzz-build
 	    || { echo "fuzz-$$t found a crash:"; tail -40 $$work/$$t.log; exit 1; }; \
 	  echo "fuzz-$$t: $$(grep -E '^stat::number_of_executed_units' $$work/$$t.log | cut -d: -f4 | tr -d ' ') runs in $(FUZZ_SMOKE_SECONDS) s, no crash"; \
 	done
+
+# Benchmarks (Benchmarks/, a package on ordo-one/benchmark): the analyser, the wire codecs, the
+# relay's forwarding path, the link emulator and the DHT core. `make bench` runs them all and
+# checks each p90 against the thresholds committed in Benchmarks/Thresholds (time within 25 %,
+# allocations within 1 %): a regression fails; an improvement beyond them says to record it with
+# `make bench-update`. `make bench-smoke` (CI) runs each a few iterations and checks only the
+# allocations, which do not depend on the machine's load. `make bench-scale` prints the
+# scenario figures of the scale goals (start-up, memory, kernel drops, DHT bytes per peer).
+BENCH := cd Benchmarks && $(SWIFT) package
+
+bench: deps
+	@$(BENCH) benchmark thresholds check --no-progress; status=$$?; \
+	if [ $$status = 4 ]; then echo "bench: better than the thresholds beyond the tolerance; record them: make bench-update"; \
+	elif [ $$status != 0 ]; then exit $$status; fi
+
+bench-update: deps
+	$(BENCH) --allow-writing-to-package-directory benchmark thresholds update --no-progress
+
+bench-smoke: deps
+	@SEAMLESS_BENCH_SMOKE=1 $(BENCH) benchmark thresholds check --metric mallocCountTotal --no-progress; status=$$?; \
+	if [ $$status = 4 ]; then echo "bench-smoke: fewer allocations than the thresholds; record them: make bench-update"; \
+	elif [ $$status != 0 ]; then exit $$status; fi
+
+bench-scale: build
+	Benchmarks/scale-figures.sh
 
 # Every shipped scenario must validate (also checked by the test suite).
 validate: build

@@ -14,6 +14,12 @@ let package = Package(
         .executable(name: "peer", targets: ["peer"]),
         // What each fuzz target does with one input; `Fuzz/` builds the libFuzzer executables.
         .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
+        // The sans-I/O cores and the judge, for the benchmarks of `Benchmarks/`.
+        .library(
+            name: "SeamlessCores",
+            targets: [
+                "OverlayCore", "RTP", "ControlProtocol", "DHT", "Mobility", "VoiceRelay", "LinkEmulation", "Analysis",
+            ]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
@@ -153,7 +159,7 @@ let package = Package(
             ],
             swiftSettings: strict),
 
-        // Benchmarks that need the code itself (the rest are scripts in Benchmarks/).
+        // The voice service's benchmarks over real sockets (the cores' are in Benchmarks/).
         .executableTarget(
             name: "voice-bench",
             dependencies: [
@@ -161,8 +167,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Benchmarks/VoiceBenchmark"),
+            ]),
 
         // Tests, one folder per target, and the kit the multi-process tests share.
         .target(

@@ -32,7 +32,8 @@ final class LinkEmulator: @unchecked Sendable {
     // Owned by the emulator thread.
     private var network: LinkSwitch
     private var devices: [PeerName: CInt] = [:]
-    private var pending = DeliveryQueue()
+    /// Packets on their way: to whom, due when (equal times keep their order).
+    private var pending = TimedQueue<ContinuousClock.Instant, (to: PeerName, bytes: [UInt8])>()
     private let clock = ContinuousClock()
     private let start: ContinuousClock.Instant
     private let capture: PcapFile?
@@ -101,7 +102,7 @@ final class LinkEmulator: @unchecked Sendable {
         while running {
             // Sleep until a packet arrives, a command comes, or the next delivery is due.
             var timeout: Int64 = 50_000_000
-            if let due = pending.first?.at {
+            if let due = pending.first?.time {
                 let left = due - clock.now
                 timeout =
                     left <= .zero
@@ -149,14 +150,14 @@ final class LinkEmulator: @unchecked Sendable {
                                 deliver(UnsafeRawBufferPointer(rebasing: $0[0..<count]), to: delivery.to)
                             }
                         } else {
-                            pending.push(at: due, to: delivery.to, bytes: Array(buffer[0..<count]))
+                            pending.insert((delivery.to, Array(buffer[0..<count])), at: due)
                         }
                     }
                 }
             }
-            while let next = pending.first, next.at <= clock.now {
-                pending.removeFirst()
-                next.bytes.withUnsafeBytes { deliver($0, to: next.to) }
+            while let next = pending.first, next.time <= clock.now {
+                _ = pending.popFirst()
+                next.element.bytes.withUnsafeBytes { deliver($0, to: next.element.to) }
             }
         }
         for device in devices.values { close(device) }
@@ -222,49 +223,4 @@ private struct PcapFile {
         pcap_dump_close(dumper)
         pcap_close(handle)
     }
-}
-
-/// Deliveries in time order (a binary min-heap; equal times keep their order).
-struct DeliveryQueue {
-    struct Entry {
-        var at: ContinuousClock.Instant
-        var order: Int
-        var to: PeerName
-        var bytes: [UInt8]
-    }
-
-    private var heap: [Entry] = []
-    private var counter = 0
-
-    var first: Entry? { heap.first }
-
-    mutating func push(at: ContinuousClock.Instant, to: PeerName, bytes: [UInt8]) {
-        heap.append(Entry(at: at, order: counter, to: to, bytes: bytes))
-        counter += 1
-        var child = heap.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard Self.before(heap[child], heap[parent]) else { break }
-            heap.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    mutating func removeFirst() {
-        heap.swapAt(0, heap.count - 1)
-        heap.removeLast()
-        var parent = 0
-        while true {
-            let left = 2 * parent + 1
-            let right = left + 1
-            var smallest = parent
-            if left < heap.count, Self.before(heap[left], heap[smallest]) { smallest = left }
-            if right < heap.count, Self.before(heap[right], heap[smallest]) { smallest = right }
-            guard smallest != parent else { return }
-            heap.swapAt(parent, smallest)
-            parent = smallest
-        }
-    }
-
-    private static func before(_ a: Entry, _ b: Entry) -> Bool { (a.at, a.order) < (b.at, b.order) }
 }

@@ -13,19 +13,10 @@ struct ChordSimulation {
         case command(RegistryNode.Command, node: Int)
     }
 
-    struct Scheduled: Comparable {
-        let time: Duration
-        let sequence: Int
-        let action: Action
-        static func < (lhs: Scheduled, rhs: Scheduled) -> Bool { (lhs.time, lhs.sequence) < (rhs.time, rhs.sequence) }
-        static func == (lhs: Scheduled, rhs: Scheduled) -> Bool { (lhs.time, lhs.sequence) == (rhs.time, rhs.sequence) }
-    }
-
     private(set) var nodes: [RegistryNode]
     private(set) var crashed: Set<Int> = []
     private var index: [NodeRef: Int] = [:]
-    private var queue = MinHeap<Scheduled>()
-    private var sequence = 0
+    private var queue = TimedQueue<Duration, Action>()
     private var random: SeededGenerator
     private(set) var now: Duration = .zero
     /// Events the nodes reported, in order.
@@ -69,11 +60,11 @@ struct ChordSimulation {
     var exhaustedBudget: Bool { actions >= actionBudget }
 
     mutating func run(until end: Duration) {
-        while let next = queue.peek, next.time <= end, actions < actionBudget {
+        while let next = queue.first, next.time <= end, actions < actionBudget {
             actions += 1
-            _ = queue.pop()
+            _ = queue.popFirst()
             now = next.time
-            perform(next.action)
+            perform(next.element)
         }
         now = end
     }
@@ -116,10 +107,7 @@ struct ChordSimulation {
         }
     }
 
-    private mutating func push(_ time: Duration, _ action: Action) {
-        sequence += 1
-        queue.push(Scheduled(time: time, sequence: sequence, action: action))
-    }
+    private mutating func push(_ time: Duration, _ action: Action) { queue.insert(action, at: time) }
 
     private mutating func mix(_ value: UInt64) {
         trace = (trace ^ value) &* 0x100_0000_01b3
@@ -139,41 +127,5 @@ struct ChordSimulation {
         return ring.indices.filter { position in
             nodes[ring[position]].chord.successor != ref(ring[(position + 1) % ring.count])
         }.count
-    }
-}
-
-/// A binary min-heap: the simulation's event queue.
-struct MinHeap<Element: Comparable> {
-    private var items: [Element] = []
-
-    var peek: Element? { items.first }
-    var count: Int { items.count }
-
-    mutating func push(_ element: Element) {
-        items.append(element)
-        var child = items.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard items[child] < items[parent] else { break }
-            items.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    mutating func pop() -> Element? {
-        guard !items.isEmpty else { return nil }
-        items.swapAt(0, items.count - 1)
-        let top = items.removeLast()
-        var parent = 0
-        while true {
-            let left = 2 * parent + 1
-            let right = left + 1
-            var smallest = parent
-            if left < items.count, items[left] < items[smallest] { smallest = left }
-            if right < items.count, items[right] < items[smallest] { smallest = right }
-            guard smallest != parent else { return top }
-            items.swapAt(parent, smallest)
-            parent = smallest
-        }
     }
 }

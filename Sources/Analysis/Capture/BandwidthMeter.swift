@@ -61,10 +61,17 @@ struct BandwidthMeter {
     private var origin: Int64?
     private var index: [Endpoint: Int] = [:]
     private var addresses: [Endpoint] = []
-    private var sent: [[[Entry]]] = []  // host, class, entries in arrival order
-    private var received: [[[Entry]]] = []
+    /// Per (host, class) series, at `series(host, class)`: the window a packet last fell in
+    /// and its bytes so far, in one flat array the per-packet path updates in place; a
+    /// window's entry moves to `closed` only when the series' next packet falls in another.
+    private var sentOpen: [Entry] = []
+    private var receivedOpen: [Entry] = []
+    private var sentClosed: [[Entry]] = []
+    private var receivedClosed: [[Entry]] = []
     private var sentTotal: [Int] = []
     private var receivedTotal: [Int] = []
+    /// A series that has had no packet yet.
+    private static let none = Entry(window: .min, bytes: 0)
 
     mutating func add(
         bytes: Int, from source: Endpoint, to destination: Endpoint, class traffic: TrafficClass, at microseconds: Int64
@@ -79,18 +86,31 @@ struct BandwidthMeter {
         let offset = microseconds - origin!
         let window =
             offset >= 0 ? offset / Self.windowMicroseconds : -((-offset - 1) / Self.windowMicroseconds) - 1
-        Self.append(&sent[from][traffic.rawValue], window: window, bytes: bytes)
-        Self.append(&received[to][traffic.rawValue], window: window, bytes: bytes)
+        let sentSeries = Self.series(from, traffic)
+        let receivedSeries = Self.series(to, traffic)
+        if sentOpen[sentSeries].window == window {
+            sentOpen[sentSeries].bytes = sentOpen[sentSeries].bytes.saturatingAdd(bytes)
+        } else {
+            Self.open(&sentOpen, &sentClosed, sentSeries, window: window, bytes: bytes)
+        }
+        if receivedOpen[receivedSeries].window == window {
+            receivedOpen[receivedSeries].bytes = receivedOpen[receivedSeries].bytes.saturatingAdd(bytes)
+        } else {
+            Self.open(&receivedOpen, &receivedClosed, receivedSeries, window: window, bytes: bytes)
+        }
         sentTotal[from] = sentTotal[from].saturatingAdd(bytes)
         receivedTotal[to] = receivedTotal[to].saturatingAdd(bytes)
     }
 
-    private static func append(_ entries: inout [Entry], window: Int64, bytes: Int) {
-        if entries.last?.window == window {
-            entries[entries.count - 1].bytes = entries[entries.count - 1].bytes.saturatingAdd(bytes)
-        } else {
-            entries.append(Entry(window: window, bytes: bytes))
-        }
+    private static func series(_ host: Int, _ traffic: TrafficClass) -> Int {
+        host * TrafficClass.allCases.count + traffic.rawValue
+    }
+
+    /// Closes a series' open window and opens `window` with `bytes`.
+    private static func open(_ open: inout [Entry], _ closed: inout [[Entry]], _ series: Int, window: Int64, bytes: Int)
+    {
+        if open[series].window != Self.none.window { closed[series].append(open[series]) }
+        open[series] = Entry(window: window, bytes: bytes)
     }
 
     /// The index of an endpoint's host (its address, any port).
@@ -100,15 +120,30 @@ struct BandwidthMeter {
         if let known = index[address] { return known }
         index[address] = addresses.count
         addresses.append(address)
-        let empty = [[Entry]](repeating: [], count: TrafficClass.allCases.count)
-        sent.append(empty)
-        received.append(empty)
+        for _ in TrafficClass.allCases {
+            sentOpen.append(Self.none)
+            receivedOpen.append(Self.none)
+            sentClosed.append([])
+            receivedClosed.append([])
+        }
         sentTotal.append(0)
         receivedTotal.append(0)
         return addresses.count - 1
     }
 
+    /// Every entry of a series, the open one last.
+    private static func entries(_ closed: [[Entry]], _ open: [Entry], _ series: Int) -> [Entry] {
+        open[series].window == none.window ? closed[series] : closed[series] + [open[series]]
+    }
+
     func figures() -> BandwidthFigures {
+        let classes = TrafficClass.allCases.count
+        let sent = addresses.indices.map { host in
+            (0..<classes).map { Self.entries(sentClosed, sentOpen, host * classes + $0) }
+        }
+        let received = addresses.indices.map { host in
+            (0..<classes).map { Self.entries(receivedClosed, receivedOpen, host * classes + $0) }
+        }
         let all = (sent + received).joined()
         let first = all.lazy.compactMap { $0.map(\.window).min() }.min() ?? 0
         let last = all.lazy.compactMap { $0.map(\.window).max() }.max() ?? 0

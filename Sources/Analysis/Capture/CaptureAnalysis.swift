@@ -264,14 +264,8 @@ public enum CaptureAnalysis {
         for tracker in rtp.finish(bandwidth: &bandwidth) {
             let received = tracker.distinct + tracker.duplicates
             figures.rtpPackets += received
-            let first = tracker.samples.first?.sequence ?? 0
             let detail = StreamDetail(
-                arrivals: tracker.samples.map {
-                    .init(
-                        microseconds: $0.microseconds, sequence: Int($0.sequence - first), duplicate: $0.duplicate,
-                        reordered: $0.reordered, startsTalkSpurt: $0.startsTalkSpurt,
-                        silenceMicroseconds: $0.silenceMicroseconds)
-                }, gapHistogram: tracker.gapHistogram, origin: Int64(first))
+                arrivals: tracker.samples, gapHistogram: tracker.gapHistogram, origin: tracker.origin)
             let clock = tracker.clock ?? ClockRate(hertz: flagRate, source: .flag)
             reported.append(
                 (
@@ -302,19 +296,29 @@ public enum CaptureAnalysis {
         try readMapped(path) { bytes throws(CaptureError) in try analyse(bytes, dynamicClockRate: dynamicClockRate) }
     }
 
-    /// Maps the file at `path` into memory and reads its bytes with `read`.
+    /// Maps the file at `path` into memory and reads its bytes with `read`. The pages are
+    /// populated at once (MAP_POPULATE): a capture is read from its first byte to its last, and
+    /// one populating pass costs a fraction of taking a page fault for every 64 kB of it.
     static func readMapped<Value>(
         _ path: String, _ read: (UnsafeRawBufferPointer) throws(CaptureError) -> Value
     ) throws(CaptureError) -> Value {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw .unreadable(path: path, reason: error.localizedDescription)
+        func failure(_ call: String) -> CaptureError {
+            .unreadable(path: path, reason: "\(call): \(String(cString: strerror(errno)))")
         }
-        let result: Result<Value, CaptureError> = data.withUnsafeBytes { bytes in
-            do throws(CaptureError) { return .success(try read(bytes)) } catch { return .failure(error) }
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw failure("open") }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { throw failure("fstat") }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            throw .unreadable(path: path, reason: "not a regular file")
         }
-        return try result.get()
+        let length = Int(status.st_size)
+        guard length > 0 else { return try read(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        guard let mapped = mmap(nil, length, PROT_READ, MAP_PRIVATE | MAP_POPULATE, descriptor, 0),
+            mapped != MAP_FAILED
+        else { throw failure("mmap") }
+        defer { munmap(mapped, length) }
+        return try read(UnsafeRawBufferPointer(start: mapped, count: length))
     }
 }

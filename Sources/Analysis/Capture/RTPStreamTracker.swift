@@ -41,24 +41,16 @@ struct RTPStreamTracker {
     private var newest: (timestamp: UInt32, duration: Int64) = (0, 0)
     private var frames = FrameEstimator()
     private(set) var senders: [Endpoint] = []
-    /// Every arrival (of the first `sampleLimit`), for charts and handoff windows.
-    private(set) var samples: [Arrival] = []
+    /// Every arrival (of the first `sampleLimit`), for charts and handoff windows, its sequence
+    /// counted from the first one's (`origin`): recorded in the form the report keeps, so the
+    /// largest array of a capture's analysis is never copied.
+    private(set) var samples: [StreamDetail.Arrival] = []
+    /// The extended sequence number of the first arrival.
+    private(set) var origin: Int64 = 0
     static let sampleLimit = 250_000
     /// Packets waiting for the clock rate before an estimate is made anyway.
     static let pendingLimit = 16_384
 
-    /// One packet's arrival: when, which sequence number, and how it counted.
-    struct Arrival {
-        var microseconds: Int64
-        var sequence: Int64
-        var duplicate: Bool
-        var reordered: Bool
-        /// The marker bit: the first packet after a silence (RFC 3551, 4.1).
-        var startsTalkSpurt: Bool
-        /// The speaker's silence before this packet: media time since the newest packet that
-        /// no sequence number accounts for (nothing was sent for it).
-        var silenceMicroseconds: Int64 = 0
-    }
     /// Inter-arrival gaps of new packets in 1 ms bins up to the largest seen; the bin at
     /// index 100 holds 100 ms and more.
     private(set) var gapHistogram: [Int] = []
@@ -147,10 +139,7 @@ struct RTPStreamTracker {
         }
         guard received.insert(sequence) else {
             duplicates += 1
-            record(
-                Arrival(
-                    microseconds: microseconds, sequence: sequence, duplicate: true, reordered: false,
-                    startsTalkSpurt: packet.marker))
+            record(microseconds, sequence, duplicate: true, reordered: false, marker: packet.marker)
             return
         }
         let late = distinct > 0 && sequence < highest
@@ -180,10 +169,7 @@ struct RTPStreamTracker {
                 }
             }
         }
-        record(
-            Arrival(
-                microseconds: microseconds, sequence: sequence, duplicate: false, reordered: late,
-                startsTalkSpurt: packet.marker, silenceMicroseconds: silence))
+        record(microseconds, sequence, duplicate: false, reordered: late, marker: packet.marker, silence: silence)
         if distinct == 0 || sequence > highest { newest = (packet.timestamp, duration) }
         distinct += 1
         lowest = min(lowest, sequence)
@@ -206,8 +192,15 @@ struct RTPStreamTracker {
         previous = (microseconds, packet.timestamp)
     }
 
-    private mutating func record(_ arrival: Arrival) {
-        if samples.count < Self.sampleLimit { samples.append(arrival) }
+    private mutating func record(
+        _ microseconds: Int64, _ sequence: Int64, duplicate: Bool, reordered: Bool, marker: Bool, silence: Int64 = 0
+    ) {
+        guard samples.count < Self.sampleLimit else { return }
+        if samples.isEmpty { origin = sequence }
+        samples.append(
+            StreamDetail.Arrival(
+                microseconds: microseconds, sequence: Int(sequence - origin), duplicate: duplicate,
+                reordered: reordered, startsTalkSpurt: marker, silenceMicroseconds: silence))
     }
 
     /// Sequence numbers between the lowest and highest received that never arrived.
