@@ -87,6 +87,11 @@ public struct ChordConfiguration: Sendable, Equatable {
     public var checkPredecessorInterval: Duration = .seconds(2)
     /// How often a primary copies its keys to its successors and drops expired ones.
     public var replicateInterval: Duration = .seconds(5)
+    /// How often a node asks its bootstrap's ring where it belongs (one lookup, a few hops):
+    /// what merges two rings a partition left behind. The first comes one to two intervals after
+    /// the join, spread by the node's identifier, so a crowd that joined at once does not ask
+    /// its bootstrap at once.
+    public var checkRingInterval: Duration = .seconds(30)
     /// How long a request waits for its answer before the node is taken for dead.
     public var requestTimeout: Duration = .milliseconds(500)
     /// Attempts of a lookup, read or write before it fails.

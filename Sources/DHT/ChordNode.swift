@@ -1,6 +1,9 @@
 /// Timers a node asks its host to set; the host hands each back to `fire(_:now:)` when due.
 public enum ChordTimer: Hashable, Sendable {
     case stabilize, fixFingers, checkPredecessor, replicate
+    /// Ask the bootstrap's ring where this node belongs: two rings a partition left behind
+    /// merge through it.
+    case checkRing
     /// The answer to this request is overdue: its addressee is taken for dead.
     case timeout(request: UInt64)
 }
@@ -75,6 +78,8 @@ public struct ChordNode: Sendable {
     struct Operation: Sendable {
         enum Kind: Sendable {
             case lookup, join(via: NodeRef), finger(Int), put(StoredEntry), get
+            /// This node's own place, asked of `via` (its bootstrap) rather than its own tables.
+            case ringCheck(via: NodeRef)
         }
         var kind: Kind
         var key: ChordID
@@ -210,7 +215,7 @@ public struct ChordNode: Sendable {
         switch timer {
         case .timeout(let request):
             if let overdue = pending.removeValue(forKey: request) { failed(overdue) }
-        case .stabilize, .fixFingers, .checkPredecessor, .replicate:
+        case .stabilize, .fixFingers, .checkPredecessor, .replicate, .checkRing:
             guard phase == .joined else { break }
             maintain(timer)
         }
@@ -272,6 +277,8 @@ public struct ChordNode: Sendable {
         operations[identifier]?.referrer = nil
         if case .join(let bootstrap) = operation.kind {
             query(identifier, bootstrap)
+        } else if case .ringCheck(let anchor) = operation.kind {
+            query(identifier, anchor)
         } else if let known = locallyResolved(operation.key) {
             resolved(identifier, at: known)
         } else {
@@ -298,6 +305,11 @@ public struct ChordNode: Sendable {
         case .finger(let index):
             operations[identifier] = nil
             learnFinger(index, node)
+        case .ringCheck:
+            // The bootstrap's ring puts this node before `node`: if that is closer than the
+            // successor, the two rings are two, and taking it starts their merge.
+            operations[identifier] = nil
+            heardFrom(node)
         case .put(let entry):
             if node == me {
                 store.merge(entry, now: now)
@@ -337,7 +349,7 @@ public struct ChordNode: Sendable {
         case .join:
             phase = .idle
             emit(.joinFailed)
-        case .finger: break
+        case .finger, .ringCheck: break
         }
     }
 
@@ -369,6 +381,9 @@ public struct ChordNode: Sendable {
         schedule(.fixFingers, after: configuration.fixFingersInterval)
         schedule(.checkPredecessor, after: configuration.checkPredecessorInterval)
         schedule(.replicate, after: configuration.replicateInterval)
+        // Nodes that joined together would ask their common bootstrap together: each starts at
+        // its own point of the interval, from its identifier.
+        schedule(.checkRing, after: configuration.checkRingInterval * (Double(me.id.low % 1000) / 1000 + 1))
     }
 
     mutating func maintain(_ timer: ChordTimer) {
@@ -396,6 +411,16 @@ public struct ChordNode: Sendable {
                 predecessor.map { key.isIn(after: $0.id, upTo: me.id) } ?? true
             }
             replicate(owned)
+        case .checkRing:
+            // A partition that healed can leave two rings, each consistent, and stabilization
+            // never joins them. The bootstrap is where this node
+            // first found the ring: its answer for our own identifier is the node that follows us
+            // there, which `heardFrom` takes when it is closer than our successor.
+            schedule(.checkRing, after: configuration.checkRingInterval)
+            let checking = operations.values.contains { if case .ringCheck = $0.kind { true } else { false } }
+            if let bootstrap, bootstrap != me, !checking {
+                start(Operation(kind: .ringCheck(via: bootstrap), key: me.id, tag: 0, started: now))
+            }
         case .timeout:
             break
         }

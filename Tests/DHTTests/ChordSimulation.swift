@@ -29,6 +29,8 @@ struct ChordSimulation {
     var loss = 0.0
     /// Nodes whose every message, in and out, is lost (a link that is down for a while).
     var cut: Set<Int> = []
+    /// Nodes on an island: they hear each other, and nothing crosses between them and the rest.
+    var island: Set<Int> = []
 
     init(count: Int, seed: UInt64, configuration: ChordConfiguration = ChordConfiguration()) {
         random = SeededGenerator(seed: seed)
@@ -94,6 +96,7 @@ struct ChordSimulation {
                 guard let destination = index[to] else { continue }
                 mix(UInt64(destination) << 32 | UInt64(message.request ?? message.answered ?? 0))
                 if cut.contains(node) || cut.contains(destination) { continue }
+                if island.contains(node) != island.contains(destination) { continue }
                 if loss > 0, random.nextUnitInterval() < loss { continue }
                 let seconds = delay.lowerBound + (delay.upperBound - delay.lowerBound) * random.nextUnitInterval()
                 push(

@@ -186,6 +186,49 @@ struct RegistrySimulationTests {
         #expect(found.hosts == record.hosts && found.epoch == 1)
     }
 
+    /// Two neighbours on the ring cut off together from the rest (as an overloaded peer's
+    /// timeouts did in a dht-256 run: peer-8 and peer-250 were a ring of two for 45 s, and 19 of
+    /// 2,000 lookups ended there) keep only each other, and the rest closes the ring without
+    /// them. Stabilization alone never merges two rings; each node's periodic check of its own
+    /// place through its bootstrap does.
+    @Test func twoRingsThatAPartitionLeftBehindMergeOnceItHeals() {
+        var simulation = SimulationTests.grownRing(count: 24, seed: 8)
+        simulation.run(until: simulation.now + .seconds(30))
+        #expect(simulation.wrongSuccessors() == 0)
+        // The two nodes following node 0 on the ring (both joined through others, node 0 the
+        // creator with no bootstrap).
+        let ring = simulation.live.sorted { simulation.ref($0).id < simulation.ref($1).id }
+        let zero = ring.firstIndex(of: 0)!
+        let pair = [ring[(zero + 1) % ring.count], ring[(zero + 2) % ring.count]]
+        simulation.island = Set(pair)
+        simulation.run(until: simulation.now + .seconds(20))
+        #expect(simulation.nodes[pair[0]].chord.successor == simulation.ref(pair[1]))
+        #expect(simulation.nodes[pair[1]].chord.successor == simulation.ref(pair[0]), "the pair is a ring of two")
+        simulation.island = []
+        // The checks come every `checkRingInterval` (30 s): within two of them the rings are one.
+        simulation.run(until: simulation.now + .seconds(65))
+        #expect(simulation.wrongSuccessors() == 0, "\(simulation.wrongSuccessors()) successors still wrong")
+        let start = simulation.now
+        var random = SeededGenerator(seed: 3)
+        for tag in 0..<200 {
+            let key = ChordID(
+                high: random.next(), middle: random.next(), low: UInt32(truncatingIfNeeded: random.next()))
+            let asker = ring[Int(random.next() % UInt64(ring.count))]
+            let when = start + .milliseconds(10 * Int64(tag))
+            simulation.at(when, .chord(.lookup(key: key, tag: 1000 + UInt64(tag))), node: asker)
+        }
+        simulation.run(until: start + .seconds(5))
+        let live = simulation.live
+        let answers = simulation.events.compactMap { entry -> (ChordID, NodeRef?)? in
+            guard case .chord(.lookupDone(let tag, let key, let outcome)) = entry.event, tag >= 1000 else { return nil }
+            return (key, outcome.node)
+        }
+        let wrong = answers.filter { key, node in node != simulation.ref(simulation.trueSuccessor(of: key, among: live))
+        }
+        #expect(answers.count == 200)
+        #expect(wrong.count == 0, "\(wrong.count) of 200 lookups wrong")
+    }
+
     @Test func aSeedReplaysTheSameRunExactly() {
         func run(seed: UInt64) -> (UInt64, Int) {
             var simulation = SimulationTests.grownRing(count: 60, seed: seed, loss: 0.02)
