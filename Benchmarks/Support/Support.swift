@@ -1,5 +1,5 @@
-// What the benchmark executables share: how long each runs, how far a run may stray from the
-// committed p90 thresholds, and a seeded generator so every run measures the same work.
+// What the benchmark executables share: how long each runs, and how far a run may stray from
+// the committed p90 thresholds. (Seeded draws come from OverlayCore's `SeededGenerator`.)
 import Benchmark
 
 #if canImport(Glibc)
@@ -44,17 +44,4 @@ public enum Tolerances {
     /// The metrics of a microbenchmark (time per operation, operations per second, and the
     /// allocations they cost).
     public static var micro: [BenchmarkMetric] { [.wallClock, .throughput, .mallocCountTotal] }
-}
-
-/// SplitMix64: a small seeded generator, the same numbers on every run.
-public struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

@@ -11,7 +11,7 @@ import Support
 let benchmarks: @Sendable () -> Void = {
     var ring = SimulatedRing(size: 128)
     ring.run(for: .seconds(60))
-    var random = SplitMix(seed: 7)
+    var random = SeededGenerator(seed: 7)
     let keys = (0..<1024).map { _ in ChordID.hashing("key-\(random.next())") }
     let askers = (0..<1024).map { _ in Int(random.next() % 128) }
     // The ring must have formed: every lookup answered by the true successor.
