@@ -154,7 +154,8 @@ let package = Package(
         .target(
             name: "FuzzTargets",
             dependencies: [
-                "Analysis", "ControlProtocol", "DHT", "GameWire", "GameWorld", "Mobility", "RTP", "Scenario",
+                "Analysis", "ControlProtocol", "DHT", "GameWire", "GameWorld", "Mobility", "OverlayCore", "RTP",
+                "Scenario",
                 "VoiceRelay",
             ],
             swiftSettings: strict),
@@ -172,7 +173,15 @@ let package = Package(
         // Tests, one folder per target, and the kit the multi-process tests share.
         .target(
             name: "SeamlessTestKit", dependencies: ["CSeamlessLinux", "ControlProtocol"], path: "Tests/SeamlessTestKit"),
-        .testTarget(name: "PeerNodeTests", dependencies: ["ControlProtocol", "SeamlessTestKit"]),
+        .testTarget(
+            name: "PeerNodeTests",
+            dependencies: [
+                "ControlProtocol", "SeamlessTestKit", "PeerNode", "OverlayCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(name: "OverlayCoreTests", dependencies: ["OverlayCore"]),
         .testTarget(
             name: "ScenarioTests", dependencies: ["Scenario", "LinkEmulation"], resources: [.copy("Fixtures")]),

@@ -7,11 +7,12 @@ public enum ChordMessage: Hashable, Sendable {
     case successorIs(request: UInt64, node: NodeRef)
     /// Not known here: ask `node`, which is closer to the key.
     case askNext(request: UInt64, node: NodeRef)
-    /// Stabilization: "who are your predecessor and successors?"
+    /// Stabilization: "who are your predecessor and successors? I think I may be your
+    /// predecessor." Sent only to the node the sender takes for its successor, so it carries
+    /// the paper's notify too (the receiver takes the sender when it is closer than its
+    /// predecessor), and a round costs one request and one answer.
     case getNeighbours(request: UInt64)
     case neighbours(request: UInt64, predecessor: NodeRef?, successors: [NodeRef])
-    /// "I think I am your predecessor."
-    case notify
     /// "`node` just took your place as my predecessor, so it sits between us: it is a closer
     /// successor for you." Sent to the replaced predecessor; repairs a branch of the ring in
     /// one round instead of one node per round.
@@ -60,7 +61,7 @@ public enum ChordMessage: Hashable, Sendable {
     /// maintenance too, but it is made of lookup messages: the node counts it by purpose.
     public var isRingMaintenance: Bool {
         switch self {
-        case .getNeighbours, .neighbours, .notify, .closerSuccessor, .unreachable, .ping, .pong, .replicate, .leaving:
+        case .getNeighbours, .neighbours, .closerSuccessor, .unreachable, .ping, .pong, .replicate, .leaving:
             true
         default: false
         }
@@ -84,6 +85,8 @@ public struct ChordConfiguration: Sendable, Equatable {
     public var successorListLength = 8
     public var stabilizeInterval: Duration = .seconds(1)
     public var fixFingersInterval: Duration = .seconds(2)
+    /// How often a node makes sure its predecessor lives: a ping, unless the predecessor sent
+    /// anything within the interval (it stabilizes with this node every round).
     public var checkPredecessorInterval: Duration = .seconds(2)
     /// How often a primary copies its keys to its successors and drops expired ones.
     public var replicateInterval: Duration = .seconds(5)

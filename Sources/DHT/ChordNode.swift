@@ -60,6 +60,9 @@ public struct ChordNode: Sendable {
     public let me: NodeRef
     public let configuration: ChordConfiguration
     public private(set) var predecessor: NodeRef?
+    /// When the predecessor last sent anything: it stabilizes with this node every round, so a
+    /// predecessor heard within the check's interval needs no ping.
+    var predecessorHeard: Duration = .zero
     /// The successor list, nearest first; `[me]` when alone.
     public private(set) var successors: [NodeRef]
     /// `fingers[i]` is the node believed to succeed me + 2^i.
@@ -160,6 +163,7 @@ public struct ChordNode: Sendable {
         case (_, .findSuccessor): break
         default: heardFrom(sender)
         }
+        if sender == predecessor { predecessorHeard = now }
         switch envelope.message {
         case .findSuccessor(let request, let key):
             send(answer(findSuccessor: key, request: request), to: sender)
@@ -173,13 +177,12 @@ public struct ChordNode: Sendable {
                 query(operation, node)
             }
         case .getNeighbours(let request):
+            notified(by: sender)
             send(.neighbours(request: request, predecessor: predecessor, successors: successors), to: sender)
         case .neighbours(let request, let theirPredecessor, let theirSuccessors):
             if case .stabilize? = pending.removeValue(forKey: request)?.purpose {
                 stabilize(with: sender, predecessor: theirPredecessor, successors: theirSuccessors)
             }
-        case .notify:
-            notified(by: sender)
         case .closerSuccessor(let node):
             heardFrom(node)
         case .unreachable(let node):
@@ -192,6 +195,12 @@ public struct ChordNode: Sendable {
             store.merge(entry, now: now)
             send(.stored(request: request), to: sender)
             replicate([entry])
+            // A lookup through a node whose successor pointer lags a join ends here, one node
+            // past the key's owner: the predecessor gets the value too, or only copies would
+            // hold it and nothing would ever give it back to its owner.
+            if let predecessor, predecessor != me, !entry.key.isIn(after: predecessor.id, upTo: me.id) {
+                send(.replicate(entries: [entry]), to: predecessor)
+            }
         case .stored(let request):
             if case .store(let operation)? = pending.removeValue(forKey: request)?.purpose {
                 finish(operation, at: sender, entry: nil, succeeded: true)
@@ -401,7 +410,7 @@ public struct ChordNode: Sendable {
             start(Operation(kind: .finger(index), key: me.id.addingPowerOfTwo(index), tag: 0, started: now))
         case .checkPredecessor:
             schedule(.checkPredecessor, after: configuration.checkPredecessorInterval)
-            if let predecessor, predecessor != me {
+            if let predecessor, predecessor != me, now - predecessorHeard >= configuration.checkPredecessorInterval {
                 request(.ping(request: newIdentifier()), to: predecessor, for: .ping)
             }
         case .replicate:
@@ -427,7 +436,8 @@ public struct ChordNode: Sendable {
     }
 
     /// Stabilize (the paper's figure 6) with the successor's answer: adopt its predecessor if it
-    /// sits between us, take its successor list as ours after it, and notify the successor.
+    /// sits between us and take its successor list as ours after it. The paper's notify rides on
+    /// every question to a successor (`getNeighbours`).
     mutating func stabilize(with successor: NodeRef, predecessor theirs: NodeRef?, successors list: [NodeRef]) {
         guard successor == self.successor else { return }  // a closer one was found meanwhile
         var updated: [NodeRef] = []
@@ -436,11 +446,10 @@ public struct ChordNode: Sendable {
         for node in list where node != me && !updated.contains(node) { updated.append(node) }
         let adopted = updated.first != nil && updated.first != successor
         successors = updated.isEmpty ? [me] : Array(updated.prefix(configuration.successorListLength))
-        guard self.successor != me else { return }
-        send(.notify, to: self.successor)
         // A closer successor was found: ask it at once rather than a round later, so a node
         // that joined far from its place (many joins between two rounds) walks there in one.
-        if adopted { askNeighbours(of: self.successor) }
+        // (The question is also the notify.)
+        if adopted, self.successor != me { askNeighbours(of: self.successor) }
     }
 
     /// Every sender is alive and somewhere on the ring; one between this node and its successor
@@ -467,6 +476,7 @@ public struct ChordNode: Sendable {
         if predecessor == nil || node.id.isStrictly(between: predecessor!.id, and: me.id) {
             if let replaced = predecessor, replaced != node { send(.closerSuccessor(node), to: replaced) }
             predecessor = node
+            predecessorHeard = now
             // Keys between the old predecessor and the new one now belong to it.
             let theirs = store.entries(now: now) { !$0.isIn(after: node.id, upTo: me.id) }
             if !theirs.isEmpty { send(.replicate(entries: theirs), to: node) }

@@ -15,7 +15,9 @@ public enum ChordWire {
     public static let maximumHostBytes = 255
 
     enum MessageType: UInt8 {
-        case findSuccessor = 1, successorIs, askNext, getNeighbours, neighbours, notify, ping, pong
+        // 6 was a separate notify, which getNeighbours now carries.
+        case findSuccessor = 1, successorIs, askNext, getNeighbours, neighbours
+        case ping = 7, pong
         case store, stored, replicate, fetch, fetched, leaving, closerSuccessor, unreachable
     }
 
@@ -37,8 +39,6 @@ public enum ChordWire {
             writer.integer(request)
             writer.optionalNode(predecessor)
             writer.nodes(successors)
-        case .notify:
-            break
         case .closerSuccessor(let node), .unreachable(let node):
             writer.node(node)
         case .store(let request, let entry):
@@ -114,7 +114,6 @@ public enum ChordWire {
                 .neighbours(
                     request: try reader.integer(), predecessor: try reader.optionalNode(),
                     successors: try reader.nodes())
-            case .notify: .notify
             case .closerSuccessor: .closerSuccessor(try reader.node())
             case .unreachable: .unreachable(try reader.node())
             case .ping: .ping(request: try reader.integer())
@@ -140,7 +139,6 @@ public enum ChordWire {
         case .askNext: .askNext
         case .getNeighbours: .getNeighbours
         case .neighbours: .neighbours
-        case .notify: .notify
         case .ping: .ping
         case .pong: .pong
         case .store: .store

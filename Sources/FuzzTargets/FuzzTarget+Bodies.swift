@@ -5,6 +5,7 @@ import FoundationEssentials
 import GameWire
 import GameWorld
 import Mobility
+import OverlayCore
 import RTP
 import Scenario
 import VoiceRelay
@@ -40,7 +41,11 @@ extension FuzzTarget {
         check((try? RTPPacket(bytes: packet.bytes)) == packet, "RTP \(bytes)")
     }
 
+    /// The DHT's frames, and the hello that opens every overlay connection.
     static func chord(_ bytes: [UInt8]) {
+        if let hello = try? OverlayHello(frame: bytes) {
+            check((try? OverlayHello(frame: hello.frame)) == hello, "hello \(bytes)")
+        }
         guard let envelope = try? ChordWire.decode(bytes) else { return }
         check((try? ChordWire.decode(ChordWire.encode(envelope))) == envelope, "Chord \(bytes)")
     }

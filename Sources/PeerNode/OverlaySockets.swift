@@ -2,16 +2,17 @@ import Logging
 import NIOCore
 import NIOExtras
 import NIOPosix
+import OverlayCore
 
 /// The overlay's TCP listener and UDP socket, bound on the peer's own address. Every TCP
-/// connection carries length-prefixed frames (16-bit prefix), which go to `frames`; datagrams
-/// are counted until a service owns them.
+/// connection it accepts belongs to the `OverlayTransport`; datagrams are counted until a
+/// service owns them.
 enum OverlaySockets {
     /// Binds both sockets, serves them while `body` runs (it gets the bound TCP and UDP ports),
     /// and closes them when `body` returns or throws.
     static func serving<Result: Sendable>(
         _ configuration: PeerConfiguration, group: any EventLoopGroup, logger: Logger,
-        frames: AsyncStream<[UInt8]>.Continuation,
+        transport: OverlayTransport,
         body: @Sendable @escaping (_ tcpPort: Int, _ udpPort: Int) async throws -> Result
     ) async throws -> Result {
         let listener = try await ServerBootstrap(group: group)
@@ -25,10 +26,7 @@ enum OverlaySockets {
                 // the peer shuts down must not leave an unfinished async writer behind (NIO
                 // traps on those).
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers([
-                        ByteToMessageHandler(LengthFieldBasedFrameDecoder(lengthFieldBitLength: .twoBytes)),
-                        FrameForwarder(sink: frames),
-                    ])
+                    try channel.pipeline.syncOperations.addHandlers(transport.acceptedConnectionHandlers(channel))
                 }
             }
         return try await listener.executeThenClose { connections in
@@ -40,12 +38,13 @@ enum OverlaySockets {
                     }
                 }
             let tcpPort = listener.channel.localAddress?.port ?? 0
+            transport.listening(on: HostPort(host: configuration.address, port: UInt16(clamping: tcpPort)))
             let udpPort = datagrams.channel.localAddress?.port ?? 0
             return try await datagrams.executeThenClose { inbound, _ in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         // Accepting goes on while this is consumed; each connection's frames
-                        // reach `frames` through its FrameForwarder.
+                        // reach the transport through its handlers.
                         for try await _ in connections {}
                     }
                     group.addTask {
@@ -58,18 +57,5 @@ enum OverlaySockets {
                 }
             }
         }
-    }
-}
-
-/// Hands every frame of one overlay connection to the peer's frame stream.
-final class FrameForwarder: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-    let sink: AsyncStream<[UInt8]>.Continuation
-
-    init(sink: AsyncStream<[UInt8]>.Continuation) { self.sink = sink }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var frame = unwrapInboundIn(data)
-        sink.yield(frame.readBytes(length: frame.readableBytes) ?? [])
     }
 }

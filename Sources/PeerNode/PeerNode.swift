@@ -70,12 +70,11 @@ public struct PeerNode: Service {
         try await control.executeThenClose { commands, events in
             let emitter = EventEmitter(peer: configuration.name, writer: events)
             let (frames, framesIn) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .bufferingNewest(8192))
+            let transport = OverlayTransport(
+                host: configuration.address, group: group, logger: logger, frames: framesIn)
             do {
-                try await OverlaySockets.serving(configuration, group: group, logger: logger, frames: framesIn) {
+                try await OverlaySockets.serving(configuration, group: group, logger: logger, transport: transport) {
                     tcpPort, udpPort in
-                    let transport = OverlayTransport(
-                        me: HostPort(host: configuration.address, port: UInt16(tcpPort)), group: group,
-                        logger: logger)
                     let dht = DHTHost(
                         me: NodeRef(host: configuration.address, port: UInt16(tcpPort)),
                         configuration: configuration.dht, transport: transport, logger: logger,
@@ -101,7 +100,6 @@ public struct PeerNode: Service {
                     try await withThrowingTaskGroup(of: Void.self) { tasks in
                         for application in applications { tasks.addTask { await application.run(peer: context) } }
                         tasks.addTask { await dht.runTimers() }
-                        tasks.addTask { await transport.run() }
                         tasks.addTask { for await peer in transport.lostLinks { await dht.lost(peer) } }
                         tasks.addTask {
                             // Each overlay frame to its protocol, by the envelope's id.

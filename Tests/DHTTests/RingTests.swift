@@ -77,6 +77,46 @@ struct RingTests {
         let heir = simulation.trueSuccessor(of: record.entry.key, among: simulation.live)
         #expect(simulation.nodes[heir].chord.store.entry(record.entry.key, now: simulation.now) != nil)
     }
+
+    /// A write that ends one node past the key's owner (a lookup through a node whose
+    /// successor pointer lags a join) is handed to the predecessor too; one for the node's own
+    /// range is not.
+    @Test func aStoreForTheNodeBeforeIsHandedToIt() throws {
+        var simulation = SimulationTests.grownRing(count: 12, seed: 5)
+        simulation.run(until: simulation.now + .seconds(10))
+        var node = simulation.nodes[0].chord
+        let predecessor = try #require(node.predecessor)
+        let theirs = StoredEntry(key: predecessor.id, value: [1], epoch: 1, lease: .seconds(60))
+        let mine = StoredEntry(key: node.me.id, value: [2], epoch: 1, lease: .seconds(60))
+        func handedOver(_ effects: [ChordEffect], _ entry: StoredEntry) -> Bool {
+            effects.contains { $0 == .send(.replicate(entries: [entry]), to: predecessor) }
+        }
+        let writer = NodeRef(host: "10.9.0.1", port: 7000)
+        let stored = node.receive(
+            ChordEnvelope(sender: writer, message: .store(request: 1, entry: theirs)), now: simulation.now)
+        #expect(handedOver(stored, theirs))
+        let kept = node.receive(
+            ChordEnvelope(sender: writer, message: .store(request: 2, entry: mine)), now: simulation.now)
+        #expect(!handedOver(kept, mine))
+        #expect(node.store.entry(theirs.key, now: simulation.now) != nil)
+    }
+
+    /// The predecessor stabilizes with its successor every round: a predecessor heard within the
+    /// check's interval is not pinged, one silent for the interval is.
+    @Test func aPredecessorHeardWithinTheIntervalIsNotPinged() throws {
+        var simulation = SimulationTests.grownRing(count: 2, seed: 3)
+        simulation.run(until: simulation.now + .seconds(10))
+        var node = simulation.nodes[0].chord
+        let predecessor = try #require(node.predecessor)
+        let interval = node.configuration.checkPredecessorInterval
+        func pings(_ effects: [ChordEffect]) -> Int {
+            effects.filter { if case .send(.ping, to: predecessor) = $0 { true } else { false } }.count
+        }
+        let heard = simulation.now + .seconds(1)
+        _ = node.receive(ChordEnvelope(sender: predecessor, message: .getNeighbours(request: 99)), now: heard)
+        #expect(pings(node.fire(.checkPredecessor, now: heard + interval / 2)) == 0)
+        #expect(pings(node.fire(.checkPredecessor, now: heard + interval)) == 1)
+    }
 }
 
 enum ServiceRecordFixture {

@@ -15,7 +15,7 @@ struct WireTests {
         .findSuccessor(request: 1, key: .hashing("x")), .successorIs(request: 2, node: b),
         .askNext(request: .max, node: named), .getNeighbours(request: 4),
         .neighbours(request: 5, predecessor: nil, successors: [a, b, named]),
-        .neighbours(request: 6, predecessor: b, successors: []), .notify, .closerSuccessor(b), .unreachable(named),
+        .neighbours(request: 6, predecessor: b, successors: []), .closerSuccessor(b), .unreachable(named),
         .ping(request: 7),
         .pong(request: 7), .store(request: 8, entry: entry), .stored(request: 8), .replicate(entries: [entry, entry]),
         .fetch(request: 9, key: .hashing("k")), .fetched(request: 9, entry: nil), .fetched(request: 10, entry: entry),
@@ -35,12 +35,17 @@ struct WireTests {
         #expect(throws: WireError.trailingBytes(offset: bytes.count)) { try ChordWire.decode(bytes + [0]) }
     }
 
-    @Test func theExactBytesOfANotify() {
-        // The DHT's protocol id 1, version 1, type 6 (notify), IPv4 127.100.0.1, port 7000.
+    @Test func theExactBytesOfAStabilizationQuestion() {
+        // The DHT's protocol id 1, version 1, type 4 (getNeighbours), IPv4 127.100.0.1, port
+        // 7000, request 4 in 8 bytes.
         #expect(
-            ChordWire.encode(ChordEnvelope(sender: Self.a, message: .notify)) == [
-                1, 1, 6, 4, 127, 100, 0, 1, 0x1b, 0x58,
+            ChordWire.encode(ChordEnvelope(sender: Self.a, message: .getNeighbours(request: 4))) == [
+                1, 1, 4, 4, 127, 100, 0, 1, 0x1b, 0x58, 0, 0, 0, 0, 0, 0, 0, 4,
             ])
+        // Type 6 was a notify of its own, which the question now carries.
+        #expect(throws: WireError.unknownType(6, offset: 2)) {
+            try ChordWire.decode([1, 1, 6, 4, 127, 100, 0, 1, 0x1b, 0x58])
+        }
     }
 
     @Test func malformedFramesSayWhatAndWhere() {
@@ -49,9 +54,9 @@ struct WireTests {
         #expect(throws: WireError.unsupportedVersion(2)) { try ChordWire.decode([1, 2, 6, 4, 127, 0, 0, 1, 0, 1]) }
         #expect(throws: WireError.unknownType(99, offset: 2)) { try ChordWire.decode([1, 1, 99]) }
         #expect(throws: WireError.invalid("unknown address kind 7", offset: 3)) {
-            try ChordWire.decode([1, 1, 6, 7, 127, 0, 0, 1, 0, 1])
+            try ChordWire.decode([1, 1, 15, 7, 127, 0, 0, 1, 0, 1])
         }
-        #expect(throws: WireError.invalid("empty host", offset: 3)) { try ChordWire.decode([1, 1, 6, 0, 0, 0, 0, 1]) }
+        #expect(throws: WireError.invalid("empty host", offset: 3)) { try ChordWire.decode([1, 1, 15, 0, 0, 0, 0, 1]) }
         // neighbours with a presence flag of 2.
         let header: [UInt8] = [1, 1, 5, 4, 127, 0, 0, 1, 0, 1] + Array(repeating: 0, count: 8)
         #expect(throws: WireError.invalid("presence flag 2", offset: 18)) { try ChordWire.decode(header + [2]) }
@@ -81,7 +86,10 @@ struct WireTests {
             if case .replicate(let entries) = message { entries } else { [] }
         }
         #expect(carried == entries)
-        #expect(ChordWire.frames(ChordEnvelope(sender: Self.a, message: .notify), maximumBytes: 65535).count == 1)
+        #expect(
+            ChordWire.frames(ChordEnvelope(sender: Self.a, message: .getNeighbours(request: 1)), maximumBytes: 65535)
+                .count
+                == 1)
     }
 
     @Test func serviceRecordsRoundTripAndRejectForeignKeys() throws {
