@@ -72,11 +72,12 @@ extension RunReport {
                 update { $0.end = "failed" }
             case .ready:
                 if readyAt[name] == nil { readyAt[name] = line.t.microseconds }
-            case .exited(_, _, let cause, let maxRssKB, let pssKB):
+            case .exited(_, _, let cause, let maxRssKB, let pssKB, let cpuMs):
                 if let pssKB { pss.append(Double(pssKB) / 1024) }
                 update { peer in
                     peer.end = cause
                     peer.pssMB = pssKB.map { Double($0) / 1024 }
+                    peer.cpuSeconds = cpuMs.map { Double($0) / 1000 }
                     if let spawned = spawnedAt[name] {
                         peer.uptimeSeconds = milliseconds(spawned, line.t.microseconds) / 1000
                     }
@@ -121,12 +122,18 @@ extension RunReport {
         let list = order.compactMap { peers[$0] }
         func count(_ end: String) -> Int { list.filter { $0.end == end }.count }
         let rss = rssKB.values.filter { $0 > 0 }.map { Double($0) / 1024 }
+        let cpu = list.compactMap(\.cpuSeconds)
+        let cpuShares = list.compactMap { peer -> Double? in
+            guard let seconds = peer.cpuSeconds, let uptime = peer.uptimeSeconds, uptime > 0 else { return nil }
+            return seconds / uptime * 100
+        }
         let figures = PeerFigures(
             spawned: list.filter { $0.spawnedAt != nil }.count, left: count("left"), crashed: count("crashed"),
             stopped: count("stopped"), killed: count("killed"), failed: count("failed"),
             maxRssMB: rss.max() ?? 0, meanRssMB: rss.isEmpty ? 0 : rss.reduce(0, +) / Double(rss.count),
             meanPssMB: pss.isEmpty ? 0 : pss.reduce(0, +) / Double(pss.count), maxPssMB: pss.max() ?? 0,
-            totalPssMB: pss.reduce(0, +), list: list)
+            totalPssMB: pss.reduce(0, +), cpuSeconds: cpu.isEmpty ? nil : cpu.reduce(0, +),
+            meanCpuPercent: cpuShares.isEmpty ? nil : cpuShares.reduce(0, +) / Double(cpuShares.count), list: list)
 
         var startup = StartupFigures(allReadyMs: nil, peers: 0, ready: 0)
         if let first = firstSpawnStep {

@@ -115,6 +115,11 @@ public struct PeerFigures: Sendable, Equatable, Codable {
     /// PSS summed over the peers running at the stop: the machine's memory the population
     /// takes, which is what limits how many peers fit.
     public var totalPssMB: Double
+    /// CPU time (user and system) the peers used in their lives, summed, in seconds; and its
+    /// mean share of one core over each peer's uptime, in percent. Nil when no peer's CPU time
+    /// is known (a run recorded before the testbed read it).
+    public var cpuSeconds: Double?
+    public var meanCpuPercent: Double?
     public var list: [PeerSummary]
 }
 
@@ -132,6 +137,8 @@ public struct PeerSummary: Sendable, Equatable, Codable {
     public var end: String
     public var maxRssMB: Double?
     public var pssMB: Double?
+    /// CPU time (user and system) over its life, in seconds.
+    public var cpuSeconds: Double?
 }
 
 /// How quickly the first population came up (`startup.*`).

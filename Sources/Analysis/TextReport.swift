@@ -17,6 +17,11 @@ extension RunReport {
             "memory    peak RSS max \(format(peers.maxRssMB, 1)) MB, mean \(format(peers.meanRssMB, 1)) MB; "
                 + "PSS at stop mean \(format(peers.meanPssMB, 1)) MB, max \(format(peers.maxPssMB, 1)) MB, "
                 + "total \(format(peers.totalPssMB, 0)) MB")
+        if let cpu = peers.cpuSeconds {
+            out.append(
+                "cpu       peers \(format(cpu, 1)) s in all"
+                    + (peers.meanCpuPercent.map { ", mean \(format($0, 2)) % of a core each over its uptime" } ?? ""))
+        }
         let ready =
             startup.allReadyMs.map { "all \(startup.peers) ready in \(format($0, 0)) ms" }
             ?? "\(startup.ready) of \(startup.peers) became ready"

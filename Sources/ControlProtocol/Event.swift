@@ -71,8 +71,10 @@ public enum Event: Sendable, Equatable {
     /// `crashed`, `stopped` (end of run), `killed` (did not stop in time), or `failed`
     /// (nobody asked it to end). `maxRssKB` is the largest resident size seen (VmHWM);
     /// `pssKB` its proportional set size when the run stopped (shared pages divided among the
-    /// processes sharing them: what the peer really cost), if it was running then.
-    case exited(status: Int?, signal: Int?, cause: String, maxRssKB: Int, pssKB: Int?)
+    /// processes sharing them: what the peer really cost), if it was running then. `cpuMs` is
+    /// the CPU time (user and system) the process used in its life, from the kernel's account
+    /// when it was reaped; nil when the kernel gave none.
+    case exited(status: Int?, signal: Int?, cause: String, maxRssKB: Int, pssKB: Int?, cpuMs: Int? = nil)
     /// The capture ended: libpcap's counters (packets it saw, dropped in the kernel's buffer,
     /// dropped by the interface).
     case captureStopped(packets: Int, kernelDrops: Int, interfaceDrops: Int)
@@ -201,10 +203,11 @@ public enum Event: Sendable, Equatable {
             ["index": .int(index), "action": .string(action), "cpuSeconds": .number(cpuSeconds)]
         case .spawned(let pid, let address): ["pid": .int(pid), "address": .string(address)]
         case .spawnFailed(let message): ["message": .string(message)]
-        case .exited(let status, let signal, let cause, let maxRssKB, let pssKB):
+        case .exited(let status, let signal, let cause, let maxRssKB, let pssKB, let cpuMs):
             [
                 "status": status.map(JSONValue.int) ?? .null, "signal": signal.map(JSONValue.int) ?? .null,
                 "cause": .string(cause), "maxRssKB": .int(maxRssKB), "pssKB": pssKB.map(JSONValue.int) ?? .null,
+                "cpuMs": cpuMs.map(JSONValue.int) ?? .null,
             ]
         case .captureStopped(let packets, let kernelDrops, let interfaceDrops):
             ["packets": .int(packets), "kernelDrops": .int(kernelDrops), "interfaceDrops": .int(interfaceDrops)]
@@ -290,7 +293,7 @@ public enum Event: Sendable, Equatable {
                     f.int("maxRssKB").map {
                         .exited(
                             status: f.int("status"), signal: f.int("signal"), cause: cause, maxRssKB: $0,
-                            pssKB: f.int("pssKB"))
+                            pssKB: f.int("pssKB"), cpuMs: f.int("cpuMs"))
                     }
                 }
             case "capture-stopped":

@@ -155,8 +155,7 @@ public enum ChordWire {
 
 extension WireWriter {
     mutating func node(_ node: NodeRef) {
-        let octets = node.host.split(separator: ".", omittingEmptySubsequences: false).compactMap { UInt8($0) }
-        if octets.count == 4, node.host == octets.map(String.init).joined(separator: ".") {
+        if let octets = IPv4Text.octets(node.host) {
             integer(UInt8(4))
             append(octets)
         } else {
@@ -198,7 +197,7 @@ extension WireReader {
         let start = offset
         let host: String
         switch try integer(UInt8.self) {
-        case 4: host = try bytes(4).map(String.init).joined(separator: ".")
+        case 4: host = IPv4Text.text(try bytes(4))
         case 0: host = try text(limit: ChordWire.maximumHostBytes)
         case let kind: throw .invalid("unknown address kind \(kind)", offset: start)
         }
@@ -249,5 +248,50 @@ extension WireReader {
         case 1: return true
         case let flag: throw .invalid("presence flag \(flag)", offset: start)
         }
+    }
+}
+
+/// Dotted-quad text and its four octets, without the allocations of splitting and joining
+/// strings (a node is encoded and decoded in every DHT frame, ten in a successor list).
+enum IPv4Text {
+    /// The octets of `host` when it is an IPv4 address written canonically (four decimal
+    /// numbers up to 255, no leading zeros), so that `text(octets(host)) == host`; else nil.
+    static func octets(_ host: String) -> [UInt8]? {
+        var octets: [UInt8] = []
+        octets.reserveCapacity(4)
+        var value = 0
+        var digits = 0
+        var leadingZero = false
+        for byte in host.utf8 {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                guard !leadingZero, digits < 3 else { return nil }
+                leadingZero = digits == 0 && byte == UInt8(ascii: "0")
+                value = value * 10 + Int(byte - UInt8(ascii: "0"))
+                digits += 1
+            case UInt8(ascii: "."):
+                guard digits > 0, value <= 255, octets.count < 3 else { return nil }
+                octets.append(UInt8(value))
+                (value, digits, leadingZero) = (0, 0, false)
+            default:
+                return nil
+            }
+        }
+        guard digits > 0, value <= 255, octets.count == 3 else { return nil }
+        octets.append(UInt8(value))
+        return octets
+    }
+
+    /// `a.b.c.d` for four octets.
+    static func text(_ octets: ArraySlice<UInt8>) -> String {
+        var text: [UInt8] = []
+        text.reserveCapacity(15)
+        for (index, octet) in octets.enumerated() {
+            if index > 0 { text.append(UInt8(ascii: ".")) }
+            if octet >= 100 { text.append(UInt8(ascii: "0") + octet / 100) }
+            if octet >= 10 { text.append(UInt8(ascii: "0") + octet / 10 % 10) }
+            text.append(UInt8(ascii: "0") + octet % 10)
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 }

@@ -85,7 +85,7 @@ actor PeerProcess {
         await recorder.record(
             .exited(
                 status: status.exitCode, signal: status.signal, cause: cause.rawValue, maxRssKB: peakResidentKB,
-                pssKB: proportionalKB),
+                pssKB: proportionalKB, cpuMs: status.cpuMs),
             about: name.description)
         await membership.ended(name)
     }
@@ -188,37 +188,42 @@ actor PeerProcess {
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(3)
         var status: Int32 = 0
+        var usage = rusage()
         while true {
-            let result = waitpid(process.pid, &status, WNOHANG)
-            if result == process.pid { return ExitStatus(raw: status) }
+            let result = wait4(process.pid, &status, WNOHANG, &usage)
+            if result == process.pid { return ExitStatus(raw: status, usage: usage) }
             if result < 0 { return ExitStatus(exitCode: nil, signal: nil) }
             if clock.now > deadline {
                 escalated = true
                 kill(process.pid, SIGKILL)
-                waitpid(process.pid, &status, 0)
-                return ExitStatus(raw: status)
+                wait4(process.pid, &status, 0, &usage)
+                return ExitStatus(raw: status, usage: usage)
             }
             try? await clock.sleep(for: .milliseconds(5))
         }
     }
 }
 
-/// How a process ended: an exit code or a signal.
+/// How a process ended: an exit code or a signal, and the CPU time it used if the kernel said.
 struct ExitStatus {
     var exitCode: Int?
     var signal: Int?
+    var cpuMs: Int?
 
     init(exitCode: Int?, signal: Int?) {
         self.exitCode = exitCode
         self.signal = signal
     }
 
-    init(raw: Int32) {
+    /// A wait status as `wait4` gives it, and the process's resource usage.
+    init(raw: Int32, usage: rusage) {
         // WIFEXITED / WTERMSIG, which Swift does not import (they are macros).
         if raw & 0x7f == 0 {
             self.init(exitCode: Int((raw >> 8) & 0xff), signal: nil)
         } else {
             self.init(exitCode: nil, signal: Int(raw & 0x7f))
         }
+        func milliseconds(_ time: timeval) -> Int { Int(time.tv_sec) * 1000 + Int(time.tv_usec) / 1000 }
+        cpuMs = milliseconds(usage.ru_utime) + milliseconds(usage.ru_stime)
     }
 }

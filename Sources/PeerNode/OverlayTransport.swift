@@ -186,7 +186,15 @@ final class OverlayTransport: Sendable {
                 ])
             }
         }
-        bootstrap.connect(host: destination.host, port: Int(destination.port)).whenComplete { [self] result in
+        // An address connects directly; only a name goes through the resolver (getaddrinfo and
+        // Happy Eyeballs cost a peer a tenth of its time while it meets new nodes).
+        let connecting =
+            if let address = try? SocketAddress(ipAddress: destination.host, port: Int(destination.port)) {
+                bootstrap.connect(to: address)
+            } else {
+                bootstrap.connect(host: destination.host, port: Int(destination.port))
+            }
+        connecting.whenComplete { [self] result in
             switch result {
             case .success(let channel): opened(channel, to: destination, number: number)
             case .failure(let error): failed(destination, number: number, error)

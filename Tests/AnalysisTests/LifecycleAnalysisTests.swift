@@ -29,8 +29,12 @@ import Testing
         at(4000, "peer-3", .leaveSent),
         at(4010, "peer-3", .exited(status: 0, signal: nil, cause: "left", maxRssKB: 12_288, pssKB: nil)),
         at(4500, "peer-1", .error(message: "unknown command 'fly'")),
-        at(9000, "peer-1", .exited(status: 0, signal: nil, cause: "stopped", maxRssKB: 14_336, pssKB: 3_072)),
-        at(9001, "peer-4", .exited(status: nil, signal: 9, cause: "killed", maxRssKB: 11_264, pssKB: 4_096)),
+        at(
+            9000, "peer-1",
+            .exited(status: 0, signal: nil, cause: "stopped", maxRssKB: 14_336, pssKB: 3_072, cpuMs: 900)),
+        at(
+            9001, "peer-4", .exited(status: nil, signal: 9, cause: "killed", maxRssKB: 11_264, pssKB: 4_096, cpuMs: 350)
+        ),
         at(9002, "testbed", .runEnded(reason: "completed", elapsedSeconds: 9.0, cpuSeconds: 0.5)),
     ]
 
@@ -46,6 +50,19 @@ import Testing
         ])
         #expect(report.startup.peers == 1 && report.startup.ready == 1)
         #expect(report.startup.allReadyMs == 30)
+    }
+
+    /// The peers' CPU time, summed, and each one's share of a core over its uptime; unknown
+    /// (nil) where no exit said.
+    @Test func sumsThePeersCPUTimeAndTheirShareOfACore() throws {
+        let report = RunReport(events: Self.run)
+        #expect(report.peers.cpuSeconds == 1.25)
+        // peer-1: 0.9 s in 8.999 s, peer-4: 0.35 s in 7 s.
+        let mean = try #require(report.peers.meanCpuPercent)
+        let expected: Double = (90 / 8.999 + 5) / 2
+        #expect(abs(mean - expected) < 1e-9)
+        #expect(report.peers.list.first { $0.name == "peer-2" }?.cpuSeconds == nil)
+        #expect(RunReport(events: Array(Self.run.prefix(8))).peers.cpuSeconds == nil)
     }
 
     @Test func countsEveryWayAPeerEnded() {

@@ -18,6 +18,7 @@ import Testing
         .spawnFailed(message: "no such file"),
         .leaveSent, .crashSent, .paused, .resumed,
         .exited(status: 0, signal: nil, cause: "left", maxRssKB: 11_000, pssKB: 2_500),
+        .exited(status: 0, signal: nil, cause: "stopped", maxRssKB: 11_000, pssKB: 2_500, cpuMs: 1_234),
         .exited(status: nil, signal: 9, cause: "crashed", maxRssKB: 0, pssKB: nil),
         .waitTimeout(waitingFor: ["peer-3", "peer-4"]),
         .captureStopped(packets: 1200, kernelDrops: 0, interfaceDrops: 0),

@@ -48,6 +48,22 @@ struct WireTests {
         }
     }
 
+    /// A host written as a canonical dotted quad travels as four bytes (kind 4); any other text
+    /// as text (kind 0); both read back as written.
+    @Test(
+        arguments: [
+            ("0.0.0.0", 4), ("255.255.255.255", 4), ("10.0.12.1", 4), ("127.100.0.1", 4),
+            ("256.1.1.1", 0), ("01.2.3.4", 0), ("1.2.3", 0), ("1.2.3.4.5", 0), ("1..2.3", 0), ("1.2.3.", 0),
+            ("+1.2.3.4", 0), ("1234.1.1.1", 0), ("peer-3", 0),
+        ] as [(String, UInt8)])
+    func aHostTravelsAsFourBytesOnlyWhenItIsADottedQuad(host: String, kind: UInt8) throws {
+        let envelope = ChordEnvelope(sender: NodeRef(host: host, port: 7000), message: .ping(request: 1))
+        let frame = ChordWire.encode(envelope)
+        #expect(frame[3] == kind)
+        #expect(try ChordWire.decode(frame) == envelope)
+        #expect(try ChordWire.decode(frame).sender.host == host)
+    }
+
     @Test func malformedFramesSayWhatAndWhere() {
         // Another protocol's frame (a migration's), and another version of the DHT's.
         #expect(throws: WireError.invalid("not a DHT frame", offset: 0)) { try ChordWire.decode([2, 1, 6]) }

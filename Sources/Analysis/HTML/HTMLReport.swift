@@ -231,6 +231,13 @@ extension RunReport {
                 "\(format(coordinator.cpuSeconds, 2)) s (\(format(coordinator.cpuPercent, 1)) % of a core)",
             ],
         ]
+        if let cpu = peers.cpuSeconds {
+            rows.append([
+                "peers' CPU",
+                "\(format(cpu, 1)) s in all"
+                    + (peers.meanCpuPercent.map { ", mean \(format($0, 2)) % of a core each" } ?? ""),
+            ])
+        }
         if let capture {
             rows.append([
                 "capture",
