@@ -10,11 +10,18 @@ enum ProcFS {
     }
 
     /// The number after `name` in a /proc key-value file (`VmHWM:\t  23292 kB`).
+    /// Finds the line without splitting the file into lines: the testbed reads every running
+    /// peer's status once a second.
     static func field(_ name: String, in text: String) -> Int? {
-        for line in text.split(separator: "\n") where line.hasPrefix(name) {
-            return Int(line.dropFirst(name.count).split(whereSeparator: \.isWhitespace).first ?? "")
+        let value: Substring
+        if text.hasPrefix(name) {
+            value = text.dropFirst(name.count)
+        } else if let line = text.firstRange(of: "\n" + name) {
+            value = text[line.upperBound...]
+        } else {
+            return nil
         }
-        return nil
+        return Int(value.drop { $0 == " " || $0 == "\t" }.prefix { $0.isASCII && $0.isNumber })
     }
 
     /// Proportional set size (Pss in smaps_rollup) in kB: resident pages, each shared page
