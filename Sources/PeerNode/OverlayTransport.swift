@@ -90,29 +90,30 @@ final class OverlayTransport: Sendable {
         enum Next { case refuse, queued, connect(UInt64), write(any Channel, EventLoopPromise<Void>, UInt64) }
         let next = state.withLock { state -> Next in
             guard !state.closed else { return .refuse }
-            guard var link = state.links[destination] else {
+            // Scalars only: a copy of the link would hold its waiting frames and make every
+            // append below copy them.
+            guard let link = state.links[destination].map({ ($0.number, $0.channel, $0.waiting.count, $0.unwritten) })
+            else {
                 state.opened += 1
                 state.links[destination] = Link(number: state.opened, waiting: [frame])
                 return .connect(state.opened)
             }
-            guard let channel = link.channel else {
-                if link.waiting.count >= Self.queueLimit {
-                    link.waiting.removeFirst()
+            guard let channel = link.1 else {
+                if link.2 >= Self.queueLimit {
+                    state.links[destination]?.waiting.removeFirst()
                     state.droppedFrames += 1
                 }
-                link.waiting.append(frame)
-                state.links[destination] = link
+                state.links[destination]?.waiting.append(frame)
                 return .queued
             }
-            guard link.unwritten < Self.queueLimit else {
+            guard link.3 < Self.queueLimit else {
                 state.droppedFrames += 1
                 return .refuse
             }
             let written = channel.eventLoop.makePromise(of: Void.self)
-            link.unwritten += 1
-            link.lastWrite = written.futureResult
-            state.links[destination] = link
-            return .write(channel, written, link.number)
+            state.links[destination]?.unwritten += 1
+            state.links[destination]?.lastWrite = written.futureResult
+            return .write(channel, written, link.0)
         }
         switch next {
         case .refuse: return false

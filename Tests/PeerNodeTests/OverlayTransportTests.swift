@@ -44,7 +44,10 @@ import Testing
     static func establishedSockets(on host: String) throws -> Int {
         let octets = host.split(separator: ".").compactMap { UInt8($0) }
         let hex = octets.reversed().map { ($0 < 16 ? "0" : "") + String($0, radix: 16, uppercase: true) }.joined()
-        let table = try String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)
+        // Read to its end: the kernel's table is longer than the first read of a /proc file.
+        let file = try #require(FileHandle(forReadingAtPath: "/proc/net/tcp"))
+        defer { try? file.close() }
+        let table = String(decoding: try file.readToEnd() ?? Data(), as: UTF8.self)
         return table.split(separator: "\n").dropFirst().filter { line in
             let fields = line.split(separator: " ")
             return fields.count > 3 && fields[1].hasPrefix(hex + ":") && fields[3] == "01"
