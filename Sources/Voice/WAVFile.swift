@@ -54,8 +54,17 @@ public struct WAVFile: Sendable, Equatable {
                         channels: format.channels, bitsPerSample: format.bits, encoding: format.encoding)
                 }
                 sampleRate = format.rate
-                samples = stride(from: body, to: body + size - 1, by: 2).map {
-                    Int16(bitPattern: UInt16(bytes[$0]) | UInt16(bytes[$0 + 1]) << 8)
+                // One copy of the little-endian samples, not a closure per sample: a 28 s
+                // recording is read whenever a client is told to speak, and in a debug build
+                // the per-sample form took long enough to delay the talk spurt by frames.
+                let count = size / 2
+                samples = [Int16](unsafeUninitializedCapacity: count) { buffer, initialized in
+                    bytes.withUnsafeBytes { raw in
+                        UnsafeMutableRawBufferPointer(buffer).copyMemory(
+                            from: UnsafeRawBufferPointer(rebasing: raw[body..<(body + count * 2)]))
+                    }
+                    for index in 0..<count { buffer[index] = Int16(littleEndian: buffer[index]) }
+                    initialized = count
                 }
                 return
             }
@@ -71,11 +80,13 @@ public struct WAVFile: Sendable, Equatable {
         let data = samples.count * 2
         var out = Array("RIFF".utf8) + u32(36 + data) + Array("WAVEfmt ".utf8) + u32(16) + u16(1) + u16(1)
         out += u32(sampleRate) + u32(sampleRate * 2) + u16(2) + u16(16) + Array("data".utf8) + u32(data)
-        out.reserveCapacity(out.count + data)
-        for sample in samples {
-            let value = UInt16(bitPattern: sample)
-            out.append(UInt8(value & 0xFF))
-            out.append(UInt8(value >> 8))
+        let header = out.count
+        out += repeatElement(0, count: data)
+        out.withUnsafeMutableBytes { raw in
+            let body = UnsafeMutableRawBufferPointer(rebasing: raw[header...])
+            for (index, sample) in samples.enumerated() {
+                body.storeBytes(of: sample.littleEndian, toByteOffset: index * 2, as: Int16.self)
+            }
         }
         return out
     }
