@@ -66,7 +66,9 @@ public struct ChordID: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     public static func < (lhs: ChordID, rhs: ChordID) -> Bool {
-        (lhs.high, lhs.middle, lhs.low) < (rhs.high, rhs.middle, rhs.low)
+        if lhs.high != rhs.high { return lhs.high < rhs.high }
+        if lhs.middle != rhs.middle { return lhs.middle < rhs.middle }
+        return lhs.low < rhs.low
     }
 
     /// (self + other) mod 2^160.
