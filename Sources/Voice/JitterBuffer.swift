@@ -1,28 +1,54 @@
 import CSpeexDSP
 import RTP
 
-/// speexdsp's adaptive jitter buffer for one incoming stream, in RTP timestamp units: packets go
-/// in as they arrive, and every 20 ms the receiver takes out the frame due now, or learns that
-/// it is missing (then the decoder conceals it). Not thread-safe: one per stream.
+/// speexdsp's jitter buffer for one incoming stream, in RTP timestamp units: packets go in as
+/// they arrive, and every 20 ms the receiver takes out the frame due now, or learns that it is
+/// missing (then the decoder conceals it). Not thread-safe: one per stream.
+///
+/// Its delay is the one the playout clock starts with: speexdsp's adaptation to the arrivals
+/// is off, so a packet is played when it arrives before its frame's tick. (Adapting, it shrank
+/// the delay to the earliest arrivals, and then a packet a few milliseconds late was concealed;
+/// with a margin it dropped a frame of a clean stream.) When packets keep missing their ticks
+/// (the path got longer), it still grows its delay, by insertions.
+///
+/// After more than 20 ticks without a frame (a speaker's silence), speexdsp starts over at the
+/// next packet and syncs on the oldest one it holds at the next tick, whatever its phase: the
+/// next talk spurt would play with 0-20 ms of delay instead of the playout delay. So the
+/// playout clock goes on through the silence here, and the sync waits for that packet's own
+/// tick.
 public final class JitterBuffer {
     public let frameSize: Int
     private let buffer: OpaquePointer
     private var scratch = [CChar](repeating: 0, count: 4096)
+    /// Ticks in a row without a frame: speexdsp's own count, which starts it over at a packet
+    /// once it passes 20.
+    private var starved = 0
+    /// The timestamp due at the next tick, once the buffer has synced.
+    private var due: UInt32?
+    /// When speexdsp has started over and not yet synced: the oldest timestamp it holds.
+    private var resync: UInt32?
+    /// How far ahead of the playout clock a resync may wait (a second): a packet further
+    /// ahead is not the speaker's next spurt on the same clock, and the sync happens at once.
+    private var longestWait: Int32 { Int32(frameSize) * 50 }
 
-    /// `margin`: the delay, in timestamp units, the buffer keeps beyond what the arrivals it
-    /// has seen call for (speexdsp's own default is none: it shrinks to the earliest arrivals,
-    /// and then a packet a few milliseconds late is dropped and concealed).
-    public init(frameSize: Int, margin: Int = 0) {
+    public init(frameSize: Int) {
         self.frameSize = frameSize
         buffer = jitter_buffer_init(Int32(frameSize))
-        var margin = Int32(clamping: margin)
-        jitter_buffer_ctl(buffer, JITTER_BUFFER_SET_MARGIN, &margin)
+        // Updating the delay by hand turns speexdsp's own updates off; before any packet it
+        // changes nothing.
+        _ = jitter_buffer_update_delay(buffer, nil, nil)
     }
 
     deinit { jitter_buffer_destroy(buffer) }
 
     /// Hands an arrived packet to the buffer (it keeps a copy).
     public func put(_ packet: RTPPacket) {
+        if starved > 20 {
+            starved = 0
+            resync = packet.timestamp
+        } else if let oldest = resync, Int32(bitPattern: packet.timestamp &- oldest) < 0 {
+            resync = packet.timestamp
+        }
         packet.payload.withUnsafeBufferPointer { payload in
             payload.withMemoryRebound(to: CChar.self) { bytes in
                 var entry = JitterBufferPacket(
@@ -45,6 +71,14 @@ public final class JitterBuffer {
 
     /// What to play now; then the buffer's clock moves one frame.
     public func next() -> Output {
+        if let oldest = resync, let now = due {
+            let ahead = Int32(bitPattern: oldest &- now)
+            if ahead > 0 && ahead <= longestWait {
+                due = now &+ UInt32(frameSize)
+                return .missing(timestamp: now)
+            }
+        }
+        resync = nil
         var output = Output.insertion
         scratch.withUnsafeMutableBufferPointer { space in
             var packet = JitterBufferPacket(
@@ -59,6 +93,8 @@ public final class JitterBuffer {
             default: output = .insertion
             }
         }
+        if case .frame = output { starved = 0 } else { starved += 1 }
+        due = UInt32(bitPattern: jitter_buffer_get_pointer_timestamp(buffer))
         jitter_buffer_tick(buffer)
         return output
     }
@@ -85,20 +121,19 @@ public final class SpeakerTrack {
     /// Packets handed in.
     public private(set) var packets = 0
 
-    /// How long after a speaker's first packet its playout ticks should begin: half a frame, so
-    /// a packet arriving a fraction of a millisecond after a tick is not late. With ticks in
-    /// phase with the arrivals, speexdsp's buffer drops a frame that did arrive and conceals it.
-    public static let playoutOffset: Duration = .milliseconds(10)
-
-    /// The delay the jitter buffer keeps beyond what the arrivals call for: one frame. With the
-    /// half-frame offset, a packet up to 25 ms behind its speaker's clock (a sender whose host
-    /// was busy, then catching up) is still played; with none, 10 ms late was already too late.
-    public static let playoutMarginFrames = 1
+    /// How long after a speaker's first packet its playout ticks begin: the delay a packet may
+    /// have behind its speaker's clock (set by the first packet) and still be played. Three and
+    /// a half frames: a host that stalls for tens of milliseconds (a debug peer on a busy
+    /// two-core virtual machine) conceals nothing, and mouth to ear
+    /// stays far below the 150 ms ITU-T G.114 allows one way. The half frame keeps the ticks
+    /// out of phase with the arrivals: ticks in phase with them see some packets a fraction of
+    /// a millisecond after their tick.
+    public static let playoutDelay: Duration = .milliseconds(70)
 
     public init(ssrc: UInt32, band: SpeexBand) {
         self.ssrc = ssrc
         frameSize = band.frameSize
-        jitter = JitterBuffer(frameSize: band.frameSize, margin: band.frameSize * Self.playoutMarginFrames)
+        jitter = JitterBuffer(frameSize: band.frameSize)
         decoder = SpeexDecoder(band: band)
     }
 
@@ -148,6 +183,9 @@ public final class SpeakerTrack {
     public var concealed: Int { gaps.reduce(0) { $0 + $1.lost } }
     /// Frames of silence between talk spurts (no packet was sent for them).
     public var silent: Int { gaps.reduce(0) { $0 + $1.length - $1.lost } }
+
+    /// How many frames `heard` holds, without making it.
+    public var framesHeard: Int { decoded.last.map { $0.slot + 1 } ?? 0 }
 
     /// What was heard, from the first frame decoded to the last: decoded frames, concealment for
     /// lost ones (right after the frame before them), silence for the speaker's silences.

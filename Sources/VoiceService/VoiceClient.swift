@@ -187,7 +187,7 @@ public final class VoiceClient: @unchecked Sendable {
 
     /// Frames of each speaker played out so far (heard, concealed or silent), by SSRC.
     public func framesPlayed() async -> [UInt32: Int] {
-        (try? await loop.submit { [band] in self.tracks.mapValues { $0.track.heard.count / band.frameSize } }.get())
+        (try? await loop.submit { self.tracks.mapValues { $0.track.framesHeard } }.get())
             ?? [:]
     }
 
@@ -285,7 +285,7 @@ public final class VoiceClient: @unchecked Sendable {
             let track = SpeakerTrack(ssrc: packet.ssrc, band: band)
             track.receive(packet)
             tracks[packet.ssrc] = (track, nil)
-            play(packet.ssrc, tick: 0, from: .now() + TimeAmount(SpeakerTrack.playoutOffset))
+            play(packet.ssrc, tick: 0, from: .now() + TimeAmount(SpeakerTrack.playoutDelay))
         }
     }
 }

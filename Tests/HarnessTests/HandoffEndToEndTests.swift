@@ -46,11 +46,12 @@ import Voice
         #expect(voice.relays.map(\.received) == [1600])
         #expect(voice.speakers.count == 8 && voice.speakers.allSatisfy { $0.sent == 200 })
 
-        // A turn whose speaker sent frames later than the listeners' playout margin allows was
-        // concealed in part at every listener, by the sender (a debug peer on a busy machine),
-        // handoff or not: those are named, and the turns whose speaker kept time are judged.
+        // A turn whose speaker sent frames later than the listeners' playout delay allows (less
+        // a frame for the path through the relay) was concealed in part at every listener, by
+        // the sender (a debug peer on a busy machine), handoff or not: those are named, and the
+        // turns whose speaker kept time are judged.
         let reference = try WAVFile.read(path: VoiceEndToEndTests.root + "/Testbed/audio/reference.wav")
-        let margin = Double(SpeakerTrack.playoutMarginFrames * 20)
+        let margin = SpeakerTrack.playoutDelay.inMilliseconds - 20
         func turns(of recording: VoiceFigures.Recording) -> [(spurt: VoiceFigures.Spurt, keptTime: Bool)] {
             let spoken = voice.speakers.filter { $0.ssrc == recording.ssrc }.sorted { $0.slot < $1.slot }
             return recording.spurts.enumerated().map { index, spurt in

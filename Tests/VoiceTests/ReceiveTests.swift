@@ -6,6 +6,10 @@ import Testing
 
 /// The sending and receiving halves of a speaker: RTP packetization by RFC 5574, and the
 /// speexdsp jitter buffer with concealment, on a virtual clock.
+///
+/// The playout delay is what they assert most: a packet arriving up to it behind its speaker's
+/// clock is played, a later one is concealed, and a path that grows longer for good costs a
+/// few frames once, not every frame from then on.
 struct ReceiveTests {
     @Test func packetsCountFramesAndMarkTalkSpurts() throws {
         var packetizer = SpeexPacketizer(
@@ -65,7 +69,7 @@ struct ReceiveTests {
         #expect(abs(lag) < 320, "lag \(lag) samples")
     }
 
-    @Test func ticksHalfAFrameAfterTheArrivalsLoseNothingThatArrived() throws {
+    @Test func ticksOutOfPhaseWithTheArrivalsLoseNothingThatArrived() throws {
         let (_, packets) = try Self.speech(seconds: 8)
         var random = SeededGenerator(seed: 5)
         // Loopback: every packet on time give or take half a millisecond.
@@ -74,18 +78,20 @@ struct ReceiveTests {
         // buffer drops or conceals frames that did arrive.
         let inPhase = Self.play(packets, arrivals: arrivals, ticks: packets.count + 10)
         #expect(inPhase.concealed > 0 || inPhase.heard.count < packets.count * 320)
-        // Half a frame later, nothing that arrived is lost.
+        // Half a frame out of phase (the playout delay is three and a half frames), nothing
+        // that arrived is lost.
         let track = Self.play(
-            packets, arrivals: arrivals, ticks: packets.count + 10, offset: SpeakerTrack.playoutOffset.inMilliseconds)
+            packets, arrivals: arrivals, ticks: packets.count + 10, offset: SpeakerTrack.playoutDelay.inMilliseconds)
         #expect(track.concealed == 0)
         #expect(track.heard.count == packets.count * 320)
     }
 
-    @Test func aSenderUpToTwentyFiveMillisecondsLateLosesNothing() throws {
+    @Test func aSenderLessLateThanThePlayoutDelayLosesNothingAndALaterOneIsConcealed() throws {
         let (_, packets) = try Self.speech(seconds: 8)
+        let delay = SpeakerTrack.playoutDelay.inMilliseconds
         for seed in 1...6 {
             var random = SeededGenerator(seed: UInt64(seed))
-            for late in stride(from: 5.0, through: 25, by: 5) {
+            for late in [5.0, 15, 25, 35, 45, 55, delay - 5, delay + 20] {
                 // On time give or take half a millisecond, until the sender's host stalls at
                 // packet `stall` for `late` ms; then it sends what is due at once and goes on.
                 var arrivals: [Double?] = packets.indices.map { Double($0) * 20 + random.nextUnitInterval() - 0.5 }
@@ -94,10 +100,12 @@ struct ReceiveTests {
                 for index in stall..<packets.count where Double(index) * 20 < resumed {
                     arrivals[index] = resumed + Double(index - stall) * 0.05
                 }
-                let track = Self.play(
-                    packets, arrivals: arrivals, ticks: packets.count + 10,
-                    offset: SpeakerTrack.playoutOffset.inMilliseconds)
-                #expect(track.concealed == 0, "\(late) ms late at packet \(stall)")
+                let track = Self.play(packets, arrivals: arrivals, ticks: packets.count + 10, offset: delay)
+                if late < delay {
+                    #expect(track.concealed == 0, "\(late) ms late at packet \(stall)")
+                } else {
+                    #expect(track.concealed > 0, "\(late) ms late at packet \(stall)")
+                }
                 #expect(track.heard.count == packets.count * 320, "\(late) ms late at packet \(stall)")
             }
         }
@@ -120,15 +128,19 @@ struct ReceiveTests {
         #expect(value > 0.9, "correlation \(value)")
     }
 
-    @Test func theSilenceBetweenTalkSpurtsIsSilentNotConcealed() throws {
-        let (_, packets) = try Self.speech(seconds: 4)
-        // Two spurts of 100 frames: the second starts 50 frames of silence later, its sequence
-        // numbers continuing, its timestamps jumping, its first packet marked.
-        var spurts = Array(packets.prefix(200))
+    /// Two talk spurts of 100 frames, the second `silence` frames later: its sequence numbers
+    /// continuing, its timestamps jumping, its first packet marked.
+    static func twoSpurts(silence: Int) throws -> [RTPPacket] {
+        var spurts = Array(try speech(seconds: 4).packets.prefix(200))
         for index in 100..<200 {
-            spurts[index].timestamp &+= 50 * 320
+            spurts[index].timestamp &+= UInt32(silence * 320)
             spurts[index].marker = index == 100
         }
+        return spurts
+    }
+
+    @Test func theSilenceBetweenTalkSpurtsIsSilentNotConcealed() throws {
+        let spurts = try Self.twoSpurts(silence: 50)
         let arrivals: [Double?] = spurts.indices.map { Double($0 < 100 ? $0 : $0 + 50) * 20 }
         let track = Self.play(spurts, arrivals: arrivals, ticks: 260, offset: 10)
         #expect(track.concealed == 0)
@@ -138,6 +150,24 @@ struct ReceiveTests {
         #expect(AudioSimilarity.energy(Array(track.heard[(150 * 320)...])) > 1000)
     }
 
+    @Test func aTalkSpurtAfterALongSilenceKeepsThePlayoutDelay() throws {
+        // 550 frames of silence between the spurts: more than the 20 empty ticks after which
+        // speexdsp starts over. The second spurt's last ten packets are 50 ms late (the sender's
+        // host stalled), within the playout delay.
+        let spurts = try Self.twoSpurts(silence: 550)
+        for seed in 1...4 {
+            var random = SeededGenerator(seed: UInt64(seed))
+            let arrivals: [Double?] = spurts.indices.map { index in
+                let sent = Double(index < 100 ? index : index + 550) * 20 + random.nextUnitInterval() * 3
+                return index >= 190 ? max(sent, Double(190 + 550) * 20 + 50) : sent
+            }
+            let track = Self.play(
+                spurts, arrivals: arrivals, ticks: 760, offset: SpeakerTrack.playoutDelay.inMilliseconds)
+            #expect(track.concealed == 0 && track.silent == 550, "seed \(seed)")
+            #expect(track.heard.count == 750 * 320, "seed \(seed)")
+        }
+    }
+
     @Test func lossAndJitterAreConcealedAndTheAudioStaysInTime() throws {
         let (source, packets) = try Self.speech(seconds: 6)
         var random = SeededGenerator(seed: 3)
@@ -145,17 +175,30 @@ struct ReceiveTests {
         let arrivals: [Double?] = packets.indices.map { index in
             random.nextUnitInterval() < 0.05 ? nil : Double(index) * 20 + 40 * random.nextUnitInterval()
         }
-        let lost = arrivals.filter { $0 == nil }.count
         let ticks = packets.count + 10
-        let track = Self.play(packets, arrivals: arrivals, ticks: ticks)
-        // Frames lost before the first or after the last arrival are not part of what was heard.
+        let track = Self.play(
+            packets, arrivals: arrivals, ticks: ticks, offset: SpeakerTrack.playoutDelay.inMilliseconds)
+        // Frames lost before the first or after the last arrival are not part of what was heard;
+        // the jitter is within the playout delay, so what arrived was played.
         let arrived = arrivals.indices.filter { arrivals[$0] != nil }
         let lostInside = arrivals[arrived.first!...arrived.last!].filter { $0 == nil }.count
-        #expect(track.concealed >= lostInside)
-        #expect(track.concealed < lost + 20)
-        // Continuous in time: one frame per frame sent, give or take the buffer's adaptation.
-        #expect(abs(track.heard.count / 320 - packets.count) <= 3, "\(track.heard.count / 320) frames heard")
+        #expect(track.concealed == lostInside)
+        // Continuous in time: one frame per frame sent.
+        #expect(
+            track.heard.count / 320 == arrived.last! - arrived.first! + 1, "\(track.heard.count / 320) frames heard")
         let (value, _) = AudioSimilarity.correlation(source, track.heard, maxLag: 320 * 8)
         #expect(value > 0.8, "correlation \(value)")
+    }
+
+    @Test func aPathThatGrowsLongerForGoodCostsAFewFramesOnce() throws {
+        let (_, packets) = try Self.speech(seconds: 8)
+        // From packet 100 on, every packet takes 130 ms longer (a route change): more than the
+        // playout delay, so frames are concealed while the buffer grows its delay, then none.
+        let arrivals: [Double?] = packets.indices.map { Double($0) * 20 + ($0 >= 100 ? 130 : 0) }
+        let track = Self.play(
+            packets, arrivals: arrivals, ticks: packets.count + 20, offset: SpeakerTrack.playoutDelay.inMilliseconds)
+        let behind = Int(((130 - SpeakerTrack.playoutDelay.inMilliseconds) / 20).rounded(.up))
+        #expect(track.concealed >= behind && track.concealed < behind + 10, "\(track.concealed) concealed")
+        #expect(track.heard.count == packets.count * 320)
     }
 }
