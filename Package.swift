@@ -134,12 +134,17 @@ let package = Package(
             name: "peer",
             dependencies: [
                 "PeerNode", "DHT", "OverlayCore", "ServiceRuntime", "VoiceService", "GameService", "CSeamlessLinux",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: strict),
+            swiftSettings: strict,
+            // A position-independent peer applies 98,000 relocations at every start, and every
+            // page they touch becomes its own copy: linked at a fixed address, a release peer's
+            // PSS is 1.1 MB instead of 2.1 and its peak RSS 20 MB instead of 23 (scale-1000),
+            // and its start costs about 1 ms less CPU. Its libraries, heap and stacks keep
+            // their random addresses; only the executable's own does not move.
+            linkerSettings: [.unsafeFlags(["-Xlinker", "-no-pie"], .when(configuration: .release))]),
         .executableTarget(
             name: "testbed",
             dependencies: [

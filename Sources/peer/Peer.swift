@@ -2,7 +2,6 @@
 /// name, address and ports. Commands arrive on stdin and events leave on stdout as JSON Lines;
 /// logs go to stderr. It ends on `leave` or `shutdown`, within a second of stdin closing, on
 /// SIGTERM/SIGINT, and by SIGKILL from the kernel if its coordinator dies (parent-death signal).
-import ArgumentParser
 import CSeamlessLinux
 import DHT
 import GameService
@@ -19,103 +18,66 @@ import VoiceService
 #endif
 
 @main
-struct Peer: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "peer",
-        abstract: "Run one Seamless overlay peer, driven over stdin/stdout by the testbed.")
-
-    @Option(help: "The peer's name, peer-N.")
-    var name: String
-
-    @Option(help: "The IP address to bind the overlay sockets on.")
-    var address: String
-
-    @Option(help: "The overlay TCP port (0: any).")
-    var tcpPort: Int = 0
-
-    @Option(help: "The overlay UDP port (0: any).")
-    var udpPort: Int = 0
-
-    @Option(help: "The coordinator's pid: exit at once if the parent is already another process.")
-    var coordinatorPid: Int32?
-
-    // The DHT's settings: each left out keeps the DHT's own default (ChordConfiguration).
-    @Option(help: "DHT: seconds between stabilization rounds.")
-    var stabilizeInterval: Double?
-
-    @Option(help: "DHT: seconds between finger repairs (one finger each).")
-    var fixFingersInterval: Double?
-
-    @Option(help: "DHT: seconds between checks of the predecessor.")
-    var checkPredecessorInterval: Double?
-
-    @Option(help: "DHT: seconds between replication rounds.")
-    var replicateInterval: Double?
-
-    @Option(help: "DHT: seconds a request waits for its answer.")
-    var requestTimeout: Double?
-
-    @Option(help: "DHT: successor list length, and copies of each key.")
-    var successors: Int?
-
-    @Option(help: "The seed of every random draw the peer makes (testbed derives it from the run's seed and the name).")
-    var seed: UInt64 = 1
-
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
-
-    func validate() throws {
-        guard PeerName(name) != nil else { throw ValidationError("--name must be peer-N, not '\(name)'") }
-        guard (0...65535).contains(tcpPort), (0...65535).contains(udpPort) else {
-            throw ValidationError("ports must be in 0...65535")
+enum Peer {
+    static func main() async {
+        let arguments: PeerArguments
+        do {
+            guard let parsed = try PeerArguments.parse(Array(CommandLine.arguments.dropFirst())) else {
+                print(PeerArguments.usage)
+                return
+            }
+            arguments = parsed
+        } catch {
+            fail("Error: \(error)\n\(PeerArguments.usage)", status: 64)
         }
-        let intervals = [
-            stabilizeInterval, fixFingersInterval, checkPredecessorInterval, replicateInterval, requestTimeout,
-        ]
-        guard intervals.allSatisfy({ $0.map { $0 >= 0.01 && $0 <= 3600 } ?? true }) else {
-            throw ValidationError("DHT intervals are seconds from 0.01 to 3600")
-        }
-        guard successors.map({ (1...32).contains($0) }) ?? true else {
-            throw ValidationError("--successors must be from 1 to 32")
-        }
+        await run(arguments)
     }
 
-    func run() async throws {
+    /// Says why on stderr and exits with `status`.
+    static func fail(_ message: String, status: Int32) -> Never {
+        let line = Array((message + "\n").utf8)
+        _ = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        exit(status)
+    }
+
+    static func run(_ arguments: PeerArguments) async {
         // The control channel is watched with epoll, which refuses regular files and devices
         // like /dev/null: refuse them here with a sentence rather than fail inside NIO.
         for (descriptor, stream) in [(STDIN_FILENO, "stdin"), (STDOUT_FILENO, "stdout")] {
             var status = stat()
             let kind = fstat(descriptor, &status) == 0 ? status.st_mode & S_IFMT : 0
             guard kind == S_IFIFO || kind == S_IFSOCK || isatty(descriptor) == 1 else {
-                throw ValidationError(
-                    "\(stream) must be a pipe, a socket or a terminal: the peer is driven over JSON Lines by testbed")
+                fail(
+                    "Error: \(stream) must be a pipe, a socket or a terminal: the peer is driven over JSON Lines by testbed",
+                    status: 64)
             }
         }
         // Second line of defence after stdin EOF: die with the coordinator. The signal is tied
         // to the thread that spawned us, so the coordinator spawns from one long-lived thread.
         _ = seamless_set_parent_death_signal(SIGKILL)
-        if let coordinatorPid, getppid() != coordinatorPid { return }
+        if let coordinatorPid = arguments.coordinatorPid, getppid() != coordinatorPid { return }
         signal(SIGPIPE, SIG_IGN)
 
-        let peerName = PeerName(name)!
+        let peerName = arguments.name
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = logLevel
+            handler.logLevel = arguments.logLevel
             return handler
         }
         let logger = Logger(label: peerName.description)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var dht = ChordConfiguration()
         func interval(_ seconds: Double?) -> Duration? { seconds.map { .milliseconds(Int64($0 * 1000)) } }
-        if let value = interval(stabilizeInterval) { dht.stabilizeInterval = value }
-        if let value = interval(fixFingersInterval) { dht.fixFingersInterval = value }
-        if let value = interval(checkPredecessorInterval) { dht.checkPredecessorInterval = value }
-        if let value = interval(replicateInterval) { dht.replicateInterval = value }
-        if let value = interval(requestTimeout) { dht.requestTimeout = value }
-        if let successors { dht.successorListLength = successors }
-        var configuration = PeerConfiguration(name: peerName, address: address, tcpPort: tcpPort, udpPort: udpPort)
+        if let value = interval(arguments.stabilizeInterval) { dht.stabilizeInterval = value }
+        if let value = interval(arguments.fixFingersInterval) { dht.fixFingersInterval = value }
+        if let value = interval(arguments.checkPredecessorInterval) { dht.checkPredecessorInterval = value }
+        if let value = interval(arguments.replicateInterval) { dht.replicateInterval = value }
+        if let value = interval(arguments.requestTimeout) { dht.requestTimeout = value }
+        if let successors = arguments.successors { dht.successorListLength = successors }
+        var configuration = PeerConfiguration(
+            name: peerName, address: arguments.address, tcpPort: arguments.tcpPort, udpPort: arguments.udpPort)
         configuration.dht = dht
-        configuration.seed = seed
+        configuration.seed = arguments.seed
         let node = PeerNode(
             configuration: configuration, group: group, logger: logger,
             applications: [ServiceRuntime(kinds: [.voiceRelay, .game]), VoiceClients(), GameBots()])
@@ -128,10 +90,8 @@ struct Peer: AsyncParsableCommand {
         } catch {
             logger.error("peer failed: \(error)")
             try? await group.shutdownGracefully()
-            throw ExitCode(1)
+            exit(1)
         }
-        try await group.shutdownGracefully()
+        try? await group.shutdownGracefully()
     }
 }
-
-extension Logger.Level: @retroactive ExpressibleByArgument {}

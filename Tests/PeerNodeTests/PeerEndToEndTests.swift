@@ -18,6 +18,67 @@ import Testing
         line.flatMap { try? EventLine(line: $0) }?.event
     }
 
+    /// Runs `peer` with `arguments` to its end: its exit status, stdout and stderr.
+    static func runPeer(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: product("peer"))
+        process.arguments = arguments
+        let (output, errors) = (Pipe(), Pipe())
+        process.standardInput = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, printed, said)
+    }
+
+    @Test func aBadCommandLineSaysWhatIsWrongAndStartsNothing() throws {
+        let named = ["--name", "peer-1", "--address", "127.200.0.9"]
+        let cases: [([String], String)] = [
+            (["--name", "x", "--address", "127.0.0.1"], "--name must be peer-N, not 'x'"),
+            (["--name", "peer-1"], "missing --address"),
+            (named + ["--tcp-port", "70000"], "--tcp-port must be in 0...65535"),
+            (named + ["--udp-port", "many"], "--udp-port takes a number, not 'many'"),
+            (named + ["--stabilize-interval", "0"], "DHT intervals are seconds from 0.01 to 3600"),
+            (named + ["--successors", "33"], "--successors must be from 1 to 32"),
+            (named + ["--seed"], "--seed needs a value"),
+            (named + ["--fly", "1"], "unknown option '--fly'"),
+            (named + ["peer-2"], "unexpected argument 'peer-2'"),
+            (named + ["--log-level", "loud"], "--log-level must be one of"),
+        ]
+        for (arguments, message) in cases {
+            let (status, output, errors) = try Self.runPeer(arguments)
+            #expect(status == 64, "\(arguments)")
+            #expect(
+                errors.hasPrefix("Error: ") && errors.contains(message) && errors.contains("USAGE: peer"), "\(errors)")
+            #expect(output.isEmpty, "\(arguments) started: \(output)")
+        }
+        let help = try Self.runPeer(["--help"])
+        #expect(help.status == 0 && help.output.hasPrefix("USAGE: peer") && help.errors.isEmpty)
+    }
+
+    @Test func everyOptionTheTestbedGivesIsTaken() throws {
+        let options =
+            "--tcp-port 0 --udp-port 0 --stabilize-interval 0.5 --fix-fingers-interval 0.25 "
+            + "--check-predecessor-interval 1 --replicate-interval 2 --request-timeout 1.5 --successors 4 --seed 9 "
+            + "--log-level debug --coordinator-pid $$"
+        let peer = try ChildProcess(
+            "/bin/bash",
+            ["-c", "\"$0\" --name peer-3 --address 127.200.0.3 \(options) <&0 & echo $! >&2; wait", product("peer")],
+            stderrPath: temporaryDirectory("peer-log") + "/stderr")
+        guard case .ready(_, let address, _, _)? = Self.event(peer.nextLine()) else {
+            Issue.record("no ready event")
+            return
+        }
+        #expect(address == "127.200.0.3")
+        peer.write("{\"command\":\"shutdown\"}\n")
+        #expect(Self.event(peer.nextLine()) == .stopping(reason: "shutdown"))
+        #expect(peer.waitForExit(within: .seconds(5)))
+        #expect(peer.exitStatus == 0)
+    }
+
     @Test func answersCommandsAndSurvivesMalformedLines() throws {
         let peer = try Self.startPeer(address: "127.200.0.1")
         guard case .ready(_, let address, let tcpPort, let udpPort)? = Self.event(peer.nextLine()) else {
