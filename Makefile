@@ -39,7 +39,7 @@ test: deps
 # `make fuzz-smoke` (CI) runs each for FUZZ_SMOKE_SECONDS on the committed corpus, writing nothing.
 FUZZ_TARGETS       := pcap pcapng rtp chord relay mobility game event-line peer-command report scenario profile
 FUZZ_SECONDS       ?= 600
-FUZZ_SMOKE_SECONDS ?= 8
+FUZZ_SMOKE_SECONDS ?= 4
 FUZZ_RUN_FLAGS     := -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1
 
 fuzz-build: deps
