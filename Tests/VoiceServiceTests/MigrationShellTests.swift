@@ -4,6 +4,7 @@ import Logging
 import Mobility
 import NIOCore
 import NIOPosix
+import OverlayCore
 import RTP
 import Registry
 import ServiceRuntime
@@ -33,15 +34,29 @@ import VoiceRelay
             var events: [(host: String, event: Event)] = []
             /// Frames from this host of these kinds are lost, and the host crashes on the first.
             var crashBefore: [String: String] = [:]
+            /// Every host named so far; host i's overlay port is i + 1.
+            var hosts: [String] = []
         }
         let state = Mutex(State())
         let group: any EventLoopGroup
 
         init(group: any EventLoopGroup) { self.group = group }
 
+        /// Host `name` as a migration names it: its overlay address is `ip:port`, as a peer's is
+        /// (on the shells' loopback address, where the target takes late datagrams from), with
+        /// a port nothing listens on: frames to it go through `deliver`.
+        func peer(_ name: String) -> MigrationMessage.Peer {
+            let port = state.withLock { state in
+                if let known = state.hosts.firstIndex(of: name) { return known + 1 }
+                state.hosts.append(name)
+                return state.hosts.count
+            }
+            return MigrationMessage.Peer(name: name, overlay: "127.0.0.1:\(port)")
+        }
+
         func host(_ name: String) -> ShellContext {
             ShellContext(
-                me: MigrationMessage.Peer(name: name, overlay: name),
+                me: peer(name),
                 send: { frame, to in self.deliver(frame, from: name, to: to) },
                 resolve: { service in
                     self.state.withLock { state in
@@ -103,8 +118,14 @@ import VoiceRelay
             await shell?.close()
         }
 
-        private func deliver(_ frame: [UInt8], from: String, to: String) {
-            guard let message = try? MigrationMessage(frame: frame) else { return }
+        private func deliver(_ frame: [UInt8], from: String, to address: String) {
+            guard let message = try? MigrationMessage(frame: frame),
+                let to = state.withLock({ state in
+                    HostPort(address).map { Int($0.port) - 1 }.flatMap {
+                        state.hosts.indices.contains($0) ? state.hosts[$0] : nil
+                    }
+                })
+            else { return }
             let (dropped, target, crashNow) = state.withLock { state -> (Bool, RelayShell?, Bool) in
                 if let kind = state.crashBefore[from], "\(message)".hasPrefix(kind) {
                     state.crashBefore[from] = nil
@@ -174,7 +195,7 @@ import VoiceRelay
             // The relay moves while the speaker is a third of the way through.
             #expect(try await eventually { await clients[0].reached(listeners, frames: 50) })
             try await source.migrate(
-                id: 7, to: MigrationMessage.Peer(name: "b", overlay: "b"), host: overlay.host("a"))
+                id: 7, to: overlay.peer("b"), host: overlay.host("a"))
             #expect(
                 try await eventually {
                     let released = overlay.phases(on: "a").last == "release" && overlay.shell(on: "a") == nil
@@ -241,7 +262,7 @@ import VoiceRelay
                 }
             }
             try await source.migrate(
-                id: 7, to: MigrationMessage.Peer(name: "b", overlay: "b"), host: overlay.host("a"))
+                id: 7, to: overlay.peer("b"), host: overlay.host("a"))
             #expect(try await eventually { overlay.phases(on: "a").contains("forward") })
             let target = try #require(overlay.shell(on: "b"))
             let oldData = try #require(SocketAddress(endpoint: source.dataAddress))
@@ -256,6 +277,14 @@ import VoiceRelay
                 #expect(reply.sender == oldData, "from the data socket the sender sends to")
                 #expect(try DataRedirect(bytes: reply.bytes).data == target.dataAddress)
             }
+            // The old host forwarded the packet as a late datagram, and the relay at the target
+            // took it as the sender's (one it does not know), not as a malformed datagram.
+            #expect(
+                try await eventually {
+                    let counters = try await target.state().counters
+                    return counters.received == 1 && counters.droppedUnknownSender == 1
+                        && counters.droppedMalformed == 0
+                })
             #expect(try await eventually { overlay.shell(on: "a") == nil })
             await target.close()
         }
@@ -286,7 +315,7 @@ import VoiceRelay
             let listeners = Array(clients.dropFirst())
             _ = try await clients[0].speak(speech)
             #expect(try await eventually { await clients[0].reached(listeners, frames: 25) })
-            try await source.migrate(id: 8, to: MigrationMessage.Peer(name: "b", overlay: "b"), host: overlay.host("a"))
+            try await source.migrate(id: 8, to: overlay.peer("b"), host: overlay.host("a"))
             #expect(
                 try await eventually {
                     let heard = await clients[0].reached(listeners, frames: 150)
@@ -313,7 +342,7 @@ import VoiceRelay
             let (overlay, source, clients) = try await Self.relayOnAWithThreeClients(group: group)
             // The source dies instead of committing: the target holds a complete replica.
             overlay.state.withLock { $0.crashBefore["a"] = "commit" }
-            try await source.migrate(id: 9, to: MigrationMessage.Peer(name: "b", overlay: "b"), host: overlay.host("a"))
+            try await source.migrate(id: 9, to: overlay.peer("b"), host: overlay.host("a"))
             // The target waits out its silence timeout (3 s) and the source's lease (1 s here); when
             // it may take over is the hosting core's, tested in the simulation (`MobilityTests`).
             #expect(try await eventually { overlay.shell(on: "b") != nil }, "no failover")
