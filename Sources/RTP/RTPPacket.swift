@@ -152,6 +152,7 @@ public struct RTPHeader: Sendable, Equatable {
     /// what fits. Captures hold such packets for good reasons: SRTP encrypts the padding count
     /// (the last bytes are the authentication tag), some services encrypt header extensions,
     /// and a snap length may have cut the packet short. Strict (the default) rejects them.
+    @inlinable
     public init(bytes: UnsafeRawBufferPointer, lenient: Bool = false) throws(RTPPacket.DecodingError) {
         let count = bytes.count
         guard count >= 12 else { throw .tooShort(length: count) }
@@ -194,7 +195,7 @@ public struct RTPHeader: Sendable, Equatable {
         }
     }
 
-    @inline(__always)
+    @inline(__always) @usableFromInline
     static func word32(_ bytes: UnsafeRawBufferPointer, _ offset: Int) -> UInt32 {
         UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8
             | UInt32(bytes[offset + 3])

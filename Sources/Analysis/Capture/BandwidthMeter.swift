@@ -61,17 +61,18 @@ struct BandwidthMeter {
     private var origin: Int64?
     private var index: [Endpoint: Int] = [:]
     private var addresses: [Endpoint] = []
-    /// Per (host, class) series, at `series(host, class)`: the window a packet last fell in
-    /// and its bytes so far, in one flat array the per-packet path updates in place; a
-    /// window's entry moves to `closed` only when the series' next packet falls in another.
-    private var sentOpen: [Entry] = []
-    private var receivedOpen: [Entry] = []
-    private var sentClosed: [[Entry]] = []
-    private var receivedClosed: [[Entry]] = []
-    private var sentTotal: [Int] = []
-    private var receivedTotal: [Int] = []
+    /// Per (host, class, direction) series, at `slot(host, class, direction)`: the window a
+    /// packet last fell in and its bytes so far, in one flat array the per-packet path updates
+    /// in place; a window's entry moves to `closed` only when the series' next packet falls in
+    /// another.
+    private var open: [Entry] = []
+    private var closed: [[Entry]] = []
+    /// Bytes per (host, direction), at `host * 2 + direction`.
+    private var totals: [Int] = []
     /// A series that has had no packet yet.
     private static let none = Entry(window: .min, bytes: 0)
+    private static let sent = 0
+    private static let received = 1
 
     mutating func add(
         bytes: Int, from source: Endpoint, to destination: Endpoint, class traffic: TrafficClass, at microseconds: Int64
@@ -86,31 +87,24 @@ struct BandwidthMeter {
         let offset = microseconds - origin!
         let window =
             offset >= 0 ? offset / Self.windowMicroseconds : -((-offset - 1) / Self.windowMicroseconds) - 1
-        let sentSeries = Self.series(from, traffic)
-        let receivedSeries = Self.series(to, traffic)
-        if sentOpen[sentSeries].window == window {
-            sentOpen[sentSeries].bytes = sentOpen[sentSeries].bytes.saturatingAdd(bytes)
-        } else {
-            Self.open(&sentOpen, &sentClosed, sentSeries, window: window, bytes: bytes)
-        }
-        if receivedOpen[receivedSeries].window == window {
-            receivedOpen[receivedSeries].bytes = receivedOpen[receivedSeries].bytes.saturatingAdd(bytes)
-        } else {
-            Self.open(&receivedOpen, &receivedClosed, receivedSeries, window: window, bytes: bytes)
-        }
-        sentTotal[from] = sentTotal[from].saturatingAdd(bytes)
-        receivedTotal[to] = receivedTotal[to].saturatingAdd(bytes)
+        add(bytes, to: Self.slot(from, traffic, Self.sent), window: window)
+        add(bytes, to: Self.slot(to, traffic, Self.received), window: window)
+        totals[from * 2 + Self.sent] = totals[from * 2 + Self.sent].saturatingAdd(bytes)
+        totals[to * 2 + Self.received] = totals[to * 2 + Self.received].saturatingAdd(bytes)
     }
 
-    private static func series(_ host: Int, _ traffic: TrafficClass) -> Int {
-        host * TrafficClass.allCases.count + traffic.rawValue
+    private mutating func add(_ bytes: Int, to slot: Int, window: Int64) {
+        if open[slot].window == window {
+            open[slot].bytes = open[slot].bytes.saturatingAdd(bytes)
+        } else {
+            // Close the series' open window and open this one.
+            if open[slot].window != Self.none.window { closed[slot].append(open[slot]) }
+            open[slot] = Entry(window: window, bytes: bytes)
+        }
     }
 
-    /// Closes a series' open window and opens `window` with `bytes`.
-    private static func open(_ open: inout [Entry], _ closed: inout [[Entry]], _ series: Int, window: Int64, bytes: Int)
-    {
-        if open[series].window != Self.none.window { closed[series].append(open[series]) }
-        open[series] = Entry(window: window, bytes: bytes)
+    private static func slot(_ host: Int, _ traffic: TrafficClass, _ direction: Int) -> Int {
+        (host * TrafficClass.allCases.count + traffic.rawValue) * 2 + direction
     }
 
     /// The index of an endpoint's host (its address, any port).
@@ -120,29 +114,23 @@ struct BandwidthMeter {
         if let known = index[address] { return known }
         index[address] = addresses.count
         addresses.append(address)
-        for _ in TrafficClass.allCases {
-            sentOpen.append(Self.none)
-            receivedOpen.append(Self.none)
-            sentClosed.append([])
-            receivedClosed.append([])
-        }
-        sentTotal.append(0)
-        receivedTotal.append(0)
+        open += repeatElement(Self.none, count: 2 * TrafficClass.allCases.count)
+        closed += repeatElement([], count: 2 * TrafficClass.allCases.count)
+        totals += [0, 0]
         return addresses.count - 1
     }
 
     /// Every entry of a series, the open one last.
-    private static func entries(_ closed: [[Entry]], _ open: [Entry], _ series: Int) -> [Entry] {
-        open[series].window == none.window ? closed[series] : closed[series] + [open[series]]
+    private func recorded(_ slot: Int) -> [Entry] {
+        open[slot].window == Self.none.window ? closed[slot] : closed[slot] + [open[slot]]
     }
 
     func figures() -> BandwidthFigures {
-        let classes = TrafficClass.allCases.count
         let sent = addresses.indices.map { host in
-            (0..<classes).map { Self.entries(sentClosed, sentOpen, host * classes + $0) }
+            TrafficClass.allCases.map { recorded(Self.slot(host, $0, Self.sent)) }
         }
         let received = addresses.indices.map { host in
-            (0..<classes).map { Self.entries(receivedClosed, receivedOpen, host * classes + $0) }
+            TrafficClass.allCases.map { recorded(Self.slot(host, $0, Self.received)) }
         }
         let all = (sent + received).joined()
         let first = all.lazy.compactMap { $0.map(\.window).min() }.min() ?? 0
@@ -167,7 +155,8 @@ struct BandwidthMeter {
         }
         let hosts = addresses.indices.map { host in
             BandwidthFigures.Host(
-                address: addresses[host].host, sentBytes: sentTotal[host], receivedBytes: receivedTotal[host],
+                address: addresses[host].host, sentBytes: totals[host * 2 + Self.sent],
+                receivedBytes: totals[host * 2 + Self.received],
                 sent: sent[host].map(merged), received: received[host].map(merged))
         }.sorted { $0.address < $1.address }
         let (windowMicroseconds, overflow) = Self.windowMicroseconds.multipliedReportingOverflow(by: factor)

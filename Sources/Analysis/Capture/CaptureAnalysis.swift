@@ -175,93 +175,31 @@ public enum CaptureAnalysis {
     public static func analyse(
         _ bytes: UnsafeRawBufferPointer, dynamicClockRate: Int = 16000, overlayPort: UInt16 = 7000
     ) throws(CaptureError) -> CaptureReport {
-        var figures = CaptureFigures(
-            linkType: "", packets: 0, bytes: 0, udpPackets: 0, tcpPackets: 0, rtpPackets: 0, nonRtpUdpPackets: 0,
-            otherPackets: 0, malformedPackets: 0, partial: false)
         let flagRate = min(
             max(dynamicClockRate, CaptureAnalysis.acceptedClockRates.lowerBound),
             CaptureAnalysis.acceptedClockRates.upperBound)
-        var rtp = RTPStreams(flagRate: flagRate, overlayPort: overlayPort)
-        var framed = FramedRTPFlows()
-        var games = GameTickStreams()
-        var bandwidth = BandwidthMeter()
-        var hostPackets: [HostPacket] = []
-        var earliest = Int64.max
-        var latest = Int64.min
         let format: PcapFormat
         do throws(PcapError) { format = try PcapReader.format(of: bytes) } catch { throw .pcap(error) }
         guard let linkType = LinkType(rawValue: format.linkType) else { throw .unknownLinkType(format.linkType) }
+        var reading = CaptureReading(
+            linkType: linkType, format: format, flagRate: flagRate, overlayPort: overlayPort,
+            captureBytes: bytes.count)
         let stoppedBy: PcapError?
         do throws(PcapError) {
-            stoppedBy = try PcapReader.read(bytes) { record in
-                figures.packets += 1
-                figures.bytes = figures.bytes.saturatingAdd(record.originalLength)
-                earliest = min(earliest, record.microseconds)
-                latest = max(latest, record.microseconds)
-                // pcapng interfaces may differ in link type; classic pcap has one.
-                let recordLink = record.linkType == format.linkType ? linkType : LinkType(rawValue: record.linkType)
-                guard let recordLink else {
-                    figures.otherPackets += 1
-                    return
-                }
-                let truncated = record.originalLength > record.data.count
-                switch PacketDecoder.decode(record.data, linkType: recordLink, truncated: truncated) {
-                case .malformed: figures.malformedPackets += 1
-                case .other: figures.otherPackets += 1
-                case .segment(let segment):
-                    let overlay = segment.source.port == overlayPort || segment.destination.port == overlayPort
-                    func count(betweenHosts: Bool = overlay) {
-                        bandwidth.add(
-                            bytes: record.originalLength, from: segment.source, to: segment.destination,
-                            class: overlay ? .overlay : .other, at: record.microseconds)
-                        if betweenHosts {
-                            hostPackets.append(
-                                HostPacket(
-                                    t: Double(record.microseconds) / 1e6, source: segment.source.host,
-                                    destination: segment.destination.host, bytes: record.originalLength))
-                        }
-                    }
-                    switch segment.transport {
-                    case .tcp:
-                        figures.tcpPackets += 1
-                        count()
-                        rtp.sessions.read(sipMessage: segment.payload)
-                        framed.add(segment, at: record.microseconds)
-                    case .udp:
-                        figures.udpPackets += 1
-                        if games.add(
-                            segment.payload, from: segment.source, to: segment.destination, at: record.microseconds)
-                        {
-                            figures.gamePackets += 1
-                            count()
-                        } else if RTPStreams.isRTCP(segment.payload) {
-                            figures.rtcpPackets += 1
-                            count()
-                        } else if let header = try? RTPHeader(bytes: segment.payload, lenient: true) {
-                            rtp.add(
-                                header, segment: segment, at: record.microseconds, bytes: record.originalLength,
-                                bandwidth: &bandwidth)
-                        } else {
-                            // Neither media nor a tick: a datagram between hosts (late data a
-                            // migration's source forwards) or something else.
-                            count(betweenHosts: true)
-                            rtp.sessions.read(sipMessage: segment.payload)
-                        }
-                    }
-                }
-            }.stoppedBy
+            stoppedBy = try PcapReader.read(bytes, into: &reading).stoppedBy
         } catch {
             throw .pcap(error)
         }
+        var figures = reading.figures
         figures.linkType = linkType.name
-        figures.start = figures.packets > 0 ? Double(earliest) / 1e6 : nil
-        figures.end = figures.packets > 0 ? Double(latest) / 1e6 : nil
+        figures.start = figures.packets > 0 ? Double(reading.earliest) / 1e6 : nil
+        figures.end = figures.packets > 0 ? Double(reading.latest) / 1e6 : nil
         if let stopped = stoppedBy {
             figures.partial = true
             figures.error = stopped.description
         }
         var reported: [(StreamFigures, StreamDetail)] = []
-        for tracker in rtp.finish(bandwidth: &bandwidth) {
+        for tracker in reading.rtp.finish(bandwidth: &reading.bandwidth) {
             let received = tracker.distinct + tracker.duplicates
             figures.rtpPackets += received
             let detail = StreamDetail(
@@ -279,16 +217,17 @@ public enum CaptureAnalysis {
                         start: Double(tracker.firstArrival) / 1e6, end: Double(tracker.lastArrival) / 1e6), detail
                 ))
         }
-        figures.setAsidePackets = rtp.setAside
+        figures.setAsidePackets = reading.rtp.setAside
         figures.nonRtpUdpPackets = figures.udpPackets - figures.rtpPackets
-        figures.skipped = framed.skipped
+        figures.skipped = reading.framed.skipped
         reported.sort { ($0.0.receiver, $0.0.ssrc) < ($1.0.receiver, $1.0.ssrc) }
-        let ticks = games.finish()
-        figures.malformedGamePackets = games.malformed
-        figures.gamePackets -= games.malformed
+        let ticks = reading.games.finish()
+        figures.malformedGamePackets = reading.games.malformed
+        figures.gamePackets -= reading.games.malformed
         return CaptureReport(
-            capture: figures, streams: reported.map(\.0), bandwidth: bandwidth.figures(), details: reported.map(\.1),
-            hostTraffic: hostPackets, games: ticks.map(\.0), gameDetails: ticks.map(\.1))
+            capture: figures, streams: reported.map(\.0), bandwidth: reading.bandwidth.figures(),
+            details: reported.map(\.1),
+            hostTraffic: reading.hostPackets, games: ticks.map(\.0), gameDetails: ticks.map(\.1))
     }
 
     /// Reads and analyses a pcap file.
@@ -320,5 +259,89 @@ public enum CaptureAnalysis {
         else { throw failure("mmap") }
         defer { munmap(mapped, length) }
         return try read(UnsafeRawBufferPointer(start: mapped, count: length))
+    }
+}
+
+/// The state of one capture's analysis while its records are read, and what each record does
+/// to it.
+private struct CaptureReading: PcapRecordVisitor {
+    let linkType: LinkType
+    let format: PcapFormat
+    let overlayPort: UInt16
+    var figures = CaptureFigures(
+        linkType: "", packets: 0, bytes: 0, udpPackets: 0, tcpPackets: 0, rtpPackets: 0, nonRtpUdpPackets: 0,
+        otherPackets: 0, malformedPackets: 0, partial: false)
+    var rtp: RTPStreams
+    var framed = FramedRTPFlows()
+    var games = GameTickStreams()
+    var bandwidth = BandwidthMeter()
+    var hostPackets: [HostPacket] = []
+    var earliest = Int64.max
+    var latest = Int64.min
+
+    init(linkType: LinkType, format: PcapFormat, flagRate: Int, overlayPort: UInt16, captureBytes: Int) {
+        self.linkType = linkType
+        self.format = format
+        self.overlayPort = overlayPort
+        rtp = RTPStreams(flagRate: flagRate, overlayPort: overlayPort, captureBytes: captureBytes)
+    }
+
+    mutating func visit(_ record: PcapRecord) {
+        figures.packets += 1
+        figures.bytes = figures.bytes.saturatingAdd(record.originalLength)
+        earliest = min(earliest, record.microseconds)
+        latest = max(latest, record.microseconds)
+        // pcapng interfaces may differ in link type; classic pcap has one.
+        let recordLink = record.linkType == format.linkType ? linkType : LinkType(rawValue: record.linkType)
+        guard let recordLink else {
+            figures.otherPackets += 1
+            return
+        }
+        let truncated = record.originalLength > record.data.count
+        switch PacketDecoder.decode(record.data, linkType: recordLink, truncated: truncated) {
+        case .malformed: figures.malformedPackets += 1
+        case .other: figures.otherPackets += 1
+        case .segment(let segment):
+            switch segment.transport {
+            case .tcp:
+                figures.tcpPackets += 1
+                count(segment, record)
+                rtp.sessions.read(sipMessage: segment.payload)
+                framed.add(segment, at: record.microseconds)
+            case .udp:
+                figures.udpPackets += 1
+                if games.add(segment.payload, from: segment.source, to: segment.destination, at: record.microseconds) {
+                    figures.gamePackets += 1
+                    count(segment, record)
+                } else if RTPStreams.isRTCP(segment.payload) {
+                    figures.rtcpPackets += 1
+                    count(segment, record)
+                } else if let header = try? RTPHeader(bytes: segment.payload, lenient: true) {
+                    rtp.add(
+                        header, segment: segment, at: record.microseconds, bytes: record.originalLength,
+                        bandwidth: &bandwidth)
+                } else {
+                    // Neither media nor a tick: a datagram between hosts (late data a
+                    // migration's source forwards) or something else.
+                    count(segment, record, betweenHosts: true)
+                    rtp.sessions.read(sipMessage: segment.payload)
+                }
+            }
+        }
+    }
+
+    /// A segment's bandwidth, as the overlay's traffic or other; with `betweenHosts` (and
+    /// always for the overlay's) also kept for the migration overhead of handoff windows.
+    private mutating func count(_ segment: Segment, _ record: PcapRecord, betweenHosts: Bool = false) {
+        let overlay = segment.source.port == overlayPort || segment.destination.port == overlayPort
+        bandwidth.add(
+            bytes: record.originalLength, from: segment.source, to: segment.destination,
+            class: overlay ? .overlay : .other, at: record.microseconds)
+        if overlay || betweenHosts {
+            hostPackets.append(
+                HostPacket(
+                    t: Double(record.microseconds) / 1e6, source: segment.source.host,
+                    destination: segment.destination.host, bytes: record.originalLength))
+        }
     }
 }

@@ -34,20 +34,31 @@ public struct NetworkDrops: Sendable, Equatable {
         let format: PcapFormat
         do throws(PcapError) { format = try PcapReader.format(of: bytes) } catch { throw .pcap(error) }
         guard let linkType = LinkType(rawValue: format.linkType) else { throw .unknownLinkType(format.linkType) }
+        var reader = Reader(drops: self, format: format, linkType: linkType)
         do throws(PcapError) {
-            let stopped = try PcapReader.read(bytes) { record in
-                packets += 1
-                let link = record.linkType == format.linkType ? linkType : LinkType(rawValue: record.linkType)
-                guard let link,
-                    case .segment(let segment) = PacketDecoder.decode(
-                        record.data, linkType: link, truncated: record.originalLength > record.data.count),
-                    segment.transport == .udp
-                else { return }
-                add(segment.payload, to: segment.destination.host)
-            }.stoppedBy
+            let stopped = try PcapReader.read(bytes, into: &reader).stoppedBy
+            self = reader.drops
             error = stopped?.description
         } catch {
             throw .pcap(error)
+        }
+    }
+
+    /// Reads each record of a drops capture into `drops`.
+    private struct Reader: PcapRecordVisitor {
+        var drops: NetworkDrops
+        let format: PcapFormat
+        let linkType: LinkType
+
+        mutating func visit(_ record: PcapRecord) {
+            drops.packets += 1
+            let link = record.linkType == format.linkType ? linkType : LinkType(rawValue: record.linkType)
+            guard let link,
+                case .segment(let segment) = PacketDecoder.decode(
+                    record.data, linkType: link, truncated: record.originalLength > record.data.count),
+                segment.transport == .udp
+            else { return }
+            drops.add(segment.payload, to: segment.destination.host)
         }
     }
 

@@ -53,10 +53,10 @@ enum PcapNGReader {
         }
     }
 
-    /// Reads every block and hands each packet to `visit`; with `formatOnly`, stops at the first
-    /// interface description, which gives the format.
-    static func read(
-        _ bytes: UnsafeRawBufferPointer, formatOnly: Bool = false, visit: (PcapRecord) -> Void
+    /// Reads every block and hands each packet to `visitor`; with `formatOnly`, stops at the
+    /// first interface description, which gives the format.
+    static func read<Visitor: PcapRecordVisitor>(
+        _ bytes: UnsafeRawBufferPointer, formatOnly: Bool = false, into visitor: inout Visitor
     ) throws(PcapError) -> (format: PcapFormat, stoppedBy: PcapError?) {
         var swapped = false
         var interfaces: [Interface] = []
@@ -133,7 +133,7 @@ enum PcapNGReader {
                         format, .truncatedRecord(offset: offset, length: captured, available: end - body - 20))
                 }
                 let units = UInt64(word(body + 4)) << 32 | UInt64(word(body + 8))
-                visit(
+                visitor.visit(
                     PcapRecord(
                         microseconds: interface.microseconds(units: units),
                         data: UnsafeRawBufferPointer(rebasing: bytes[(body + 20)..<(body + 20 + captured)]),
@@ -142,7 +142,7 @@ enum PcapNGReader {
                 guard let interface = interfaces.first, end - body >= 4 else { break }
                 let original = Int(word(body))
                 let captured = min(original, end - body - 4, interface.snapLength > 0 ? interface.snapLength : Int.max)
-                visit(
+                visitor.visit(
                     PcapRecord(
                         microseconds: 0,
                         data: UnsafeRawBufferPointer(rebasing: bytes[(body + 4)..<(body + 4 + captured)]),

@@ -19,6 +19,18 @@ public struct PcapRecord {
     public var linkType: UInt32
 }
 
+/// What a capture's records are handed to, one by one and in file order
+/// (`PcapReader.read(_:into:)`): a value the reading mutates in place, so the per-packet path
+/// has no closure context and no boxed captures.
+public protocol PcapRecordVisitor {
+    mutating func visit(_ record: PcapRecord)
+}
+
+/// Visits nothing: for reading a file's format alone.
+struct IgnoringVisitor: PcapRecordVisitor {
+    func visit(_ record: PcapRecord) {}
+}
+
 /// Why a file is not (or stops being) a readable pcap; every case names a byte offset.
 public enum PcapError: Error, Equatable, CustomStringConvertible {
     /// The file is shorter than the 24-byte file header.
@@ -67,21 +79,22 @@ public enum PcapReader {
                 linkType: word(bytes, 20, swapped) & 0x0FFF_FFFF, nanosecondTimestamps: nanoseconds, swapped: swapped,
                 snapLength: word(bytes, 16, swapped))
         case 0x0A0D_0D0A:
-            return try PcapNGReader.read(bytes, formatOnly: true) { _ in }.format
+            var ignored = IgnoringVisitor()
+            return try PcapNGReader.read(bytes, formatOnly: true, into: &ignored).format
         default:
             throw .notAPcap(magic: UInt32(bigEndian: magic))
         }
         return format
     }
 
-    /// Reads every record in order and hands it to `visit`. A bad file header throws; a bad
+    /// Reads every record in order and hands it to `visitor`. A bad file header throws; a bad
     /// record ends the reading and is returned, after every record before it was visited, so a
     /// truncated capture still yields its packets.
-    public static func read(
-        _ bytes: UnsafeRawBufferPointer, visit: (PcapRecord) -> Void
+    public static func read<Visitor: PcapRecordVisitor>(
+        _ bytes: UnsafeRawBufferPointer, into visitor: inout Visitor
     ) throws(PcapError) -> (format: PcapFormat, stoppedBy: PcapError?) {
         if bytes.count >= 4, bytes.loadUnaligned(as: UInt32.self) == 0x0A0D_0D0A {
-            return try PcapNGReader.read(bytes, visit: visit)
+            return try PcapNGReader.read(bytes, into: &visitor)
         }
         let format = try format(of: bytes)
         var offset = 24
@@ -97,7 +110,7 @@ public enum PcapReader {
                 return (format, .truncatedRecord(offset: offset, length: length, available: bytes.count - offset - 16))
             }
             let microseconds = seconds * 1_000_000 + (format.nanosecondTimestamps ? fraction / 1000 : fraction)
-            visit(
+            visitor.visit(
                 PcapRecord(
                     microseconds: microseconds,
                     data: UnsafeRawBufferPointer(rebasing: bytes[(offset + 16)..<(offset + 16 + length)]),

@@ -16,6 +16,8 @@ struct RTPStreamTracker {
     /// Resolved once, before the first packet is measured; `rate` is its Hertz, kept apart
     /// for the per-packet path.
     private(set) var clock: ClockRate?
+    /// `clock != nil`, kept apart: the per-packet test copies no codec name.
+    private var isResolved = false
     private var rate = 1.0
     private var pending: [RTPObservation] = []
     /// How the stream's own payload type tells a packet's duration (nil: it does not).
@@ -67,25 +69,34 @@ struct RTPStreamTracker {
         if let fixed = ClockRate.fixed(payloadType: payloadType) { resolve(fixed) }
     }
 
+    /// How many arrivals the stream is expected to have (at most `sampleLimit`): room for
+    /// them is made once it has `reservingAfter`, so a long stream's arrivals, the largest
+    /// arrays of an analysis, are not copied (and faulted in) again and again as they grow,
+    /// and a capture of many short streams reserves nothing.
+    var expectedSamples = 0
+    static let reservingAfter = 1024
+
     /// One more packet. `sessions` are the capture's SDPs so far; `flagRate` is the rate a
     /// stream runs at when neither they nor its timestamps tell.
     mutating func add(_ packet: RTPObservation, sessions: SessionDescriptions, flagRate: Int) {
         if senders.last != packet.sender, !senders.contains(packet.sender) { senders.append(packet.sender) }
-        guard clock != nil else {
-            pending.append(packet)
-            if sessions.generation != sessionsSeen, let map = sessions.map(payloadType: payloadType, receiver: receiver)
-            {
-                resolve(ClockRate(hertz: map.clockRate, source: .sdp, encoding: map.encoding))
-            } else if let first = pending.first,
-                packet.microseconds - first.microseconds >= ClockRate.estimationSpanMicroseconds
-                    || pending.count >= Self.pendingLimit
-            {
-                resolve(estimate(flagRate: flagRate, atEnd: false))
-            }
-            sessionsSeen = sessions.generation
-            return
-        }
+        guard isResolved else { return wait(packet, sessions: sessions, flagRate: flagRate) }
         measure(packet)
+    }
+
+    /// A packet of a stream whose clock rate is not known yet: held until it is.
+    @inline(never)
+    private mutating func wait(_ packet: RTPObservation, sessions: SessionDescriptions, flagRate: Int) {
+        pending.append(packet)
+        if sessions.generation != sessionsSeen, let map = sessions.map(payloadType: payloadType, receiver: receiver) {
+            resolve(ClockRate(hertz: map.clockRate, source: .sdp, encoding: map.encoding))
+        } else if let first = pending.first,
+            packet.microseconds - first.microseconds >= ClockRate.estimationSpanMicroseconds
+                || pending.count >= Self.pendingLimit
+        {
+            resolve(estimate(flagRate: flagRate, atEnd: false))
+        }
+        sessionsSeen = sessions.generation
     }
 
     /// The capture ended: a stream still waiting for its rate gets an estimate from what it
@@ -101,6 +112,7 @@ struct RTPStreamTracker {
 
     private mutating func resolve(_ rate: ClockRate) {
         clock = rate
+        isResolved = true
         self.rate = Double(rate.hertz)
         durationRule = PayloadDuration.rule(payloadType: payloadType, encoding: rate.encoding)
         let waiting = pending
@@ -197,6 +209,9 @@ struct RTPStreamTracker {
     ) {
         guard samples.count < Self.sampleLimit else { return }
         if samples.isEmpty { origin = sequence }
+        if samples.count == Self.reservingAfter, expectedSamples > samples.count {
+            samples.reserveCapacity(min(expectedSamples, Self.sampleLimit))
+        }
         samples.append(
             StreamDetail.Arrival(
                 microseconds: microseconds, sequence: Int(sequence - origin), duplicate: duplicate,

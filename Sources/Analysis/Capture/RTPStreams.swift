@@ -21,10 +21,13 @@ struct RTPStreams {
     private(set) var setAside = 0
     let flagRate: Int
     let overlayPort: UInt16
+    /// The capture's size, which bounds how many packets any stream can still have.
+    let captureBytes: Int
 
-    init(flagRate: Int, overlayPort: UInt16) {
+    init(flagRate: Int, overlayPort: UInt16, captureBytes: Int = 0) {
         self.flagRate = flagRate
         self.overlayPort = overlayPort
+        self.captureBytes = captureBytes
     }
 
     /// RTCP sent on an RTP port (RFC 5761, section 4): version 2, and a second byte of
@@ -73,6 +76,10 @@ struct RTPStreams {
                 RTPStreamTracker(
                     ssrc: key.ssrc, receiver: key.receiver, receiverHost: bandwidth.host(key.receiver),
                     payloadType: packets[0].payloadType))
+            // Its share of the records of packets this size the capture can hold, over the
+            // streams so far: an estimate only (the arrivals grow past it as any array does).
+            let records = captureBytes / (16 + max(1, Int(packets[0].bytes)))
+            trackers[index].expectedSamples = records / trackers.count
             slots[key] = .stream(index)
             for packet in packets { measure(packet, in: index, bandwidth: &bandwidth) }
         }
