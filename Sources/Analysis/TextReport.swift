@@ -65,6 +65,8 @@ extension RunReport {
         if !handoffs.isEmpty {
             let released = handoffs.filter { $0.outcome == MigrationPhase.release.rawValue }.count
             var line = "handoffs  \(handoffs.count) migrations, \(released) released"
+            let left = handoffs.filter { $0.cause == "leave" }.count
+            if left > 0 { line += " (\(left) by a leaving host)" }
             if let worst = handoffs.compactMap(\.commitMs).max() { line += " · commit max \(format(worst, 1)) ms" }
             let takeovers = handoffs.compactMap(\.takeoverMs)
             if let worst = takeovers.max() { line += " · takeover max \(format(worst, 2)) ms" }

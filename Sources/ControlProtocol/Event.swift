@@ -24,6 +24,10 @@ public enum Event: Sendable, Equatable {
     /// late data packets and control messages forwarded to the target.
     case migrationTransfer(
         migration: String, service: String, snapshotBytes: Int, compressedBytes: Int, operations: Int, late: Int)
+    /// A leaving peer's handover of a service it hosted: `outcome` `moved` when the migration
+    /// to `to` released it, else `failed` and why (`to` and `migration` empty when no peer
+    /// would take it).
+    case handover(service: String, migration: String, to: String, outcome: String, reason: String)
     /// The peer is in the DHT ring: its Chord identifier (40 hex digits) and first successor.
     case dhtJoined(id: String, successor: String)
     /// The join through `bootstrap` failed (nobody answered).
@@ -111,6 +115,7 @@ public enum Event: Sendable, Equatable {
         case .error: "error"
         case .migrationPhase: "migration-phase"
         case .migrationTransfer: "migration-transfer"
+        case .handover: "handover"
         case .dhtJoined: "dht-joined"
         case .dhtJoinFailed: "dht-join-failed"
         case .lookup: "lookup"
@@ -184,6 +189,11 @@ public enum Event: Sendable, Equatable {
         case .deployed(let service, let kind, let control, let data):
             ["service": .string(service), "kind": .string(kind), "control": .string(control), "data": .string(data)]
         case .serviceFailed(let service, let reason): ["service": .string(service), "reason": .string(reason)]
+        case .handover(let service, let migration, let to, let outcome, let reason):
+            [
+                "service": .string(service), "migration": .string(migration), "to": .string(to),
+                "outcome": .string(outcome), "reason": .string(reason),
+            ]
         case .membership(let service, let participant, let name, let change):
             [
                 "service": .string(service), "participant": .int(participant), "name": .string(name),
@@ -263,7 +273,7 @@ public enum Event: Sendable, Equatable {
             case "registered": Self.registered(f)
             case "resolved": Self.resolved(f)
             case "dht-traffic": Self.dhtTraffic(f)
-            case "deployed", "service-failed", "membership", "client-joined", "migration-transfer":
+            case "deployed", "service-failed", "membership", "client-joined", "migration-transfer", "handover":
                 Self.service(name, f)
             case "run-started":
                 f.str("scenario").flatMap { scenario in
@@ -417,6 +427,11 @@ extension Event {
             return .migrationTransfer(
                 migration: migration, service: service, snapshotBytes: snapshot, compressedBytes: compressed,
                 operations: operations, late: late)
+        case "handover":
+            guard let migration = f.str("migration"), let to = f.str("to"), let outcome = f.str("outcome"),
+                let reason = f.str("reason")
+            else { return nil }
+            return .handover(service: service, migration: migration, to: to, outcome: outcome, reason: reason)
         default: return nil
         }
     }

@@ -34,6 +34,8 @@ actor Timeline {
 
     /// How long a peer gets to leave or stop before it is killed.
     static let gracePeriod: Duration = .seconds(5)
+    /// A leaving peer first hands its services over, for up to 8 s (`PeerNode.handoverBound`).
+    static let leaveGracePeriod: Duration = .seconds(8) + gracePeriod
 
     private let context: Context
     private let clock = ContinuousClock()
@@ -184,7 +186,7 @@ actor Timeline {
         await process.leave()
         context.jobs.yield { [clock] in
             // A peer that does not finish leaving in time is killed (and counted as killed).
-            let deadline = clock.now + Self.gracePeriod
+            let deadline = clock.now + Self.leaveGracePeriod
             while clock.now < deadline, await !process.ended, !Task.isCancelled {
                 try? await clock.sleep(for: .milliseconds(20))
             }

@@ -12,6 +12,7 @@ extension MigrationMessage {
 
     enum Kind: UInt8 {
         case prepare = 1, accept, refuse, snapshot, operations, acknowledge, commit, tookOver, late, release, abort
+        case hostQuery, hostAnswer
     }
 
     public var frame: [UInt8] {
@@ -29,13 +30,9 @@ extension MigrationMessage {
         case .prepare(_, let service, let identity, let epoch, let source):
             head(.prepare)
             writer.text(service)
-            writer.text(identity.kind)
-            writer.integer(identity.version)
-            writer.integer(UInt8(identity.digest.count))
-            writer.append(identity.digest)
+            writer.identity(identity)
             writer.integer(epoch)
-            writer.text(source.name)
-            writer.text(source.overlay)
+            writer.peer(source)
         case .accept(_, let contact, let data):
             head(.accept)
             writer.text(contact)
@@ -69,6 +66,16 @@ extension MigrationMessage {
         case .abort(_, let reason):
             head(.abort)
             writer.text(reason)
+        case .hostQuery(_, let service, let identity, let asker):
+            head(.hostQuery)
+            writer.text(service)
+            writer.identity(identity)
+            writer.peer(asker)
+        case .hostAnswer(_, let host, let refusal):
+            head(.hostAnswer)
+            writer.peer(host)
+            // An empty refusal is a yes: a refusal always says why.
+            writer.text(refusal ?? "")
         }
         return writer.bytes
     }
@@ -87,17 +94,9 @@ extension MigrationMessage {
         }
         switch Kind(rawValue: type) {
         case .prepare?:
-            let service = try reader.text(limit: 255)
-            let kind = try reader.text(limit: 255)
-            let version = try reader.integer(UInt32.self)
-            let digestOffset = reader.offset
-            let digestLength = Int(try reader.integer(UInt8.self))
-            guard digestLength <= 32 else { throw .invalid("digest of \(digestLength) bytes", offset: digestOffset) }
-            let digest = Array(try reader.bytes(digestLength))
             self = .prepare(
-                migration: migration, service: service,
-                identity: ServiceIdentity(kind: kind, version: version, digest: digest), epoch: try reader.integer(),
-                source: Peer(name: try reader.text(limit: 255), overlay: try reader.text(limit: 255)))
+                migration: migration, service: try reader.text(limit: 255), identity: try reader.identity(),
+                epoch: try reader.integer(), source: try reader.peer())
         case .accept?:
             self = .accept(
                 migration: migration, contact: try reader.text(limit: 255), data: try reader.text(limit: 255))
@@ -121,8 +120,45 @@ extension MigrationMessage {
         case .late?: self = .late(migration: migration, traffic: try blob())
         case .release?: self = .release(migration: migration)
         case .abort?: self = .abort(migration: migration, reason: try reader.text(limit: 1024))
+        case .hostQuery?:
+            self = .hostQuery(
+                migration: migration, service: try reader.text(limit: 255), identity: try reader.identity(),
+                asker: try reader.peer())
+        case .hostAnswer?:
+            let host = try reader.peer()
+            let refusal = try reader.text(limit: 1024)
+            self = .hostAnswer(migration: migration, host: host, refusal: refusal.isEmpty ? nil : refusal)
         case nil: throw .unknownType(type, offset: typeOffset)
         }
         try reader.finish()
+    }
+}
+
+extension WireWriter {
+    fileprivate mutating func identity(_ identity: ServiceIdentity) {
+        text(identity.kind)
+        integer(identity.version)
+        integer(UInt8(identity.digest.count))
+        append(identity.digest)
+    }
+
+    fileprivate mutating func peer(_ peer: MigrationMessage.Peer) {
+        text(peer.name)
+        text(peer.overlay)
+    }
+}
+
+extension WireReader {
+    fileprivate mutating func identity() throws(WireError) -> ServiceIdentity {
+        let kind = try text(limit: 255)
+        let version = try integer(UInt32.self)
+        let digestOffset = offset
+        let digestLength = Int(try integer(UInt8.self))
+        guard digestLength <= 32 else { throw .invalid("digest of \(digestLength) bytes", offset: digestOffset) }
+        return ServiceIdentity(kind: kind, version: version, digest: Array(try bytes(digestLength)))
+    }
+
+    fileprivate mutating func peer() throws(WireError) -> MigrationMessage.Peer {
+        MigrationMessage.Peer(name: try text(limit: 255), overlay: try text(limit: 255))
     }
 }

@@ -30,6 +30,11 @@ public enum MigrationMessage: Sendable, Equatable {
     case release(migration: UInt64)
     /// Either: the migration is off, and why.
     case abort(migration: UInt64, reason: String)
+    /// A host looking for a peer to take `service` (this code) asks a candidate, before any
+    /// `prepare`: would you take it, under this migration's id? Answer `asker`.
+    case hostQuery(migration: UInt64, service: String, identity: ServiceIdentity, asker: Peer)
+    /// The candidate's answer: who it is, and why not (nil: it would take the service).
+    case hostAnswer(migration: UInt64, host: Peer, refusal: String?)
 
     /// A peer as migrations name it: its name (for events) and its overlay address
     /// (`ip:port`, where its migration frames go).
@@ -47,8 +52,8 @@ public enum MigrationMessage: Sendable, Equatable {
         switch self {
         case .prepare(let id, _, _, _, _), .accept(let id, _, _), .refuse(let id, _), .snapshot(let id, _, _, _),
             .operations(let id, _, _), .acknowledge(let id, _), .commit(let id, _, _, _), .tookOver(let id),
-            .late(let id, _),
-            .release(let id), .abort(let id, _):
+            .late(let id, _), .release(let id), .abort(let id, _), .hostQuery(let id, _, _, _),
+            .hostAnswer(let id, _, _):
             id
         }
     }

@@ -128,6 +128,15 @@ actor DHTHost {
         return await withCheckedContinuation { waitingRegistrations[tag] = $0 }
     }
 
+    /// The other peers this one knows in the ring, as `ip:port`, nearest first: its successors,
+    /// its fingers, then its predecessor.
+    func neighbours() -> [String] {
+        let chord = node.chord
+        var seen: Set<NodeRef> = [me]
+        return (chord.successors + chord.fingers.compactMap { $0 } + [chord.predecessor].compactMap { $0 })
+            .filter { seen.insert($0).inserted }.map(\.address)
+    }
+
     /// Stops renewing a service hosted here, writing nothing (it moved to another host).
     func withdraw(service: String) async {
         await apply(node.command(.withdraw(name: service), now: now))

@@ -14,6 +14,9 @@ public protocol PeerApplication: Sendable {
     /// it), run by PeerNode as a child of the peer's own run for as long as the peer runs: it
     /// returns once `finish` has been called and that work is done, or when it is cancelled.
     func run(peer: PeerContext) async
+    /// The peer is leaving the overlay (told to, or by SIGTERM): hand what it hosts to other
+    /// peers first, within `bound`. The DHT is still up while it does.
+    func handOver(peer: PeerContext, within bound: Duration) async
     /// The peer is ending: stop what runs and write what must be written, within a second.
     func finish(peer: PeerContext) async
     /// A migration frame another peer sent on the overlay (`OverlayProtocol.migration`, the
@@ -24,6 +27,7 @@ public protocol PeerApplication: Sendable {
 extension PeerApplication {
     public func receive(overlayFrame: [UInt8], peer: PeerContext) async {}
     public func run(peer: PeerContext) async {}
+    public func handOver(peer: PeerContext, within bound: Duration) async {}
 }
 
 /// What a peer offers the applications it runs: its name and addresses, its event loops, its
@@ -50,6 +54,9 @@ public struct PeerContext: Sendable {
     /// Sends a frame to the peer whose overlay listener is at `to` (`ip:port`), in order with
     /// the other frames sent there.
     public let sendOverlay: @Sendable (_ frame: [UInt8], _ to: String) async -> Void
+    /// The overlay addresses (`ip:port`) of the other peers this one knows in the ring, nearest
+    /// first: where a leaving peer looks for hosts.
+    public let neighbours: @Sendable () async -> [String]
 
     public init(
         name: PeerName, seed: UInt64, address: String, overlayAddress: String, group: any EventLoopGroup,
@@ -58,7 +65,8 @@ public struct PeerContext: Sendable {
         resolve: @escaping @Sendable (String) async -> ServiceRecord?,
         register: @escaping @Sendable (ServiceRecord) async -> Bool,
         withdraw: @escaping @Sendable (String) async -> Void,
-        sendOverlay: @escaping @Sendable ([UInt8], String) async -> Void
+        sendOverlay: @escaping @Sendable ([UInt8], String) async -> Void,
+        neighbours: @escaping @Sendable () async -> [String] = { [] }
     ) {
         self.name = name
         self.seed = seed
@@ -71,6 +79,7 @@ public struct PeerContext: Sendable {
         self.register = register
         self.withdraw = withdraw
         self.sendOverlay = sendOverlay
+        self.neighbours = neighbours
     }
 }
 

@@ -93,7 +93,8 @@ public struct PeerNode: Service {
                                 return logger.error("not sent: an overlay frame to '\(address)', not ip:port")
                             }
                             transport.send(frame, to: peer)
-                        })
+                        },
+                        neighbours: { await dht.neighbours() })
                     async let appEventsSent: Void = {
                         for await event in appEvents { try? await emitter.emit(event) }
                     }()
@@ -127,8 +128,13 @@ public struct PeerNode: Service {
                         logger.info("ready", metadata: ["tcp": "\(tcpPort)", "udp": "\(udpPort)"])
                         let ending = try await obey(commands, emitter: emitter, dht: dht, context: context)
                         logger.info("ending: \(ending)")
+                        if ending.handsOver {
+                            for application in applications {
+                                await application.handOver(peer: context, within: Self.handoverBound)
+                            }
+                        }
                         for application in applications { await application.finish(peer: context) }
-                        if case .left = ending { await dht.leave() } else { await dht.closeLinks() }
+                        if ending.handsOver { await dht.leave() } else { await dht.closeLinks() }
                         try? await emitter.emit(await dht.trafficEvent())
                         tasks.cancelAll()
                     }
@@ -143,9 +149,24 @@ public struct PeerNode: Service {
         }
     }
 
+    /// How long a leaving peer waits for the services it hosts to move (a migration to a peer
+    /// that does not answer aborts after 3 s; one that commits releases 2 s after the commit):
+    /// the coordinator gives a leave this and 5 s more before it kills the peer.
+    public static let handoverBound: Duration = .seconds(8)
+
     /// Why the command loop ended.
     enum Ending: CustomStringConvertible {
         case left, shutdown, coordinatorGone, gracefulShutdown
+
+        /// A peer told to leave, or sent SIGTERM, hands its services over and leaves the ring;
+        /// one told to shut down, or whose coordinator is gone, just stops.
+        var handsOver: Bool {
+            switch self {
+            case .left, .gracefulShutdown: true
+            case .shutdown, .coordinatorGone: false
+            }
+        }
+
         var description: String {
             switch self {
             case .left: "left the overlay"

@@ -15,6 +15,8 @@ public protocol HostedService: AnyObject, Sendable {
     func receive(_ message: MigrationMessage)
     /// Stops serving when the registry shows a newer epoch; says whether it stopped.
     func superseded(by epoch: UInt64) async -> Bool
+    /// Whether this host serves the service now (false once a migration committed away).
+    func servesHere() async -> Bool
     /// What the service reports when the peer ends, if anything.
     func closingReport() async -> Event?
     /// Closes every control channel and both sockets.
@@ -23,6 +25,10 @@ public protocol HostedService: AnyObject, Sendable {
 
 extension ServiceShell: HostedService {
     public var kind: String { Service.kind }
+
+    public func servesHere() async -> Bool {
+        (try? await loop.submit { self.hosting.role == .primary }.get()) ?? false
+    }
 
     public func closingReport() async -> Event? {
         let (report, service) = (self.report, self.service)

@@ -5,8 +5,9 @@ import PeerNode
 import Registry
 
 /// The services a peer hosts, of every kind it registered: `deploy` starts one, `migrate` moves
-/// one to another peer, migration frames on the overlay take one over, and a registry watch
-/// stops a shell whose service another host serves under a newer epoch.
+/// one to another peer, migration frames on the overlay take one over, a registry watch stops a
+/// shell whose service another host serves under a newer epoch, and a leaving peer hands every
+/// service it hosts to a neighbour that will take it (`handOver`).
 public actor ServiceRuntime: PeerApplication {
     private let kinds: [String: ServiceKind]
     /// Migration ids and the shells' seeds, from the peer's seed (set at the first draw).
@@ -18,6 +19,15 @@ public actor ServiceRuntime: PeerApplication {
     private var outbox: AsyncStream<(frame: [UInt8], to: String)>.Continuation?
     /// How long a service's registry record lives without renewal (the host renews at a third).
     public static let lease: Duration = .seconds(10)
+    /// Set once the peer is leaving: it takes no service and tells every host query so.
+    private var leaving = false
+    /// The answers to a leaving peer's host query, by the query's id.
+    private var hostAnswers: [UInt64: AsyncStream<MigrationMessage>.Continuation] = [:]
+    /// Handovers waiting for their migration to be over on this host, by migration.
+    private var overWaiters: [UInt64: AsyncStream<Void>.Continuation] = [:]
+    /// How long a host query waits for candidates' answers, and how many it asks.
+    static let hostQueryTimeout: Duration = .seconds(1)
+    static let hostQueryFanOut = 16
 
     /// Work that outlives the call that starts it (registry watches, the overlay sender, what a
     /// shell's callbacks report): each runs as a child of `run(peer:)`.
@@ -56,11 +66,28 @@ public actor ServiceRuntime: PeerApplication {
         } catch {
             return peer.logger.warning("dropped a malformed migration frame of \(overlayFrame.count) bytes: \(error)")
         }
+        switch message {
+        case .hostQuery(let id, let service, let identity, let asker):
+            let answer = MigrationMessage.hostAnswer(
+                migration: id, host: migrationHost(peer).me, refusal: refusal(of: service, identity))
+            outbox(peer).yield((answer.frame, asker.overlay))
+            return
+        case .hostAnswer(let id, _, _):
+            hostAnswers[id]?.yield(message)
+            return
+        default:
+            break
+        }
         if let shell = migrations[message.migration] { return shell.receive(message) }
         guard case .prepare(let id, let service, let identity, _, let source) = message else {
             return peer.logger.debug("a migration frame for no migration here: \(message)")
         }
         let catalogue = ServiceCatalogue(kinds.values.map { $0.identity() })
+        if leaving {
+            outbox(peer).yield(
+                (MigrationMessage.refuse(migration: id, reason: Self.leavingRefusal).frame, source.overlay))
+            return
+        }
         guard let kind = kinds[identity.kind] else {
             // Refused by the core of a shell of no kind: the source hears why at once.
             let refusal = catalogue.refusal(for: identity)?.description ?? "unknown kind"
@@ -74,6 +101,19 @@ public actor ServiceRuntime: PeerApplication {
             shell.receive(message)
         } catch {
             peer.logger.error("cannot bind a shell to take \(service) over: \(error)")
+        }
+    }
+
+    /// Moves every service hosted here to another peer, one after the other, before the peer
+    /// leaves: the neighbours the DHT knows are asked who would take it (`hostQuery`), and the
+    /// service migrates, as a commanded migration does, to the nearest that would; if that
+    /// migration aborts, to the next. Waits for each to be released (or aborted) until `bound`
+    /// has passed, and reports each as a `handover` event. From now on this peer takes nothing.
+    public func handOver(peer: PeerContext, within bound: Duration) async {
+        leaving = true
+        let deadline = ContinuousClock.now + bound
+        for (_, shell) in services.sorted(by: { $0.key < $1.key }) {
+            peer.emit(await handOver(shell, peer: peer, until: deadline))
         }
     }
 
@@ -125,6 +165,105 @@ public actor ServiceRuntime: PeerApplication {
         }
     }
 
+    static let leavingRefusal = "the peer is leaving"
+
+    /// Why this peer would not take `service` running this code, or nil if it would.
+    private func refusal(of service: String, _ identity: ServiceIdentity) -> String? {
+        if leaving { return Self.leavingRefusal }
+        if let refusal = ServiceCatalogue(kinds.values.map { $0.identity() }).refusal(for: identity) {
+            return refusal.description
+        }
+        if services[service] != nil || migrations.values.contains(where: { $0.service == service }) {
+            return "it hosts \(service) already"
+        }
+        return nil
+    }
+
+    /// One service's handover, as its event.
+    private func handOver(
+        _ shell: any HostedService, peer: PeerContext, until deadline: ContinuousClock.Instant
+    ) async -> Event {
+        let service = shell.service
+        func failed(_ reason: String, migration: String = "", to: String = "") -> Event {
+            .handover(service: service, migration: migration, to: to, outcome: "failed", reason: reason)
+        }
+        guard let identity = kinds[shell.kind]?.identity() else { return failed("no kind \(shell.kind) here") }
+        let candidates = Array(
+            await peer.neighbours().filter { $0 != peer.overlayAddress }.prefix(Self.hostQueryFanOut))
+        let answers = await ask(candidates, about: service, identity, peer: peer, until: deadline)
+        let willing = candidates.compactMap { address in answers[address].flatMap { $0.refusal == nil ? $0.host : nil }
+        }
+        guard !willing.isEmpty else {
+            let reasons = candidates.map { "\($0): \(answers[$0]?.refusal ?? "no answer")" }
+            return failed("no peer would take it (\(reasons.isEmpty ? "none known" : reasons.joined(separator: "; ")))")
+        }
+        var attempts: [String] = []
+        for target in willing where ContinuousClock.now < deadline {
+            let id = max(1, draw(peer))
+            let (over, overSink) = AsyncStream<Void>.makeStream()
+            overWaiters[id] = overSink
+            defer { overWaiters[id] = nil }
+            migrations[id] = shell
+            do {
+                try await shell.migrate(id: id, to: target, host: migrationHost(peer))
+            } catch {
+                attempts.append("\(target.name): \(error)")
+                continue
+            }
+            await Self.first(of: over, until: deadline)
+            if await !shell.servesHere() {
+                return .handover(service: service, migration: String(id), to: target.name, outcome: "moved", reason: "")
+            }
+            attempts.append("\(target.name): the migration aborted")
+        }
+        return failed(attempts.isEmpty ? "out of time" : attempts.joined(separator: "; "))
+    }
+
+    /// Asks each candidate (overlay addresses, nearest first) whether it would take `service`,
+    /// and collects the answers by address until the nearest willing candidate is known (every
+    /// one before it answered), all answered, or `hostQueryTimeout` (or `deadline`) passed.
+    private func ask(
+        _ candidates: [String], about service: String, _ identity: ServiceIdentity, peer: PeerContext,
+        until deadline: ContinuousClock.Instant
+    ) async -> [String: (host: MigrationMessage.Peer, refusal: String?)] {
+        guard !candidates.isEmpty else { return [:] }
+        let query = max(1, draw(peer))
+        let (answers, sink) = AsyncStream<MigrationMessage>.makeStream()
+        hostAnswers[query] = sink
+        defer { hostAnswers[query] = nil }
+        let question = MigrationMessage.hostQuery(
+            migration: query, service: service, identity: identity, asker: migrationHost(peer).me)
+        for candidate in candidates { outbox(peer).yield((question.frame, candidate)) }
+        let timeout = min(Self.hostQueryTimeout, max(.zero, deadline - ContinuousClock.now))
+        return await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                sink.finish()
+            }
+            var byAddress: [String: (host: MigrationMessage.Peer, refusal: String?)] = [:]
+            for await answer in answers {
+                guard case .hostAnswer(_, let host, let refusal) = answer, candidates.contains(host.overlay) else {
+                    continue
+                }
+                byAddress[host.overlay] = (host, refusal)
+                let firstUnknownOrWilling = candidates.first { byAddress[$0].map { $0.refusal == nil } ?? true }
+                if firstUnknownOrWilling.map({ byAddress[$0] != nil }) ?? true { break }
+            }
+            group.cancelAll()
+            return byAddress
+        }
+    }
+
+    /// Returns at the first element of `stream`, at its end, or at `deadline`.
+    private static func first(of stream: AsyncStream<Void>, until deadline: ContinuousClock.Instant) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { for await _ in stream { return } }
+            group.addTask { try? await Task.sleep(until: deadline) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
     /// The next number of the runtime's own stream of the peer's seed.
     private func draw(_ peer: PeerContext) -> UInt64 {
         var generator = random ?? SeededGenerator(seed: peer.seed).derived("service runtime")
@@ -162,7 +301,10 @@ public actor ServiceRuntime: PeerApplication {
         if services[shell.service] === shell { services[shell.service] = nil }
     }
 
-    private func over(_ migration: UInt64) { migrations[migration] = nil }
+    private func over(_ migration: UInt64) {
+        migrations[migration] = nil
+        overWaiters.removeValue(forKey: migration)?.finish()
+    }
 
     /// Checks the registry at a third of the lease: when another host registered the service
     /// under a higher epoch, this one stops serving it (never two primaries).

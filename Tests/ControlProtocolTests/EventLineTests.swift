@@ -12,6 +12,8 @@ import Testing
         .migrationPhase(migration: "m1", service: "voice", from: "peer-1", to: "peer-2", phase: "commit"),
         .migrationTransfer(
             migration: "m1", service: "voice", snapshotBytes: 412, compressedBytes: 240, operations: 3, late: 2),
+        .handover(service: "voice", migration: "m2", to: "peer-4", outcome: "moved", reason: ""),
+        .handover(service: "game", migration: "", to: "", outcome: "failed", reason: "no peer would take it"),
         .runStarted(scenario: "smoke", seed: UInt64.max, mode: "loopback", plannedSeconds: 14.5),
         .step(index: 2, action: "crash peer-3", cpuSeconds: 0.2),
         .spawned(pid: 99, address: "127.100.0.3"),

@@ -21,6 +21,14 @@ struct MigrationMessageTests {
         .late(migration: 9, traffic: Array(repeating: 7, count: 90)),
         .release(migration: 9),
         .abort(migration: .max, reason: "the target did not answer"),
+        .hostQuery(
+            migration: 8, service: "voice", identity: identity,
+            asker: MigrationMessage.Peer(name: "peer-2", overlay: "127.100.0.2:7000")),
+        .hostAnswer(
+            migration: 8, host: MigrationMessage.Peer(name: "peer-5", overlay: "127.100.0.5:7000"), refusal: nil),
+        .hostAnswer(
+            migration: 8, host: MigrationMessage.Peer(name: "peer-6", overlay: "127.100.0.6:7000"),
+            refusal: "the peer is leaving"),
     ]
 
     @Test(arguments: messages)

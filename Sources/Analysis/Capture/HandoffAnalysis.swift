@@ -7,6 +7,9 @@ public struct HandoffFigures: Sendable, Equatable, Codable {
     public var service: String
     public var from: String
     public var to: String
+    /// Why it happened: `migrate` (a scenario's step asked for it) or `leave` (its source was
+    /// leaving and handed the service over).
+    public var cause = "migrate"
     /// Unix seconds of the migration's first and last phase event.
     public var start: Double
     public var end: Double
@@ -56,7 +59,9 @@ public enum HandoffAnalysis {
         var byID: [String: HandoffFigures] = [:]
         var times: [String: [String: Double]] = [:]
         var transfers: [String: (snapshot: Int, compressed: Int, operations: Int, late: Int)] = [:]
+        var handedOver: Set<String> = []
         for line in events.sorted(by: { $0.t < $1.t }) {
+            if case .handover(_, let id, _, _, _) = line.event, !id.isEmpty { handedOver.insert(id) }
             if case .migrationTransfer(let id, _, let snapshot, let compressed, let operations, let late) = line.event {
                 transfers[id] = (snapshot, compressed, operations, late)
             }
@@ -73,6 +78,7 @@ public enum HandoffAnalysis {
         }
         return byID.values.map { handoff in
             var handoff = handoff
+            if handedOver.contains(handoff.migration) { handoff.cause = "leave" }
             if let commit = times[handoff.migration]?[MigrationPhase.commit.rawValue] {
                 handoff.commitMs = ((commit - handoff.start) * 1e6).rounded() / 1000
                 if let takeover = times[handoff.migration]?[MigrationPhase.takeover.rawValue] {
