@@ -31,6 +31,9 @@ public enum PeerCommand: Sendable, Equatable {
     /// Move `service`, hosted on this peer, to the peer `to` whose overlay listener is at
     /// `address` (`ip:port`); each side reports every phase in a `migration-phase` event.
     case migrate(service: String, to: String, address: String)
+    /// Fault injection: crash (SIGKILL this process) when this peer's next migration of
+    /// `service` reaches `phase` (a `migration-phase` name), exactly then.
+    case crashAt(service: String, phase: String)
 
     /// Why a command line was rejected; the peer reports it in an `error` event and goes on.
     public enum DecodingError: Error, Equatable, CustomStringConvertible {
@@ -125,6 +128,14 @@ public enum PeerCommand: Sendable, Equatable {
                 throw .badField(command: name, field: "address")
             }
             self = .migrate(service: service, to: to, address: address)
+        case "crash-at":
+            guard let service = value["service"]?.string, !service.isEmpty else {
+                throw .badField(command: name, field: "service")
+            }
+            guard let phase = value["phase"]?.string, !phase.isEmpty else {
+                throw .badField(command: name, field: "phase")
+            }
+            self = .crashAt(service: service, phase: phase)
         default: throw .unknownCommand(name)
         }
     }
@@ -157,6 +168,8 @@ public enum PeerCommand: Sendable, Equatable {
                     "command": .string("migrate"), "service": .string(service), "to": .string(to),
                     "address": .string(address),
                 ]
+            case .crashAt(let service, let phase):
+                ["command": .string("crash-at"), "service": .string(service), "phase": .string(phase)]
             }
         return JSONValue.object(members).serialized + "\n"
     }

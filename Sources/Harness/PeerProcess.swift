@@ -24,6 +24,8 @@ actor PeerProcess {
     private var writer: NIOAsyncChannelOutboundWriter<ByteBuffer>?
     private var expectedEnd: EndCause?
     private var escalated = false
+    /// A crash at a phase was armed: a SIGKILL is the crash it asked for.
+    private var armedCrash = false
     private var peakResidentKB = 0
     private var proportionalKB: Int?
     private(set) var ended = false
@@ -80,7 +82,10 @@ actor PeerProcess {
         writer = nil
         let status = await reap()
         ended = true
-        let cause = escalated ? EndCause.killed : (expectedEnd ?? .failed)
+        let cause =
+            escalated
+            ? EndCause.killed : armedCrash && status.signal == Int(SIGKILL) ? .crashed : (expectedEnd ?? .failed)
+        if cause == .crashed { await membership.leftRing(name) }
         try? await manifest.record(.processEnded(peer: name.description, pid: process.pid))
         await recorder.record(
             .exited(
@@ -140,6 +145,13 @@ actor PeerProcess {
         await recorder.record(.crashSent, about: name.description)
         await membership.leftRing(name)
         try? launcher.signal(SIGKILL, to: process)
+    }
+
+    /// Arms a crash at a migration phase in the peer (`crash-at`): it SIGKILLs itself then.
+    func armCrash(service: String, phase: String) async {
+        armedCrash = true
+        await recorder.record(.crashArmed(service: service, phase: phase), about: name.description)
+        await send(.crashAt(service: service, phase: phase))
     }
 
     func pause() async {

@@ -9,6 +9,7 @@ extension StepAction {
         case .crash(let selection): "crash \(selection.summary)"
         case .pause(let selection): "pause \(selection.summary)"
         case .resume(let selection): "resume \(selection.summary)"
+        case .hostFault(let fault): fault.summary
         case .churn(let spec): "churn for \(spec.duration.inSeconds.formatted(decimals: 1))s"
         case .wait(let condition, let timeout):
             "wait until \(condition.rawValue) (at most \(timeout.inSeconds.formatted(decimals: 1))s)"

@@ -96,6 +96,7 @@ actor Timeline {
             case .crash(let name): await context.membership.process(name)?.crash()
             case .pause(let name): await context.membership.process(name)?.pause()
             case .resume(let name): await context.membership.process(name)?.resume()
+            case .hostFault(let fault): await hostFault(fault)
             case .waitReady(let timeout):
                 guard try await waitUntilReady(timeout: timeout) else { return .failed }
             case .stop: return .completed
@@ -179,6 +180,24 @@ actor Timeline {
                 .error(message: "migrate \(service): \(target) is not ready"), about: EventLine.runSubject)
         }
         await process.send(.migrate(service: service, to: target.description, address: address))
+    }
+
+    /// A fault aimed at whoever hosts the service now; a crash at a phase is armed in that peer,
+    /// which crashes itself when its next migration of the service reaches the phase.
+    private func hostFault(_ fault: HostFault) async {
+        guard let host = await context.membership.host(of: fault.service),
+            let process = await context.membership.process(host)
+        else {
+            return await context.recorder.record(
+                .error(message: "\(fault.summary): no running peer is known to host it"),
+                about: EventLine.runSubject)
+        }
+        switch (fault.action, fault.atPhase) {
+        case (.leave, _): await leave(host)
+        case (.crash, nil): await process.crash()
+        case (.crash, let phase?): await process.armCrash(service: fault.service, phase: phase)
+        case (.pause, _): await process.pause()
+        }
     }
 
     private func leave(_ name: PeerName) async {

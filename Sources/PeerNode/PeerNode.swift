@@ -10,6 +10,11 @@ import NIOExtras
 import NIOPosix
 import OverlayCore
 import ServiceLifecycle
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Where a peer lives on the network, as given on its command line by the launcher.
 public struct PeerConfiguration: Sendable, Equatable {
@@ -69,6 +74,7 @@ public struct PeerNode: Service {
             }
         try await control.executeThenClose { commands, events in
             let emitter = EventEmitter(peer: configuration.name, writer: events)
+            let faults = FaultPoints()
             let (frames, framesIn) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .bufferingNewest(8192))
             let transport = OverlayTransport(
                 host: configuration.address, group: group, logger: logger, frames: framesIn)
@@ -84,7 +90,10 @@ public struct PeerNode: Service {
                     let context = PeerContext(
                         name: configuration.name, seed: configuration.seed, address: configuration.address,
                         overlayAddress: "\(configuration.address):\(tcpPort)", group: group, logger: logger,
-                        emit: { appEventSink.yield($0) },
+                        emit: { event in
+                            faults.check(event)
+                            appEventSink.yield(event)
+                        },
                         resolve: { await dht.resolve(service: $0) },
                         register: { await dht.register($0) },
                         withdraw: { await dht.withdraw(service: $0) },
@@ -126,7 +135,8 @@ public struct PeerNode: Service {
                             .ready(
                                 pid: Int(getpid()), address: configuration.address, tcpPort: tcpPort, udpPort: udpPort))
                         logger.info("ready", metadata: ["tcp": "\(tcpPort)", "udp": "\(udpPort)"])
-                        let ending = try await obey(commands, emitter: emitter, dht: dht, context: context)
+                        let ending = try await obey(
+                            commands, emitter: emitter, dht: dht, context: context, faults: faults)
                         logger.info("ending: \(ending)")
                         if ending.handsOver {
                             for application in applications {
@@ -179,7 +189,7 @@ public struct PeerNode: Service {
 
     private func obey(
         _ commands: NIOAsyncChannelInboundStream<ByteBuffer>, emitter: EventEmitter, dht: DHTHost,
-        context: PeerContext
+        context: PeerContext, faults: FaultPoints
     ) async throws -> Ending {
         do {
             return try await cancelWhenGracefulShutdown {
@@ -205,6 +215,8 @@ public struct PeerNode: Service {
                         return .shutdown
                     case .join, .lookup, .register, .resolve:
                         await dht.obey(command)
+                    case .crashAt(let service, let phase):
+                        faults.arm(service: service, phase: phase)
                     case .deploy, .client, .migrate:
                         var taken = false
                         for application in applications where !taken {
@@ -222,6 +234,23 @@ public struct PeerNode: Service {
             try? await emitter.emit(.stopping(reason: "signal"))
             return .gracefulShutdown
         }
+    }
+}
+
+/// Crashes armed by `crash-at` (fault injection): the peer kills itself the moment one of its
+/// applications reports that a migration of the service reached the phase, on the thread that
+/// reports it, so the crash falls exactly at the phase and not a scheduling delay later.
+final class FaultPoints: Sendable {
+    private let armed = Mutex<[(service: String, phase: String)]>([])
+
+    func arm(service: String, phase: String) { armed.withLock { $0.append((service, phase)) } }
+
+    /// SIGKILLs this process if `event` is a phase an armed crash waits for.
+    func check(_ event: Event) {
+        guard case .migrationPhase(_, let service, _, _, let phase) = event,
+            armed.withLock({ $0.contains { $0.service == service && $0.phase == phase } })
+        else { return }
+        kill(getpid(), SIGKILL)
     }
 }
 

@@ -143,6 +143,32 @@ public enum StepAction: Sendable, Equatable {
     case clients(ClientsStep)
     /// The peer serving `service` now moves it, running, to `to`.
     case migrate(service: String, to: PeerName)
+    /// A leave, crash or pause of whichever peer hosts a service when the step runs:
+    /// `crash: {host-of: voice}`, or `crash: {host-of: voice, at-phase: sync}`.
+    case hostFault(HostFault)
+}
+
+/// A fault aimed at whichever peer hosts `service` when its step runs (the coordinator follows
+/// the service through deploys, migrations, handovers and failovers), rather than at a name.
+public struct HostFault: Sendable, Equatable {
+    public enum Action: String, Sendable, CaseIterable {
+        case leave, crash, pause
+    }
+
+    public var action: Action
+    public var service: String
+    /// For a crash: the host crashes itself when its next migration of the service reaches
+    /// this phase (one of `phases`), exactly then, instead of at the step's time.
+    public var atPhase: String?
+
+    /// The phases a source host goes through, as its `migration-phase` events name them.
+    public static let phases = ["prepare", "replicate", "sync", "commit", "redirect", "forward", "release"]
+
+    public init(action: Action, service: String, atPhase: String? = nil) {
+        self.action = action
+        self.service = service
+        self.atPhase = atPhase
+    }
 }
 
 /// The service kinds a peer can host, as `deploy` names them, and the parameters their clients

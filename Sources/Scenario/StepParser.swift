@@ -40,8 +40,14 @@ extension ScenarioReader {
         let verb = action.key.scalar?.string ?? ""
         let value = action.value
         let parsed: StepAction?
+        // `leave`, `crash` or `pause` of `{host-of: SERVICE}`.
+        let aimedAtHost =
+            value.mapping?.contains { $0.key.scalar?.string == "host-of" } == true
+            ? HostFault.Action(rawValue: verb) : nil
         switch verb {
         case "spawn": parsed = selection(value, verb: verb, allowsCount: true).map(StepAction.spawn)
+        case _ where aimedAtHost != nil:
+            parsed = aimedAtHost.flatMap { hostFault(value, action: $0) }.map(StepAction.hostFault)
         case "leave": parsed = selection(value, verb: verb).map(StepAction.leave)
         case "crash": parsed = selection(value, verb: verb).map(StepAction.crash)
         case "pause": parsed = selection(value, verb: verb).map(StepAction.pause)
@@ -225,6 +231,33 @@ extension ScenarioReader {
     }
 
     /// `deploy: {peer: peer-1, service: voice, kind: voice-relay}`.
+    /// `crash: {host-of: voice}`, `crash: {host-of: voice, at-phase: sync}` (a crash only),
+    /// `leave: {host-of: voice}`, `pause: {host-of: voice}`.
+    mutating func hostFault(_ node: Node, action: HostFault.Action) -> HostFault? {
+        var fault = HostFault(action: action, service: "")
+        guard let mapping = node.mapping else { return nil }
+        for (key, value) in mapping {
+            switch key.scalar?.string {
+            case "host-of":
+                guard let name = serviceName(value) else { return nil }
+                fault.service = name
+            case "at-phase" where action == .crash:
+                guard let phase = value.scalar?.string, HostFault.phases.contains(phase) else {
+                    error(
+                        "unknown phase '\(value.scalar?.string ?? "?")' (a source's phases: \(HostFault.phases.joined(separator: ", ")))",
+                        at: value)
+                    return nil
+                }
+                fault.atPhase = phase
+            default:
+                let keys = action == .crash ? "host-of, at-phase" : "host-of"
+                error("unknown key '\(key.scalar?.string ?? "?")' in \(action.rawValue) (expected \(keys))", at: key)
+                return nil
+            }
+        }
+        return fault
+    }
+
     mutating func deploy(_ node: Node) -> StepAction? {
         guard let mapping = node.mapping else {
             error("deploy takes {peer: peer-N, service: NAME, kind: KIND}", at: node)

@@ -41,6 +41,8 @@ public struct PlannedAction: Sendable, Equatable {
         case leave(PeerName)
         case crash(PeerName)
         case pause(PeerName)
+        /// A fault aimed at whichever peer hosts a service at that time.
+        case hostFault(HostFault)
         case resume(PeerName)
         case waitReady(timeout: Duration)
         case stop

@@ -47,6 +47,16 @@ struct TimelinePlanner {
             case .crash(let selection): apply(selection, step: step, index: index, verb: "crash")
             case .pause(let selection): apply(selection, step: step, index: index, verb: "pause")
             case .resume(let selection): apply(selection, step: step, index: index, verb: "resume")
+            case .hostFault(let fault):
+                // Who hosts it is known only while the run goes on; that something does is checked.
+                let deployed = scenario.steps[..<index].contains {
+                    if case .deploy(_, fault.service, _) = $0.action { true } else { false }
+                }
+                if deployed {
+                    append(.hostFault(fault), at: step.at, index: index)
+                } else {
+                    problem("no step before this one deploys \(fault.service)", step)
+                }
             case .churn(let spec): churn(spec, step: step, index: index)
             case .wait(_, let timeout): append(.waitReady(timeout: timeout), at: step.at, index: index)
             case .stop:
@@ -320,6 +330,7 @@ extension PlannedAction: CustomStringConvertible {
         case .spawn(let name): what = "spawn \(name)"
         case .leave(let name): what = "leave \(name)"
         case .crash(let name): what = "crash \(name)"
+        case .hostFault(let fault): what = fault.summary
         case .pause(let name): what = "pause \(name)"
         case .resume(let name): what = "resume \(name)"
         case .waitReady(let timeout): what = "wait until ready (at most \(timeout.text))"
@@ -350,5 +361,12 @@ extension PlannedAction: CustomStringConvertible {
             what = "\(peer) joins \(spec.service) (\(spec.kind))" + parameters.joined()
         }
         return "\(padded)  \(what)" + (fromChurn ? "  (churn)" : "")
+    }
+}
+
+extension HostFault {
+    /// `crash the host of voice at its next sync`.
+    public var summary: String {
+        "\(action.rawValue) the host of \(service)" + (atPhase.map { " at its next \($0)" } ?? "")
     }
 }

@@ -267,6 +267,63 @@ import Testing
             ])
     }
 
+    @Test func faultsAimedAtAServicesHostParseAndPlan() throws {
+        let yaml = """
+            name: f
+            peers: 3
+            timeline:
+              - at: 0s
+                spawn: all
+              - at: 1s
+                deploy: {peer: peer-1, service: voice, kind: voice-relay}
+              - at: 2s
+                crash: {host-of: voice, at-phase: sync}
+              - at: 3s
+                leave: {host-of: voice}
+              - at: 4s
+                pause: {host-of: voice}
+            """
+        let faults = [
+            HostFault(action: .crash, service: "voice", atPhase: "sync"), HostFault(action: .leave, service: "voice"),
+            HostFault(action: .pause, service: "voice"),
+        ]
+        let scenario = try Scenario.parse(yaml, file: "f.yaml")
+        #expect(scenario.steps.dropFirst(2).map(\.action) == faults.map(StepAction.hostFault))
+        #expect(try scenario.plan().actions.dropFirst(4).map(\.kind) == faults.map(PlannedAction.Kind.hostFault))
+        #expect(faults[0].summary == "crash the host of voice at its next sync")
+    }
+
+    @Test func aFaultAimedAtAHostNamesWhatIsWrongWithIt() {
+        func problems(_ step: String) -> [String] {
+            let yaml = """
+                name: f
+                peers: 2
+                timeline:
+                  - at: 0s
+                    spawn: all
+                  - at: 1s
+                    \(step)
+                  - at: 2s
+                    deploy: {peer: peer-1, service: voice, kind: voice-relay}
+                """
+            do {
+                _ = try Scenario.parse(yaml, file: "f.yaml")
+                return []
+            } catch {
+                return error.items.map { "\($0.position.line):\($0.position.column): \($0.message)" }
+            }
+        }
+        #expect(
+            problems("leave: {host-of: voice, at-phase: sync}") == [
+                "7:29: unknown key 'at-phase' in leave (expected host-of)"
+            ])
+        #expect(
+            problems("crash: {host-of: voice, at-phase: takeover}") == [
+                "7:39: unknown phase 'takeover' (a source's phases: prepare, replicate, sync, commit, redirect, forward, release)"
+            ])
+        #expect(problems("crash: {host-of: voice}") == ["7:12: no step before this one deploys voice"])
+    }
+
     @Test(arguments: [
         ("250ms", Duration.milliseconds(250)), ("5s", .seconds(5)), ("1.5s", .milliseconds(1500)),
         ("2m", .seconds(120)), ("1h", .seconds(3600)), ("0s", .zero), ("0.001s", .milliseconds(1)),

@@ -7,10 +7,11 @@ import Testing
 
 @testable import Harness
 
-/// A leaving host hands its services over first, with real peers: the shipped
-/// `voice-host-leaves.yaml` (the relay's host leaves in the middle of a turn), and a lone host
-/// that has nobody to hand its service to and still leaves in time, saying so.
-@Suite(.serialized, .timeLimit(.minutes(2))) struct LeaveHandoverEndToEndTests {
+/// Faults at a service's host, with real peers: a leaving host hands its services over first
+/// (the shipped `voice-host-leaves.yaml`, whose relay's host leaves in the middle of a turn,
+/// aimed at it by `{host-of: voice}`), a lone host that has nobody to hand its service to still
+/// leaves in time and says so, and a crash armed at a migration's phase falls exactly there.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct HostFaultEndToEndTests {
     @Test func theRelaysHostMovesItToANeighbourBeforeItLeaves() async throws {
         let (result, _) = try await VoiceEndToEndTests.run(shipped: "voice-host-leaves")
         let report = result.report
@@ -84,5 +85,58 @@ import Testing
         let leaveSent = try #require(events.first { $0.event == .leaveSent })
         let exited = try #require(events.first { if case .exited = $0.event { true } else { false } })
         #expect(exited.t.seconds - leaveSent.t.seconds < 3, "left \(exited.t.seconds - leaveSent.t.seconds) s after")
+    }
+
+    static let crashAtCommit = """
+        name: crash-at-commit
+        seed: 2
+        peers: 3
+        timeline:
+          - at: 0s
+            spawn: all
+          - at: 0s
+            wait: {until: ready, timeout: 20s}
+          - at: 0s
+            join: {peers: all, via: peer-1}
+          - at: 1s
+            deploy: {peer: peer-1, service: voice, kind: voice-relay}
+          - at: 2s
+            clients: {service: voice, peers: [peer-3]}
+          - at: 3s
+            crash: {host-of: voice, at-phase: commit}
+          - at: 4s
+            migrate: {service: voice, to: peer-2}
+          - at: 19s
+            stop:
+        """
+
+    @Test func aCrashArmedAtTheCommitFallsThereAndTheTargetFailsOver() async throws {
+        let folder = temporaryDirectory("e2e-crash-at-commit")
+        let result = try await TestbedRun.execute(
+            try Scenario.parse(Self.crashAtCommit, file: "c.yaml"), source: Self.crashAtCommit,
+            options: TestbedRunEndToEndTests.options(folder))
+        #expect(result.report.peers.crashed == 1 && result.report.peers.failed == 0, "\(result.report.text())")
+        let (events, _) = try ReportFiles.readEvents(at: result.folder.events)
+        #expect(events.contains { $0.peer == "peer-1" && $0.event == .crashArmed(service: "voice", phase: "commit") })
+        func phases(of peer: String) -> [(t: Double, phase: String)] {
+            events.compactMap { line in
+                guard line.peer == peer, case .migrationPhase(_, _, _, _, let phase) = line.event else { return nil }
+                return (line.t.seconds, phase)
+            }
+        }
+        // The source got as far as the sync and died at the commit: nothing after it was said.
+        #expect(phases(of: "peer-1").map(\.phase) == ["prepare", "replicate", "sync"])
+        let exited = try #require(
+            events.first { line in
+                if case .exited = line.event { line.peer == "peer-1" } else { false }
+            })
+        guard case .exited(_, let signal, let cause, _, _, _) = exited.event else { return }
+        #expect(signal == 9 && cause == "crashed")
+        let prepared = try #require(phases(of: "peer-1").first).t
+        #expect(exited.t.seconds - prepared < 1, "crashed \(exited.t.seconds - prepared) s after the prepare")
+        // The target held the replica, heard nothing more, and took over once the source's
+        // silence timeout and lease had passed.
+        let failover = try #require(phases(of: "peer-2").first { $0.phase == "failover" }, "\(phases(of: "peer-2"))")
+        #expect(failover.t - exited.t.seconds > 10, "failed over \(failover.t - exited.t.seconds) s after the crash")
     }
 }
