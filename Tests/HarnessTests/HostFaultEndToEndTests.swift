@@ -49,6 +49,14 @@ import Testing
         }
     }
 
+    /// Runs a scenario given as text in a folder of its own: its report and its events.
+    static func run(_ yaml: String) async throws -> (report: RunReport, events: [EventLine]) {
+        let result = try await TestbedRun.execute(
+            try Scenario.parse(yaml, file: "fault.yaml"), source: yaml,
+            options: TestbedRunEndToEndTests.options(temporaryDirectory("e2e-fault")))
+        return (result.report, try ReportFiles.readEvents(at: result.folder.events).events)
+    }
+
     static let alone = """
         name: alone
         seed: 3
@@ -69,12 +77,8 @@ import Testing
         """
 
     @Test func aHostWithNobodyToTakeItsServiceSaysSoAndLeavesInTime() async throws {
-        let folder = temporaryDirectory("e2e-alone")
-        let result = try await TestbedRun.execute(
-            try Scenario.parse(Self.alone, file: "alone.yaml"), source: Self.alone,
-            options: TestbedRunEndToEndTests.options(folder))
-        #expect(result.report.peers.left == 1 && result.report.peers.killed == 0, "\(result.report.text())")
-        let (events, _) = try ReportFiles.readEvents(at: result.folder.events)
+        let (report, events) = try await Self.run(Self.alone)
+        #expect(report.peers.left == 1 && report.peers.killed == 0, "\(report.text())")
         let handover = try #require(
             events.first { if case .handover = $0.event { true } else { false } }, "no handover event")
         guard case .handover("arena", "", "", "failed", let reason) = handover.event else {
@@ -111,12 +115,8 @@ import Testing
         """
 
     @Test func aCrashArmedAtTheCommitFallsThereAndTheTargetFailsOver() async throws {
-        let folder = temporaryDirectory("e2e-crash-at-commit")
-        let result = try await TestbedRun.execute(
-            try Scenario.parse(Self.crashAtCommit, file: "c.yaml"), source: Self.crashAtCommit,
-            options: TestbedRunEndToEndTests.options(folder))
-        #expect(result.report.peers.crashed == 1 && result.report.peers.failed == 0, "\(result.report.text())")
-        let (events, _) = try ReportFiles.readEvents(at: result.folder.events)
+        let (report, events) = try await Self.run(Self.crashAtCommit)
+        #expect(report.peers.crashed == 1 && report.peers.failed == 0, "\(report.text())")
         #expect(events.contains { $0.peer == "peer-1" && $0.event == .crashArmed(service: "voice", phase: "commit") })
         func phases(of peer: String) -> [(t: Double, phase: String)] {
             events.compactMap { line in
