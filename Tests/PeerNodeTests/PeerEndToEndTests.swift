@@ -156,4 +156,58 @@ import Testing
         #expect(message.contains("cannot bind 10.255.255.254"))
         #expect(peer.waitForExit(within: .seconds(5)))
     }
+
+    /// The events `peer` writes until one matches (nil if none does within 10 s a line).
+    static func events(of peer: ChildProcess, until condition: (Event) -> Bool) -> [Event] {
+        var seen: [Event] = []
+        while let event = event(peer.nextLine()) {
+            seen.append(event)
+            if condition(event) { break }
+        }
+        return seen
+    }
+
+    @Test func sentSIGTERMAPeerHandsItsServiceToAnotherBeforeItGoes() throws {
+        let host = try Self.startPeer("peer-11", address: "127.200.0.11")
+        let other = try Self.startPeer("peer-12", address: "127.200.0.12")
+        guard case .ready(let pid, let address, let port, _)? = Self.event(host.nextLine()),
+            case .ready? = Self.event(other.nextLine())
+        else {
+            Issue.record("no ready event")
+            return
+        }
+        host.write("{\"command\":\"join\",\"bootstrap\":null}\n")
+        other.write("{\"command\":\"join\",\"bootstrap\":\"\(address):\(port)\"}\n")
+        #expect(!Self.events(of: other) { if case .dhtJoined = $0 { true } else { false } }.isEmpty)
+        host.write("{\"command\":\"deploy\",\"service\":\"arena\",\"kind\":\"game\"}\n")
+        let deployed = Self.events(of: host) { if case .deployed = $0 { true } else { false } }
+        #expect(deployed.contains { if case .deployed("arena", "game", _, _) = $0 { true } else { false } })
+        // The host knows peer-12 once its stabilization has run (every second by default).
+        Thread.sleep(forTimeInterval: 2.5)
+        kill(Int32(pid), SIGTERM)
+        let said = Self.events(of: host) { if case .handover = $0 { true } else { false } }
+        #expect(said.first == .stopping(reason: "signal"), "\(said)")
+        guard case .handover("arena", let migration, "peer-12", "moved", "")? = said.last else {
+            Issue.record("no handover to peer-12: \(said)")
+            return
+        }
+        #expect(
+            said.contains(
+                .migrationPhase(
+                    migration: migration, service: "arena", from: "peer-11", to: "peer-12", phase: "release"))
+        )
+        #expect(host.waitForExit(within: .seconds(5)))
+        // peer-12 serves the world now.
+        let taken = Self.events(of: other) {
+            $0
+                == .migrationPhase(
+                    migration: migration, service: "arena", from: "peer-11", to: "peer-12", phase: "takeover")
+        }
+        #expect(
+            taken.last
+                == .migrationPhase(
+                    migration: migration, service: "arena", from: "peer-11", to: "peer-12", phase: "takeover"))
+        other.write("{\"command\":\"shutdown\"}\n")
+        #expect(other.waitForExit(within: .seconds(5)))
+    }
 }
