@@ -67,9 +67,9 @@ public enum Event: Sendable, Equatable {
     case leaveSent
     /// The coordinator sent SIGKILL (a scripted crash).
     case crashSent
-    /// The coordinator armed a crash in the peer: it crashes itself when its next migration of
-    /// `service` reaches `phase`.
-    case crashArmed(service: String, phase: String)
+    /// The coordinator armed a fault in the peer: it crashes itself (`action` `crash`) or hangs
+    /// (`pause`) when its next migration of `service` reaches `phase`.
+    case faultArmed(service: String, phase: String, action: String)
     /// The coordinator sent SIGSTOP.
     case paused
     /// The coordinator sent SIGCONT.
@@ -135,7 +135,7 @@ public enum Event: Sendable, Equatable {
         case .spawnFailed: "spawn-failed"
         case .leaveSent: "leave-sent"
         case .crashSent: "crash-sent"
-        case .crashArmed: "crash-armed"
+        case .faultArmed: "fault-armed"
         case .paused: "paused"
         case .resumed: "resumed"
         case .exited: "exited"
@@ -159,7 +159,8 @@ public enum Event: Sendable, Equatable {
             ["pid": .int(pid), "address": .string(address), "tcpPort": .int(tcpPort), "udpPort": .int(udpPort)]
         case .pong(let id): ["id": .int(id)]
         case .leaving, .leaveSent, .crashSent, .paused, .resumed: [:]
-        case .crashArmed(let service, let phase): ["service": .string(service), "phase": .string(phase)]
+        case .faultArmed(let service, let phase, let action):
+            ["service": .string(service), "phase": .string(phase), "action": .string(action)]
         case .stopping(let reason): ["reason": .string(reason)]
         case .error(let message): ["message": .string(message)]
         case .migrationPhase(let migration, let service, let from, let to, let phase):
@@ -301,8 +302,12 @@ public enum Event: Sendable, Equatable {
             case "spawn-failed": f.str("message").map { .spawnFailed(message: $0) }
             case "leave-sent": .leaveSent
             case "crash-sent": .crashSent
-            case "crash-armed":
-                f.str("service").flatMap { service in f.str("phase").map { .crashArmed(service: service, phase: $0) } }
+            case "fault-armed":
+                f.str("service").flatMap { service in
+                    f.str("phase").flatMap { phase in
+                        f.str("action").map { .faultArmed(service: service, phase: phase, action: $0) }
+                    }
+                }
             case "paused": .paused
             case "resumed": .resumed
             case "exited":

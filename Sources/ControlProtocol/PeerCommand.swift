@@ -31,9 +31,10 @@ public enum PeerCommand: Sendable, Equatable {
     /// Move `service`, hosted on this peer, to the peer `to` whose overlay listener is at
     /// `address` (`ip:port`); each side reports every phase in a `migration-phase` event.
     case migrate(service: String, to: String, address: String)
-    /// Fault injection: crash (SIGKILL this process) when this peer's next migration of
-    /// `service` reaches `phase` (a `migration-phase` name), exactly then.
-    case crashAt(service: String, phase: String)
+    /// Fault injection: when this peer's next migration of `service` reaches `phase` (a
+    /// `migration-phase` name), exactly then, crash (`action` `crash`: SIGKILL this process) or
+    /// hang (`pause`: SIGSTOP it).
+    case faultAt(service: String, phase: String, action: String)
 
     /// Why a command line was rejected; the peer reports it in an `error` event and goes on.
     public enum DecodingError: Error, Equatable, CustomStringConvertible {
@@ -128,14 +129,17 @@ public enum PeerCommand: Sendable, Equatable {
                 throw .badField(command: name, field: "address")
             }
             self = .migrate(service: service, to: to, address: address)
-        case "crash-at":
+        case "fault-at":
             guard let service = value["service"]?.string, !service.isEmpty else {
                 throw .badField(command: name, field: "service")
             }
             guard let phase = value["phase"]?.string, !phase.isEmpty else {
                 throw .badField(command: name, field: "phase")
             }
-            self = .crashAt(service: service, phase: phase)
+            guard let action = value["action"]?.string, ["crash", "pause"].contains(action) else {
+                throw .badField(command: name, field: "action")
+            }
+            self = .faultAt(service: service, phase: phase, action: action)
         default: throw .unknownCommand(name)
         }
     }
@@ -168,8 +172,11 @@ public enum PeerCommand: Sendable, Equatable {
                     "command": .string("migrate"), "service": .string(service), "to": .string(to),
                     "address": .string(address),
                 ]
-            case .crashAt(let service, let phase):
-                ["command": .string("crash-at"), "service": .string(service), "phase": .string(phase)]
+            case .faultAt(let service, let phase, let action):
+                [
+                    "command": .string("fault-at"), "service": .string(service), "phase": .string(phase),
+                    "action": .string(action),
+                ]
             }
         return JSONValue.object(members).serialized + "\n"
     }

@@ -4,6 +4,7 @@ import NIOCore
 import NIOExtras
 import NIOPosix
 import OverlayCore
+import Scenario
 
 /// Why a peer process ended, as the coordinator judges it (the `cause` of `exited`).
 enum EndCause: String, Sendable {
@@ -26,6 +27,8 @@ actor PeerProcess {
     private var escalated = false
     /// A crash at a phase was armed: a SIGKILL is the crash it asked for.
     private var armedCrash = false
+    /// A hang at a phase was armed: the peer may be stopped, so the end of the run wakes it.
+    private var armedPause = false
     private var peakResidentKB = 0
     private var proportionalKB: Int?
     private(set) var ended = false
@@ -147,11 +150,13 @@ actor PeerProcess {
         try? launcher.signal(SIGKILL, to: process)
     }
 
-    /// Arms a crash at a migration phase in the peer (`crash-at`): it SIGKILLs itself then.
-    func armCrash(service: String, phase: String) async {
-        armedCrash = true
-        await recorder.record(.crashArmed(service: service, phase: phase), about: name.description)
-        await send(.crashAt(service: service, phase: phase))
+    /// Arms a fault at a migration phase in the peer (`fault-at`): it SIGKILLs (`crash`) or
+    /// SIGSTOPs (`pause`) itself then.
+    func armFault(_ action: HostFault.Action, service: String, phase: String) async {
+        if action == .crash { armedCrash = true } else { armedPause = true }
+        await recorder.record(
+            .faultArmed(service: service, phase: phase, action: action.rawValue), about: name.description)
+        await send(.faultAt(service: service, phase: phase, action: action.rawValue))
     }
 
     func pause() async {
@@ -176,7 +181,7 @@ actor PeerProcess {
         sampleMemory()
         proportionalKB = ProcFS.proportionalKB(of: process.pid)
         if expectedEnd == nil { expectedEnd = .stopped }
-        if await membership.isPaused(name) { try? launcher.signal(SIGCONT, to: process) }
+        if await membership.isPaused(name) || armedPause { try? launcher.signal(SIGCONT, to: process) }
         await send(.shutdown)
     }
 

@@ -195,8 +195,8 @@ actor Timeline {
         switch (fault.action, fault.atPhase) {
         case (.leave, _): await leave(host)
         case (.crash, nil): await process.crash()
-        case (.crash, let phase?): await process.armCrash(service: fault.service, phase: phase)
-        case (.pause, _): await process.pause()
+        case (.pause, nil): await process.pause()
+        case (let action, let phase?): await process.armFault(action, service: fault.service, phase: phase)
         }
     }
 

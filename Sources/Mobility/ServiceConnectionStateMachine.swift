@@ -2,8 +2,11 @@
 /// session that outlives control channels, numbers the client's requests and keeps each until
 /// the service says it was applied, and moves: on a redirect it opens a channel to the new host
 /// and resumes there before it lets the old one go; when a channel breaks without a redirect it
-/// resolves the service again and resumes, with backoff. The application sends requests and
-/// receives pushes; it never sees a move.
+/// resolves the service again and resumes, with backoff; and when the service falls silent (its
+/// host hung, or cut off, with the channel still open) it asks with a `ping`, and after
+/// `silentChecks` checks without a word (or without an answer to its open or resume on a new
+/// channel) it gives the channel up as broken. The application
+/// sends requests and receives pushes; it never sees a move.
 public struct ServiceConnectionStateMachine: Sendable {
     public typealias Channel = Int
 
@@ -12,12 +15,20 @@ public struct ServiceConnectionStateMachine: Sendable {
         case backoff
         /// Requests not yet applied go out again.
         case resend
+        /// Has the service said anything since the last check?
+        case liveness
     }
 
     public struct Settings: Sendable, Equatable {
         public var firstBackoff: Duration = .milliseconds(100)
         public var maximumBackoff: Duration = .seconds(2)
         public var resendInterval: Duration = .milliseconds(250)
+        /// How often a ready channel is checked for a word from the service (a `ping` goes out
+        /// when there was none), and after how many silent checks in a row it counts as broken:
+        /// 1.5 s, so a host that hung is left after a few of TCP's retransmission timeouts on
+        /// `mobile` (0.4 s median), not at the first one.
+        public var livenessInterval: Duration = .milliseconds(500)
+        public var silentChecks = 3
 
         public init() {}
     }
@@ -69,6 +80,11 @@ public struct ServiceConnectionStateMachine: Sendable {
     /// A redirect whose channel could not be opened, to try again after the backoff.
     private var redirectTo: String?
     private var resendSet = false
+    /// The service said something on the current channel since the last liveness check, and
+    /// how many checks in a row found nothing; whether the check is set.
+    private var heard = false
+    private var silentChecks = 0
+    private var livenessSet = false
 
     public init(client: String, settings: Settings = Settings()) {
         self.client = client
@@ -90,9 +106,16 @@ public struct ServiceConnectionStateMachine: Sendable {
             return [.connect(lastChannel, to: control)]
         case .connected(let channel):
             guard channel == current?.channel || channel == moving?.channel else { return [.close(channel)] }
-            return [
+            var outputs: [Output] = [
                 .transmit(channel, session.map { .resume(session: $0.id, token: $0.token) } ?? .open(client: client))
             ]
+            if channel == current?.channel {
+                // A host that takes the connection and then says nothing (it hung) is left too.
+                heard = false
+                silentChecks = 0
+                outputs += armLiveness()
+            }
+            return outputs
         case .closed(let channel):
             if let moving, channel == moving.channel {
                 self.moving = nil
@@ -136,6 +159,25 @@ public struct ServiceConnectionStateMachine: Sendable {
             guard current == nil, moving == nil, !resolving else { return [] }
             resolving = true
             return [.resolve]
+        case .timerFired(.liveness):
+            livenessSet = false
+            guard let current else { return [] }
+            if heard {
+                heard = false
+                silentChecks = 0
+                return armLiveness()
+            }
+            silentChecks += 1
+            guard silentChecks >= settings.silentChecks else {
+                // A channel not ready yet waits for the answer to its open or resume.
+                let ask: [Output] =
+                    current.ready ? [.transmit(current.channel, .ping(nonce: UInt64(silentChecks)))] : []
+                return ask + armLiveness()
+            }
+            // Nothing for the whole bound: the host is gone though its channel is not; find the
+            // service again, as after a break.
+            silentChecks = 0
+            return [.close(current.channel)] + handle(.closed(current.channel))
         case .timerFired(.resend):
             resendSet = false
             guard let current, current.ready, !unapplied.isEmpty else { return armResend() }
@@ -146,6 +188,7 @@ public struct ServiceConnectionStateMachine: Sendable {
 
     private mutating func receive(_ message: SessionMessage, on channel: Channel) -> [Output] {
         guard channel == current?.channel || channel == moving?.channel else { return [] }
+        if channel == current?.channel { heard = true }
         switch message {
         case .ready(let id, let token, let applied, let dataAddress):
             session = (id, token)
@@ -165,8 +208,9 @@ public struct ServiceConnectionStateMachine: Sendable {
                 data = dataAddress
                 outputs.append(.useData(dataAddress))
             }
+            silentChecks = 0
             return outputs + unapplied.map { .transmit(channel, .request(sequence: $0.sequence, body: $0.body)) }
-                + armResend()
+                + armResend() + armLiveness()
         case .unknownSession:
             // The session is gone with the host that held it: start a new one and number the
             // requests not yet applied in it.
@@ -189,7 +233,7 @@ public struct ServiceConnectionStateMachine: Sendable {
             return [.useData(dataAddress), .connect(lastChannel, to: control)]
         case .push(let body):
             return [.deliver(body: body)]
-        case .open, .resume, .request:
+        case .pong, .open, .resume, .request, .ping:
             return []
         }
     }
@@ -198,6 +242,12 @@ public struct ServiceConnectionStateMachine: Sendable {
         let delay = backoff
         backoff = min(settings.maximumBackoff, backoff * 2)
         return [.setTimer(.backoff, after: delay)]
+    }
+
+    private mutating func armLiveness() -> [Output] {
+        guard !livenessSet else { return [] }
+        livenessSet = true
+        return [.setTimer(.liveness, after: settings.livenessInterval)]
     }
 
     private mutating func armResend() -> [Output] {

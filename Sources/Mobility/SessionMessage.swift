@@ -12,6 +12,8 @@ public enum SessionMessage: Sendable, Equatable {
     case resume(session: UInt64, token: UInt64)
     /// Request number `sequence` (1, 2, ...) of the session.
     case request(sequence: UInt64, body: [UInt8])
+    /// Are you there? (A client that heard nothing for a while asks; the host answers `pong`.)
+    case ping(nonce: UInt64)
 
     // Service to client.
     /// The session is open (or resumed): its id and token, the requests applied so far, and
@@ -26,11 +28,13 @@ public enum SessionMessage: Sendable, Equatable {
     case redirect(control: String, data: String)
     /// A message of the service for the client.
     case push(body: [UInt8])
+    /// The host serving the session is there: the answer to `ping`.
+    case pong(nonce: UInt64)
 
     static let version: UInt8 = 1
 
     enum Kind: UInt8 {
-        case open = 1, resume, request, ready, unknownSession, applied, redirect, push
+        case open = 1, resume, request, ready, unknownSession, applied, redirect, push, ping, pong
     }
 
     /// The message as one frame (without the transport's length prefix).
@@ -70,6 +74,12 @@ public enum SessionMessage: Sendable, Equatable {
         case .push(let body):
             writer.integer(Kind.push.rawValue)
             blob(body)
+        case .ping(let nonce):
+            writer.integer(Kind.ping.rawValue)
+            writer.integer(nonce)
+        case .pong(let nonce):
+            writer.integer(Kind.pong.rawValue)
+            writer.integer(nonce)
         }
         return writer.bytes
     }
@@ -94,6 +104,8 @@ public enum SessionMessage: Sendable, Equatable {
         case .applied?: self = .applied(sequence: try reader.integer())
         case .redirect?: self = .redirect(control: try reader.text(limit: 255), data: try reader.text(limit: 255))
         case .push?: self = .push(body: try blob())
+        case .ping?: self = .ping(nonce: try reader.integer())
+        case .pong?: self = .pong(nonce: try reader.integer())
         case nil: throw .unknownType(type, offset: typeOffset)
         }
         try reader.finish()

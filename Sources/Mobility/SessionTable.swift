@@ -57,7 +57,9 @@ public struct SessionTable: Sendable, Equatable {
             known.appliedThrough = sequence
             sessions[session] = known
             return ([.apply(session: session, body: body), .answer(.applied(sequence: sequence))], session)
-        case .ready, .unknownSession, .applied, .redirect, .push:
+        case .ping(let nonce):
+            return ([.answer(.pong(nonce: nonce))], session)
+        case .ready, .unknownSession, .applied, .redirect, .push, .pong:
             return ([], session)
         }
     }

@@ -101,7 +101,7 @@ actor DHTHost {
             await apply(node.command(.register(record, tag: 0), now: now))
         case .resolve(let service):
             await apply(node.command(.resolve(name: service, tag: 0), now: now))
-        case .ping, .leave, .shutdown, .deploy, .client, .migrate, .crashAt:
+        case .ping, .leave, .shutdown, .deploy, .client, .migrate, .faultAt:
             break
         }
     }

@@ -215,8 +215,8 @@ public struct PeerNode: Service {
                         return .shutdown
                     case .join, .lookup, .register, .resolve:
                         await dht.obey(command)
-                    case .crashAt(let service, let phase):
-                        faults.arm(service: service, phase: phase)
+                    case .faultAt(let service, let phase, let action):
+                        faults.arm(service: service, phase: phase, signal: action == "pause" ? SIGSTOP : SIGKILL)
                     case .deploy, .client, .migrate:
                         var taken = false
                         for application in applications where !taken {
@@ -237,20 +237,28 @@ public struct PeerNode: Service {
     }
 }
 
-/// Crashes armed by `crash-at` (fault injection): the peer kills itself the moment one of its
-/// applications reports that a migration of the service reached the phase, on the thread that
-/// reports it, so the crash falls exactly at the phase and not a scheduling delay later.
+/// Faults armed by `fault-at` (fault injection): the peer crashes (SIGKILL) or hangs (SIGSTOP)
+/// the moment one of its applications reports that a migration of the service reached the
+/// phase, on the thread that reports it, so the fault falls exactly at the phase and not a
+/// scheduling delay later. Each fires once.
 final class FaultPoints: Sendable {
-    private let armed = Mutex<[(service: String, phase: String)]>([])
+    private let armed = Mutex<[(service: String, phase: String, signal: Int32)]>([])
 
-    func arm(service: String, phase: String) { armed.withLock { $0.append((service, phase)) } }
+    func arm(service: String, phase: String, signal: Int32) {
+        armed.withLock { $0.append((service, phase, signal)) }
+    }
 
-    /// SIGKILLs this process if `event` is a phase an armed crash waits for.
+    /// Signals this process if `event` is a phase an armed fault waits for.
     func check(_ event: Event) {
         guard case .migrationPhase(_, let service, _, _, let phase) = event,
-            armed.withLock({ $0.contains { $0.service == service && $0.phase == phase } })
+            let signal = armed.withLock({ armed -> Int32? in
+                guard let index = armed.firstIndex(where: { $0.service == service && $0.phase == phase }) else {
+                    return nil
+                }
+                return armed.remove(at: index).signal
+            })
         else { return }
-        kill(getpid(), SIGKILL)
+        kill(getpid(), signal)
     }
 }
 

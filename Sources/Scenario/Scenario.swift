@@ -157,8 +157,8 @@ public struct HostFault: Sendable, Equatable {
 
     public var action: Action
     public var service: String
-    /// For a crash: the host crashes itself when its next migration of the service reaches
-    /// this phase (one of `phases`), exactly then, instead of at the step's time.
+    /// For a crash or a pause: the host crashes (or hangs) itself when its next migration of the
+    /// service reaches this phase (one of `phases`), exactly then, instead of at the step's time.
     public var atPhase: String?
 
     /// The phases a source host goes through, as its `migration-phase` events name them.

@@ -231,8 +231,8 @@ extension ScenarioReader {
     }
 
     /// `deploy: {peer: peer-1, service: voice, kind: voice-relay}`.
-    /// `crash: {host-of: voice}`, `crash: {host-of: voice, at-phase: sync}` (a crash only),
-    /// `leave: {host-of: voice}`, `pause: {host-of: voice}`.
+    /// `crash: {host-of: voice}`, `crash: {host-of: voice, at-phase: sync}`, the same for
+    /// `pause`, and `leave: {host-of: voice}`.
     mutating func hostFault(_ node: Node, action: HostFault.Action) -> HostFault? {
         var fault = HostFault(action: action, service: "")
         guard let mapping = node.mapping else { return nil }
@@ -241,7 +241,7 @@ extension ScenarioReader {
             case "host-of":
                 guard let name = serviceName(value) else { return nil }
                 fault.service = name
-            case "at-phase" where action == .crash:
+            case "at-phase" where action != .leave:
                 guard let phase = value.scalar?.string, HostFault.phases.contains(phase) else {
                     error(
                         "unknown phase '\(value.scalar?.string ?? "?")' (a source's phases: \(HostFault.phases.joined(separator: ", ")))",
@@ -250,7 +250,7 @@ extension ScenarioReader {
                 }
                 fault.atPhase = phase
             default:
-                let keys = action == .crash ? "host-of, at-phase" : "host-of"
+                let keys = action == .leave ? "host-of" : "host-of, at-phase"
                 error("unknown key '\(key.scalar?.string ?? "?")' in \(action.rawValue) (expected \(keys))", at: key)
                 return nil
             }

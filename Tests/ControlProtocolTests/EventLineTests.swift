@@ -18,7 +18,7 @@ import Testing
         .step(index: 2, action: "crash peer-3", cpuSeconds: 0.2),
         .spawned(pid: 99, address: "127.100.0.3"),
         .spawnFailed(message: "no such file"),
-        .leaveSent, .crashSent, .paused, .resumed, .crashArmed(service: "voice", phase: "sync"),
+        .leaveSent, .crashSent, .paused, .resumed, .faultArmed(service: "voice", phase: "sync", action: "crash"),
         .exited(status: 0, signal: nil, cause: "left", maxRssKB: 11_000, pssKB: 2_500),
         .exited(status: 0, signal: nil, cause: "stopped", maxRssKB: 11_000, pssKB: 2_500, cpuMs: 1_234),
         .exited(status: nil, signal: 9, cause: "crashed", maxRssKB: 0, pssKB: nil),

@@ -12,7 +12,7 @@ import Testing
             parameters: ["speak": .string("Testbed/audio/reference.wav"), "from": .number(8), "for": .number(8)]),
         .client(service: "world", kind: "game", folder: "/r", parameters: [:]),
         .migrate(service: "voice", to: "peer-5", address: "127.100.0.5:7000"),
-        .crashAt(service: "voice", phase: "sync"),
+        .faultAt(service: "voice", phase: "sync", action: "pause"),
     ])
     func roundTrip(command: PeerCommand) throws {
         let line = command.line

@@ -91,10 +91,15 @@ import Testing
         #expect(exited.t.seconds - leaveSent.t.seconds < 3, "left \(exited.t.seconds - leaveSent.t.seconds) s after")
     }
 
-    static let crashAtCommit = """
-        name: crash-at-commit
+    /// A service on peer-1 with clients on peer-3 (and peer-4), a fault armed at its host's
+    /// commit, and the migration to peer-2 that reaches it.
+    static func faultAtCommit(
+        _ action: String, service: String, kind: String, clients: String, stopAt: Int
+    ) -> String {
+        """
+        name: \(action)-at-commit
         seed: 2
-        peers: 3
+        peers: 4
         timeline:
           - at: 0s
             spawn: all
@@ -103,21 +108,26 @@ import Testing
           - at: 0s
             join: {peers: all, via: peer-1}
           - at: 1s
-            deploy: {peer: peer-1, service: voice, kind: voice-relay}
+            deploy: {peer: peer-1, service: \(service), kind: \(kind)}
           - at: 2s
-            clients: {service: voice, peers: [peer-3]}
+            clients: {service: \(service), \(clients)}
           - at: 3s
-            crash: {host-of: voice, at-phase: commit}
+            \(action): {host-of: \(service), at-phase: commit}
           - at: 4s
-            migrate: {service: voice, to: peer-2}
-          - at: 19s
+            migrate: {service: \(service), to: peer-2}
+          - at: \(stopAt)s
             stop:
         """
+    }
 
     @Test func aCrashArmedAtTheCommitFallsThereAndTheTargetFailsOver() async throws {
-        let (report, events) = try await Self.run(Self.crashAtCommit)
+        let (report, events) = try await Self.run(
+            Self.faultAtCommit("crash", service: "voice", kind: "voice-relay", clients: "peers: [peer-3]", stopAt: 19))
         #expect(report.peers.crashed == 1 && report.peers.failed == 0, "\(report.text())")
-        #expect(events.contains { $0.peer == "peer-1" && $0.event == .crashArmed(service: "voice", phase: "commit") })
+        #expect(
+            events.contains {
+                $0.peer == "peer-1" && $0.event == .faultArmed(service: "voice", phase: "commit", action: "crash")
+            })
         func phases(of peer: String) -> [(t: Double, phase: String)] {
             events.compactMap { line in
                 guard line.peer == peer, case .migrationPhase(_, _, _, _, let phase) = line.event else { return nil }
@@ -138,5 +148,36 @@ import Testing
         // silence timeout and lease had passed.
         let failover = try #require(phases(of: "peer-2").first { $0.phase == "failover" }, "\(phases(of: "peer-2"))")
         #expect(failover.t - exited.t.seconds > 10, "failed over \(failover.t - exited.t.seconds) s after the crash")
+    }
+
+    /// The source hangs (SIGSTOP) at the commit: its control channels stay open and silent. The
+    /// bots give them up after 1.5 s without a word, and find the world again through the
+    /// registry once the target has failed over: every input is applied, exactly once.
+    @Test func clientsOfAHostThatHangsFindTheServiceWhereItFailedOver() async throws {
+        let (report, events) = try await Self.run(
+            Self.faultAtCommit(
+                "pause", service: "arena", kind: "game", clients: "peers: [peer-3, peer-4], inputs: 250, every: 100ms",
+                stopAt: 30))
+        #expect(report.peers.failed == 0 && report.peers.killed == 0, "\(report.text())")
+        #expect(
+            events.contains {
+                $0.peer == "peer-1" && $0.event == .faultArmed(service: "arena", phase: "commit", action: "pause")
+            })
+        #expect(
+            events.contains { line in
+                if case .migrationPhase(_, "arena", "peer-1", "peer-2", "failover") = line.event {
+                    line.peer == "peer-2"
+                } else {
+                    false
+                }
+            }, "no failover")
+        let game = try #require(report.game, "no game section")
+        #expect(game.clients.count == 2)
+        for client in game.clients {
+            #expect(client.inputsSent == 250 && client.inputsApplied == 250, "\(client)")
+            #expect(
+                client.inputsMissing == 0 && client.inputsAppliedTwice == 0 && client.inputsOutOfOrder == 0, "\(client)"
+            )
+        }
     }
 }

@@ -256,6 +256,37 @@ struct SessionSimulationTests {
         #expect(other.handle(.timerFired(.backoff)) == [.resolve])
     }
 
+    @Test func aChannelWhoseHostFallsSilentIsPingedThenGivenUpForTheRegistry() {
+        var client = Self.readyClient("c", session: 5, token: 9)
+        let check = ServiceConnectionStateMachine.Output.setTimer(.liveness, after: .milliseconds(500))
+        // The ready was a word from the host: nothing to ask at the first check.
+        #expect(client.handle(.timerFired(.liveness)) == [check])
+        #expect(client.handle(.timerFired(.liveness)) == [.transmit(1, .ping(nonce: 1)), check])
+        // Its pong is a word too: the count starts again.
+        #expect(client.handle(.message(1, .pong(nonce: 1))) == [])
+        #expect(client.handle(.timerFired(.liveness)) == [check])
+        #expect(client.handle(.timerFired(.liveness)) == [.transmit(1, .ping(nonce: 1)), check])
+        #expect(client.handle(.timerFired(.liveness)) == [.transmit(1, .ping(nonce: 2)), check])
+        // Three checks without a word (1.5 s): the channel is given up, and the service found again.
+        #expect(client.handle(.timerFired(.liveness)) == [.close(1), .setTimer(.backoff, after: .milliseconds(100))])
+        #expect(client.current == nil)
+        #expect(client.handle(.timerFired(.backoff)) == [.resolve])
+        // A host that takes the connection and never answers the open is left as well.
+        var waiting = ServiceConnectionStateMachine(client: "e")
+        _ = waiting.handle(.start)
+        _ = waiting.handle(.resolved(control: "hung:1"))
+        #expect(waiting.handle(.connected(1)) == [.transmit(1, .open(client: "e")), check])
+        #expect(waiting.handle(.timerFired(.liveness)) == [check])
+        #expect(waiting.handle(.timerFired(.liveness)) == [check])
+        #expect(waiting.handle(.timerFired(.liveness)) == [.close(1), .setTimer(.backoff, after: .milliseconds(100))])
+        // A host's session table answers a ping at once.
+        var table = SessionTable()
+        #expect(
+            table.handle(.ping(nonce: 7), on: nil, dataAddress: "a", entropy: (0, 0)).outputs == [
+                .answer(.pong(nonce: 7))
+            ])
+    }
+
     @Test func aSessionTableAppliesEachRequestOnce() {
         var table = SessionTable()
         let (opened, session) = table.handle(.open(client: "c"), on: nil, dataAddress: "d", entropy: (4, 9))
@@ -285,7 +316,8 @@ struct SessionSimulationTests {
     @Test(arguments: [
         SessionMessage.open(client: "peer-2"), .resume(session: 3, token: .max), .request(sequence: 9, body: [1, 2]),
         .ready(session: 3, token: 4, appliedThrough: 5, data: "10.0.0.2:40000"), .unknownSession, .applied(sequence: 7),
-        .redirect(control: "10.0.0.2:7000", data: "10.0.0.2:7001"), .push(body: []),
+        .redirect(control: "10.0.0.2:7000", data: "10.0.0.2:7001"), .push(body: []), .ping(nonce: 1),
+        .pong(nonce: .max),
     ])
     func sessionMessagesDecodeBackAndRefuseEveryProperPrefix(message: SessionMessage) throws {
         #expect(try SessionMessage(frame: message.frame) == message)
