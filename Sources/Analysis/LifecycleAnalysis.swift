@@ -161,6 +161,7 @@ extension RunReport {
         self.init(run: summary, peers: figures, startup: startup, coordinator: coordinator)
         self.steps = steps
         self.handoffs = HandoffAnalysis.handoffs(from: events)
+        self.failovers = FailoverAnalysis.failovers(from: events)
         self.links = links.map { link in
             var link = link
             let key = "\(link.peer) \(link.direction)"

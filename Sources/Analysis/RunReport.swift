@@ -21,6 +21,8 @@ public struct RunReport: Sendable, Equatable, Codable {
     public var handoffs: [HandoffFigures]
     /// Loss inside the handoff windows against outside them, from the capture.
     public var handoffLoss: HandoffLoss?
+    /// One entry per service that failed over to another host, from the events and the capture.
+    public var failovers: [FailoverFigures]
     /// Per peer and direction, what the emulated link did (netns mode): every packet lost on
     /// the network is counted here, so the rest of a stream's losses are the service's.
     public var links: [LinkFigures]
@@ -38,14 +40,16 @@ public struct RunReport: Sendable, Equatable, Codable {
     public var steps: [(t: Double, action: String)] = []
 
     enum CodingKeys: String, CodingKey {
-        case run, peers, startup, coordinator, capture, streams, bandwidth, handoffs, handoffLoss, links, dht, voice,
-            game, expectations
+        case run, peers, startup, coordinator, capture, streams, bandwidth, handoffs, handoffLoss, failovers, links,
+            dht,
+            voice, game, expectations
     }
 
     public static func == (lhs: RunReport, rhs: RunReport) -> Bool {
         lhs.run == rhs.run && lhs.peers == rhs.peers && lhs.startup == rhs.startup && lhs.coordinator == rhs.coordinator
             && lhs.capture == rhs.capture && lhs.streams == rhs.streams && lhs.bandwidth == rhs.bandwidth
-            && lhs.handoffs == rhs.handoffs && lhs.handoffLoss == rhs.handoffLoss && lhs.links == rhs.links
+            && lhs.handoffs == rhs.handoffs && lhs.handoffLoss == rhs.handoffLoss && lhs.failovers == rhs.failovers
+            && lhs.links == rhs.links
             && lhs.dht == rhs.dht && lhs.voice == rhs.voice && lhs.game == rhs.game
             && lhs.expectations == rhs.expectations && lhs.streamDetails == rhs.streamDetails
     }
@@ -63,6 +67,7 @@ public struct RunReport: Sendable, Equatable, Codable {
         self.bandwidth = nil
         self.handoffs = []
         self.handoffLoss = nil
+        self.failovers = []
         self.links = []
         self.dht = nil
         self.voice = nil

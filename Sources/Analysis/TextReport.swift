@@ -106,6 +106,18 @@ extension RunReport {
                 }
             }
         }
+        for failover in failovers {
+            var line =
+                "failover  \(failover.service) \(failover.from) -> \(failover.to): taken over "
+                + "\(format(failover.silenceMs / 1000, 2)) s after \(failover.from)'s last word"
+            if let receivers = failover.receivers {
+                let heard = receivers.filter { $0.firstPacketAt != nil }.count
+                line += " · \(heard) of \(receivers.count) receivers heard again"
+                if let gap = failover.maxGapMs { line += " · largest gap \(format(gap, 1)) ms" }
+                line += " · \(failover.lost ?? 0) lost"
+            }
+            out.append(line)
+        }
         if let voice {
             for relay in voice.relays {
                 out.append(

@@ -171,6 +171,16 @@ import Testing
                     false
                 }
             }, "no failover")
+        // The report's failover: the source's last word (its commit) to the target's takeover,
+        // and both bots' ticks again after it.
+        let failover = try #require(report.failovers.first, "no failover in the report")
+        #expect(report.failovers.count == 1 && failover.from == "peer-1" && failover.to == "peer-2")
+        #expect(failover.silenceMs > 10_000, "\(failover)")
+        if getuid() == 0 {
+            let receivers = failover.receivers ?? []
+            #expect(receivers.count == 2 && receivers.allSatisfy { $0.firstPacketAt != nil }, "\(receivers)")
+            #expect((failover.maxGapMs ?? 0) >= failover.silenceMs - 100, "\(failover)")
+        }
         let game = try #require(report.game, "no game section")
         #expect(game.clients.count == 2)
         for client in game.clients {

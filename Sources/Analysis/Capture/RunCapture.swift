@@ -37,6 +37,10 @@ extension RunReport {
             &handoffs, streams: judged, hostTraffic: capture.hostTraffic, addresses: addresses,
             networkKnown: drops != nil)
         handoffLoss = HandoffLoss(handoffs: handoffs, streams: judged, networkKnown: drops != nil)
+        FailoverAnalysis.measure(
+            &failovers,
+            streams: zip(capture.streams, capture.details).map { ($0.ssrc, $0.receiver, $1) }
+                + zip(capture.games, capture.gameDetails).map { ("ticks", $0.receiver, $1) })
         game?.attach(capture.games, peerByAddress: peerByAddress)
         let sourceAudio = voice?.sourceAudio ?? [:]
         streams = capture.streams.map { stream in

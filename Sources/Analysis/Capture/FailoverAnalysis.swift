@@ -1,0 +1,88 @@
+import ControlProtocol
+
+/// A service whose host fell silent (crashed, hung or cut off) and that another host took over
+/// without that host's commit (`failovers[]` in report.json): when the old host was last heard
+/// of, when the new one took over, and what each receiver went without in between.
+public struct FailoverFigures: Sendable, Equatable, Codable {
+    public var migration: String
+    public var service: String
+    /// The host that fell silent, and the one that took over.
+    public var from: String
+    public var to: String
+    /// Unix seconds of the old host's last phase event of the migration (its last word about
+    /// the service), and of the new host's `failover` event.
+    public var lastHeardAt: Double
+    public var takenOverAt: Double
+    /// From the old host's last word to the takeover.
+    public var silenceMs: Double
+    /// Each receiver whose stream was running when the old host fell silent (absent without a
+    /// capture).
+    public var receivers: [Receiver]?
+    /// Summed over the receivers: packets lost across the silence; and its largest gap.
+    public var lost: Int?
+    public var maxGapMs: Double?
+
+    /// One stream at one receiver across the failover.
+    public struct Receiver: Sendable, Equatable, Codable {
+        /// The stream (an RTP SSRC, or `ticks`) and the receiving `ip:port`.
+        public var stream: String
+        public var receiver: String
+        /// Unix seconds of its first packet after the takeover (nil: none came).
+        public var firstPacketAt: Double?
+        /// From its last packet before the takeover to that first one after (the speaker's
+        /// own silence left out), and the packets missing between the two.
+        public var gapMs: Double?
+        public var lost: Int
+    }
+}
+
+/// Turns a run's failover events and capture into `failovers[]`.
+public enum FailoverAnalysis {
+    /// A stream counts as running at the silence when it had a packet this long before the old
+    /// host's last word, or later.
+    public static let margin = 0.5
+
+    /// The failovers of a run, from its `migration-phase` events, in order.
+    public static func failovers(from events: [EventLine]) -> [FailoverFigures] {
+        let sorted = events.sorted { $0.t < $1.t }
+        var lastWord: [String: (peer: String, t: Double)] = [:]
+        var failovers: [FailoverFigures] = []
+        for line in sorted {
+            guard case .migrationPhase(let id, let service, let from, let to, let phase) = line.event else { continue }
+            if line.peer == from { lastWord[id] = (from, line.t.seconds) }
+            guard phase == MigrationPhase.failover.rawValue, line.peer == to,
+                !failovers.contains(where: { $0.migration == id })
+            else { continue }
+            let heard = lastWord[id]?.t ?? line.t.seconds
+            failovers.append(
+                FailoverFigures(
+                    migration: id, service: service, from: from, to: to, lastHeardAt: heard,
+                    takenOverAt: line.t.seconds, silenceMs: ((line.t.seconds - heard) * 1e6).rounded() / 1000))
+        }
+        return failovers
+    }
+
+    /// Fills each failover's receivers from the streams (`stream`, `receiver`, arrivals).
+    public static func measure(
+        _ failovers: inout [FailoverFigures], streams: [(stream: String, receiver: String, detail: StreamDetail)]
+    ) {
+        for index in failovers.indices {
+            let (heard, takeover) = (failovers[index].lastHeardAt, failovers[index].takenOverAt)
+            var receivers: [FailoverFigures.Receiver] = []
+            for (stream, receiver, detail) in streams {
+                let fresh = detail.arrivals.filter { !$0.duplicate }
+                guard let before = fresh.last(where: { $0.t <= takeover }), before.t >= heard - margin else { continue }
+                let after = fresh.first { $0.t > takeover }
+                let gap = after.map { max(0, $0.microseconds - before.microseconds - $0.silenceMicroseconds) }
+                receivers.append(
+                    FailoverFigures.Receiver(
+                        stream: stream, receiver: receiver, firstPacketAt: after?.t,
+                        gapMs: gap.map { Double($0) / 1000 },
+                        lost: after.map { max(0, $0.sequence - before.sequence - 1) } ?? 0))
+            }
+            failovers[index].receivers = receivers
+            failovers[index].lost = receivers.reduce(0) { $0 + $1.lost }
+            failovers[index].maxGapMs = receivers.compactMap(\.gapMs).max()
+        }
+    }
+}

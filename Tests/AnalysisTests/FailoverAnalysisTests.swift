@@ -1,0 +1,60 @@
+import ControlProtocol
+import Testing
+
+@testable import Analysis
+
+/// A failover's figures: its times from events.jsonl, and from the arrivals what each receiver
+/// went without between the old host's last word and the new host's first packet.
+@Suite struct FailoverAnalysisTests {
+    typealias At = HandoffAnalysisTests
+
+    static func phase(_ seconds: Double, _ peer: String, _ phase: String) -> EventLine {
+        At.at(
+            seconds, peer,
+            .migrationPhase(migration: "m7", service: "arena", from: "peer-1", to: "peer-2", phase: phase))
+    }
+
+    /// Tick k at k × 50 ms up to `end` seconds, but none inside `silence`.
+    static func ticks(until end: Double, silence: ClosedRange<Double>) -> StreamDetail {
+        let arrivals = (0...Int(end * 20)).filter { !silence.contains(Double($0) * 0.05) }.map { tick in
+            StreamDetail.Arrival(
+                microseconds: At.t0 + Int64(tick) * 50_000, sequence: tick, duplicate: false, reordered: false)
+        }
+        return StreamDetail(arrivals: arrivals, gapHistogram: [])
+    }
+
+    @Test func theSilenceRunsFromTheOldHostsLastWordToEachReceiversFirstPacket() {
+        let events = [
+            Self.phase(1.0, "peer-1", "prepare"), Self.phase(1.002, "peer-2", "prepare"),
+            Self.phase(1.003, "peer-1", "sync"), Self.phase(1.004, "peer-2", "sync"),
+            Self.phase(14.0, "peer-2", "failover"), Self.phase(14.0, "peer-2", "release"),
+        ]
+        var failovers = FailoverAnalysis.failovers(from: events)
+        #expect(
+            failovers == [
+                FailoverFigures(
+                    migration: "m7", service: "arena", from: "peer-1", to: "peer-2",
+                    lastHeardAt: Double(At.t0) / 1e6 + 1.003, takenOverAt: Double(At.t0) / 1e6 + 14,
+                    silenceMs: 12_997)
+            ])
+        // One receiver gets ticks again 50 ms after the takeover (the 260 ticks in between were
+        // never sent); one never again; a stream that had ended long before is no receiver of it.
+        let resumed = Self.ticks(until: 20, silence: 1.04...14.04)
+        let gone = Self.ticks(until: 1.0, silence: 2...3)
+        let ended = Self.ticks(until: 0.2, silence: 5...6)
+        FailoverAnalysis.measure(
+            &failovers,
+            streams: [
+                ("ticks", "127.100.0.3:7001", resumed), ("ticks", "127.100.0.4:7001", gone),
+                ("0x2a", "127.100.0.5:7000", ended),
+            ])
+        let receivers = failovers[0].receivers ?? []
+        #expect(receivers.map(\.receiver) == ["127.100.0.3:7001", "127.100.0.4:7001"])
+        let first = receivers[0]
+        #expect(abs((first.firstPacketAt ?? 0) - (Double(At.t0) / 1e6 + 14.05)) < 0.001, "\(first)")
+        #expect(abs((first.gapMs ?? 0) - 13_050) < 1, "\(first)")
+        #expect(receivers[1].firstPacketAt == nil && receivers[1].gapMs == nil)
+        #expect(failovers[0].maxGapMs == first.gapMs)
+        #expect(first.lost == 260 && failovers[0].lost == 260)
+    }
+}
