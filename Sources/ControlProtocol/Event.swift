@@ -26,7 +26,7 @@ public enum Event: Sendable, Equatable {
         migration: String, service: String, snapshotBytes: Int, compressedBytes: Int, operations: Int, late: Int)
     /// A leaving peer's handover of a service it hosted: `outcome` `moved` when the migration
     /// to `to` released it, else `failed` and why (`to` and `migration` empty when no peer
-    /// would take it).
+    /// would take it; `to` empty when a migration already under way at the leave moved it).
     case handover(service: String, migration: String, to: String, outcome: String, reason: String)
     /// The peer is in the DHT ring: its Chord identifier (40 hex digits) and first successor.
     case dhtJoined(id: String, successor: String)

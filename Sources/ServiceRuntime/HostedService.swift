@@ -15,7 +15,8 @@ public protocol HostedService: AnyObject, Sendable {
     func receive(_ message: MigrationMessage)
     /// Stops serving when the registry shows a newer epoch; says whether it stopped.
     func superseded(by epoch: UInt64) async -> Bool
-    /// Whether this host serves the service now (false once a migration committed away).
+    /// Whether this host serves the service now with no migration of it under way from here
+    /// (false during one, and once one moved it away).
     func servesHere() async -> Bool
     /// What the service reports when the peer ends, if anything.
     func closingReport() async -> Event?
@@ -27,7 +28,7 @@ extension ServiceShell: HostedService {
     public var kind: String { Service.kind }
 
     public func servesHere() async -> Bool {
-        (try? await loop.submit { self.hosting.role == .primary }.get()) ?? false
+        (try? await loop.submit { self.hosting.servesHere }.get()) ?? false
     }
 
     public func closingReport() async -> Event? {

@@ -23,7 +23,7 @@ public actor ServiceRuntime: PeerApplication {
     private var leaving = false
     /// The answers to a leaving peer's host query, by the query's id.
     private var hostAnswers: [UInt64: AsyncStream<MigrationMessage>.Continuation] = [:]
-    /// Handovers waiting for their migration to be over on this host, by migration.
+    /// Handovers waiting for a migration to be over on this host, by migration.
     private var overWaiters: [UInt64: AsyncStream<Void>.Continuation] = [:]
     /// How long a host query waits for candidates' answers, and how many it asks.
     static let hostQueryTimeout: Duration = .seconds(1)
@@ -188,6 +188,16 @@ public actor ServiceRuntime: PeerApplication {
             .handover(service: service, migration: migration, to: to, outcome: "failed", reason: reason)
         }
         guard let identity = kinds[shell.kind]?.identity() else { return failed("no kind \(shell.kind) here") }
+        // A migration of it under way already (a `migrate` step just before the leave): let it end
+        // first; if it moved the service, there is nothing left to hand over.
+        if let underWay = migrations.first(where: { $0.value === shell })?.key, await !shell.servesHere() {
+            await waitUntilOver(underWay, until: deadline)
+            if await !shell.servesHere() {
+                return .handover(
+                    service: service, migration: String(underWay), to: "", outcome: "moved",
+                    reason: "the migration under way moved it")
+            }
+        }
         let candidates = Array(
             await peer.neighbours().filter { $0 != peer.overlayAddress }.prefix(Self.hostQueryFanOut))
         let answers = await ask(candidates, about: service, identity, peer: peer, until: deadline)
@@ -200,17 +210,15 @@ public actor ServiceRuntime: PeerApplication {
         var attempts: [String] = []
         for target in willing where ContinuousClock.now < deadline {
             let id = max(1, draw(peer))
-            let (over, overSink) = AsyncStream<Void>.makeStream()
-            overWaiters[id] = overSink
-            defer { overWaiters[id] = nil }
             migrations[id] = shell
             do {
                 try await shell.migrate(id: id, to: target, host: migrationHost(peer))
             } catch {
+                migrations[id] = nil
                 attempts.append("\(target.name): \(error)")
                 continue
             }
-            await Self.first(of: over, until: deadline)
+            await waitUntilOver(id, until: deadline)
             if await !shell.servesHere() {
                 return .handover(service: service, migration: String(id), to: target.name, outcome: "moved", reason: "")
             }
@@ -254,10 +262,15 @@ public actor ServiceRuntime: PeerApplication {
         }
     }
 
-    /// Returns at the first element of `stream`, at its end, or at `deadline`.
-    private static func first(of stream: AsyncStream<Void>, until deadline: ContinuousClock.Instant) async {
+    /// Returns once migration `id` is over on this host (released, aborted, or its target moved
+    /// on), or at `deadline`.
+    private func waitUntilOver(_ id: UInt64, until deadline: ContinuousClock.Instant) async {
+        let (over, sink) = AsyncStream<Void>.makeStream()
+        overWaiters[id] = sink
+        defer { overWaiters[id] = nil }
+        guard migrations[id] != nil else { return }  // over already
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { for await _ in stream { return } }
+            group.addTask { for await _ in over { return } }
             group.addTask { try? await Task.sleep(until: deadline) }
             await group.next()
             group.cancelAll()

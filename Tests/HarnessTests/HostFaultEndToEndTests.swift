@@ -91,6 +91,43 @@ import Testing
         #expect(exited.t.seconds - leaveSent.t.seconds < 3, "left \(exited.t.seconds - leaveSent.t.seconds) s after")
     }
 
+    static let leaveDuringAMigration = """
+        name: leave-during-a-migration
+        seed: 4
+        peers: 3
+        timeline:
+          - at: 0s
+            spawn: all
+          - at: 0s
+            wait: {until: ready, timeout: 20s}
+          - at: 0s
+            join: {peers: all, via: peer-1}
+          - at: 1s
+            deploy: {peer: peer-1, service: arena, kind: game}
+          - at: 2s
+            migrate: {service: arena, to: peer-2}
+          - at: 2s
+            leave: peer-1
+          - at: 6s
+            stop:
+        """
+
+    /// A leave that comes while a migration of the service is under way waits for it to end,
+    /// and reports that it moved the service, rather than starting another.
+    @Test func aLeaveDuringAMigrationLetsItFinish() async throws {
+        let (report, events) = try await Self.run(Self.leaveDuringAMigration)
+        #expect(report.peers.left == 1 && report.peers.killed == 0 && report.peers.failed == 0, "\(report.text())")
+        #expect(report.handoffs.count == 1 && report.handoffs.first?.outcome == "release", "\(report.handoffs)")
+        let migration = try #require(report.handoffs.first).migration
+        let handovers = events.compactMap { if case .handover = $0.event { $0.event } else { nil } }
+        #expect(
+            handovers == [
+                .handover(
+                    service: "arena", migration: migration, to: "", outcome: "moved",
+                    reason: "the migration under way moved it")
+            ])
+    }
+
     /// A service on peer-1 with clients on peer-3 (and peer-4), a fault armed at its host's
     /// commit, and the migration to peer-2 that reaches it.
     static func faultAtCommit(
