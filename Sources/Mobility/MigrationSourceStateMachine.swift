@@ -177,7 +177,9 @@ public struct MigrationSourceStateMachine: Sendable {
             // flight reach it before the commit, on the same connection.
             acknowledged = max(acknowledged, min(sequence, sent))
             phase = .commit
-            return [.replicated(through: acknowledged), .freeze, .phase(.commit)]
+            // The phase is told before anything of it happens (as every phase is): a fault
+            // injected at the commit falls before the freeze, so the commit never leaves.
+            return [.replicated(through: acknowledged), .phase(.commit), .freeze]
         case (.frozen(let size, let state), .commit?) where !commitSent:
             commitSent = true
             var outputs: [Output] = []

@@ -49,6 +49,22 @@ import Testing
         }
     }
 
+    /// A scenario's first lines: its peers spawned, ready, and in one ring (through peer-1).
+    static func head(_ name: String, seed: Int, peers: Int) -> String {
+        """
+        name: \(name)
+        seed: \(seed)
+        peers: \(peers)
+        timeline:
+          - at: 0s
+            spawn: all
+          - at: 0s
+            wait: {until: ready, timeout: 20s}
+          - at: 0s
+            join: {peers: all, via: peer-1}
+        """
+    }
+
     /// Runs a scenario given as text in a folder of its own: its report and its events.
     static func run(_ yaml: String) async throws -> (report: RunReport, events: [EventLine]) {
         let result = try await TestbedRun.execute(
@@ -58,16 +74,7 @@ import Testing
     }
 
     static let alone = """
-        name: alone
-        seed: 3
-        peers: 1
-        timeline:
-          - at: 0s
-            spawn: all
-          - at: 0s
-            wait: {until: ready, timeout: 20s}
-          - at: 0s
-            join: {peers: all}
+        \(head("alone", seed: 3, peers: 1))
           - at: 1s
             deploy: {peer: peer-1, service: arena, kind: game}
           - at: 2s
@@ -92,16 +99,7 @@ import Testing
     }
 
     static let leaveDuringAMigration = """
-        name: leave-during-a-migration
-        seed: 4
-        peers: 3
-        timeline:
-          - at: 0s
-            spawn: all
-          - at: 0s
-            wait: {until: ready, timeout: 20s}
-          - at: 0s
-            join: {peers: all, via: peer-1}
+        \(head("leave-during-a-migration", seed: 4, peers: 3))
           - at: 1s
             deploy: {peer: peer-1, service: arena, kind: game}
           - at: 2s
@@ -134,16 +132,7 @@ import Testing
         _ action: String, service: String, kind: String, clients: String, stopAt: Int
     ) -> String {
         """
-        name: \(action)-at-commit
-        seed: 2
-        peers: 4
-        timeline:
-          - at: 0s
-            spawn: all
-          - at: 0s
-            wait: {until: ready, timeout: 20s}
-          - at: 0s
-            join: {peers: all, via: peer-1}
+        \(head("\(action)-at-commit", seed: 2, peers: 4))
           - at: 1s
             deploy: {peer: peer-1, service: \(service), kind: \(kind)}
           - at: 2s
