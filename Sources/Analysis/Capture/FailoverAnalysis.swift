@@ -27,10 +27,10 @@ public struct FailoverFigures: Sendable, Equatable, Codable {
         /// The stream (an RTP SSRC, or `ticks`) and the receiving `ip:port`.
         public var stream: String
         public var receiver: String
-        /// Unix seconds of its first packet after the takeover (nil: none came).
+        /// Unix seconds of its first packet after the silence (nil: none came again).
         public var firstPacketAt: Double?
-        /// From its last packet before the takeover to that first one after (the speaker's
-        /// own silence left out), and the packets missing between the two.
+        /// The silence: the widest gap between its packets from the old host's last word to the
+        /// takeover (the speaker's own silence left out), and the packets missing in it.
         public var gapMs: Double?
         public var lost: Int
     }
@@ -39,7 +39,7 @@ public struct FailoverFigures: Sendable, Equatable, Codable {
 /// Turns a run's failover events and capture into `failovers[]`.
 public enum FailoverAnalysis {
     /// A stream counts as running at the silence when it had a packet this long before the old
-    /// host's last word, or later.
+    /// host's last word, or later; the silence is looked for up to this long after the takeover.
     public static let margin = 0.5
 
     /// The failovers of a run, from its `migration-phase` events, in order.
@@ -68,17 +68,29 @@ public enum FailoverAnalysis {
     ) {
         for index in failovers.indices {
             let (heard, takeover) = (failovers[index].lastHeardAt, failovers[index].takenOverAt)
+            let window = (heard - margin)...(takeover + margin)
             var receivers: [FailoverFigures.Receiver] = []
             for (stream, receiver, detail) in streams {
                 let fresh = detail.arrivals.filter { !$0.duplicate }
-                guard let before = fresh.last(where: { $0.t <= takeover }), before.t >= heard - margin else { continue }
-                let after = fresh.first { $0.t > takeover }
-                let gap = after.map { max(0, $0.microseconds - before.microseconds - $0.silenceMicroseconds) }
+                guard let last = fresh.last(where: { $0.t <= window.upperBound }), last.t >= window.lowerBound else {
+                    continue
+                }
+                // The silence is the widest gap over the window, if the stream came back at all
+                // (the takeover's event is stamped as it is written, just after the first packet
+                // the new host may already have sent).
+                var widest: (before: StreamDetail.Arrival, after: StreamDetail.Arrival, gap: Int64)?
+                if fresh.contains(where: { $0.t > takeover - margin }) {
+                    for (a, b) in zip(fresh, fresh.dropFirst())
+                    where a.t <= window.upperBound && b.t >= window.lowerBound {
+                        let gap = max(0, b.microseconds - a.microseconds - b.silenceMicroseconds)
+                        if gap > widest?.gap ?? -1 { widest = (a, b, gap) }
+                    }
+                }
                 receivers.append(
                     FailoverFigures.Receiver(
-                        stream: stream, receiver: receiver, firstPacketAt: after?.t,
-                        gapMs: gap.map { Double($0) / 1000 },
-                        lost: after.map { max(0, $0.sequence - before.sequence - 1) } ?? 0))
+                        stream: stream, receiver: receiver, firstPacketAt: widest?.after.t,
+                        gapMs: widest.map { Double($0.gap) / 1000 },
+                        lost: widest.map { max(0, $0.after.sequence - $0.before.sequence - 1) } ?? 0))
             }
             failovers[index].receivers = receivers
             failovers[index].lost = receivers.reduce(0) { $0 + $1.lost }
