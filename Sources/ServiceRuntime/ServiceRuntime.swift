@@ -184,8 +184,8 @@ public actor ServiceRuntime: PeerApplication {
         _ shell: any HostedService, peer: PeerContext, until deadline: ContinuousClock.Instant
     ) async -> Event {
         let service = shell.service
-        func failed(_ reason: String, migration: String = "", to: String = "") -> Event {
-            .handover(service: service, migration: migration, to: to, outcome: "failed", reason: reason)
+        func failed(_ reason: String) -> Event {
+            .handover(service: service, migration: "", to: "", outcome: "failed", reason: reason)
         }
         guard let identity = kinds[shell.kind]?.identity() else { return failed("no kind \(shell.kind) here") }
         // A migration of it under way already (a `migrate` step just before the leave): let it end
