@@ -162,6 +162,7 @@ extension RunReport {
         self.steps = steps
         self.handoffs = HandoffAnalysis.handoffs(from: events)
         self.failovers = FailoverAnalysis.failovers(from: events)
+        self.replicas = ReplicaCount.timeline(from: events)
         self.links = links.map { link in
             var link = link
             let key = "\(link.peer) \(link.direction)"

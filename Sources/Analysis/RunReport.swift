@@ -23,6 +23,8 @@ public struct RunReport: Sendable, Equatable, Codable {
     public var handoffLoss: HandoffLoss?
     /// One entry per service that failed over to another host, from the events and the capture.
     public var failovers: [FailoverFigures]
+    /// Each primary's count of hot standbys over time, from its `standbys` events.
+    public var replicas: [ReplicaCount]
     /// Per peer and direction, what the emulated link did (netns mode): every packet lost on
     /// the network is counted here, so the rest of a stream's losses are the service's.
     public var links: [LinkFigures]
@@ -40,7 +42,8 @@ public struct RunReport: Sendable, Equatable, Codable {
     public var steps: [(t: Double, action: String)] = []
 
     enum CodingKeys: String, CodingKey {
-        case run, peers, startup, coordinator, capture, streams, bandwidth, handoffs, handoffLoss, failovers, links,
+        case run, peers, startup, coordinator, capture, streams, bandwidth, handoffs, handoffLoss, failovers, replicas,
+            links,
             dht,
             voice, game, expectations
     }
@@ -49,6 +52,7 @@ public struct RunReport: Sendable, Equatable, Codable {
         lhs.run == rhs.run && lhs.peers == rhs.peers && lhs.startup == rhs.startup && lhs.coordinator == rhs.coordinator
             && lhs.capture == rhs.capture && lhs.streams == rhs.streams && lhs.bandwidth == rhs.bandwidth
             && lhs.handoffs == rhs.handoffs && lhs.handoffLoss == rhs.handoffLoss && lhs.failovers == rhs.failovers
+            && lhs.replicas == rhs.replicas
             && lhs.links == rhs.links
             && lhs.dht == rhs.dht && lhs.voice == rhs.voice && lhs.game == rhs.game
             && lhs.expectations == rhs.expectations && lhs.streamDetails == rhs.streamDetails
@@ -68,6 +72,7 @@ public struct RunReport: Sendable, Equatable, Codable {
         self.handoffs = []
         self.handoffLoss = nil
         self.failovers = []
+        self.replicas = []
         self.links = []
         self.dht = nil
         self.voice = nil
@@ -235,6 +240,30 @@ public struct ExpectationResult: Sendable, Equatable, Codable {
         case (true, true): "PASS*"
         case (false, false): "FAIL"
         case (false, true): "MISS"
+        }
+    }
+}
+
+/// How many hot standbys held a service's state at its primary from `at` on (`replicas[]` in
+/// report.json): one entry each time the set changed.
+public struct ReplicaCount: Sendable, Equatable, Codable {
+    public var service: String
+    /// Unix seconds of the change.
+    public var at: Double
+    /// The primary, its epoch, and its standbys (how many it wants, and which hold the state).
+    public var primary: String
+    public var epoch: Int
+    public var wanted: Int
+    public var count: Int
+    public var standbys: [String]
+
+    /// Every `standbys` event of a run, in order.
+    public static func timeline(from events: [EventLine]) -> [ReplicaCount] {
+        events.sorted { $0.t < $1.t }.compactMap { line in
+            guard case .standbys(let service, let epoch, let wanted, let peers) = line.event else { return nil }
+            return ReplicaCount(
+                service: service, at: line.t.seconds, primary: line.peer, epoch: epoch, wanted: wanted,
+                count: peers.count, standbys: peers)
         }
     }
 }

@@ -109,7 +109,11 @@ extension RunReport {
         for failover in failovers {
             var line =
                 "failover  \(failover.service) \(failover.from) -> \(failover.to): taken over "
-                + "\(format(failover.silenceMs / 1000, 2)) s after \(failover.from)'s last word"
+                + (failover.silenceMs < 1000
+                    ? "\(format(failover.silenceMs, 1)) ms" : "\(format(failover.silenceMs / 1000, 2)) s")
+                + " after \(failover.from)'s last word"
+            if let epoch = failover.epoch { line += " (epoch \(epoch))" }
+            if let restored = failover.replicasRestoredMs { line += " · standbys back in \(format(restored, 1)) ms" }
             if let receivers = failover.receivers {
                 let heard = receivers.filter { $0.firstPacketAt != nil }.count
                 line += " · \(heard) of \(receivers.count) receivers heard again"

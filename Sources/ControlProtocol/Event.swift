@@ -28,6 +28,12 @@ public enum Event: Sendable, Equatable {
     /// to `to` released it, else `failed` and why (`to` and `migration` empty when no peer
     /// would take it; `to` empty when a migration already under way at the leave moved it).
     case handover(service: String, migration: String, to: String, outcome: String, reason: String)
+    /// A primary's hot standbys that hold the service's state now (names, in stream order),
+    /// whenever they change; `epoch`: the primary's; `wanted`: how many it runs with.
+    case standbys(service: String, epoch: Int, wanted: Int, peers: [String])
+    /// A hot standby took `service` over from `from` under `epoch`: `silenceMs` after it last
+    /// heard `from`'s heartbeat, `claimMs` after it decided to (the registry's answer).
+    case failover(service: String, from: String, to: String, epoch: Int, silenceMs: Double, claimMs: Double)
     /// The peer is in the DHT ring: its Chord identifier (40 hex digits) and first successor.
     case dhtJoined(id: String, successor: String)
     /// The join through `bootstrap` failed (nobody answered).
@@ -119,6 +125,8 @@ public enum Event: Sendable, Equatable {
         case .migrationPhase: "migration-phase"
         case .migrationTransfer: "migration-transfer"
         case .handover: "handover"
+        case .standbys: "standbys"
+        case .failover: "failover"
         case .dhtJoined: "dht-joined"
         case .dhtJoinFailed: "dht-join-failed"
         case .lookup: "lookup"
@@ -200,6 +208,16 @@ public enum Event: Sendable, Equatable {
                 "service": .string(service), "migration": .string(migration), "to": .string(to),
                 "outcome": .string(outcome), "reason": .string(reason),
             ]
+        case .standbys(let service, let epoch, let wanted, let peers):
+            [
+                "service": .string(service), "epoch": .int(epoch), "wanted": .int(wanted),
+                "peers": .array(peers.map(JSONValue.string)),
+            ]
+        case .failover(let service, let from, let to, let epoch, let silenceMs, let claimMs):
+            [
+                "service": .string(service), "from": .string(from), "to": .string(to), "epoch": .int(epoch),
+                "silenceMs": .number(silenceMs), "claimMs": .number(claimMs),
+            ]
         case .membership(let service, let participant, let name, let change):
             [
                 "service": .string(service), "participant": .int(participant), "name": .string(name),
@@ -279,7 +297,8 @@ public enum Event: Sendable, Equatable {
             case "registered": Self.registered(f)
             case "resolved": Self.resolved(f)
             case "dht-traffic": Self.dhtTraffic(f)
-            case "deployed", "service-failed", "membership", "client-joined", "migration-transfer", "handover":
+            case "deployed", "service-failed", "membership", "client-joined", "migration-transfer", "handover",
+                "standbys", "failover":
                 Self.service(name, f)
             case "run-started":
                 f.str("scenario").flatMap { scenario in
@@ -444,6 +463,18 @@ extension Event {
                 let reason = f.str("reason")
             else { return nil }
             return .handover(service: service, migration: migration, to: to, outcome: outcome, reason: reason)
+        case "standbys":
+            guard let epoch = f.int("epoch"), let wanted = f.int("wanted"), case .array(let peers)? = f["peers"] else {
+                return nil
+            }
+            let names = peers.compactMap(\.string)
+            return names.count == peers.count
+                ? .standbys(service: service, epoch: epoch, wanted: wanted, peers: names) : nil
+        case "failover":
+            guard let from = f.str("from"), let to = f.str("to"), let epoch = f.int("epoch"),
+                let silence = f["silenceMs"]?.double, let claim = f["claimMs"]?.double
+            else { return nil }
+            return .failover(service: service, from: from, to: to, epoch: epoch, silenceMs: silence, claimMs: claim)
         default: return nil
         }
     }

@@ -20,9 +20,10 @@ public enum PeerCommand: Sendable, Equatable {
     case register(service: String, epoch: Int, leaseSeconds: Double)
     /// Resolve `service` in the registry; answered by a `resolved` event.
     case resolve(service: String)
-    /// Start a service of `kind` under the name `service` on this peer and register it;
-    /// answered by `deployed` or `service-failed`.
-    case deploy(service: String, kind: String)
+    /// Start a service of `kind` under the name `service` on this peer and register it, with
+    /// `replicas` hot standbys on other peers (0: none); answered by `deployed` or
+    /// `service-failed`.
+    case deploy(service: String, kind: String, replicas: Int = 0)
     /// Be a client of `service`, a service of `kind` found through the registry, as the kind's
     /// client reads `parameters` (it validates them, and reports what it refuses in
     /// `service-failed`); what it writes goes into the folder `folder`. A client that already
@@ -35,6 +36,9 @@ public enum PeerCommand: Sendable, Equatable {
     /// `migration-phase` name), exactly then, crash (`action` `crash`: SIGKILL this process) or
     /// hang (`pause`: SIGSTOP it).
     case faultAt(service: String, phase: String, action: String)
+
+    /// A service runs with at most this many hot standbys.
+    public static let maximumReplicas = 8
 
     /// Why a command line was rejected; the peer reports it in an `error` event and goes on.
     public enum DecodingError: Error, Equatable, CustomStringConvertible {
@@ -107,7 +111,11 @@ public enum PeerCommand: Sendable, Equatable {
                 throw .badField(command: name, field: "service")
             }
             guard let kind = value["kind"]?.string, !kind.isEmpty else { throw .badField(command: name, field: "kind") }
-            self = .deploy(service: service, kind: kind)
+            let replicas = value["replicas"].map(\.integer) ?? 0
+            guard let replicas, (0...Self.maximumReplicas).contains(replicas) else {
+                throw .badField(command: name, field: "replicas")
+            }
+            self = .deploy(service: service, kind: kind, replicas: replicas)
         case "client":
             guard let service = value["service"]?.string, !service.isEmpty else {
                 throw .badField(command: name, field: "service")
@@ -160,8 +168,9 @@ public enum PeerCommand: Sendable, Equatable {
                     "leaseSeconds": .number(lease),
                 ]
             case .resolve(let service): ["command": .string("resolve"), "service": .string(service)]
-            case .deploy(let service, let kind):
+            case .deploy(let service, let kind, let replicas):
                 ["command": .string("deploy"), "service": .string(service), "kind": .string(kind)]
+                    .merging(replicas > 0 ? ["replicas": .int(replicas)] : [:]) { $1 }
             case .client(let service, let kind, let folder, let parameters):
                 [
                     "command": .string("client"), "service": .string(service), "kind": .string(kind),

@@ -26,7 +26,9 @@ public enum ChordMessage: Hashable, Sendable {
     case pong(request: UInt64)
     /// A client's write to the key's primary, which keeps it and copies it to its successors.
     case store(request: UInt64, entry: StoredEntry)
-    case stored(request: UInt64)
+    /// The primary's answer: whether it kept the write (`KeyStore.merge`: a write under an epoch
+    /// another value holds is refused).
+    case stored(request: UInt64, accepted: Bool)
     /// Copies held on behalf of a primary (no answer).
     case replicate(entries: [StoredEntry])
     /// A client's read from the key's primary.
@@ -50,7 +52,7 @@ public enum ChordMessage: Hashable, Sendable {
     public var answered: UInt64? {
         switch self {
         case .successorIs(let request, _), .askNext(let request, _), .neighbours(let request, _, _),
-            .pong(let request), .stored(let request), .fetched(let request, _):
+            .pong(let request), .stored(let request, _), .fetched(let request, _):
             request
         default: nil
         }

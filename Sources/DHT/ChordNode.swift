@@ -38,7 +38,8 @@ public enum ChordEvent: Hashable, Sendable {
     case joinFailed
     case left
     case lookupDone(tag: UInt64, key: ChordID, outcome: LookupOutcome)
-    /// `stored` is false when no primary acknowledged the write.
+    /// `stored` is false when no primary acknowledged the write, or when the primary refused it
+    /// (another value holds that epoch, or a higher one).
     case putDone(tag: UInt64, key: ChordID, stored: Bool, outcome: LookupOutcome)
     /// `entry` is nil when the key holds nothing or when no primary answered (`outcome.node`
     /// is then nil).
@@ -192,18 +193,20 @@ public struct ChordNode: Sendable {
         case .pong(let request):
             pending[request] = nil
         case .store(let request, let entry):
-            store.merge(entry, now: now)
-            send(.stored(request: request), to: sender)
-            replicate([entry])
-            // A lookup through a node whose successor pointer lags a join ends here, one node
-            // past the key's owner: the predecessor gets the value too, or only copies would
-            // hold it and nothing would ever give it back to its owner.
-            if let predecessor, predecessor != me, !entry.key.isIn(after: predecessor.id, upTo: me.id) {
-                send(.replicate(entries: [entry]), to: predecessor)
+            let accepted = store.merge(entry, now: now)
+            send(.stored(request: request, accepted: accepted), to: sender)
+            if accepted {
+                replicate([entry])
+                // A lookup through a node whose successor pointer lags a join ends here, one node
+                // past the key's owner: the predecessor gets the value too, or only copies would
+                // hold it and nothing would ever give it back to its owner.
+                if let predecessor, predecessor != me, !entry.key.isIn(after: predecessor.id, upTo: me.id) {
+                    send(.replicate(entries: [entry]), to: predecessor)
+                }
             }
-        case .stored(let request):
+        case .stored(let request, let accepted):
             if case .store(let operation)? = pending.removeValue(forKey: request)?.purpose {
-                finish(operation, at: sender, entry: nil, succeeded: true)
+                finish(operation, at: sender, entry: nil, succeeded: true, stored: accepted)
             }
         case .replicate(let entries):
             for entry in entries { store.merge(entry, now: now) }
@@ -321,9 +324,9 @@ public struct ChordNode: Sendable {
             heardFrom(node)
         case .put(let entry):
             if node == me {
-                store.merge(entry, now: now)
-                replicate([entry])
-                finish(identifier, at: me, entry: nil, succeeded: true)
+                let accepted = store.merge(entry, now: now)
+                if accepted { replicate([entry]) }
+                finish(identifier, at: me, entry: nil, succeeded: true, stored: accepted)
             } else {
                 request(.store(request: newIdentifier(), entry: entry), to: node, for: .store(identifier))
             }
@@ -347,13 +350,17 @@ public struct ChordNode: Sendable {
         step(identifier)
     }
 
-    mutating func finish(_ identifier: UInt64, at node: NodeRef?, entry: StoredEntry?, succeeded: Bool) {
+    /// `stored`: for a put, whether the primary kept it (it may refuse what it was sent).
+    mutating func finish(
+        _ identifier: UInt64, at node: NodeRef?, entry: StoredEntry?, succeeded: Bool, stored: Bool = true
+    ) {
         guard let operation = operations.removeValue(forKey: identifier) else { return }
         let outcome = LookupOutcome(
             node: succeeded ? node : nil, hops: operation.hops, latency: now - operation.started)
         switch operation.kind {
         case .lookup: emit(.lookupDone(tag: operation.tag, key: operation.key, outcome: outcome))
-        case .put: emit(.putDone(tag: operation.tag, key: operation.key, stored: succeeded, outcome: outcome))
+        case .put:
+            emit(.putDone(tag: operation.tag, key: operation.key, stored: succeeded && stored, outcome: outcome))
         case .get: emit(.getDone(tag: operation.tag, key: operation.key, entry: entry, outcome: outcome))
         case .join:
             phase = .idle

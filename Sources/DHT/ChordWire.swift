@@ -33,8 +33,11 @@ public enum ChordWire {
         case .successorIs(let request, let node), .askNext(let request, let node):
             writer.integer(request)
             writer.node(node)
-        case .getNeighbours(let request), .ping(let request), .pong(let request), .stored(let request):
+        case .getNeighbours(let request), .ping(let request), .pong(let request):
             writer.integer(request)
+        case .stored(let request, let accepted):
+            writer.integer(request)
+            writer.integer(UInt8(accepted ? 1 : 0))
         case .neighbours(let request, let predecessor, let successors):
             writer.integer(request)
             writer.optionalNode(predecessor)
@@ -119,7 +122,7 @@ public enum ChordWire {
             case .ping: .ping(request: try reader.integer())
             case .pong: .pong(request: try reader.integer())
             case .store: .store(request: try reader.integer(), entry: try reader.entry())
-            case .stored: .stored(request: try reader.integer())
+            case .stored: .stored(request: try reader.integer(), accepted: try reader.presence())
             case .replicate: .replicate(entries: try reader.entries())
             case .fetch: .fetch(request: try reader.integer(), key: try reader.id())
             case .fetched: .fetched(request: try reader.integer(), entry: try reader.optionalEntry())

@@ -1,6 +1,8 @@
 /// A value stored under a key: opaque bytes with an epoch and a lease. Between two versions of
-/// one key the higher epoch wins; at equal epochs the one whose lease ends later (a renewal).
-/// A value whose lease has run out is gone.
+/// one key the higher epoch wins; at equal epochs the same value whose lease ends later (a
+/// renewal), never another value: one epoch holds one value, so two writers that both claim the
+/// next epoch cannot both succeed (the registry's fence). A value whose lease has run out is
+/// gone.
 public struct StoredEntry: Hashable, Sendable {
     public var key: ChordID
     public var value: [UInt8]
@@ -33,14 +35,17 @@ public struct KeyStore: Sendable, Equatable {
     /// Keys held, live or not yet expired by `expire(now:)`.
     public var count: Int { held.count }
 
-    /// Merges a received version: kept when it has a higher epoch, or the same epoch and a later
-    /// end of lease. Returns whether the store changed.
+    /// Merges a received version: kept when it has a higher epoch, or the same epoch, the same
+    /// value and a later end of lease. Returns whether the store changed.
     @discardableResult
     public mutating func merge(_ entry: StoredEntry, now: Duration) -> Bool {
         let incoming = Held(value: entry.value, epoch: entry.epoch, expires: now + entry.lease)
         guard entry.lease > .zero else { return false }
         if let current = held[entry.key], current.expires > now {
-            guard entry.epoch > current.epoch || (entry.epoch == current.epoch && incoming.expires > current.expires)
+            guard
+                entry.epoch > current.epoch
+                    || (entry.epoch == current.epoch && entry.value == current.value
+                        && incoming.expires > current.expires)
             else { return false }
         }
         held[entry.key] = incoming

@@ -53,7 +53,7 @@ extension FuzzTarget {
     static func relay(_ bytes: [UInt8]) {
         guard let selector = bytes.first else { return }
         let rest = Array(bytes.dropFirst())
-        switch selector % 4 {
+        switch selector % 6 {
         case 0:
             guard let message = try? RelayMessage(frame: rest) else { return }
             check((try? RelayMessage(frame: message.frame)) == message, "relay message \(rest)")
@@ -72,7 +72,7 @@ extension FuzzTarget {
     static func game(_ bytes: [UInt8]) {
         guard let selector = bytes.first else { return }
         let rest = Array(bytes.dropFirst())
-        switch selector % 4 {
+        switch selector % 6 {
         case 0:
             guard let tick = try? GameTick(bytes: rest) else { return }
             check((try? GameTick(bytes: tick.bytes)) == tick, "game tick \(rest)")
@@ -91,7 +91,7 @@ extension FuzzTarget {
     static func mobility(_ bytes: [UInt8]) {
         guard let selector = bytes.first else { return }
         let rest = Array(bytes.dropFirst())
-        switch selector % 4 {
+        switch selector % 6 {
         case 0:
             guard let message = try? MigrationMessage(frame: rest) else { return }
             check((try? MigrationMessage(frame: message.frame)) == message, "migration message \(rest)")
@@ -101,9 +101,15 @@ extension FuzzTarget {
         case 2:
             guard let datagram = try? LateDatagram(bytes: rest) else { return }
             check((try? LateDatagram(bytes: datagram.bytes)) == datagram, "late datagram \(rest)")
-        default:
+        case 3:
             guard let redirect = try? DataRedirect(bytes: rest) else { return }
             check((try? DataRedirect(bytes: redirect.bytes)) == redirect, "data redirect \(rest)")
+        case 4:
+            guard let heartbeat = try? StandbyHeartbeat(bytes: rest) else { return }
+            check((try? StandbyHeartbeat(bytes: heartbeat.bytes)) == heartbeat, "standby heartbeat \(rest)")
+        default:
+            guard let notice = try? TakeoverNotice(bytes: rest) else { return }
+            check((try? TakeoverNotice(bytes: notice.bytes)) == notice, "takeover notice \(rest)")
         }
     }
 

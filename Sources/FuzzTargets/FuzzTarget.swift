@@ -28,8 +28,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// The relay's control messages, state snapshots, operations and forwarded traffic (the
     /// first byte picks which).
     case relay
-    /// Migration and session messages, late datagrams and data redirects (the first byte picks
-    /// which).
+    /// Migration and session messages, late datagrams, data redirects, standby heartbeats and
+    /// takeover notices (the first byte picks which).
     case mobility
     /// The game's ticks (what the judge reads), requests and pushes, world snapshots and
     /// operations (the first byte picks which).

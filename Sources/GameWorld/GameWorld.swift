@@ -53,6 +53,7 @@ public struct GameWorld: MobileService {
     public var sequence: UInt64 { state.sequence }
 
     public func session(on connection: ServiceConnection) -> UInt64? { channels.session(on: connection) }
+    public var clientDataAddresses: [String] { state.players.map(\.dataAddress) }
 
     public mutating func replay(_ operation: [UInt8]) throws {
         try state.apply(try GameOperation(bytes: operation))

@@ -125,6 +125,8 @@ actor PeerProcess {
         case .migrationPhase(_, let service, _, let to, let phase)
         where to == name.description && MigrationPhase(rawValue: phase).map(MigrationPhase.serving.contains) == true:
             await membership.serves(service, name)
+        case .failover(let service, _, let to, _, _, _) where to == name.description:
+            await membership.serves(service, name)
         default:
             break
         }

@@ -22,7 +22,8 @@ extension StepAction {
             "\(count) lookups at \(rate.formatted(decimals: 1))/s from \(from.summary)"
         case .register(let peer, let service, _): "register \(service) at \(peer)"
         case .resolve(let peer, let service): "resolve \(service) from \(peer)"
-        case .deploy(let peer, let service, let kind): "deploy \(service) (\(kind)) on \(peer)"
+        case .deploy(let peer, let service, let kind, let replicas):
+            "deploy \(service) (\(kind)) on \(peer)" + (replicas > 0 ? " with \(replicas) replicas" : "")
         case .migrate(let service, let target): "migrate \(service) to \(target)"
         case .clients(let spec):
             "\(spec.peers.summary) join \(spec.service)"

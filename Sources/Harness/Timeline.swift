@@ -124,8 +124,8 @@ actor Timeline {
                     .register(service: service, epoch: epoch, leaseSeconds: lease.inSeconds))
             case .resolve(let peer, let service):
                 await context.membership.process(peer)?.send(.resolve(service: service))
-            case .deploy(let peer, let service, let kind):
-                await context.membership.process(peer)?.send(.deploy(service: service, kind: kind))
+            case .deploy(let peer, let service, let kind, let replicas):
+                await context.membership.process(peer)?.send(.deploy(service: service, kind: kind, replicas: replicas))
             case .migrate(let service, let target):
                 await migrate(service, to: target)
             case .client(let peer, let spec):

@@ -12,7 +12,7 @@ extension MigrationMessage {
 
     enum Kind: UInt8 {
         case prepare = 1, accept, refuse, snapshot, operations, acknowledge, commit, tookOver, late, release, abort
-        case hostQuery, hostAnswer
+        case hostQuery, hostAnswer, follow
     }
 
     public var frame: [UInt8] {
@@ -27,12 +27,20 @@ extension MigrationMessage {
             writer.append(bytes)
         }
         switch self {
-        case .prepare(_, let service, let identity, let epoch, let source):
+        case .prepare(_, let service, let identity, let epoch, let standbys, let source):
             head(.prepare)
             writer.text(service)
             writer.identity(identity)
             writer.integer(epoch)
+            writer.integer(standbys)
             writer.peer(source)
+        case .follow(_, let service, let identity, let epoch, let standbys, let primary):
+            head(.follow)
+            writer.text(service)
+            writer.identity(identity)
+            writer.integer(epoch)
+            writer.integer(standbys)
+            writer.peer(primary)
         case .accept(_, let contact, let data):
             head(.accept)
             writer.text(contact)
@@ -96,7 +104,11 @@ extension MigrationMessage {
         case .prepare?:
             self = .prepare(
                 migration: migration, service: try reader.text(limit: 255), identity: try reader.identity(),
-                epoch: try reader.integer(), source: try reader.peer())
+                epoch: try reader.integer(), standbys: try reader.integer(), source: try reader.peer())
+        case .follow?:
+            self = .follow(
+                migration: migration, service: try reader.text(limit: 255), identity: try reader.identity(),
+                epoch: try reader.integer(), standbys: try reader.integer(), primary: try reader.peer())
         case .accept?:
             self = .accept(
                 migration: migration, contact: try reader.text(limit: 255), data: try reader.text(limit: 255))

@@ -5,7 +5,9 @@ import OverlayCore
 public enum MigrationMessage: Sendable, Equatable {
     /// Source to target: will you take `service` (this code), to serve it under `epoch`? Answer
     /// `source`.
-    case prepare(migration: UInt64, service: String, identity: ServiceIdentity, epoch: UInt64, source: Peer)
+    /// `standbys`: how many hot standbys the service runs with (the target recruits as many).
+    case prepare(
+        migration: UInt64, service: String, identity: ServiceIdentity, epoch: UInt64, standbys: UInt8, source: Peer)
     /// Target: yes; clients will reach the service at `contact` (its control address) once it
     /// took over, and send it data at `data`.
     case accept(migration: UInt64, contact: String, data: String)
@@ -35,6 +37,13 @@ public enum MigrationMessage: Sendable, Equatable {
     case hostQuery(migration: UInt64, service: String, identity: ServiceIdentity, asker: Peer)
     /// The candidate's answer: who it is, and why not (nil: it would take the service).
     case hostAnswer(migration: UInt64, host: Peer, refusal: String?)
+    /// A primary serving `service` under `epoch` asks a peer to be a hot standby of it, on
+    /// replication stream `migration`: answered by `accept` (or `refuse`), then kept current
+    /// by `snapshot` and `operations` as a migration's sync phase is, each `acknowledge`d, for
+    /// as long as it serves; `release` ends it, `abort` says the standby gave up.
+    /// `standbys`: how many the service runs with (a standby that takes over recruits as many).
+    case follow(
+        migration: UInt64, service: String, identity: ServiceIdentity, epoch: UInt64, standbys: UInt8, primary: Peer)
 
     /// A peer as migrations name it: its name (for events) and its overlay address
     /// (`ip:port`, where its migration frames go).
@@ -50,7 +59,8 @@ public enum MigrationMessage: Sendable, Equatable {
 
     public var migration: UInt64 {
         switch self {
-        case .prepare(let id, _, _, _, _), .accept(let id, _, _), .refuse(let id, _), .snapshot(let id, _, _, _),
+        case .prepare(let id, _, _, _, _, _), .follow(let id, _, _, _, _, _), .accept(let id, _, _), .refuse(let id, _),
+            .snapshot(let id, _, _, _),
             .operations(let id, _, _), .acknowledge(let id, _), .commit(let id, _, _, _), .tookOver(let id),
             .late(let id, _), .release(let id), .abort(let id, _), .hostQuery(let id, _, _, _),
             .hostAnswer(let id, _, _):

@@ -97,6 +97,8 @@ public struct MigrationSourceStateMachine: Sendable {
     public let identity: ServiceIdentity
     /// The epoch the target will serve under (the source's plus one).
     public let epoch: UInt64
+    /// How many hot standbys the service runs with (told the target).
+    public let standbys: UInt8
     public let settings: Settings
     public private(set) var phase: Phase?
     /// The sequence number of the last operation sent, and of the last one the target holds.
@@ -119,9 +121,11 @@ public struct MigrationSourceStateMachine: Sendable {
     /// the shell, and its size before compression.
     public init(
         migration: UInt64, service: String, source: MigrationMessage.Peer, identity: ServiceIdentity, epoch: UInt64,
-        snapshot: (sequence: UInt64, size: UInt32, state: [UInt8]), settings: Settings = Settings()
+        snapshot: (sequence: UInt64, size: UInt32, state: [UInt8]), standbys: UInt8 = 0,
+        settings: Settings = Settings()
     ) {
         self.migration = migration
+        self.standbys = standbys
         self.service = service
         self.source = source
         self.identity = identity
@@ -138,7 +142,9 @@ public struct MigrationSourceStateMachine: Sendable {
             return [
                 .phase(.prepare),
                 .send(
-                    .prepare(migration: migration, service: service, identity: identity, epoch: epoch, source: source)),
+                    .prepare(
+                        migration: migration, service: service, identity: identity, epoch: epoch,
+                        standbys: standbys, source: source)),
                 .setTimer(.answer, after: settings.answerTimeout),
             ]
         case (.changed(_, let operation), .prepare?):

@@ -70,6 +70,9 @@ public struct MigrationTargetStateMachine: Sendable {
     public private(set) var migration: UInt64?
     public private(set) var service: String?
     public private(set) var epoch: UInt64 = 0
+    /// How many hot standbys the service runs with (from the prepare): the target recruits as
+    /// many once it serves.
+    public private(set) var standbys: UInt8 = 0
     /// The sequence number of the last operation applied to the replica.
     public private(set) var applied: UInt64 = 0
     /// True when the target took over without the source's commit.
@@ -95,7 +98,7 @@ public struct MigrationTargetStateMachine: Sendable {
 
     public mutating func handle(_ input: Input) -> [Output] {
         switch (input, phase) {
-        case (.message(.prepare(let id, let name, let identity, let epoch, let source)), nil):
+        case (.message(.prepare(let id, let name, let identity, let epoch, let standbys, let source)), nil):
             if let refusal = hosting.contains(name) ? .alreadyHosting(name) : catalogue.refusal(for: identity) {
                 return [.send(.refuse(migration: id, reason: refusal.description))]
             }
@@ -103,6 +106,7 @@ public struct MigrationTargetStateMachine: Sendable {
             service = name
             self.source = source
             self.epoch = epoch
+            self.standbys = standbys
             phase = .prepare
             return [
                 .phase(.prepare), .send(.accept(migration: id, contact: contact, data: data)),

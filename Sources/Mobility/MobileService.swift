@@ -32,6 +32,9 @@ public protocol MobileService: Sendable {
     var journaling: Bool { get set }
     /// The session a control connection carries, if it opened or resumed one.
     func session(on connection: ServiceConnection) -> UInt64?
+    /// Where its clients take data (`ip:port` each), as its state holds them: a standby that
+    /// takes the service over tells them there.
+    var clientDataAddresses: [String] { get }
 
     /// Applies an operation the service's previous host made (a replica catching up).
     mutating func replay(_ operation: [UInt8]) throws

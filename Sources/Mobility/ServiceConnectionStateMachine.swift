@@ -5,7 +5,9 @@
 /// resolves the service again and resumes, with backoff; and when the service falls silent (its
 /// host hung, or cut off, with the channel still open) it asks with a `ping`, and after
 /// `silentChecks` checks without a word (or without an answer to its open or resume on a new
-/// channel) it gives the channel up as broken. The application
+/// channel) it gives the channel up as broken, and tries the service's hot standbys before the
+/// registry. A standby that took the service over says so (`TakeoverNotice`); the connection
+/// follows it at once, but only to a standby its service named. The application
 /// sends requests and receives pushes; it never sees a move.
 public struct ServiceConnectionStateMachine: Sendable {
     public typealias Channel = Int
@@ -45,6 +47,8 @@ public struct ServiceConnectionStateMachine: Sendable {
         case send(body: [UInt8])
         /// A `DataRedirect` from `from`: the service takes data at `to` now.
         case dataMoved(from: String, to: String)
+        /// A `TakeoverNotice` from `from` (`ip:port`): a standby serves the service now.
+        case takeover(from: String, TakeoverNotice)
         case timerFired(Timer)
     }
 
@@ -71,6 +75,10 @@ public struct ServiceConnectionStateMachine: Sendable {
     public private(set) var current: (channel: Channel, control: String, ready: Bool)?
     public private(set) var moving: (channel: Channel, control: String)?
     public private(set) var data: String?
+    /// The service's hot standbys, as it last named them; those tried since the last ready
+    /// channel.
+    public private(set) var standbys: [StandbyAddress] = []
+    private var triedStandbys: Set<String> = []
     /// Requests sent and not yet applied, in order.
     public private(set) var unapplied: [(sequence: UInt64, body: [UInt8])] = []
     private var nextSequence: UInt64 = 1
@@ -132,6 +140,13 @@ public struct ServiceConnectionStateMachine: Sendable {
                 self.moving = nil
                 return []
             }
+            // One of the standbys may serve it now; the registry after them.
+            if let next = standbys.first(where: { !triedStandbys.contains($0.control) }) {
+                triedStandbys.insert(next.control)
+                lastChannel += 1
+                current = (lastChannel, next.control, false)
+                return [.connect(lastChannel, to: next.control)]
+            }
             return retryLater()
         case .message(let channel, let message):
             return receive(message, on: channel)
@@ -149,6 +164,25 @@ public struct ServiceConnectionStateMachine: Sendable {
             guard from == data, !to.isEmpty, to != data else { return [] }
             data = to
             return [.useData(to)]
+        case .takeover(let from, let notice):
+            let standby = StandbyAddress(control: notice.control, data: notice.data)
+            guard standbys.contains(standby), from == notice.data, notice.control != current?.control,
+                notice.control != moving?.control
+            else { return [] }
+            // Data goes there at once; the session resumes on a channel to it, as after a redirect.
+            var outputs: [Output] = []
+            if data != notice.data {
+                data = notice.data
+                outputs.append(.useData(notice.data))
+            }
+            lastChannel += 1
+            if current == nil {
+                current = (lastChannel, notice.control, false)
+            } else {
+                redirectTo = nil
+                moving = (lastChannel, notice.control)
+            }
+            return outputs + [.connect(lastChannel, to: notice.control)]
         case .timerFired(.backoff):
             if let control = redirectTo, current != nil, moving == nil {
                 redirectTo = nil
@@ -192,6 +226,7 @@ public struct ServiceConnectionStateMachine: Sendable {
         switch message {
         case .ready(let id, let token, let applied, let dataAddress):
             session = (id, token)
+            triedStandbys = []
             unapplied.removeAll { $0.sequence <= applied }
             backoff = settings.firstBackoff
             var outputs: [Output] = []
@@ -233,6 +268,9 @@ public struct ServiceConnectionStateMachine: Sendable {
             return [.useData(dataAddress), .connect(lastChannel, to: control)]
         case .push(let body):
             return [.deliver(body: body)]
+        case .standbys(let list):
+            if channel == current?.channel || channel == moving?.channel { standbys = list }
+            return []
         case .pong, .open, .resume, .request, .ping:
             return []
         }

@@ -15,6 +15,9 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
     public enum Role: Sendable, Equatable {
         /// A migration's target holding (or building) a replica; nobody is told of it yet.
         case replica
+        /// A hot standby of a primary elsewhere: it holds a replica kept current for as long as
+        /// the primary serves, and claims the service when the primary falls silent.
+        case standby
         /// It serves the service.
         case primary
         /// A migration committed: the state no longer changes here; traffic goes to the target.
@@ -30,6 +33,15 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
     public enum Timer: Sendable, Hashable {
         case source(MigrationSourceStateMachine.Timer)
         case target(MigrationTargetStateMachine.Timer)
+        /// Time to look for a standby again (none would take it last time).
+        case recruit
+
+        var ofMigration: Bool {
+            switch self {
+            case .source, .target: true
+            case .recruit: false
+            }
+        }
     }
 
     /// The migration under way here, on either side.
@@ -74,6 +86,25 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
         case frozen(size: UInt32, state: [UInt8])
         /// The host lets the service go (it ends, or closes the shell).
         case close
+        /// Run with `count` hot standbys (recruited now, and again whenever one is lost); `me`:
+        /// this host, as they will answer it.
+        case keepStandbys(count: UInt8, me: MigrationMessage.Peer)
+        /// The runtime's answer to `.recruit`: a peer that would be a standby of this code, on
+        /// replication stream `stream` (nil: none would).
+        case recruited(stream: UInt64, peer: MigrationMessage.Peer?, identity: ServiceIdentity)
+        /// The state to send standby `stream` (after `.takeSnapshot`), taken at `now`.
+        case snapshotTaken(
+            stream: UInt64, sequence: UInt64, size: UInt32, state: [UInt8], now: Duration)
+        /// A heartbeat datagram from `sender` (`ip:port`), read at `now` (the shell's monotonic clock).
+        case heartbeat(StandbyHeartbeat, from: String, now: Duration)
+        /// Every `StandbySettings.heartbeatInterval` while `.heartbeats(true)` is in force.
+        case heartbeatTick(now: Duration)
+        /// The primary may not send to clients now (`maySend` said no): see whether a standby's
+        /// lease ran out.
+        case leaseCheck(now: Duration)
+        /// The registry's answer to `.claim`: whether it stored this host's record under `epoch`
+        /// (it refuses one an equal or higher epoch already holds).
+        case claimed(epoch: UInt64, stored: Bool, now: Duration)
     }
 
     public enum Output: Sendable {
@@ -117,29 +148,96 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
         case transfer(migration: UInt64, snapshotBytes: Int, compressedBytes: Int, operations: Int, late: Int)
         /// A migration is over on this host: its frames have nowhere to go any more.
         case over(migration: UInt64)
+        /// Find a peer that would be a hot standby of the service: answer with `.recruited`.
+        case recruit
+        /// Take the service's state now for standby `stream`: answer with `.snapshotTaken`.
+        case takeSnapshot(stream: UInt64)
+        /// Call `.heartbeatTick` every heartbeat interval from now on, or stop.
+        case heartbeats(Bool)
+        /// Register the service at this host under `epoch` if no host holds that epoch or a higher
+        /// one: answer with `.claimed`. Until then a primary sends nothing to its clients.
+        case claim(epoch: UInt64)
+        /// The standbys that hold the service now (ready ones: they hold its state), for its
+        /// clients and the run's events; `epoch`: the primary's.
+        case standbysChanged([StandbyAddress], names: [String], epoch: UInt64, wanted: UInt8)
+        /// Tell every client the service is served here now (a standby took over).
+        case notifyClients(TakeoverNotice)
+        /// This primary's claim of `epoch` was refused (a standby holds it and serves): it stopped.
+        case lostClaim(epoch: UInt64)
+        /// This standby took the service over from `primary` under `epoch`, `silence` after it last
+        /// heard from it, `claim` after it decided to.
+        case tookOver(from: String, epoch: UInt64, silence: Duration, claim: Duration)
+    }
+
+    /// A hot standby as its primary sees it.
+    public struct Standby: Sendable, Equatable {
+        public var peer: MigrationMessage.Peer
+        /// Where it will serve (from its `accept`).
+        public var address: StandbyAddress?
+        /// The last operation sent to it, nil before its snapshot; the last it holds, nil before
+        /// it acknowledged the snapshot (it is ready from then on).
+        public var sent: UInt64?
+        public var acknowledged: UInt64?
+        /// When this host sent the newest heartbeat the standby echoed (or its snapshot), on this
+        /// host's clock: this host may send to clients until `lease` after it.
+        public var leaseFrom: Duration?
+    }
+
+    /// The primary a hot standby follows.
+    public struct Following: Sendable, Equatable {
+        public var stream: UInt64
+        public var primary: MigrationMessage.Peer
+        /// The primary's epoch (heartbeats carry it) and the standbys it runs with.
+        public var epoch: UInt64
+        public var standbys: UInt8
+        public var applied: UInt64 = 0
+        public var installed = false
+        /// When the standby last heard a heartbeat (nil: count from its next tick).
+        public var lastHeard: Duration?
+        /// When it decided to claim the service.
+        public var claimedAt: Duration?
     }
 
     public let service: String
     /// This host, as migrations name it (a primary learns it when asked to move).
     public private(set) var me = MigrationMessage.Peer(name: "", overlay: "")
-    public private(set) var role: Role
+    public internal(set) var role: Role
     /// The registry epoch this host serves (or will serve) under.
-    public private(set) var epoch: UInt64
+    public internal(set) var epoch: UInt64
     public private(set) var migration: Migration?
     /// The last migration that ended here, as it ended.
     public private(set) var finished: Migration?
     /// The migration's timers that are set now.
-    public private(set) var timers: Set<Timer> = []
-    private var held: [(through: UInt64, answer: Answer)] = []
+    public internal(set) var timers: Set<Timer> = []
+    var held: [(through: UInt64, answer: Answer)] = []
     /// Where the registry says the target serves, if the source had to ask it.
     private var registryContact: String?
     private var sizes: (snapshot: Int, compressed: Int) = (0, 0)
     private var lateCount = 0
+    public let standbySettings: StandbySettings
+    /// How many hot standbys the service runs with, of what code; those a primary keeps, by
+    /// replication stream; whether it is looking for one.
+    public internal(set) var wantedStandbys: UInt8 = 0
+    public internal(set) var standbys: [UInt64: Standby] = [:]
+    var recruiting = false
+    /// The epoch this host claims in the registry while it waits for the answer (a primary
+    /// claiming sends nothing to its clients).
+    public internal(set) var claiming: UInt64?
+    /// A standby's primary.
+    public internal(set) var following: Following?
+    /// Takeover notices still to send (one a heartbeat), and whether heartbeats and the
+    /// journal are on.
+    var noticesLeft = 0
+    var heartbeating = false
+    var journaling = false
+    /// Where a standby will serve if it takes over.
+    var ownAddress: StandbyAddress?
 
     /// A service this host serves under `epoch` (it was deployed here).
-    public init(primary service: String, epoch: UInt64) {
+    public init(primary service: String, epoch: UInt64, standbySettings: StandbySettings = StandbySettings()) {
         self.service = service
         self.epoch = epoch
+        self.standbySettings = standbySettings
         role = .primary
     }
 
@@ -149,10 +247,11 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
     /// source).
     public init(
         replicaOf service: String, me: MigrationMessage.Peer, lease: Duration, catalogue: ServiceCatalogue,
-        contact: String, data: String, hosting: Set<String>
+        contact: String, data: String, hosting: Set<String>, standbySettings: StandbySettings = StandbySettings()
     ) {
         self.service = service
         self.me = me
+        self.standbySettings = standbySettings
         epoch = 0
         role = .replica
         var settings = MigrationTargetStateMachine.Settings()
@@ -160,6 +259,22 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
         migration = .target(
             MigrationTargetStateMachine(
                 catalogue: catalogue, contact: contact, data: data, hosting: hosting, settings: settings))
+    }
+
+    /// A hot standby of `service`, asked by `primary` (its `follow`, which `handle` answers) on
+    /// replication stream `stream`: `contact` and `data` are where it will serve if it takes over.
+    public init(
+        standbyOf service: String, stream: UInt64, primary: MigrationMessage.Peer, epoch: UInt64, standbys: UInt8,
+        me: MigrationMessage.Peer, contact: String, data: String, standbySettings: StandbySettings = StandbySettings()
+    ) {
+        self.service = service
+        self.me = me
+        self.epoch = epoch
+        self.standbySettings = standbySettings
+        role = .standby
+        wantedStandbys = standbys
+        following = Following(stream: stream, primary: primary, epoch: epoch, standbys: standbys)
+        ownAddress = StandbyAddress(control: contact, data: data)
     }
 
     /// A target that took over serves the service; all that is left of its migration is the old
@@ -191,7 +306,8 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
 
     /// Whether `message` belongs to the migration under way (a target's first one names it).
     public func concerns(_ message: MigrationMessage) -> Bool {
-        switch migration {
+        if standbys[message.migration] != nil || following?.stream == message.migration { return true }
+        return switch migration {
         case nil: false
         case .source(let machine, _): machine.migration == message.migration
         case .target(let machine): machine.migration.map { $0 == message.migration } ?? true
@@ -205,32 +321,72 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
             held.append((sequence, answer))
             return []
         }
+        if !standbysHold(sequence) {
+            held.append((sequence, answer))
+            return []
+        }
         return [.deliver([answer])]
     }
 
+    /// Carries out one input; the journal and the heartbeats follow from what it left.
     public mutating func handle(_ input: Input) -> [Output] {
+        var outputs = step(input)
+        let journal = needsJournal
+        if journal != journaling {
+            journaling = journal
+            outputs.append(.journal(journal))
+        }
+        let beat = needsHeartbeats
+        if beat != heartbeating {
+            heartbeating = beat
+            outputs.append(.heartbeats(beat))
+        }
+        return outputs
+    }
+
+    /// Every operation goes out while a migration from here replicates or a standby follows.
+    private var needsJournal: Bool {
+        if case .source(let machine, _) = migration, machine.phase == .prepare || machine.phase == .sync {
+            return true
+        }
+        return standbys.values.contains { $0.sent != nil }
+    }
+
+    private var needsHeartbeats: Bool {
+        switch role {
+        case .standby: true
+        case .primary: !standbys.isEmpty || noticesLeft > 0
+        default: false
+        }
+    }
+
+    private mutating func step(_ input: Input) -> [Output] {
         switch input {
         case .migrate(let id, let me, let target, let lease, let identity, let snapshot):
             guard servesHere else {
                 return [.phase(migration: id, from: me.name, to: target.name, phase: "aborted")]
             }
             self.me = me
-            var outputs = endMigration()
+            // The migration's target replicates the service from now on, and recruits standbys of
+            // its own once it serves: these let go (were the source to hang, none may claim it).
+            let outputs = endMigration() + releaseStandbys()
             var settings = MigrationSourceStateMachine.Settings()
             settings.lease = lease
             migration = .source(
                 MigrationSourceStateMachine(
                     migration: id, service: service, source: me, identity: identity, epoch: epoch + 1,
-                    snapshot: snapshot, settings: settings),
+                    snapshot: snapshot, standbys: wantedStandbys, settings: settings),
                 target: target)
             sizes = (Int(snapshot.size), snapshot.state.count)
             lateCount = 0
-            outputs.append(.journal(true))
             return outputs + source(.start)
         case .changed(let sequence, let operation):
-            return source(.changed(sequence: sequence, operation: operation))
+            return streamToStandbys(sequence, operation) + source(.changed(sequence: sequence, operation: operation))
         case .message(let message):
             guard concerns(message) else { return [] }
+            if standbys[message.migration] != nil { return primaryHears(message) }
+            if following?.stream == message.migration { return standbyHears(message) }
+            if case .prepare(_, _, _, _, let count, _) = message { wantedStandbys = count }
             switch migration {
             case .source: return source(.message(message))
             case .target: return target(.message(message))
@@ -241,6 +397,7 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
             switch timer {
             case .source(let timer): return source(.timerFired(timer))
             case .target(let timer): return target(.timerFired(timer))
+            case .recruit: return recruitIfShort()
             }
         case .peerUnreachable:
             switch migration {
@@ -261,8 +418,9 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
             }
         case .registryShows(let shown):
             guard servesHere, shown > epoch else { return [] }
+            let letGo = letStandbysGo(because: "superseded")
             role = .closed
-            return endMigration() + [.superseded(epoch: shown), .withdraw, .ended]
+            return letGo + endMigration() + [.superseded(epoch: shown), .withdraw, .ended]
         case .late(let traffic):
             guard case .source = migration else { return [] }
             lateCount += 1
@@ -270,6 +428,11 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
         case .frozen(let size, let state):
             return source(.frozen(size: size, state: state))
         case .replicaFailed(let reason):
+            if role == .standby {
+                let letGo = letStandbysGo(because: reason)
+                role = .closed
+                return letGo + [.ended]
+            }
             guard case .target(let machine) = migration else { return [] }
             var outputs: [Output] = []
             if let source = machine.source {
@@ -281,8 +444,25 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
             return outputs + endMigration() + [.ended]
         case .close:
             guard role != .closed else { return [] }
+            let letGo = letStandbysGo(because: "the host closed the service")
             role = .closed
-            return endMigration(reporting: false)
+            return letGo + endMigration(reporting: false)
+        case .keepStandbys(let count, let me):
+            self.me = me
+            wantedStandbys = count
+            return recruitIfShort()
+        case .recruited(let stream, let peer, let identity):
+            return recruited(stream, peer, identity)
+        case .snapshotTaken(let stream, let sequence, let size, let state, let now):
+            return snapshotTaken(stream, sequence: sequence, size: size, state: state, now: now)
+        case .heartbeat(let heartbeat, let sender, let now):
+            return heard(heartbeat, from: sender, now: now)
+        case .heartbeatTick(let now):
+            return heartbeatTick(now: now)
+        case .leaseCheck(let now):
+            return leaseCheck(now: now)
+        case .claimed(let epoch, let stored, let now):
+            return claimed(epoch, stored: stored, now: now)
         }
     }
 
@@ -312,11 +492,10 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
                 if !due.isEmpty { outputs.append(.deliver(due)) }
             case .freeze:
                 role = .frozen
-                outputs += [.journal(false), .freeze]
+                outputs.append(.freeze)
             case .resume:
                 let due = held.map(\.answer)
                 held = []
-                outputs.append(.journal(false))
                 if !due.isEmpty { outputs.append(.deliver(due)) }
             case .redirectClients:
                 // Where the registry says the target serves wins (its data address is not known then).
@@ -341,6 +520,9 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
         if machine.phase == .aborted || machine.phase == .release {
             outputs += endMigration()
         }
+        // Serving on here (the migration aborted, or the source took the service back): with
+        // standbys again.
+        if machine.phase == .aborted, role == .primary { outputs += recruitIfShort() }
         return outputs
     }
 
@@ -365,7 +547,8 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
             case .apply(_, let operation):
                 outputs.append(.apply(operation: operation))
             case .serve(let epoch):
-                outputs += serve(under: epoch)
+                wantedStandbys = machine.standbys
+                outputs += serve(under: epoch) + recruitIfShort()
             case .deliver(let traffic):
                 outputs.append(.handleLate(traffic: traffic))
             case .checkSource:
@@ -387,18 +570,18 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
     }
 
     /// A timer of either side is set: kept, so a firing after its cancellation is ignored.
-    private mutating func setTimer(_ timer: Timer, after delay: Duration) -> Output {
+    mutating func setTimer(_ timer: Timer, after delay: Duration) -> Output {
         timers.insert(timer)
         return .setTimer(timer, after: delay)
     }
 
     /// Cancels a timer that is set (one that is not needs no word to the shell).
-    private mutating func cancelTimer(_ timer: Timer) -> [Output] {
+    mutating func cancelTimer(_ timer: Timer) -> [Output] {
         timers.remove(timer) != nil ? [.cancelTimer(timer)] : []
     }
 
     /// Serves the service from now on, registered under `epoch`.
-    private mutating func serve(under epoch: UInt64) -> [Output] {
+    mutating func serve(under epoch: UInt64) -> [Output] {
         role = .primary
         self.epoch = epoch
         return [.register(epoch: epoch), .serving]
@@ -408,12 +591,13 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
     /// changes they confirm are safe: here, or at a target that took over with all of them),
     /// what it moved is reported (unless the host is letting it go half-way), and its frames
     /// have nowhere to go any more.
-    private mutating func endMigration(reporting: Bool = true) -> [Output] {
+    mutating func endMigration(reporting: Bool = true) -> [Output] {
         guard let ending = migration else { return [] }
-        var outputs = timers.sorted { "\($0)" < "\($1)" }.map { Output.cancelTimer($0) }
+        let ofMigration = timers.filter(\.ofMigration)
+        var outputs = ofMigration.sorted { "\($0)" < "\($1)" }.map { Output.cancelTimer($0) }
         if !held.isEmpty { outputs.append(.deliver(held.map(\.answer))) }
         held = []
-        timers = []
+        timers.subtract(ofMigration)
         migration = nil
         finished = ending
         if reporting, case .source(let machine, _) = ending {

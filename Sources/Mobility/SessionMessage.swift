@@ -30,11 +30,18 @@ public enum SessionMessage: Sendable, Equatable {
     case push(body: [UInt8])
     /// The host serving the session is there: the answer to `ping`.
     case pong(nonce: UInt64)
+    /// The service's hot standbys now (after `ready`, and whenever they change): if this host
+    /// falls silent, one of them takes over, and the client follows a `TakeoverNotice` only from
+    /// one of these.
+    case standbys([StandbyAddress])
+
+    /// A `standbys` message lists at most this many.
+    public static let maximumStandbys = 16
 
     static let version: UInt8 = 1
 
     enum Kind: UInt8 {
-        case open = 1, resume, request, ready, unknownSession, applied, redirect, push, ping, pong
+        case open = 1, resume, request, ready, unknownSession, applied, redirect, push, ping, pong, standbys
     }
 
     /// The message as one frame (without the transport's length prefix).
@@ -80,6 +87,14 @@ public enum SessionMessage: Sendable, Equatable {
         case .pong(let nonce):
             writer.integer(Kind.pong.rawValue)
             writer.integer(nonce)
+        case .standbys(let standbys):
+            writer.integer(Kind.standbys.rawValue)
+            let listed = standbys.prefix(Self.maximumStandbys)
+            writer.integer(UInt8(listed.count))
+            for standby in listed {
+                writer.text(standby.control)
+                writer.text(standby.data)
+            }
         }
         return writer.bytes
     }
@@ -106,6 +121,15 @@ public enum SessionMessage: Sendable, Equatable {
         case .push?: self = .push(body: try blob())
         case .ping?: self = .ping(nonce: try reader.integer())
         case .pong?: self = .pong(nonce: try reader.integer())
+        case .standbys?:
+            let countOffset = reader.offset
+            let count = Int(try reader.integer(UInt8.self))
+            guard count <= Self.maximumStandbys else { throw .invalid("\(count) standbys", offset: countOffset) }
+            var standbys: [StandbyAddress] = []
+            for _ in 0..<count {
+                standbys.append(StandbyAddress(control: try reader.text(limit: 255), data: try reader.text(limit: 255)))
+            }
+            self = .standbys(standbys)
         case nil: throw .unknownType(type, offset: typeOffset)
         }
         try reader.finish()

@@ -59,7 +59,7 @@ public struct SessionTable: Sendable, Equatable {
             return ([.apply(session: session, body: body), .answer(.applied(sequence: sequence))], session)
         case .ping(let nonce):
             return ([.answer(.pong(nonce: nonce))], session)
-        case .ready, .unknownSession, .applied, .redirect, .push, .pong:
+        case .ready, .unknownSession, .applied, .redirect, .push, .pong, .standbys:
             return ([], session)
         }
     }

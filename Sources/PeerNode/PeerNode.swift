@@ -258,7 +258,10 @@ final class FaultPoints: Sendable {
                 return armed.remove(at: index).signal
             })
         else { return }
-        kill(getpid(), signal)
+        // To this thread (`raise` is `pthread_kill(pthread_self())`): a stop sent to the process
+        // is taken by whichever thread the kernel picks, and this one runs on until that thread
+        // stops it (long enough to send the commit it was to be stopped before).
+        raise(signal)
     }
 }
 

@@ -99,6 +99,9 @@ public struct Step: Sendable, Equatable {
 /// What a timeline step does. Adding a step kind means a case here, its parsing in
 /// `StepParser`, its expansion in `TimelinePlanner`, and its executor in `Harness`.
 public enum StepAction: Sendable, Equatable {
+    /// A `deploy` runs a service with at most this many hot standbys.
+    public static let maximumReplicas = 8
+
     /// Start peers: `spawn: all` (every declared peer not yet started), `spawn: peer-3`,
     /// `spawn: [peer-1, peer-2]`, or `spawn: {count: 4}` (the next four never-used names).
     case spawn(PeerSelection)
@@ -137,7 +140,8 @@ public enum StepAction: Sendable, Equatable {
     case resolve(peer: PeerName, service: String)
     /// The peer starts a service of `kind` (one of `ServiceKinds.known`) under the name
     /// `service` and registers it in the registry (the peer must be in the DHT).
-    case deploy(peer: PeerName, service: String, kind: String)
+    /// `replicas`: how many hot standbys it runs with.
+    case deploy(peer: PeerName, service: String, kind: String, replicas: Int = 0)
     /// Peers become clients of `service` (of the kind it was deployed as), found through the
     /// registry, with the kind's parameters (a voice client already in just speaks).
     case clients(ClientsStep)

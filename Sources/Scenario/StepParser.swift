@@ -230,7 +230,6 @@ extension ScenarioReader {
         return name
     }
 
-    /// `deploy: {peer: peer-1, service: voice, kind: voice-relay}`.
     /// `crash: {host-of: voice}`, `crash: {host-of: voice, at-phase: sync}`, the same for
     /// `pause`, and `leave: {host-of: voice}`.
     mutating func hostFault(_ node: Node, action: HostFault.Action) -> HostFault? {
@@ -258,6 +257,8 @@ extension ScenarioReader {
         return fault
     }
 
+    /// `deploy: {peer: peer-1, service: voice, kind: voice-relay}`, and `replicas: K` for K hot
+    /// standbys (0 to 8; 0 when absent).
     mutating func deploy(_ node: Node) -> StepAction? {
         guard let mapping = node.mapping else {
             error("deploy takes {peer: peer-N, service: NAME, kind: KIND}", at: node)
@@ -266,6 +267,7 @@ extension ScenarioReader {
         var peer: PeerName?
         var service: String?
         var kind: String?
+        var replicas = 0
         for (key, value) in mapping {
             switch key.scalar?.string {
             case "peer":
@@ -282,8 +284,18 @@ extension ScenarioReader {
                     return nil
                 }
                 kind = name
+            case "replicas":
+                guard let text = value.scalar?.string, let count = ScenarioReader.wholeNumber(text),
+                    count <= StepAction.maximumReplicas
+                else {
+                    error("replicas is a whole number from 0 to \(StepAction.maximumReplicas)", at: value)
+                    return nil
+                }
+                replicas = count
             default:
-                error("unknown key '\(key.scalar?.string ?? "?")' in deploy (expected peer, service, kind)", at: key)
+                error(
+                    "unknown key '\(key.scalar?.string ?? "?")' in deploy (expected peer, service, kind, replicas)",
+                    at: key)
                 return nil
             }
         }
@@ -292,7 +304,7 @@ extension ScenarioReader {
             return nil
         }
         deployedKinds[service] = kind
-        return .deploy(peer: peer, service: service, kind: kind)
+        return .deploy(peer: peer, service: service, kind: kind, replicas: replicas)
     }
 
     /// `migrate: {service: voice, to: peer-5}`.

@@ -55,7 +55,7 @@ public struct PlannedAction: Sendable, Equatable {
         case lookups(count: Int, rate: Double, from: [PeerName]?)
         case register(PeerName, service: String, lease: Duration)
         case resolve(PeerName, service: String)
-        case deploy(PeerName, service: String, kind: String)
+        case deploy(PeerName, service: String, kind: String, replicas: Int = 0)
         /// Whoever serves `service` then moves it to this peer.
         case migrate(service: String, to: PeerName)
         /// One peer becomes a client of a service (a voice client speaks, with `speak`).

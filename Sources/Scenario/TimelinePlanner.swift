@@ -50,7 +50,7 @@ struct TimelinePlanner {
             case .hostFault(let fault):
                 // Who hosts it is known only while the run goes on; that something does is checked.
                 let deployed = scenario.steps[..<index].contains {
-                    if case .deploy(_, fault.service, _) = $0.action { true } else { false }
+                    if case .deploy(_, fault.service, _, _) = $0.action { true } else { false }
                 }
                 if deployed {
                     append(.hostFault(fault), at: step.at, index: index)
@@ -89,9 +89,9 @@ struct TimelinePlanner {
             case .resolve(let peer, let service):
                 _ = running(.named([peer]), step: step, verb: "resolve from")
                 append(.resolve(peer, service: service), at: step.at, index: index)
-            case .deploy(let peer, let service, let kind):
+            case .deploy(let peer, let service, let kind, let replicas):
                 _ = running(.named([peer]), step: step, verb: "deploy on")
-                append(.deploy(peer, service: service, kind: kind), at: step.at, index: index)
+                append(.deploy(peer, service: service, kind: kind, replicas: replicas), at: step.at, index: index)
             case .migrate(let service, let target):
                 _ = running(.named([target]), step: step, verb: "migrate to")
                 append(.migrate(service: service, to: target), at: step.at, index: index)
@@ -349,7 +349,8 @@ extension PlannedAction: CustomStringConvertible {
                 + (from?.map(\.description).joined(separator: ", ") ?? "all members")
         case .register(let peer, let service, let lease): what = "register \(service) at \(peer) (lease \(lease.text))"
         case .resolve(let peer, let service): what = "resolve \(service) from \(peer)"
-        case .deploy(let peer, let service, let kind): what = "deploy \(service) (\(kind)) on \(peer)"
+        case .deploy(let peer, let service, let kind, let replicas):
+            what = "deploy \(service) (\(kind)) on \(peer)" + (replicas > 0 ? " with \(replicas) replicas" : "")
         case .migrate(let service, let target): what = "migrate \(service) to \(target)"
         case .client(let peer, let spec):
             let parameters = spec.parameters.sorted { $0.key < $1.key }.map { key, value in

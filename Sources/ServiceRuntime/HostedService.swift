@@ -9,6 +9,8 @@ public protocol HostedService: AnyObject, Sendable {
     /// `ip:port` of the control listener and of the data socket.
     var controlAddress: String { get }
     var dataAddress: String { get }
+    /// Runs the service with `count` hot standbys from now on.
+    func keepStandbys(_ count: Int, host: ShellContext) async throws
     /// Moves the service to `target`; the phases are reported as events on both hosts.
     func migrate(id: UInt64, to target: MigrationMessage.Peer, host: ShellContext) async throws
     /// A migration frame from the other host.
@@ -52,6 +54,9 @@ public struct ServiceKind: Sendable {
             _ prepare: MigrationMessage, _ peer: PeerContext, _ catalogue: ServiceCatalogue, _ hosting: Set<String>,
             _ host: ShellContext, _ seed: UInt64
         ) async throws -> any HostedService
+    let standby:
+        @Sendable (_ follow: MigrationMessage, _ peer: PeerContext, _ host: ShellContext, _ seed: UInt64) async throws
+            -> any HostedService
 
     /// A kind run by `ServiceShell<Service>`. `events`: the coordinator's event for what the
     /// service tells its peer (nil: nothing to report); `report`: what a service reports when
@@ -69,12 +74,21 @@ public struct ServiceKind: Sendable {
                 ) { event in if let event = events(service, event) { peer.emit(event) } }
             },
             target: { prepare, peer, catalogue, hosting, host, seed in
-                guard case .prepare(_, let service, _, _, _) = prepare else {
+                guard case .prepare(_, let service, _, _, _, _) = prepare else {
                     preconditionFailure("not a prepare: \(prepare)")
                 }
                 return try await ServiceShell<Service>.target(
                     of: prepare, address: peer.address, group: peer.group, catalogue: catalogue, hosting: hosting,
                     seed: seed, host: host, logger: peer.logger, report: report
+                ) { event in if let event = events(service, event) { peer.emit(event) } }
+            },
+            standby: { follow, peer, host, seed in
+                guard case .follow(_, let service, _, _, _, _) = follow else {
+                    preconditionFailure("not a follow: \(follow)")
+                }
+                return try await ServiceShell<Service>.standby(
+                    of: follow, address: peer.address, group: peer.group, seed: seed, host: host, logger: peer.logger,
+                    report: report
                 ) { event in if let event = events(service, event) { peer.emit(event) } }
             })
     }

@@ -221,14 +221,19 @@ public final class ServiceClient: @unchecked Sendable {
         run(.closed(channel))
     }
 
-    /// A datagram on the data socket: a `DataRedirect` from the service's previous host is the
-    /// connection's; anything else is the application's.
+    /// A datagram on the data socket: a `DataRedirect` from the service's previous host and a
+    /// standby's `TakeoverNotice` are the connection's; anything else is the application's.
     func datagram(_ envelope: AddressedEnvelope<ByteBuffer>) {
         loop.assertInEventLoop()
         if envelope.data.withUnsafeReadableBytes(DataRedirect.looksLike),
             let redirect = try? DataRedirect(bytes: Array(buffer: envelope.data))
         {
             return run(.dataMoved(from: envelope.remoteAddress.endpoint, to: redirect.data))
+        }
+        if envelope.data.withUnsafeReadableBytes(TakeoverNotice.looksLike),
+            let notice = try? TakeoverNotice(bytes: Array(buffer: envelope.data))
+        {
+            return run(.takeover(from: envelope.remoteAddress.endpoint, notice))
         }
         handlers?.datagram(envelope.data)
     }

@@ -46,9 +46,9 @@ public actor ServiceRuntime: PeerApplication {
 
     public func obey(_ command: PeerCommand, peer: PeerContext) async -> Bool {
         switch command {
-        case .deploy(let service, let kind):
+        case .deploy(let service, let kind, let replicas):
             guard let kind = kinds[kind] else { return false }
-            await deploy(service, kind: kind, peer: peer)
+            await deploy(service, kind: kind, replicas: replicas, peer: peer)
             return true
         case .migrate(let service, let to, let address):
             await migrate(service, to: MigrationMessage.Peer(name: to, overlay: address), peer: peer)
@@ -79,7 +79,10 @@ public actor ServiceRuntime: PeerApplication {
             break
         }
         if let shell = migrations[message.migration] { return shell.receive(message) }
-        guard case .prepare(let id, let service, let identity, _, let source) = message else {
+        if case .follow(let id, let service, let identity, _, _, let primary) = message {
+            return await follow(message, id: id, service: service, identity: identity, primary: primary, peer: peer)
+        }
+        guard case .prepare(let id, let service, let identity, _, _, let source) = message else {
             return peer.logger.debug("a migration frame for no migration here: \(message)")
         }
         let catalogue = ServiceCatalogue(kinds.values.map { $0.identity() })
@@ -130,7 +133,50 @@ public actor ServiceRuntime: PeerApplication {
         jobs.finish()
     }
 
-    private func deploy(_ service: String, kind: ServiceKind, peer: PeerContext) async {
+    /// Becomes a hot standby of `service` for the primary that asked, unless this peer would not
+    /// take the service (then the primary hears why).
+    private func follow(
+        _ message: MigrationMessage, id: UInt64, service: String, identity: ServiceIdentity,
+        primary: MigrationMessage.Peer, peer: PeerContext
+    ) async {
+        if let refusal = refusal(of: service, identity) {
+            outbox(peer).yield((MigrationMessage.refuse(migration: id, reason: refusal).frame, primary.overlay))
+            return
+        }
+        guard let kind = kinds[identity.kind] else { return }
+        do {
+            let shell = try await kind.standby(message, peer, migrationHost(peer), draw(peer))
+            migrations[id] = shell
+            shell.receive(message)
+        } catch {
+            peer.logger.error("cannot bind a shell to stand by for \(service): \(error)")
+            outbox(peer).yield(
+                (MigrationMessage.refuse(migration: id, reason: "cannot bind: \(error)").frame, primary.overlay))
+        }
+    }
+
+    /// Finds a neighbour that would be a hot standby of the shell's service (the nearest that
+    /// says yes to a host query), on a new replication stream whose frames go to the shell.
+    private func recruit(_ shell: any HostedService, peer: PeerContext) async -> (
+        stream: UInt64, peer: MigrationMessage.Peer?
+    ) {
+        let stream = max(1, draw(peer))
+        guard !leaving, let identity = kinds[shell.kind]?.identity() else { return (stream, nil) }
+        let candidates = Array(
+            await peer.neighbours().filter { $0 != peer.overlayAddress }.prefix(Self.hostQueryFanOut))
+        let answers = await ask(
+            candidates, about: shell.service, identity, peer: peer, until: ContinuousClock.now + Self.hostQueryTimeout)
+        let chosen = candidates.lazy.compactMap { answers[$0].flatMap { $0.refusal == nil ? $0.host : nil } }.first
+        if let chosen {
+            migrations[stream] = shell
+            peer.logger.info("\(shell.service): asking \(chosen.name) to stand by")
+        } else {
+            peer.logger.info("\(shell.service): no standby among \(candidates.count) neighbours")
+        }
+        return (stream, chosen)
+    }
+
+    private func deploy(_ service: String, kind: ServiceKind, replicas: Int, peer: PeerContext) async {
         guard services[service] == nil else {
             return peer.emit(.serviceFailed(service: service, reason: "already deployed on this peer"))
         }
@@ -147,6 +193,7 @@ public actor ServiceRuntime: PeerApplication {
         }
         serving(shell, peer: peer)
         peer.emit(.deployed(service: service, kind: kind.name, control: shell.controlAddress, data: shell.dataAddress))
+        if replicas > 0 { try? await shell.keepStandbys(replicas, host: migrationHost(peer)) }
     }
 
     private func migrate(_ service: String, to target: MigrationMessage.Peer, peer: PeerContext) async {
@@ -294,7 +341,8 @@ public actor ServiceRuntime: PeerApplication {
             serving: { [jobs] shell in jobs.spawn { await self.serving(shell, peer: peer) } },
             ended: { [jobs] shell in jobs.spawn { await self.ended(shell) } },
             over: { [jobs] id in jobs.spawn { await self.over(id) } },
-            spawn: { [jobs] work in jobs.spawn(work) })
+            spawn: { [jobs] work in jobs.spawn(work) },
+            recruit: { shell in await self.recruit(shell, peer: peer) })
     }
 
     private func outbox(_ peer: PeerContext) -> AsyncStream<(frame: [UInt8], to: String)>.Continuation {

@@ -29,6 +29,9 @@ public struct ShellContext: Sendable {
     /// Runs work that outlives the loop's turn that starts it (the registry's answers), as a
     /// child task of the peer application's own run.
     public var spawn: @Sendable (_ work: @escaping @Sendable () async -> Void) -> Void
+    /// Finds a peer that would be a hot standby of the shell's service, and the replication
+    /// stream its frames will come on (the runtime routes them to the shell from now on).
+    public var recruit: @Sendable (any HostedService) async -> (stream: UInt64, peer: MigrationMessage.Peer?)
 
     public init(
         me: MigrationMessage.Peer, send: @escaping @Sendable ([UInt8], String) -> Void,
@@ -38,8 +41,10 @@ public struct ShellContext: Sendable {
         emit: @escaping @Sendable (Event) -> Void, lease: Duration,
         serving: @escaping @Sendable (any HostedService) -> Void,
         ended: @escaping @Sendable (any HostedService) -> Void, over: @escaping @Sendable (UInt64) -> Void,
-        spawn: @escaping @Sendable (@escaping @Sendable () async -> Void) -> Void
+        spawn: @escaping @Sendable (@escaping @Sendable () async -> Void) -> Void,
+        recruit: @escaping @Sendable (any HostedService) async -> (stream: UInt64, peer: MigrationMessage.Peer?)
     ) {
+        self.recruit = recruit
         self.me = me
         self.send = send
         self.resolve = resolve
@@ -106,7 +111,9 @@ extension ServiceShell {
         report: @escaping @Sendable (String, Service) -> Event? = { _, _ in nil },
         onEvent: @escaping @Sendable (Service.Event) -> Void
     ) async throws -> ServiceShell {
-        guard case .prepare(_, let service, _, _, _) = prepare else { preconditionFailure("not a prepare: \(prepare)") }
+        guard case .prepare(_, let service, _, _, _, _) = prepare else {
+            preconditionFailure("not a prepare: \(prepare)")
+        }
         return try await bind(
             service: service, address: address, group: group, seed: seed, host: host,
             logger: logger, report: report, onEvent: onEvent
@@ -115,6 +122,35 @@ extension ServiceShell {
                 replicaOf: service, me: host.me, lease: host.lease, catalogue: catalogue, contact: contact, data: data,
                 hosting: hosting)
         }
+    }
+
+    /// Starts a shell that will be a hot standby of a service for the primary whose `follow`
+    /// this is: sockets bound, nothing served unless it takes the service over. Hand the follow
+    /// to the shell with `receive` once the shell can be found by the frames that follow it.
+    public static func standby(
+        of follow: MigrationMessage, address: String, group: any EventLoopGroup, seed: UInt64, host: ShellContext,
+        logger: Logger, report: @escaping @Sendable (String, Service) -> Event? = { _, _ in nil },
+        onEvent: @escaping @Sendable (Service.Event) -> Void
+    ) async throws -> ServiceShell {
+        guard case .follow(let stream, let service, _, let epoch, let standbys, let primary) = follow else {
+            preconditionFailure("not a follow: \(follow)")
+        }
+        return try await bind(
+            service: service, address: address, group: group, seed: seed, host: host, logger: logger, report: report,
+            onEvent: onEvent
+        ) { contact, data in
+            Hosting(
+                standbyOf: service, stream: stream, primary: primary, epoch: epoch, standbys: standbys, me: host.me,
+                contact: contact, data: data)
+        }
+    }
+
+    /// Runs the service with `count` hot standbys from now on.
+    public func keepStandbys(_ count: Int, host: ShellContext) async throws {
+        try await loop.submit {
+            self.host = host
+            self.perform(self.hosting.handle(.keepStandbys(count: UInt8(clamping: count), me: host.me)))
+        }.get()
     }
 
     /// Moves the service to `target`; the phases are reported as events on both hosts.
@@ -203,6 +239,8 @@ extension ServiceShell {
             case .cancelTimer(let timer):
                 timers.removeValue(forKey: timer)?.cancel()
             case .deliver(let answers):
+                // Never from a primary that may have been replaced (the client asks again).
+                guard hosting.role != .primary || maySend() else { continue }
                 for answer in answers { send(answer.message, to: answer.connection) }
             case .journal(let on):
                 instance.journaling = on
@@ -273,6 +311,61 @@ extension ServiceShell {
                 // No more late traffic: what waits for it goes now.
                 forwardInOrder(ordering.finish(), context: nil)
                 host?.over(migration)
+            case .recruit:
+                guard let host else { continue }
+                host.spawn {
+                    let (stream, peer) = await host.recruit(self)
+                    self.loop.execute {
+                        self.perform(
+                            self.hosting.handle(.recruited(stream: stream, peer: peer, identity: Self.identity)))
+                    }
+                }
+            case .takeSnapshot(let stream):
+                let snapshot = instance.snapshot
+                let compressed = SnapshotCompression.compress(snapshot)
+                perform(
+                    hosting.handle(
+                        .snapshotTaken(
+                            stream: stream, sequence: instance.sequence, size: UInt32(snapshot.count),
+                            state: compressed,
+                            now: Self.now())))
+            case .heartbeats(let on):
+                heartbeating?.cancel()
+                heartbeating = nil
+                guard on else { continue }
+                let interval = TimeAmount(hosting.standbySettings.heartbeatInterval)
+                heartbeating = loop.scheduleRepeatedTask(initialDelay: .zero, delay: interval) { [self] _ in
+                    perform(hosting.handle(.heartbeatTick(now: Self.now())))
+                }
+            case .claim(let epoch):
+                guard let host else { continue }
+                let record = ServiceRecord(name: service, hosts: [controlAddress], epoch: epoch, lease: host.lease)
+                host.spawn {
+                    let stored = await host.register(record)
+                    self.loop.execute {
+                        self.perform(self.hosting.handle(.claimed(epoch: epoch, stored: stored, now: Self.now())))
+                    }
+                }
+            case .standbysChanged(let addresses, let names, let epoch, let wanted):
+                for connection in connections.keys.sorted() { send(.standbys(addresses), to: connection) }
+                host?.emit(
+                    .standbys(service: service, epoch: Int(clamping: epoch), wanted: Int(wanted), peers: names))
+            case .notifyClients(let notice):
+                let buffer = ByteBuffer(bytes: notice.bytes)
+                for client in instance.clientDataAddresses {
+                    guard let address = socketAddress(client) else { continue }
+                    datagrams?.write(AddressedEnvelope(remoteAddress: address, data: buffer), promise: nil)
+                }
+                datagrams?.flush()
+            case .lostClaim(let epoch):
+                host?.emit(
+                    .serviceFailed(service: service, reason: "superseded: another host holds epoch \(epoch)"))
+            case .tookOver(let primary, let epoch, let silence, let claim):
+                logger.info("\(service): took over from \(primary) under epoch \(epoch)")
+                host?.emit(
+                    .failover(
+                        service: service, from: primary, to: host?.me.name ?? "?", epoch: Int(clamping: epoch),
+                        silenceMs: silence.inMilliseconds, claimMs: claim.inMilliseconds))
             }
         }
     }

@@ -34,6 +34,8 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
     var random: SeededGenerator
     /// The primary's clock, while this host serves a service that ticks.
     var ticking: RepeatedTask?
+    /// The standbys' heartbeats, while the core wants them.
+    var heartbeating: RepeatedTask?
     /// After a takeover, each sender's late and direct datagrams merged back into sequence
     /// order, with the timer that lets go what waited too long.
     var ordering = LateTrafficOrdering<ByteBuffer>()
@@ -166,6 +168,8 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
         loop.assertInEventLoop()
         perform(hosting.handle(.close))
         stopTicking()
+        heartbeating?.cancel()
+        heartbeating = nil
         orderingTimer?.cancel()
         orderingTimer = nil
         let all = Array(connections.values) + [listener, datagrams].compactMap { $0 }
@@ -179,7 +183,7 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
 
     func connected(_ channel: any Channel) -> ServiceConnection? {
         loop.assertInEventLoop()
-        guard hosting.role != .closed, hosting.role != .replica else { return nil }
+        guard hosting.role != .closed, hosting.role != .replica, hosting.role != .standby else { return nil }
         lastConnection += 1
         connections[lastConnection] = channel
         return lastConnection
@@ -202,10 +206,11 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
         }
         switch hosting.role {
         case .primary:
+            guard maySend() else { return }
             carryOut(instance.handle(.message(from: connection, message)), packet: nil, context: nil)
         case .frozen, .moved:
             migratedControl(message, from: connection)
-        case .replica, .closed:
+        case .replica, .standby, .closed:
             break
         }
     }
@@ -218,8 +223,14 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
         {
             return perform(hosting.handle(.message(late)))
         }
+        if envelope.data.withUnsafeReadableBytes(StandbyHeartbeat.looksLike),
+            let heartbeat = try? StandbyHeartbeat(bytes: Array(buffer: envelope.data))
+        {
+            return perform(hosting.handle(.heartbeat(heartbeat, from: sender, now: Self.now())))
+        }
         switch hosting.role {
         case .primary:
+            guard maySend() else { return }
             if hosting.receivesLateTraffic,
                 let sequence = envelope.data.withUnsafeReadableBytes({ Service.sequenceNumber(ofDatagram: $0) })
             {
@@ -229,7 +240,7 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
             deliver(envelope.data, from: sender, context: context)
         case .frozen, .moved:
             migratedDatagram(Array(buffer: envelope.data), from: sender, at: envelope.remoteAddress)
-        case .replica, .closed:
+        case .replica, .standby, .closed:
             break
         }
     }
@@ -260,6 +271,7 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
         guard let interval = Service.tickInterval, ticking == nil, hosting.role == .primary else { return }
         ticking = loop.scheduleRepeatedTask(initialDelay: .zero, delay: TimeAmount(interval)) { [self] _ in
             guard hosting.role == .primary else { return stopTicking() }
+            guard maySend() else { return }
             carryOut(instance.handle(.tick), packet: nil, context: nil)
         }
     }
@@ -267,6 +279,17 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
     func stopTicking() {
         ticking?.cancel()
         ticking = nil
+    }
+
+    /// Whether the primary may take its clients' traffic now (and answer it): not while it
+    /// claims a higher epoch, nor once a standby's lease ran out (that standby may serve
+    /// already). Without standbys it always may.
+    func maySend() -> Bool {
+        guard !hosting.standbys.isEmpty || hosting.claiming != nil else { return true }
+        let now = Self.now()
+        if hosting.maySend(now: now) { return true }
+        perform(hosting.handle(.leaseCheck(now: now)))
+        return false
     }
 
     /// Carries out the instance's outputs; `packet` is the datagram they are about (with the
@@ -278,6 +301,13 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
                 perform(
                     hosting.answer(
                         HeldAnswer(connection: connection, message: message), through: instance.sequence))
+                // A client that opens or resumes its session learns who would take over.
+                if case .ready = message, !hosting.standbys.isEmpty {
+                    let standbys = SessionMessage.standbys(hosting.readyStandbys.map(\.address))
+                    perform(
+                        hosting.answer(
+                            HeldAnswer(connection: connection, message: standbys), through: instance.sequence))
+                }
             case .forward(let targets):
                 guard let packet else { continue }
                 for target in targets {

@@ -59,6 +59,7 @@ public struct RelayInstance: MobileService {
     public var sequence: UInt64 { state.sequence }
 
     public func session(on connection: ConnectionID) -> UInt64? { channels.session(on: connection) }
+    public var clientDataAddresses: [String] { state.participants.map(\.dataAddress) }
 
     /// Every connection that carries a session.
     public var connections: [ConnectionID] { channels.connections }

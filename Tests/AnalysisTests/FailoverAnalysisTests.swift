@@ -61,4 +61,40 @@ import Testing
         #expect(failovers[0].maxGapMs == first.gapMs)
         #expect(first.lost == 260 && failovers[0].lost == 519)
     }
+
+    @Test func aStandbysTakeoverIsTimedFromItsOwnEventAndItsStandbysFromThePrimarys() {
+        let events = [
+            At.at(2.0, "peer-5", .standbys(service: "voice", epoch: 1, wanted: 1, peers: ["peer-6"])),
+            At.at(
+                12.17, "peer-6",
+                .failover(
+                    service: "voice", from: "peer-5", to: "peer-6", epoch: 2, silenceMs: 170, claimMs: 5)),
+            // The old host's word after its wake-up and another service's standbys count for nothing.
+            At.at(12.18, "peer-5", .standbys(service: "voice", epoch: 1, wanted: 0, peers: [])),
+            At.at(12.19, "peer-6", .standbys(service: "other", epoch: 2, wanted: 1, peers: ["peer-1"])),
+            At.at(12.2, "peer-6", .standbys(service: "voice", epoch: 2, wanted: 1, peers: ["peer-2"])),
+        ]
+        let failovers = FailoverAnalysis.failovers(from: events)
+        #expect(failovers.count == 1)
+        let failover = failovers[0]
+        let t = Double(At.t0) / 1e6
+        #expect(failover.migration == "" && failover.from == "peer-5" && failover.to == "peer-6" && failover.epoch == 2)
+        #expect(abs(failover.lastHeardAt - (t + 12.0)) < 1e-6 && abs(failover.takenOverAt - (t + 12.17)) < 1e-6)
+        #expect(abs((failover.detectedAt ?? 0) - (t + 12.165)) < 1e-6)
+        #expect(failover.silenceMs == 170 && failover.replicasRestoredMs == 30)
+        // The count over time: each primary's changes, in order.
+        let counts = ReplicaCount.timeline(from: events).filter { $0.service == "voice" }
+        #expect(counts.map(\.primary) == ["peer-5", "peer-5", "peer-6"])
+        #expect(counts.map(\.count) == [1, 0, 1] && counts.map(\.epoch) == [1, 1, 2])
+    }
+
+    @Test func aStandbyThatNeverGetsItsOwnStandbysLeavesTheRestoreOpen() {
+        let events = [
+            At.at(
+                5, "peer-2",
+                .failover(service: "arena", from: "peer-1", to: "peer-2", epoch: 3, silenceMs: 160, claimMs: 4)),
+            At.at(6, "peer-2", .standbys(service: "arena", epoch: 3, wanted: 2, peers: ["peer-3"])),
+        ]
+        #expect(FailoverAnalysis.failovers(from: events).first?.replicasRestoredMs == nil)
+    }
 }

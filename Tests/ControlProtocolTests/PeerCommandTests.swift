@@ -7,6 +7,7 @@ import Testing
         PeerCommand.ping(id: 42), .leave, .shutdown, .join(bootstrap: "127.100.0.1:7000"), .join(bootstrap: nil),
         .lookup(key: String(repeating: "a1", count: 20)), .register(service: "voice", epoch: 3, leaseSeconds: 30),
         .resolve(service: "voice"), .deploy(service: "voice", kind: "voice-relay"),
+        .deploy(service: "voice", kind: "voice-relay", replicas: 2),
         .client(
             service: "voice", kind: "voice-relay", folder: "/tmp/run/audio",
             parameters: ["speak": .string("Testbed/audio/reference.wav"), "from": .number(8), "for": .number(8)]),
@@ -47,6 +48,14 @@ import Testing
         ),
         ("{\"command\":\"resolve\"}", .badField(command: "resolve", field: "service")),
         ("{\"command\":\"deploy\",\"service\":\"v\"}", .badField(command: "deploy", field: "kind")),
+        (
+            "{\"command\":\"deploy\",\"service\":\"v\",\"kind\":\"k\",\"replicas\":9}",
+            .badField(command: "deploy", field: "replicas")
+        ),
+        (
+            "{\"command\":\"deploy\",\"service\":\"v\",\"kind\":\"k\",\"replicas\":1.5}",
+            .badField(command: "deploy", field: "replicas")
+        ),
         (
             "{\"command\":\"migrate\",\"service\":\"v\",\"to\":\"peer-2\"}",
             .badField(command: "migrate", field: "address")

@@ -17,7 +17,8 @@ struct WireTests {
         .neighbours(request: 5, predecessor: nil, successors: [a, b, named]),
         .neighbours(request: 6, predecessor: b, successors: []), .closerSuccessor(b), .unreachable(named),
         .ping(request: 7),
-        .pong(request: 7), .store(request: 8, entry: entry), .stored(request: 8), .replicate(entries: [entry, entry]),
+        .pong(request: 7), .store(request: 8, entry: entry), .stored(request: 8, accepted: true),
+        .stored(request: 9, accepted: false), .replicate(entries: [entry, entry]),
         .fetch(request: 9, key: .hashing("k")), .fetched(request: 9, entry: nil), .fetched(request: 10, entry: entry),
         .leaving(predecessor: a, successors: [b], entries: [entry]),
     ]

@@ -9,8 +9,11 @@ struct MigrationMessageTests {
     static let identity = ServiceIdentity(kind: "voice-relay", version: 1, digest: Array(repeating: 0xAB, count: 32))
     static let messages: [MigrationMessage] = [
         .prepare(
-            migration: 9, service: "voice", identity: identity, epoch: 4,
+            migration: 9, service: "voice", identity: identity, epoch: 4, standbys: 2,
             source: MigrationMessage.Peer(name: "peer-1", overlay: "127.0.0.2:4000")),
+        .follow(
+            migration: 10, service: "voice", identity: identity, epoch: 5, standbys: 1,
+            primary: MigrationMessage.Peer(name: "peer-2", overlay: "127.0.0.3:4000")),
         .accept(migration: 9, contact: "127.0.0.3:5000", data: "127.0.0.3:5001"),
         .refuse(migration: 9, reason: "this host runs no voice-relay"),
         .snapshot(migration: 9, sequence: 1200, size: 412, state: [1, 2, 3, 4]),
@@ -80,7 +83,8 @@ struct MigrationMessageTests {
         let host = MigrationMessage.Peer(name: "peer-1", overlay: "127.0.0.2:4000")
         var target = MigrationTargetStateMachine(catalogue: ServiceCatalogue([]), contact: "127.0.0.3:5000")
         let outputs = target.handle(
-            .message(.prepare(migration: 1, service: "voice", identity: Self.identity, epoch: 2, source: host)))
+            .message(
+                .prepare(migration: 1, service: "voice", identity: Self.identity, epoch: 2, standbys: 0, source: host)))
         guard case .send(.refuse(1, let reason))? = outputs.first else {
             Issue.record("no refusal: \(outputs)")
             return

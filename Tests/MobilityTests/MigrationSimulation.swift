@@ -278,6 +278,9 @@ struct MigrationWorld {
                 log.append("\(now) \(side) \(phase)")
             case .serving, .ended, .transfer, .over:
                 break
+            case .recruit, .takeSnapshot, .heartbeats, .claim, .standbysChanged, .notifyClients, .tookOver, .lostClaim:
+                // No standbys in this world (the standby simulation has them).
+                break
             }
         }
     }

@@ -317,7 +317,10 @@ struct SessionSimulationTests {
         SessionMessage.open(client: "peer-2"), .resume(session: 3, token: .max), .request(sequence: 9, body: [1, 2]),
         .ready(session: 3, token: 4, appliedThrough: 5, data: "10.0.0.2:40000"), .unknownSession, .applied(sequence: 7),
         .redirect(control: "10.0.0.2:7000", data: "10.0.0.2:7001"), .push(body: []), .ping(nonce: 1),
-        .pong(nonce: .max),
+        .pong(nonce: .max), .standbys([]),
+        .standbys([
+            StandbyAddress(control: "10.0.0.3:7000", data: "10.0.0.3:7001"), StandbyAddress(control: "a", data: "b"),
+        ]),
     ])
     func sessionMessagesDecodeBackAndRefuseEveryProperPrefix(message: SessionMessage) throws {
         #expect(try SessionMessage(frame: message.frame) == message)

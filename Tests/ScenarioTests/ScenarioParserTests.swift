@@ -293,6 +293,35 @@ import Testing
         #expect(faults[0].summary == "crash the host of voice at its next sync")
     }
 
+    @Test func aDeployTakesItsReplicasAndRefusesAnyOtherCount() throws {
+        func yaml(_ replicas: String) -> String {
+            """
+            name: r
+            peers: 2
+            timeline:
+              - at: 0s
+                spawn: all
+              - at: 1s
+                deploy: {peer: peer-1, service: voice, kind: voice-relay, replicas: \(replicas)}
+            """
+        }
+        let scenario = try Scenario.parse(yaml("2"), file: "r.yaml")
+        let deploy = StepAction.deploy(peer: PeerName(index: 1), service: "voice", kind: "voice-relay", replicas: 2)
+        #expect(scenario.steps[1].action == deploy)
+        #expect(
+            try scenario.plan().actions.map(\.kind).contains(
+                .deploy(PeerName(index: 1), service: "voice", kind: "voice-relay", replicas: 2)))
+        for bad in ["9", "-1", "one", "1.5"] {
+            do {
+                _ = try Scenario.parse(yaml(bad), file: "r.yaml")
+                Issue.record("replicas: \(bad) parsed")
+            } catch {
+                let problem = error.items.first.map { "\($0.position.line):\($0.position.column): \($0.message)" }
+                #expect(problem == "7:73: replicas is a whole number from 0 to 8", "\(bad)")
+            }
+        }
+    }
+
     @Test func aFaultAimedAtAHostNamesWhatIsWrongWithIt() {
         func problems(_ step: String) -> [String] {
             let yaml = """

@@ -77,7 +77,8 @@ import VoiceRelay
                 ended: { shell in self.state.withLock { if $0.shells[name] === shell { $0.shells[name] = nil } } },
                 over: { _ in },
                 // The test's stand-in for a peer application's run: each piece of work on its own.
-                spawn: { work in Task { await work() } })
+                spawn: { work in Task { await work() } },
+                recruit: { _ in (1, nil) })
         }
 
         /// Starts a relay on host `name`, registered under epoch 1.

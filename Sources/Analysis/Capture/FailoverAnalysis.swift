@@ -1,9 +1,12 @@
 import ControlProtocol
 
 /// A service whose host fell silent (crashed, hung or cut off) and that another host took over
-/// without that host's commit (`failovers[]` in report.json): when the old host was last heard
-/// of, when the new one took over, and what each receiver went without in between.
+/// without that host's commit (`failovers[]` in report.json): a hot standby's takeover, or a
+/// migration's target that took over from a silent source. When the old host was last heard
+/// of, when the new one decided and took over, under which epoch, how soon the service had its
+/// standbys back, and what each receiver went without in between.
 public struct FailoverFigures: Sendable, Equatable, Codable {
+    /// The migration whose target took over; empty for a standby's takeover.
     public var migration: String
     public var service: String
     /// The host that fell silent, and the one that took over.
@@ -15,6 +18,13 @@ public struct FailoverFigures: Sendable, Equatable, Codable {
     public var takenOverAt: Double
     /// From the old host's last word to the takeover.
     public var silenceMs: Double
+    /// Unix seconds of the standby's decision to claim the service (nil for a migration's
+    /// target), and the epoch it took it under.
+    public var detectedAt: Double?
+    public var epoch: Int?
+    /// From the takeover until the new host had as many standbys as the service runs with
+    /// (nil: it never had, or the service runs without).
+    public var replicasRestoredMs: Double?
     /// Each receiver whose stream was running when the old host fell silent (absent without a
     /// capture).
     public var receivers: [Receiver]?
@@ -42,12 +52,27 @@ public enum FailoverAnalysis {
     /// host's last word, or later; the silence is looked for up to this long after the takeover.
     public static let margin = 0.5
 
-    /// The failovers of a run, from its `migration-phase` events, in order.
+    /// The failovers of a run, from its `failover` and `migration-phase` events, in order.
     public static func failovers(from events: [EventLine]) -> [FailoverFigures] {
         let sorted = events.sorted { $0.t < $1.t }
         var lastWord: [String: (peer: String, t: Double)] = [:]
         var failovers: [FailoverFigures] = []
-        for line in sorted {
+        for (index, line) in sorted.enumerated() {
+            if case .failover(let service, let from, let to, let epoch, let silence, let claim) = line.event {
+                let t = line.t.seconds
+                let restored = sorted[index...].first { later in
+                    guard later.peer == to, case .standbys(service, _, let wanted, let peers) = later.event else {
+                        return false
+                    }
+                    return wanted > 0 && peers.count >= wanted
+                }
+                failovers.append(
+                    FailoverFigures(
+                        migration: "", service: service, from: from, to: to, lastHeardAt: t - silence / 1000,
+                        takenOverAt: t, silenceMs: silence, detectedAt: t - claim / 1000, epoch: epoch,
+                        replicasRestoredMs: restored.map { (($0.t.seconds - t) * 1e6).rounded() / 1000 }))
+                continue
+            }
             guard case .migrationPhase(let id, let service, let from, let to, let phase) = line.event else { continue }
             if line.peer == from { lastWord[id] = (from, line.t.seconds) }
             guard phase == MigrationPhase.failover.rawValue, line.peer == to,

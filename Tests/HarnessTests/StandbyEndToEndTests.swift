@@ -1,0 +1,79 @@
+import Analysis
+import ControlProtocol
+import Foundation
+import SeamlessTestKit
+import Testing
+
+@testable import Harness
+
+/// Hot standbys with real peers: a relay deployed with `replicas: 1` gets a standby that holds
+/// its state; when its host crashes the standby takes it over under the next epoch, its
+/// listeners hear the rest of the turn, and it recruits a standby of its own; a host that hangs
+/// and wakes after the takeover stops without a word to a client.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct StandbyEndToEndTests {
+    /// A relay on peer-4 with one standby, three listeners (one speaks for 6 s from 2 s), and
+    /// `fault` at 5 s.
+    static func relay(_ name: String, fault: String) -> String {
+        """
+        \(HostFaultEndToEndTests.head(name, seed: 5, peers: 5))
+          - at: 1s
+            deploy: {peer: peer-4, service: voice, kind: voice-relay, replicas: 1}
+          - at: 1.5s
+            clients: {service: voice, peers: [peer-1, peer-2, peer-3]}
+          - at: 2s
+            clients: {service: voice, peers: [peer-1], speak: Testbed/audio/reference.wav, from: 0s, for: 6s}
+        \(fault)
+          - at: 10s
+            stop:
+        """
+    }
+
+    /// What every standby run shows: one failover from peer-4 under epoch 2, after the standby
+    /// the host chose held the state, and a standby of the new host's own soon after.
+    static func checkFailover(_ report: RunReport, _ events: [EventLine]) throws -> FailoverFigures {
+        let failover = try #require(report.failovers.first, "no failover: \(report.text())")
+        #expect(report.failovers.count == 1)
+        #expect(failover.from == "peer-4" && failover.to != "peer-4" && failover.epoch == 2, "\(failover)")
+        let first = try #require(report.replicas.first, "no standbys: \(report.text())")
+        #expect(first.primary == "peer-4" && first.standbys == [failover.to] && first.at < failover.takenOverAt)
+        #expect(failover.replicasRestoredMs != nil, "\(report.replicas)")
+        #expect(
+            report.replicas.contains { $0.primary == failover.to && $0.count == 1 && $0.epoch == 2 },
+            "\(report.replicas)")
+        // The relay the standby runs forwarded the rest of the turn.
+        let voice = try #require(report.voice)
+        #expect(voice.relays.contains { $0.peer == failover.to && $0.forwarded > 0 }, "\(voice.relays)")
+        if getuid() == 0 {
+            let receivers = failover.receivers ?? []
+            #expect(!receivers.isEmpty && receivers.allSatisfy { $0.firstPacketAt != nil }, "\(receivers)")
+            #expect(report.streams.allSatisfy { $0.duplicates == 0 && $0.reordered == 0 }, "\(report.streams)")
+        }
+        return failover
+    }
+
+    @Test func aCrashedRelaysStandbyTakesItOverAndTheListenersHearTheRest() async throws {
+        let (report, events) = try await HostFaultEndToEndTests.run(
+            Self.relay("standby-crash", fault: "  - at: 5s\n    crash: {host-of: voice}"))
+        #expect(report.peers.crashed == 1 && report.peers.failed == 0 && report.peers.killed == 0, "\(report.text())")
+        let failover = try Self.checkFailover(report, events)
+        // The standby learned of the crash from the heartbeats' silence, not a closed socket.
+        #expect(failover.silenceMs >= 150, "\(failover)")
+    }
+
+    @Test func aHostThatHangsIsReplacedAndStopsWhenItWakes() async throws {
+        let (report, events) = try await HostFaultEndToEndTests.run(
+            Self.relay("standby-hang", fault: "  - at: 5s\n    pause: peer-4\n  - at: 7s\n    resume: peer-4"))
+        #expect(report.peers.failed == 0 && report.peers.killed == 0, "\(report.text())")
+        let failover = try Self.checkFailover(report, events)
+        // Woken, the old host finds the next epoch held and stops serving.
+        let stopped = try #require(
+            events.first { line in
+                if case .serviceFailed("voice", let reason) = line.event {
+                    line.peer == "peer-4" && reason.contains("superseded")
+                } else {
+                    false
+                }
+            }, "the old host never stopped")
+        #expect(stopped.t.seconds > failover.takenOverAt)
+    }
+}

@@ -1,0 +1,95 @@
+import Testing
+
+@testable import Mobility
+
+/// Hot standbys on a simulated network (see `StandbyWorld`): with one or two standbys and a
+/// crash, a hang or a cut-off of the primary or of a standby right after any of the first
+/// frames, and at points spread over the whole run, in seeded runs: the client never hears from
+/// a host of an older epoch after one of a newer epoch spoke, nothing acknowledged is lost, the
+/// service is served at the end whenever a standby held its state, and it has its standbys back.
+@Suite struct StandbySimulationTests {
+    static let faults: [(String, @Sendable (StandbyWorld.Target, Int) -> StandbyWorld.Fault)] = [
+        ("crash", { .crash($0, afterFrames: $1) }), ("pause", { .pause($0, afterFrames: $1) }),
+        ("cut", { .cut($0, afterFrames: $1) }),
+    ]
+
+    @Test(arguments: [1, 2] as [UInt8])
+    func withoutFaultsOnePrimaryKeepsItsStandbysCurrent(standbys: UInt8) {
+        for seed in 1...10 as ClosedRange<UInt64> {
+            var world = StandbyWorld(seed: seed, fault: .none, standbys: standbys)
+            world.run()
+            #expect(world.primaries == [0], "seed \(seed)")
+            let primary = world.hosting[0]!
+            #expect(primary.readyStandbys.count == Int(standbys), "seed \(seed)")
+            #expect(primary.epoch == 1, "no false alarm: seed \(seed)\n\(world.log.suffix(20).joined(separator: "\n"))")
+            // Every change the client was told of is in every standby too (or on its way: one
+            // at most, the one confirmed last).
+            for standby in primary.standbys.values {
+                let host = StandbyWorld.host(atOverlay: standby.peer.overlay)!
+                let state = world.states[host] ?? []
+                #expect(world.acknowledged.allSatisfy { state.contains($0.value) }, "seed \(seed)")
+            }
+            #expect(world.acknowledged.count > 150, "seed \(seed): \(world.acknowledged.count) confirmed")
+        }
+    }
+
+    @Test(arguments: [StandbyWorld.Target.primary, .standby], [1, 2] as [UInt8])
+    func anyFaultAtAnyPointLeavesOnePrimaryAndLosesNothingAcknowledged(
+        target: StandbyWorld.Target, standbys: UInt8
+    ) {
+        var faultless = StandbyWorld(seed: 1, fault: .none, standbys: standbys)
+        faultless.run()
+        // Every frame of the first standby's recruitment and of its first operations, then
+        // points across the run.
+        let points = Array(1...16) + stride(from: 30, to: faultless.delivered, by: faultless.delivered / 6)
+        for seed in 1...2 as ClosedRange<UInt64> {
+            for (name, fault) in Self.faults {
+                for point in points {
+                    var world = StandbyWorld(seed: seed, fault: fault(target, point), standbys: standbys)
+                    world.run()
+                    let context = "seed \(seed), \(name) of the \(target) after \(point) frames"
+                    Self.check(world, context: context)
+                }
+            }
+        }
+    }
+
+    static func check(_ world: StandbyWorld, context: String) {
+        let trace = world.log.suffix(40).joined(separator: "\n")
+        // Never two primaries the client hears from: once an epoch spoke, no older one does,
+        // and each epoch is one host's.
+        var newest: (epoch: UInt64, host: Int)?
+        for ack in world.acknowledged.sorted(by: { $0.at < $1.at }) {
+            if let newest, ack.epoch < newest.epoch || (ack.epoch == newest.epoch && ack.host != newest.host) {
+                Issue.record(
+                    "\(context): h\(ack.host) confirmed under epoch \(ack.epoch) after h\(newest.host) under \(newest.epoch)\n\(trace)"
+                )
+                return
+            }
+            newest = (ack.epoch, ack.host)
+        }
+        let primaries = world.primaries
+        #expect(primaries.count <= 1, "\(context): primaries \(primaries)\n\(trace)")
+        // A fault that struck while a standby held the state (or that struck a standby) leaves
+        // the service served.
+        if world.faultAt == nil || world.standbyHeldState || world.fault.struckAStandby {
+            #expect(primaries.count == 1, "\(context): nobody serves\n\(trace)")
+        }
+        guard let primary = primaries.first else { return }
+        let state = world.states[primary] ?? []
+        let lost = world.acknowledged.filter { !state.contains($0.value) }.map(\.value)
+        #expect(lost.isEmpty, "\(context): confirmed and lost \(lost)\n\(trace)")
+        #expect(
+            world.hosting[primary]!.readyStandbys.count == Int(world.wanted),
+            "\(context): standbys not restored\n\(trace)")
+    }
+}
+
+extension StandbyWorld.Fault {
+    var struckAStandby: Bool {
+        switch self {
+        case .crash(.standby, _), .pause(.standby, _), .cut(.standby, _): true
+        default: false
+        }
+    }
+}

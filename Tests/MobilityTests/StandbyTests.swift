@@ -1,0 +1,77 @@
+import OverlayCore
+import Testing
+
+@testable import Mobility
+
+/// Hot standbys' own datagrams read back, and bad ones are refused with their offset; a client
+/// follows a takeover notice only from a standby its service named, and tries those standbys
+/// before the registry when its host falls silent.
+@Suite struct StandbyTests {
+    @Test func heartbeatsAndNoticesReadBackAndBadOnesAreRefusedWithTheirOffset() throws {
+        let heartbeat = StandbyHeartbeat(stream: 7, epoch: 3, sentAt: 123_456_789, echo: true)
+        #expect(Array(heartbeat.bytes.prefix(3)) == [0x4D, 0x48, 1] && heartbeat.bytes.count == 28)
+        #expect(try StandbyHeartbeat(bytes: heartbeat.bytes) == heartbeat)
+        #expect(heartbeat.bytes.withUnsafeBytes(StandbyHeartbeat.looksLike))
+        #expect(!heartbeat.bytes.withUnsafeBytes(LateDatagram.looksLike))
+        var badEcho = heartbeat.bytes
+        badEcho[27] = 2
+        #expect(throws: WireError.invalid("echo flag 2", offset: 27)) { try StandbyHeartbeat(bytes: badEcho) }
+        for length in 0..<heartbeat.bytes.count {
+            #expect(throws: WireError.self) { try StandbyHeartbeat(bytes: Array(heartbeat.bytes.prefix(length))) }
+        }
+        #expect(throws: WireError.trailingBytes(offset: 28)) { try StandbyHeartbeat(bytes: heartbeat.bytes + [0]) }
+
+        let notice = TakeoverNotice(epoch: 9, control: "10.0.0.3:7000", data: "10.0.0.3:7001")
+        #expect(try TakeoverNotice(bytes: notice.bytes) == notice)
+        #expect(notice.bytes.withUnsafeBytes(TakeoverNotice.looksLike))
+        #expect(throws: WireError.invalid("takeover notice without an address", offset: 11)) {
+            try TakeoverNotice(bytes: TakeoverNotice(epoch: 1, control: "", data: "x").bytes)
+        }
+        #expect(throws: WireError.invalid("not a takeover notice", offset: 0)) {
+            try TakeoverNotice(bytes: DataRedirect(data: "x").bytes)
+        }
+        // A standbys message names at most 16.
+        var tooMany = SessionMessage.standbys([]).frame
+        tooMany[2] = 17
+        #expect(throws: WireError.invalid("17 standbys", offset: 2)) { try SessionMessage(frame: tooMany) }
+    }
+
+    static let standby = StandbyAddress(control: "standby:1", data: "standby:2")
+
+    @Test func aClientFollowsATakeoverNoticeOnlyFromAStandbyItWasTold() {
+        var client = SessionSimulationTests.readyClient("c", session: 5, token: 9)
+        let notice = TakeoverNotice(epoch: 2, control: Self.standby.control, data: Self.standby.data)
+        // Before the service named its standbys: a stranger's notice.
+        #expect(client.handle(.takeover(from: "standby:2", notice)).isEmpty)
+        #expect(client.handle(.message(1, .standbys([Self.standby]))).isEmpty)
+        #expect(client.standbys == [Self.standby])
+        // From another address than the standby's data socket: ignored.
+        #expect(client.handle(.takeover(from: "thief:2", notice)).isEmpty)
+        // A notice naming another host: ignored.
+        let other = TakeoverNotice(epoch: 2, control: "thief:1", data: "thief:2")
+        #expect(client.handle(.takeover(from: "thief:2", other)).isEmpty)
+        // The standby: data goes there at once, and the session resumes on a channel to it.
+        #expect(
+            client.handle(.takeover(from: "standby:2", notice)) == [
+                .useData("standby:2"), .connect(2, to: "standby:1"),
+            ])
+        _ = client.handle(.connected(2))
+        let moved = client.handle(.message(2, .ready(session: 5, token: 9, appliedThrough: 0, data: "standby:2")))
+        #expect(moved.prefix(2) == [.close(1), .moved(control: "standby:1")])
+        // Its next notices: nothing more.
+        #expect(client.handle(.takeover(from: "standby:2", notice)).isEmpty)
+    }
+
+    @Test func aClientWhoseHostFallsSilentTriesItsStandbysBeforeTheRegistry() {
+        var client = SessionSimulationTests.readyClient("c", session: 5, token: 9)
+        _ = client.handle(.message(1, .standbys([Self.standby])))
+        // The check after its last word, then three silent ones: the channel is given up, and
+        // the standby tried first.
+        var outputs: [ServiceConnectionStateMachine.Output] = []
+        for _ in 0..<4 { outputs = client.handle(.timerFired(.liveness)) }
+        #expect(outputs == [.close(1), .connect(2, to: "standby:1")])
+        // It does not serve (it refuses the channel): the registry next, after a backoff.
+        #expect(client.handle(.closed(2)) == [.setTimer(.backoff, after: .milliseconds(100))])
+        #expect(client.handle(.timerFired(.backoff)) == [.resolve])
+    }
+}
