@@ -205,8 +205,8 @@ let package = Package(
         .testTarget(
             name: "VoiceServiceTests",
             dependencies: [
-                "VoiceService", "ServiceRuntime", "Voice", "VoiceRelay", "Mobility", "Registry", "ControlProtocol",
-                "RTP",
+                "VoiceService", "ServiceRuntime", "Voice", "VoiceRelay", "VoiceWire", "Mobility", "Registry",
+                "ControlProtocol", "RTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),

@@ -69,8 +69,13 @@ public struct VoiceFigures: Sendable, Equatable, Codable {
         speakers = []
         recordings = []
         failures = []
+        // Another kind's failures are its own section's.
+        var otherServices: Set<String> = []
         for line in events {
-            if case .serviceFailed(let service, let reason) = line.event {
+            if case .deployed(let service, let kind, _, _) = line.event, kind != VoiceEvent.kind {
+                otherServices.insert(service)
+            }
+            if case .serviceFailed(let service, let reason) = line.event, !otherServices.contains(service) {
                 failures.append("\(line.peer): \(service): \(reason)")
             }
             switch line.event.as(VoiceEvent.self) {

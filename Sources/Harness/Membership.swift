@@ -14,6 +14,7 @@ actor Membership {
     private var epochs: [String: Int] = [:]
     /// Which peer serves each deployed service now, as its events tell.
     private var hosts: [String: PeerName] = [:]
+    private var standbys: [String: [PeerName]] = [:]
     private var random: SeededGenerator
     /// True from the first `join` step on: peers that become ready later join by themselves.
     private(set) var dhtInUse = false
@@ -54,6 +55,10 @@ actor Membership {
     /// `name` serves `service` now (it deployed it, or took it over).
     func serves(_ service: String, _ name: PeerName) { hosts[service] = name }
     func host(of service: String) -> PeerName? { hosts[service] }
+
+    /// The hot standbys of `service`, as its primary named them last.
+    func standbys(of service: String, are names: [PeerName]) { standbys[service] = names }
+    func standbys(of service: String) -> [PeerName] { standbys[service] ?? [] }
 
     /// The epoch the next registration of `service` carries: 1, then one more each time.
     func nextEpoch(of service: String) -> Int {

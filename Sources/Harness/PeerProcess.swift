@@ -127,6 +127,8 @@ actor PeerProcess {
             await membership.serves(service, name)
         case .failover(let service, _, let to, _, _, _) where to == name.description:
             await membership.serves(service, name)
+        case .standbys(let service, _, _, let peers):
+            await membership.standbys(of: service, are: peers.compactMap(PeerName.init))
         default:
             break
         }

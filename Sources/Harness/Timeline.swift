@@ -182,14 +182,20 @@ actor Timeline {
         await process.send(.migrate(service: service, to: target.description, address: address))
     }
 
-    /// A fault aimed at whoever hosts the service now; a crash at a phase is armed in that peer,
-    /// which crashes itself when its next migration of the service reaches the phase.
+    /// A fault aimed at whoever hosts the service now (or at its first standby); a crash at a
+    /// phase is armed in that peer, which crashes itself when its next migration of the service
+    /// reaches the phase.
     private func hostFault(_ fault: HostFault) async {
-        guard let host = await context.membership.host(of: fault.service),
-            let process = await context.membership.process(host)
+        let membership = context.membership
+        guard
+            let host = fault.replica
+                ? await membership.standbys(of: fault.service).first : await membership.host(of: fault.service),
+            let process = await membership.process(host)
         else {
             return await context.recorder.record(
-                .error(message: "\(fault.summary): no running peer is known to host it"),
+                .error(
+                    message:
+                        "\(fault.summary): no running peer is known to \(fault.replica ? "stand by for" : "host") it"),
                 about: EventLine.runSubject)
         }
         switch (fault.action, fault.atPhase) {

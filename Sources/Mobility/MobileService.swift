@@ -66,7 +66,8 @@ public enum ServiceOutput<Event: Sendable>: Sendable {
     case send(to: ServiceConnection, SessionMessage)
     /// Send the datagram that just arrived, unchanged, to each of these data addresses.
     case forward(to: [String])
-    /// Send a new datagram to each of these data addresses.
+    /// Send a new datagram to each of these data addresses (while standbys follow, once they
+    /// hold the state it was made from).
     case datagram([UInt8], to: [String])
     /// Tell the peer.
     case emit(Event)

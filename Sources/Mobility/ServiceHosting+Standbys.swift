@@ -46,7 +46,7 @@ extension ServiceHosting {
 
     /// Whether every standby that was sent the state holds it through `sequence` (an answer
     /// confirming that change may go).
-    func standbysHold(_ sequence: UInt64) -> Bool {
+    public func standbysHold(_ sequence: UInt64) -> Bool {
         standbys.values.allSatisfy { standby in
             standby.sent == nil || (standby.acknowledged.map { $0 >= sequence } ?? false)
         }

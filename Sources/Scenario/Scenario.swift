@@ -161,6 +161,9 @@ public struct HostFault: Sendable, Equatable {
 
     public var action: Action
     public var service: String
+    /// Aimed at one of the service's hot standbys (`replica-of`: the first its primary named
+    /// last) instead of its host (`host-of`).
+    public var replica: Bool
     /// For a crash or a pause: the host crashes (or hangs) itself when its next migration of the
     /// service reaches this phase (one of `phases`), exactly then, instead of at the step's time.
     public var atPhase: String?
@@ -168,10 +171,11 @@ public struct HostFault: Sendable, Equatable {
     /// The phases a source host goes through, as its `migration-phase` events name them.
     public static let phases = ["prepare", "replicate", "sync", "commit", "redirect", "forward", "release"]
 
-    public init(action: Action, service: String, atPhase: String? = nil) {
+    public init(action: Action, service: String, atPhase: String? = nil, replica: Bool = false) {
         self.action = action
         self.service = service
         self.atPhase = atPhase
+        self.replica = replica
     }
 }
 

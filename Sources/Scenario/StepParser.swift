@@ -40,9 +40,9 @@ extension ScenarioReader {
         let verb = action.key.scalar?.string ?? ""
         let value = action.value
         let parsed: StepAction?
-        // `leave`, `crash` or `pause` of `{host-of: SERVICE}`.
+        // `leave`, `crash` or `pause` of `{host-of: SERVICE}` or `{replica-of: SERVICE}`.
         let aimedAtHost =
-            value.mapping?.contains { $0.key.scalar?.string == "host-of" } == true
+            value.mapping?.contains { ["host-of", "replica-of"].contains($0.key.scalar?.string) } == true
             ? HostFault.Action(rawValue: verb) : nil
         switch verb {
         case "spawn": parsed = selection(value, verb: verb, allowsCount: true).map(StepAction.spawn)
@@ -231,15 +231,21 @@ extension ScenarioReader {
     }
 
     /// `crash: {host-of: voice}`, `crash: {host-of: voice, at-phase: sync}`, the same for
-    /// `pause`, and `leave: {host-of: voice}`.
+    /// `pause`, and `leave: {host-of: voice}`; `replica-of` instead of `host-of` aims at one of
+    /// the service's hot standbys (no `at-phase`: a standby has no migration phases).
     mutating func hostFault(_ node: Node, action: HostFault.Action) -> HostFault? {
         var fault = HostFault(action: action, service: "")
         guard let mapping = node.mapping else { return nil }
         for (key, value) in mapping {
             switch key.scalar?.string {
-            case "host-of":
+            case "host-of", "replica-of":
+                guard fault.service.isEmpty else {
+                    error("a fault takes one of host-of and replica-of", at: key)
+                    return nil
+                }
                 guard let name = serviceName(value) else { return nil }
                 fault.service = name
+                fault.replica = key.scalar?.string == "replica-of"
             case "at-phase" where action != .leave:
                 guard let phase = value.scalar?.string, HostFault.phases.contains(phase) else {
                     error(
@@ -249,10 +255,14 @@ extension ScenarioReader {
                 }
                 fault.atPhase = phase
             default:
-                let keys = action == .leave ? "host-of" : "host-of, at-phase"
+                let keys = action == .leave ? "host-of or replica-of" : "host-of or replica-of, at-phase"
                 error("unknown key '\(key.scalar?.string ?? "?")' in \(action.rawValue) (expected \(keys))", at: key)
                 return nil
             }
+        }
+        if fault.replica, fault.atPhase != nil {
+            error("at-phase goes with host-of: a standby has no migration phases", at: node)
+            return nil
         }
         return fault
     }

@@ -366,8 +366,9 @@ extension PlannedAction: CustomStringConvertible {
 }
 
 extension HostFault {
-    /// `crash the host of voice at its next sync`.
+    /// `crash the host of voice at its next sync`, `pause a standby of voice`.
     public var summary: String {
-        "\(action.rawValue) the host of \(service)" + (atPhase.map { " at its next \($0)" } ?? "")
+        "\(action.rawValue) \(replica ? "a standby" : "the host") of \(service)"
+            + (atPhase.map { " at its next \($0)" } ?? "")
     }
 }

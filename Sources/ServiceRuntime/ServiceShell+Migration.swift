@@ -59,11 +59,12 @@ public struct ShellContext: Sendable {
     }
 }
 
-/// An answer to a client that the hosting core may hold back: the message and the control
-/// channel it goes to.
-struct HeldAnswer: Sendable {
-    let connection: ServiceConnection
-    let message: SessionMessage
+/// What the hosting core may hold back until the replicas hold the state it shows: an answer
+/// to a client on its control channel, or (while standbys follow) a datagram the service made
+/// from its state (a game's tick).
+enum HeldOutput: Sendable {
+    case message(SessionMessage, to: ServiceConnection)
+    case datagram([UInt8], to: [String])
 }
 
 /// What names the code that runs this process's service kinds: the executable's GNU build ID,
@@ -92,7 +93,7 @@ public enum CodeDigest {
 
 extension ServiceShell {
     /// The service's hosting core: its role, epoch and migration (`Mobility.ServiceHosting`).
-    typealias Hosting = ServiceHosting<HeldAnswer>
+    typealias Hosting = ServiceHosting<HeldOutput>
 
     /// This build's code for the kind: its name, the version of its state and operations, and
     /// the digest of the executable that runs it (`CodeDigest`). A peer takes a service only from a peer
@@ -238,10 +239,15 @@ extension ServiceShell {
                 schedule(timer, after: delay)
             case .cancelTimer(let timer):
                 timers.removeValue(forKey: timer)?.cancel()
-            case .deliver(let answers):
+            case .deliver(let outputs):
                 // Never from a primary that may have been replaced (the client asks again).
                 guard hosting.role != .primary || maySend() else { continue }
-                for answer in answers { send(answer.message, to: answer.connection) }
+                for output in outputs {
+                    switch output {
+                    case .message(let message, let connection): send(message, to: connection)
+                    case .datagram(let bytes, let targets): send(datagram: bytes, to: targets)
+                    }
+                }
             case .journal(let on):
                 instance.journaling = on
             case .freeze:

@@ -298,15 +298,11 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
         for output in outputs {
             switch output {
             case .send(let connection, let message):
-                perform(
-                    hosting.answer(
-                        HeldAnswer(connection: connection, message: message), through: instance.sequence))
+                perform(hosting.answer(.message(message, to: connection), through: instance.sequence))
                 // A client that opens or resumes its session learns who would take over.
                 if case .ready = message, !hosting.standbys.isEmpty {
                     let standbys = SessionMessage.standbys(hosting.readyStandbys.map(\.address))
-                    perform(
-                        hosting.answer(
-                            HeldAnswer(connection: connection, message: standbys), through: instance.sequence))
+                    perform(hosting.answer(.message(standbys, to: connection), through: instance.sequence))
                 }
             case .forward(let targets):
                 guard let packet else { continue }
@@ -321,18 +317,28 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
                 }
                 if context == nil { datagrams?.flush() }
             case .datagram(let bytes, let targets):
-                let buffer = ByteBuffer(bytes: bytes)
-                for target in targets {
-                    guard let address = socketAddress(target) else { continue }
-                    datagrams?.write(AddressedEnvelope(remoteAddress: address, data: buffer), promise: nil)
+                // What it shows of the state waits, like an answer, until the standbys hold it:
+                // a tick showing an input no standby has would show it twice after a takeover.
+                guard hosting.standbysHold(instance.sequence) else {
+                    perform(hosting.answer(.datagram(bytes, to: targets), through: instance.sequence))
+                    continue
                 }
-                datagrams?.flush()
+                send(datagram: bytes, to: targets)
             case .emit(let event):
                 onEvent(event)
             case .changed(let sequence, let operation):
                 migrationChanged(sequence, operation)
             }
         }
+    }
+
+    func send(datagram bytes: [UInt8], to targets: [String]) {
+        let buffer = ByteBuffer(bytes: bytes)
+        for target in targets {
+            guard let address = socketAddress(target) else { continue }
+            datagrams?.write(AddressedEnvelope(remoteAddress: address, data: buffer), promise: nil)
+        }
+        datagrams?.flush()
     }
 
     func send(_ message: SessionMessage, to connection: ServiceConnection) {

@@ -3,6 +3,10 @@ import ControlProtocol
 /// The voice kind's own events: what a relay counted and what each client said and heard.
 /// The voice analysis reads them; the control protocol carries them as `Event.other`.
 public enum VoiceEvent: KindEvent {
+    /// The kind's name, as `deploy` steps and `deployed` events give it (the relay's
+    /// `RelayInstance.kind`, which cannot import this; a test holds them equal).
+    public static let kind = "voice-relay"
+
     /// The relay's counters at the end: data packets received, copies forwarded and their
     /// bytes, packets dropped because nobody sends from their address or because they are not RTP.
     case relayTraffic(

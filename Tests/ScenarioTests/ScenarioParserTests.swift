@@ -282,15 +282,18 @@ import Testing
                 leave: {host-of: voice}
               - at: 4s
                 pause: {host-of: voice}
+              - at: 5s
+                crash: {replica-of: voice}
             """
         let faults = [
             HostFault(action: .crash, service: "voice", atPhase: "sync"), HostFault(action: .leave, service: "voice"),
-            HostFault(action: .pause, service: "voice"),
+            HostFault(action: .pause, service: "voice"), HostFault(action: .crash, service: "voice", replica: true),
         ]
         let scenario = try Scenario.parse(yaml, file: "f.yaml")
         #expect(scenario.steps.dropFirst(2).map(\.action) == faults.map(StepAction.hostFault))
         #expect(try scenario.plan().actions.dropFirst(4).map(\.kind) == faults.map(PlannedAction.Kind.hostFault))
         #expect(faults[0].summary == "crash the host of voice at its next sync")
+        #expect(faults[3].summary == "crash a standby of voice")
     }
 
     @Test func aDeployTakesItsReplicasAndRefusesAnyOtherCount() throws {
@@ -344,13 +347,21 @@ import Testing
         }
         #expect(
             problems("leave: {host-of: voice, at-phase: sync}") == [
-                "7:29: unknown key 'at-phase' in leave (expected host-of)"
+                "7:29: unknown key 'at-phase' in leave (expected host-of or replica-of)"
             ])
         #expect(
             problems("crash: {host-of: voice, at-phase: takeover}") == [
                 "7:39: unknown phase 'takeover' (a source's phases: prepare, replicate, sync, commit, redirect, forward, release)"
             ])
         #expect(problems("crash: {host-of: voice}") == ["7:12: no step before this one deploys voice"])
+        #expect(
+            problems("pause: {replica-of: voice, at-phase: sync}") == [
+                "7:12: at-phase goes with host-of: a standby has no migration phases"
+            ])
+        #expect(
+            problems("crash: {host-of: voice, replica-of: voice}") == [
+                "7:29: a fault takes one of host-of and replica-of"
+            ])
     }
 
     @Test(arguments: [
