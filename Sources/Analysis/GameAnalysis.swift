@@ -26,6 +26,12 @@ public struct GameFigures: Sendable, Equatable, Codable {
         public var inputsMissing: Int
         public var inputsAppliedTwice: Int
         public var inputsOutOfOrder: Int
+        /// Entries of a host that a hot standby took the world over from, logged after the
+        /// standby last heard it and applied again after the takeover: the standby never got
+        /// them, and that host showed them to no one (its ticks and answers wait for the
+        /// standby), so they went with its state. They count neither as applied nor twice; what
+        /// the bots saw is the capture's to judge.
+        public var inputsDiscarded: Int = 0
         /// From the capture: the player's last input in the last tick any receiver got, and how
         /// many sent inputs it does not show applied (nil without a capture).
         public var captureLastInput: Int?
@@ -41,12 +47,14 @@ public struct GameFigures: Sendable, Equatable, Codable {
         clients = []
         ticks = []
         failures = []
-        var applied: [String: [(input: Int, t: Double)]] = [:]  // by "service/player"
+        var applied: [String: [(input: Int, t: Double, peer: String)]] = [:]  // by "service/player"
+        // Each failover to a standby: the old host, and when the standby last heard it.
+        var superseded: [String: [(host: String, after: Double)]] = [:]
         var gameServices: Set<String> = []
         for line in events {
             switch line.event.as(GameEvent.self) {
             case .inputApplied(let service, let player, let input, _):
-                applied["\(service)/\(player)", default: []].append((input, line.t.seconds))
+                applied["\(service)/\(player)", default: []].append((input, line.t.seconds, line.peer))
             case .bot(let service, let local, let tally):
                 clients.append(
                     Client(
@@ -60,6 +68,8 @@ public struct GameFigures: Sendable, Equatable, Codable {
             switch line.event {
             case .deployed(let service, let kind, _, _) where kind == GameEvent.kind:
                 gameServices.insert(service)
+            case .failover(let service, let from, _, _, let silenceMs, _):
+                superseded[service, default: []].append((from, line.t.seconds - silenceMs / 1000))
             case .serviceFailed(let service, let reason) where gameServices.contains(service):
                 failures.append("\(line.peer): \(service): \(reason)")
             default:
@@ -67,7 +77,13 @@ public struct GameFigures: Sendable, Equatable, Codable {
             }
         }
         for index in clients.indices {
-            let log = (applied["\(clients[index].service)/\(clients[index].player)"] ?? []).sorted { $0.t < $1.t }
+            let service = clients[index].service
+            let entries = (applied["\(service)/\(clients[index].player)"] ?? []).sorted { $0.t < $1.t }
+            let log = entries.enumerated().filter { index, entry in
+                let lost = (superseded[service] ?? []).contains { entry.peer == $0.host && entry.t >= $0.after }
+                return !(lost && entries[(index + 1)...].contains { $0.input == entry.input && $0.peer != entry.peer })
+            }.map(\.element)
+            clients[index].inputsDiscarded = entries.count - log.count
             let inputs = log.map(\.input)
             let distinct = Set(inputs)
             clients[index].inputsApplied = inputs.count

@@ -141,8 +141,10 @@ extension RunReport {
             let sent = game.clients.saturatingSum(\.inputsSent)
             let applied = game.clients.saturatingSum(\.inputsApplied)
             let wrong = game.clients.saturatingSum { $0.inputsMissing + $0.inputsAppliedTwice + $0.inputsOutOfOrder }
+            let discarded = game.clients.saturatingSum(\.inputsDiscarded)
             out.append(
                 "game      \(game.clients.count) bots · \(sent) inputs sent, \(applied) applied, \(wrong) not once or out of order"
+                    + (discarded > 0 ? " · \(discarded) discarded with the host a standby replaced" : "")
             )
             if !game.ticks.isEmpty {
                 let gap = game.ticks.map(\.maxGapTicks).max() ?? 0

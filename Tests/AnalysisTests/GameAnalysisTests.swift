@@ -93,4 +93,33 @@ import Testing
         #expect(game.clients.first?.captureUnapplied == 0)
         #expect(GameFigures(events: []) == nil)
     }
+
+    /// peer-1 applies inputs 1-4; its standby, peer-2, last heard it at 2.5 s and takes the world
+    /// over at 2.7 s: input 3 (logged at 2.6 s, never streamed) dies with peer-1's state and is
+    /// applied again at peer-2; input 4 (2.65 s) reached peer-2 in the stream and counts. Input 2,
+    /// logged before the standby last heard peer-1 and applied again too, is applied twice.
+    @Test func entriesOfAHostAStandbyReplacedAfterItLastHeardItAreDiscarded() throws {
+        let log: [(Double, String, Int)] = [
+            (1, "peer-1", 1), (2, "peer-1", 2), (2.6, "peer-1", 3), (2.65, "peer-1", 4), (2.8, "peer-2", 2),
+            (2.9, "peer-2", 3),
+        ]
+        let events =
+            log.map { Self.event($0.0, $0.1, .inputApplied(service: "arena", player: 1, input: $0.2, tick: 1)) }
+            + [
+                EventLine(
+                    t: Timestamp(microseconds: Self.t0 + 2_700_000), peer: "peer-2",
+                    event: .failover(
+                        service: "arena", from: "peer-1", to: "peer-2", epoch: 2, silenceMs: 200, claimMs: 5)),
+                Self.event(
+                    9, "peer-3",
+                    .bot(
+                        service: "arena", local: "127.100.0.3:4000",
+                        tally: GameBotTally(player: 1, inputsSent: 4, ticks: 9, lastTick: 9, lastInputSeen: 4))),
+            ]
+        let client = try #require(GameFigures(events: events)?.clients.first)
+        #expect(client.inputsDiscarded == 1 && client.inputsApplied == 5, "\(client)")
+        // Applied twice: 2; out of order: peer-2's 2 after peer-1's 4.
+        #expect(
+            client.inputsAppliedTwice == 1 && client.inputsMissing == 0 && client.inputsOutOfOrder == 1, "\(client)")
+    }
 }
