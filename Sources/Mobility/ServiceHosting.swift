@@ -187,9 +187,8 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
     public struct Following: Sendable, Equatable {
         public var stream: UInt64
         public var primary: MigrationMessage.Peer
-        /// The primary's epoch (heartbeats carry it) and the standbys it runs with.
+        /// The primary's epoch (heartbeats carry it).
         public var epoch: UInt64
-        public var standbys: UInt8
         public var applied: UInt64 = 0
         public var installed = false
         /// When the standby last heard a heartbeat (nil: count from its next tick).
@@ -273,7 +272,7 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
         self.standbySettings = standbySettings
         role = .standby
         wantedStandbys = standbys
-        following = Following(stream: stream, primary: primary, epoch: epoch, standbys: standbys)
+        following = Following(stream: stream, primary: primary, epoch: epoch)
         ownAddress = StandbyAddress(control: contact, data: data)
     }
 
