@@ -162,11 +162,9 @@ public actor ServiceRuntime: PeerApplication {
     ) {
         let stream = max(1, draw(peer))
         guard !leaving, let identity = kinds[shell.kind]?.identity() else { return (stream, nil) }
-        let candidates = Array(
-            await peer.neighbours().filter { $0 != peer.overlayAddress }.prefix(Self.hostQueryFanOut))
-        let answers = await ask(
-            candidates, about: shell.service, identity, peer: peer, until: ContinuousClock.now + Self.hostQueryTimeout)
-        let chosen = candidates.lazy.compactMap { answers[$0].flatMap { $0.refusal == nil ? $0.host : nil } }.first
+        let (candidates, _, willing) = await askNeighbours(
+            about: shell.service, identity, peer: peer, until: ContinuousClock.now + Self.hostQueryTimeout)
+        let chosen = willing.first
         if let chosen {
             migrations[stream] = shell
             peer.logger.info("\(shell.service): asking \(chosen.name) to stand by")
@@ -245,11 +243,8 @@ public actor ServiceRuntime: PeerApplication {
                     reason: "the migration under way moved it")
             }
         }
-        let candidates = Array(
-            await peer.neighbours().filter { $0 != peer.overlayAddress }.prefix(Self.hostQueryFanOut))
-        let answers = await ask(candidates, about: service, identity, peer: peer, until: deadline)
-        let willing = candidates.compactMap { address in answers[address].flatMap { $0.refusal == nil ? $0.host : nil }
-        }
+        let (candidates, answers, willing) = await askNeighbours(
+            about: service, identity, peer: peer, until: deadline)
         guard !willing.isEmpty else {
             let reasons = candidates.map { "\($0): \(answers[$0]?.refusal ?? "no answer")" }
             return failed("no peer would take it (\(reasons.isEmpty ? "none known" : reasons.joined(separator: "; ")))")
@@ -272,6 +267,21 @@ public actor ServiceRuntime: PeerApplication {
             attempts.append("\(target.name): the migration aborted")
         }
         return failed(attempts.isEmpty ? "out of time" : attempts.joined(separator: "; "))
+    }
+
+    /// Asks the neighbours the DHT knows (nearest first, at most `hostQueryFanOut`) whether they
+    /// would take `service`: who was asked, what each answered, and those that would, in order.
+    private func askNeighbours(
+        about service: String, _ identity: ServiceIdentity, peer: PeerContext, until deadline: ContinuousClock.Instant
+    ) async -> (
+        candidates: [String], answers: [String: (host: MigrationMessage.Peer, refusal: String?)],
+        willing: [MigrationMessage.Peer]
+    ) {
+        let candidates = Array(
+            await peer.neighbours().filter { $0 != peer.overlayAddress }.prefix(Self.hostQueryFanOut))
+        let answers = await ask(candidates, about: service, identity, peer: peer, until: deadline)
+        let willing = candidates.compactMap { answers[$0].flatMap { $0.refusal == nil ? $0.host : nil } }
+        return (candidates, answers, willing)
     }
 
     /// Asks each candidate (overlay addresses, nearest first) whether it would take `service`,

@@ -159,16 +159,15 @@ extension ServiceShell {
         let identity = Self.identity
         try await loop.submit {
             self.host = host
-            let snapshot = self.instance.snapshot
-            let compressed = SnapshotCompression.compress(snapshot)
+            let (size, compressed) = self.compressedState()
             self.perform(
                 self.hosting.handle(
                     .migrate(
                         id: id, from: host.me, to: target, lease: host.lease, identity: identity,
-                        snapshot: (self.instance.sequence, UInt32(snapshot.count), compressed))))
+                        snapshot: (self.instance.sequence, size, compressed))))
             if case .source = self.hosting.migration {
                 self.logger.info(
-                    "\(self.service): migrating to \(target.name); snapshot \(snapshot.count) bytes, \(compressed.count) compressed"
+                    "\(self.service): migrating to \(target.name); snapshot \(size) bytes, \(compressed.count) compressed"
                 )
             }
         }.get()
@@ -252,9 +251,8 @@ extension ServiceShell {
                 instance.journaling = on
             case .freeze:
                 stopTicking()
-                let snapshot = instance.snapshot
-                let compressed = SnapshotCompression.compress(snapshot)
-                perform(hosting.handle(.frozen(size: UInt32(snapshot.count), state: compressed)))
+                let (size, state) = compressedState()
+                perform(hosting.handle(.frozen(size: size, state: state)))
             case .redirectClients(let contact, let data):
                 for connection in connections.keys.sorted() {
                     send(.redirect(control: contact, data: data), to: connection)
@@ -327,14 +325,11 @@ extension ServiceShell {
                     }
                 }
             case .takeSnapshot(let stream):
-                let snapshot = instance.snapshot
-                let compressed = SnapshotCompression.compress(snapshot)
+                let (size, state) = compressedState()
                 perform(
                     hosting.handle(
                         .snapshotTaken(
-                            stream: stream, sequence: instance.sequence, size: UInt32(snapshot.count),
-                            state: compressed,
-                            now: Self.now())))
+                            stream: stream, sequence: instance.sequence, size: size, state: state, now: Self.now())))
             case .heartbeats(let on):
                 heartbeating?.cancel()
                 heartbeating = nil
@@ -374,6 +369,12 @@ extension ServiceShell {
                         silenceMs: silence.inMilliseconds, claimMs: claim.inMilliseconds))
             }
         }
+    }
+
+    /// The service's whole state now, compressed as it travels, and its size before.
+    func compressedState() -> (size: UInt32, state: [UInt8]) {
+        let snapshot = instance.snapshot
+        return (UInt32(clamping: snapshot.count), SnapshotCompression.compress(snapshot))
     }
 
     /// The replica cannot be built: the core tells the source and drops it; nothing else of
