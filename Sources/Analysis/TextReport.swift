@@ -114,6 +114,11 @@ extension RunReport {
                 + " after \(failover.from)'s last word"
             if let epoch = failover.epoch { line += " (epoch \(epoch))" }
             if let restored = failover.replicasRestoredMs { line += " · standbys back in \(format(restored, 1)) ms" }
+            if let stoppedAt = failover.fromStoppedAt, let quiet = failover.fromStoppedMs {
+                line +=
+                    " · \(failover.from) stopped \(format(quiet, 1)) ms after its last answered heartbeat, "
+                    + "\(format((stoppedAt - failover.takenOverAt) * 1000, 1)) ms from the takeover"
+            }
             if let receivers = failover.receivers {
                 let heard = receivers.filter { $0.firstPacketAt != nil }.count
                 line += " · \(heard) of \(receivers.count) receivers heard again"

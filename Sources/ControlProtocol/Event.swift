@@ -1,3 +1,5 @@
+import OverlayCore
+
 /// Something that happened in a run, as recorded in `events.jsonl`. Peers emit the first group
 /// on their stdout; the coordinator records the second about the peers it drives and the run.
 /// An event name this version does not know is kept as `.other` with all its fields, so a newer
@@ -34,6 +36,9 @@ public enum Event: Sendable, Equatable {
     /// A hot standby took `service` over from `from` under `epoch`: `silenceMs` after it last
     /// heard `from`'s heartbeat, `claimMs` after it decided to (the registry's answer).
     case failover(service: String, from: String, to: String, epoch: Int, silenceMs: Double, claimMs: Double)
+    /// A failover of `service` reached `phase` (a `FailoverPhase`) on this peer under
+    /// `epoch`, `quietMs` after it last heard the host it fails over from (nil at `restored`).
+    case failoverPhase(service: String, epoch: Int, phase: String, quietMs: Double?)
     /// The peer is in the DHT ring: its Chord identifier (40 hex digits) and first successor.
     case dhtJoined(id: String, successor: String)
     /// The join through `bootstrap` failed (nobody answered).
@@ -127,6 +132,7 @@ public enum Event: Sendable, Equatable {
         case .handover: "handover"
         case .standbys: "standbys"
         case .failover: "failover"
+        case .failoverPhase: "failover-phase"
         case .dhtJoined: "dht-joined"
         case .dhtJoinFailed: "dht-join-failed"
         case .lookup: "lookup"
@@ -218,6 +224,11 @@ public enum Event: Sendable, Equatable {
                 "service": .string(service), "from": .string(from), "to": .string(to), "epoch": .int(epoch),
                 "silenceMs": .number(silenceMs), "claimMs": .number(claimMs),
             ]
+        case .failoverPhase(let service, let epoch, let phase, let quietMs):
+            [
+                "service": .string(service), "epoch": .int(epoch), "phase": .string(phase),
+                "quietMs": quietMs.map(JSONValue.number) ?? .null,
+            ]
         case .membership(let service, let participant, let name, let change):
             [
                 "service": .string(service), "participant": .int(participant), "name": .string(name),
@@ -298,7 +309,7 @@ public enum Event: Sendable, Equatable {
             case "resolved": Self.resolved(f)
             case "dht-traffic": Self.dhtTraffic(f)
             case "deployed", "service-failed", "membership", "client-joined", "migration-transfer", "handover",
-                "standbys", "failover":
+                "standbys", "failover", "failover-phase":
                 Self.service(name, f)
             case "run-started":
                 f.str("scenario").flatMap { scenario in
@@ -475,6 +486,11 @@ extension Event {
                 let silence = f["silenceMs"]?.double, let claim = f["claimMs"]?.double
             else { return nil }
             return .failover(service: service, from: from, to: to, epoch: epoch, silenceMs: silence, claimMs: claim)
+        case "failover-phase":
+            guard let epoch = f.int("epoch"), let phase = f.str("phase"), FailoverPhase(rawValue: phase) != nil,
+                let quiet = f.optional("quietMs", { f[$0]?.double })
+            else { return nil }
+            return .failoverPhase(service: service, epoch: epoch, phase: phase, quietMs: quiet)
         default: return nil
         }
     }

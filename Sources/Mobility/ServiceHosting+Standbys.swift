@@ -68,9 +68,15 @@ extension ServiceHosting {
             &+ UInt64(attoseconds / 1_000_000_000)
     }
 
-    private func announce() -> Output {
+    /// The standbys as they are now, and, the first time after a claim that they are as many as
+    /// wanted, the failover's `restored` phase (after the clients were told who they are).
+    private mutating func announce() -> [Output] {
         let ready = readyStandbys
-        return .standbysChanged(ready.map(\.address), names: ready.map(\.name), epoch: epoch, wanted: wantedStandbys)
+        let changed = Output.standbysChanged(
+            ready.map(\.address), names: ready.map(\.name), epoch: epoch, wanted: wantedStandbys)
+        guard restoring, role == .primary, ready.count >= Int(wantedStandbys) else { return [changed] }
+        restoring = false
+        return [changed, .failoverPhase(.restored, epoch: epoch, quiet: nil)]
     }
 
     /// Answers held for standbys that now hold their change.
@@ -148,7 +154,7 @@ extension ServiceHosting {
             let first = standby.acknowledged == nil
             standby.acknowledged = max(standby.acknowledged ?? 0, min(sequence, standby.sent ?? 0))
             standbys[stream] = standby
-            return releaseHeld() + (first ? [announce()] : [])
+            return releaseHeld() + (first ? announce() : [])
         case .refuse(let stream, _), .abort(let stream, _):
             // Its own word: it holds nothing, or gave up and will claim nothing.
             return drop([stream]) + [setTimer(.recruit, after: standbySettings.recruitRetry)]
@@ -167,7 +173,7 @@ extension ServiceHosting {
             if standby.acknowledged != nil { wasReady = true }
             outputs.append(.over(migration: stream))
         }
-        return outputs + releaseHeld() + (wasReady ? [announce()] : [])
+        return outputs + releaseHeld() + (wasReady ? announce() : [])
     }
 
     /// Tells every standby to drop its replica (the service moves, or ends here), and forgets them.
@@ -224,7 +230,10 @@ extension ServiceHosting {
             // The primary fell silent: claim the next epoch. Its lease ran out already.
             following.claimedAt = now
             claiming = following.epoch + 1
-            return [.claim(epoch: following.epoch + 1)]
+            return [
+                .failoverPhase(.claim, epoch: following.epoch + 1, quiet: now - heard),
+                .claim(epoch: following.epoch + 1),
+            ]
         default:
             return []
         }
@@ -241,13 +250,10 @@ extension ServiceHosting {
 
     /// A primary whose standby's lease ran out claims the next epoch without it.
     mutating func leaseCheck(now: Duration) -> [Output] {
-        guard role == .primary, claiming == nil,
-            standbys.values.contains(where: { standby in
-                standby.leaseFrom.map { now >= $0 + standbySettings.lease } ?? false
-            })
-        else { return [] }
+        let expired = standbys.values.compactMap(\.leaseFrom).filter { now >= $0 + standbySettings.lease }
+        guard role == .primary, claiming == nil, let oldest = expired.min() else { return [] }
         claiming = epoch + 1
-        return [.claim(epoch: epoch + 1)]
+        return [.failoverPhase(.claim, epoch: epoch + 1, quiet: now - oldest), .claim(epoch: epoch + 1)]
     }
 
     mutating func claimed(_ claimed: UInt64, stored: Bool, now: Duration) -> [Output] {
@@ -268,7 +274,10 @@ extension ServiceHosting {
             let letGo = silent.keys.sorted().compactMap { stream in
                 silent[stream].map { Output.send(.release(migration: stream), to: $0.peer.overlay) }
             }
-            return letGo + drop(silent.keys.sorted()) + recruitIfShort()
+            let quiet = silent.values.compactMap(\.leaseFrom).min().map { now - $0 } ?? .zero
+            restoring = true
+            return [.failoverPhase(.claimed, epoch: claimed, quiet: quiet)] + letGo + drop(silent.keys.sorted())
+                + recruitIfShort()
         case .standby:
             guard let following else { return [] }
             self.following = nil
@@ -280,7 +289,11 @@ extension ServiceHosting {
             role = .primary
             epoch = claimed
             noticesLeft = max(0, standbySettings.notices - 1)
-            var outputs: [Output] = [.over(migration: following.stream), .serving]
+            restoring = true
+            var outputs: [Output] = [
+                .over(migration: following.stream),
+                .failoverPhase(.claimed, epoch: claimed, quiet: now - (following.lastHeard ?? now)), .serving,
+            ]
             if let address = ownAddress {
                 outputs.append(
                     .notifyClients(TakeoverNotice(epoch: claimed, control: address.control, data: address.data)))

@@ -167,6 +167,10 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
         /// This standby took the service over from `primary` under `epoch`, `silence` after it last
         /// heard from it, `claim` after it decided to.
         case tookOver(from: String, epoch: UInt64, silence: Duration, claim: Duration)
+        /// A failover reached `phase` on this host under `epoch`, `quiet` after it last heard
+        /// the host it fails over from (nil at `restored`), for the run's events and the faults
+        /// armed at the phase.
+        case failoverPhase(FailoverPhase, epoch: UInt64, quiet: Duration?)
     }
 
     /// A hot standby as its primary sees it.
@@ -227,6 +231,8 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
     /// Takeover notices still to send (one a heartbeat), and whether heartbeats and the
     /// journal are on.
     var noticesLeft = 0
+    /// Since its last claim was stored: it has fewer standbys than it wants (`restored` is due).
+    var restoring = false
     var heartbeating = false
     var journaling = false
     /// Where a standby will serve if it takes over.

@@ -238,9 +238,9 @@ public struct PeerNode: Service {
 }
 
 /// Faults armed by `fault-at` (fault injection): the peer crashes (SIGKILL) or hangs (SIGSTOP)
-/// the moment one of its applications reports that a migration of the service reached the
-/// phase, on the thread that reports it, so the fault falls exactly at the phase and not a
-/// scheduling delay later. Each fires once.
+/// the moment one of its applications reports that a migration or a failover of the service
+/// reached the phase, on the thread that reports it, so the fault falls exactly at the phase
+/// and not a scheduling delay later. Each fires once.
 final class FaultPoints: Sendable {
     private let armed = Mutex<[(service: String, phase: String, signal: Int32)]>([])
 
@@ -250,9 +250,17 @@ final class FaultPoints: Sendable {
 
     /// Signals this process if `event` is a phase an armed fault waits for.
     func check(_ event: Event) {
-        guard case .migrationPhase(_, let service, _, _, let phase) = event,
+        let reached: (service: String, phase: String)
+        switch event {
+        case .migrationPhase(_, let service, _, _, let phase): reached = (service, phase)
+        case .failoverPhase(let service, _, let phase, _): reached = (service, phase)
+        default: return
+        }
+        guard
             let signal = armed.withLock({ armed -> Int32? in
-                guard let index = armed.firstIndex(where: { $0.service == service && $0.phase == phase }) else {
+                guard
+                    let index = armed.firstIndex(where: { $0.service == reached.service && $0.phase == reached.phase })
+                else {
                     return nil
                 }
                 return armed.remove(at: index).signal

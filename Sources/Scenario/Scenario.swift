@@ -164,12 +164,16 @@ public struct HostFault: Sendable, Equatable {
     /// Aimed at one of the service's hot standbys (`replica-of`: the first its primary named
     /// last) instead of its host (`host-of`).
     public var replica: Bool
-    /// For a crash or a pause: the host crashes (or hangs) itself when its next migration of the
-    /// service reaches this phase (one of `phases`), exactly then, instead of at the step's time.
+    /// For a crash or a pause: the peer crashes (or hangs) itself when its next migration of
+    /// the service reaches this phase (one of `phases`), or its next failover does (one of
+    /// `failoverPhases`), exactly then, instead of at the step's time.
     public var atPhase: String?
 
     /// The phases a source host goes through, as its `migration-phase` events name them.
     public static let phases = ["prepare", "replicate", "sync", "commit", "redirect", "forward", "release"]
+    /// The phases of a failover, as `failover-phase` events name them: a standby's (or a primary's)
+    /// claim of the next epoch, the registry's yes, the standbys restored.
+    public static let failoverPhases = FailoverPhase.allCases.map(\.rawValue)
 
     public init(action: Action, service: String, atPhase: String? = nil, replica: Bool = false) {
         self.action = action

@@ -232,7 +232,8 @@ extension ScenarioReader {
 
     /// `crash: {host-of: voice}`, `crash: {host-of: voice, at-phase: sync}`, the same for
     /// `pause`, and `leave: {host-of: voice}`; `replica-of` instead of `host-of` aims at one of
-    /// the service's hot standbys (no `at-phase`: a standby has no migration phases).
+    /// the service's hot standbys (its `at-phase` a failover's: a standby has no migration
+    /// phases).
     mutating func hostFault(_ node: Node, action: HostFault.Action) -> HostFault? {
         var fault = HostFault(action: action, service: "")
         guard let mapping = node.mapping else { return nil }
@@ -247,9 +248,12 @@ extension ScenarioReader {
                 fault.service = name
                 fault.replica = key.scalar?.string == "replica-of"
             case "at-phase" where action != .leave:
-                guard let phase = value.scalar?.string, HostFault.phases.contains(phase) else {
+                guard let phase = value.scalar?.string,
+                    HostFault.phases.contains(phase) || HostFault.failoverPhases.contains(phase)
+                else {
                     error(
-                        "unknown phase '\(value.scalar?.string ?? "?")' (a source's phases: \(HostFault.phases.joined(separator: ", ")))",
+                        "unknown phase '\(value.scalar?.string ?? "?")' (a source's phases: \(HostFault.phases.joined(separator: ", "));"
+                            + " a failover's: \(HostFault.failoverPhases.joined(separator: ", ")))",
                         at: value)
                     return nil
                 }
@@ -260,8 +264,10 @@ extension ScenarioReader {
                 return nil
             }
         }
-        if fault.replica, fault.atPhase != nil {
-            error("at-phase goes with host-of: a standby has no migration phases", at: node)
+        if fault.replica, let phase = fault.atPhase, !HostFault.failoverPhases.contains(phase) {
+            error(
+                "a standby has no migration phases: replica-of takes a failover's (\(HostFault.failoverPhases.joined(separator: ", ")))",
+                at: node)
             return nil
         }
         return fault

@@ -369,6 +369,9 @@ extension HostFault {
     /// `crash the host of voice at its next sync`, `pause a standby of voice`.
     public var summary: String {
         "\(action.rawValue) \(replica ? "a standby" : "the host") of \(service)"
-            + (atPhase.map { " at its next \($0)" } ?? "")
+            + (atPhase.map {
+                Self.failoverPhases.contains($0) ? " as its next failover reaches \($0)" : " at its next \($0)"
+            }
+                ?? "")
     }
 }

@@ -361,6 +361,11 @@ extension ServiceShell {
             case .lostClaim(let epoch):
                 host?.emit(
                     .serviceFailed(service: service, reason: "superseded: another host holds epoch \(epoch)"))
+            case .failoverPhase(let phase, let epoch, let quiet):
+                host?.emit(
+                    .failoverPhase(
+                        service: service, epoch: Int(clamping: epoch), phase: phase.rawValue,
+                        quietMs: quiet?.inMilliseconds))
             case .tookOver(let primary, let epoch, let silence, let claim):
                 logger.info("\(service): took over from \(primary) under epoch \(epoch)")
                 host?.emit(

@@ -52,6 +52,8 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
     private var lastConnection: ServiceConnection = 0
     private var socketAddresses: [String: SocketAddress] = [:]
     private var malformedControl = 0
+    /// What the read batch forwarded, sent at its end (`sendBatch`).
+    var batch: [AddressedEnvelope<ByteBuffer>] = []
     var listener: (any Channel)?
     var datagrams: (any Channel)?
 
@@ -245,6 +247,20 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
         }
     }
 
+    /// Sends what the read batch forwarded, if this host may still send: a host stopped
+    /// (SIGSTOP) after it decided to forward and woken after a standby took over sends none of
+    /// it. The lease is checked again here, the last moment before the packets leave.
+    func sendBatch(context: ChannelHandlerContext) {
+        guard !batch.isEmpty else { return context.flush() }
+        defer { batch.removeAll(keepingCapacity: true) }
+        guard hosting.role != .closed, hosting.role != .primary || maySend() else {
+            logger.warning("\(service): withheld \(batch.count) forwarded datagrams (no longer sure to serve)")
+            return
+        }
+        for envelope in batch { context.write(NIOAny(envelope), promise: nil) }
+        context.flush()
+    }
+
     /// Hands a datagram to the service and carries out what it says.
     func deliver(_ packet: ByteBuffer, from sender: String, context: ChannelHandlerContext?) {
         let outputs = packet.withUnsafeReadableBytes { instance.receive(datagram: $0, from: sender) }
@@ -309,8 +325,8 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
                 for target in targets {
                     guard let address = socketAddress(target) else { continue }
                     let envelope = AddressedEnvelope(remoteAddress: address, data: packet)
-                    if let context {
-                        context.write(NIOAny(envelope), promise: nil)
+                    if context != nil {
+                        batch.append(envelope)
                     } else {
                         datagrams?.write(envelope, promise: nil)
                     }
@@ -356,7 +372,8 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
     }
 }
 
-/// The service's data socket: every datagram to the shell, every batch flushed once.
+/// The service's data socket: every datagram to the shell, what a read batch forwarded sent
+/// once at its end.
 final class ServiceDatagramHandler<Service: MobileService>: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     let box: OwnerSlot<ServiceShell<Service>>
@@ -367,7 +384,7 @@ final class ServiceDatagramHandler<Service: MobileService>: ChannelInboundHandle
         box.owner?.datagram(unwrapInboundIn(data), context: context)
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
+    func channelReadComplete(context: ChannelHandlerContext) { box.owner?.sendBatch(context: context) }
 }
 
 /// One client's control channel at the service: frames in, the connection's comings and goings.

@@ -88,6 +88,27 @@ import Testing
         #expect(counts.map(\.count) == [1, 0, 1] && counts.map(\.epoch) == [1, 1, 2])
     }
 
+    @Test func theOldHostsOwnClaimOfTheEpochIsWhenItStopped() {
+        let events = [
+            At.at(3, "peer-2", .failoverPhase(service: "voice", epoch: 2, phase: "claim", quietMs: 150)),
+            // A claim of another service, of another epoch, or by a third peer is not its stop.
+            At.at(3.05, "peer-1", .failoverPhase(service: "game", epoch: 2, phase: "claim", quietMs: 101)),
+            At.at(3.06, "peer-1", .failoverPhase(service: "voice", epoch: 3, phase: "claim", quietMs: 102)),
+            At.at(3.07, "peer-3", .failoverPhase(service: "voice", epoch: 2, phase: "claim", quietMs: 103)),
+            At.at(3.08, "peer-1", .failoverPhase(service: "voice", epoch: 2, phase: "claim", quietMs: 112.5)),
+            At.at(
+                3.16, "peer-2",
+                .failover(service: "voice", from: "peer-1", to: "peer-2", epoch: 2, silenceMs: 160, claimMs: 5)),
+        ]
+        let failover = FailoverAnalysis.failovers(from: events).first
+        #expect(
+            abs((failover?.fromStoppedAt ?? 0) - (Double(At.t0) / 1e6 + 3.08)) < 1e-6, "\(String(describing: failover))"
+        )
+        #expect(failover?.fromStoppedMs == 112.5)
+        // A host that crashed never says it stopped.
+        #expect(FailoverAnalysis.failovers(from: Array(events.suffix(1))).first?.fromStoppedAt == nil)
+    }
+
     @Test func aStandbyThatNeverGetsItsOwnStandbysLeavesTheRestoreOpen() {
         let events = [
             At.at(

@@ -55,6 +55,33 @@ import VoiceWire
         #expect(html.contains("<td class=\"fail\">FAIL</td>"))
     }
 
+    @Test func failoversGetATableAndTheStandbyCountAChart() throws {
+        let t = Timestamp(microseconds: 1_764_000_000_000_000)
+        func at(_ seconds: Double, _ peer: String, _ event: Event) -> EventLine {
+            EventLine(t: Timestamp(microseconds: t.microseconds + Int64(seconds * 1e6)), peer: peer, event: event)
+        }
+        let events = [
+            at(1, "peer-4", .standbys(service: "voice", epoch: 1, wanted: 1, peers: ["peer-2"])),
+            at(5.1, "peer-4", .failoverPhase(service: "voice", epoch: 2, phase: "claim", quietMs: 104.5)),
+            at(
+                5.16, "peer-2",
+                .failover(service: "voice", from: "peer-4", to: "peer-2", epoch: 2, silenceMs: 160, claimMs: 6)),
+            at(5.17, "peer-2", .standbys(service: "voice", epoch: 2, wanted: 1, peers: ["peer-3"])),
+        ]
+        var report = RunReport(events: events)
+        report.failovers = FailoverAnalysis.failovers(from: events)
+        report.replicas = ReplicaCount.timeline(from: events)
+        let html = report.html()
+        let checker = try #require(Self.check(html), "report.html is not well-formed")
+        #expect(checker.elements["svg"] == 1)
+        #expect(
+            html.contains("Failovers and hot standbys") && html.contains("104.5 ms after its last answered heartbeat"))
+        // The count: 1 from the start, none from the takeover, 1 again; as a step line.
+        let points = try #require(html.firstMatch(of: /polyline[^>]* points="([^"]*)"/)?.1).split(separator: " ")
+        #expect(points.count == 6, "\(points)")
+        #expect(Set(points.map { $0.split(separator: ",")[1] }).count == 2)
+    }
+
     @Test func everyRecordingGetsAPlayerForItsWAVInTheRunFolderAndNothingElse() throws {
         let t = Timestamp(microseconds: 1_764_000_000_000_000)
         let events =

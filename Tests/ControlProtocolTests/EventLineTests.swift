@@ -17,6 +17,8 @@ import Testing
         .standbys(service: "voice", epoch: 2, wanted: 1, peers: ["peer-3"]),
         .standbys(service: "voice", epoch: 1, wanted: 0, peers: []),
         .failover(service: "voice", from: "peer-5", to: "peer-6", epoch: 2, silenceMs: 159.8, claimMs: 6.25),
+        .failoverPhase(service: "voice", epoch: 2, phase: "claim", quietMs: 112.5),
+        .failoverPhase(service: "voice", epoch: 3, phase: "restored", quietMs: nil),
         .runStarted(scenario: "smoke", seed: UInt64.max, mode: "loopback", plannedSeconds: 14.5),
         .step(index: 2, action: "crash peer-3", cpuSeconds: 0.2),
         .spawned(pid: 99, address: "127.100.0.3"),

@@ -40,15 +40,19 @@ import Testing
         #expect(
             report.replicas.contains { $0.primary == failover.to && $0.count == 1 && $0.epoch == 2 },
             "\(report.replicas)")
-        // The relay the standby runs forwarded the rest of the turn.
+        try checkHeardFrom(failover, report)
+        return failover
+    }
+
+    /// The relay the failover's new host runs forwarded the rest of the turn; with a capture,
+    /// every receiver heard it, and no stream had a packet twice or out of order.
+    static func checkHeardFrom(_ failover: FailoverFigures, _ report: RunReport) throws {
         let voice = try #require(report.voice)
         #expect(voice.relays.contains { $0.peer == failover.to && $0.forwarded > 0 }, "\(voice.relays)")
-        if getuid() == 0 {
-            let receivers = failover.receivers ?? []
-            #expect(!receivers.isEmpty && receivers.allSatisfy { $0.firstPacketAt != nil }, "\(receivers)")
-            #expect(report.streams.allSatisfy { $0.duplicates == 0 && $0.reordered == 0 }, "\(report.streams)")
-        }
-        return failover
+        guard getuid() == 0 else { return }
+        let receivers = failover.receivers ?? []
+        #expect(!receivers.isEmpty && receivers.allSatisfy { $0.firstPacketAt != nil }, "\(receivers)")
+        #expect(report.streams.allSatisfy { $0.duplicates == 0 && $0.reordered == 0 }, "\(report.streams)")
     }
 
     @Test func aCrashedRelaysStandbyTakesItOverAndTheListenersHearTheRest() async throws {
@@ -75,5 +79,33 @@ import Testing
                 }
             }, "the old host never stopped")
         #expect(stopped.t.seconds > failover.takenOverAt)
+    }
+
+    /// A fault at a failover's phase: the standby, armed to crash the moment it has a standby
+    /// of its own again after it took over, does; that standby takes the service over in turn,
+    /// under the next epoch, and the listeners hear the rest of the turn from it.
+    @Test func aStandbyThatCrashesAsItsOwnStandbyIsReadyIsReplacedByThatOne() async throws {
+        let (report, events) = try await HostFaultEndToEndTests.run(
+            Self.relay(
+                "standby-chain",
+                fault:
+                    "  - at: 4s\n    crash: {replica-of: voice, at-phase: restored}\n  - at: 5s\n    crash: {host-of: voice}"
+            ))
+        #expect(report.peers.crashed == 2 && report.peers.failed == 0 && report.peers.killed == 0, "\(report.text())")
+        try #require(report.failovers.count == 2, "\(report.text())")
+        let (first, second) = (report.failovers[0], report.failovers[1])
+        #expect(first.from == "peer-4" && first.epoch == 2, "\(first)")
+        #expect(second.from == first.to && second.to != "peer-4" && second.epoch == 3, "\(second)")
+        #expect(second.replicasRestoredMs != nil, "\(report.replicas)")
+        // The first standby crashed at its phase: its `restored` never got out (nor the events
+        // still queued behind the announcement of its standby).
+        let restored = events.filter { line in
+            if case .failoverPhase("voice", _, "restored", _) = line.event { line.peer == first.to } else { false }
+        }
+        #expect(restored.isEmpty, "\(restored)")
+        // The standbys are the ring's nearest, and the ring's identifiers differ from run to run:
+        // a first standby on the speaker's peer took the speaker down with it.
+        guard first.to != "peer-1" else { return }
+        try Self.checkHeardFrom(second, report)
     }
 }

@@ -278,7 +278,8 @@ struct MigrationWorld {
                 log.append("\(now) \(side) \(phase)")
             case .serving, .ended, .transfer, .over:
                 break
-            case .recruit, .takeSnapshot, .heartbeats, .claim, .standbysChanged, .notifyClients, .tookOver, .lostClaim:
+            case .recruit, .takeSnapshot, .heartbeats, .claim, .standbysChanged, .notifyClients, .tookOver, .lostClaim,
+                .failoverPhase:
                 // No standbys in this world (the standby simulation has them).
                 break
             }

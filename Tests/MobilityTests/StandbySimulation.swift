@@ -71,6 +71,8 @@ struct StandbyWorld {
     /// True when some standby held the state when the fault struck.
     var standbyHeldState = false
     var log: [String] = []
+    /// Every failover phase a host reached, in order.
+    var phases: [(host: Host, phase: FailoverPhase, epoch: UInt64)] = []
     private var queue: [(at: Duration, order: Int, event: Event)] = []
     private var order = 0
     private var nextChange: UInt64 = 1
@@ -300,6 +302,9 @@ struct StandbyWorld {
                 log.append("\(now) h\(host) took over from \(from) under epoch \(epoch)")
             case .lostClaim(let epoch):
                 log.append("\(now) h\(host) lost its claim of epoch \(epoch) and stops")
+            case .failoverPhase(let phase, let epoch, _):
+                log.append("\(now) h\(host) \(phase) epoch \(epoch)")
+                phases.append((host, phase, epoch))
             case .superseded(let epoch):
                 log.append("\(now) h\(host) sees epoch \(epoch) and stops")
             case .journal, .freeze, .redirectClients, .handleLate, .register, .withdraw, .lookUpRecord, .serving,

@@ -1,3 +1,4 @@
+import OverlayCore
 import Testing
 
 @testable import Mobility
@@ -68,6 +69,15 @@ import Testing
             }
             newest = (ack.epoch, ack.host)
         }
+        // A host's failover goes claim, claimed, restored, under one epoch.
+        for (index, step) in world.phases.enumerated() where step.phase != .claim {
+            let before: FailoverPhase = step.phase == .claimed ? .claim : .claimed
+            #expect(
+                world.phases[..<index].contains {
+                    $0.host == step.host && $0.phase == before && $0.epoch == step.epoch
+                },
+                "\(context): h\(step.host) \(step.phase) under epoch \(step.epoch) without \(before)\n\(trace)")
+        }
         let primaries = world.primaries
         #expect(primaries.count <= 1, "\(context): primaries \(primaries)\n\(trace)")
         // A fault that struck while a standby held the state (or that struck a standby) leaves
@@ -82,6 +92,13 @@ import Testing
         #expect(
             world.hosting[primary]!.readyStandbys.count == Int(world.wanted),
             "\(context): standbys not restored\n\(trace)")
+        // A primary that won a claim says when its standbys were back.
+        let epoch = world.hosting[primary]!.epoch
+        if epoch > 1 {
+            #expect(
+                world.phases.contains { $0 == (primary, .restored, epoch) },
+                "\(context): h\(primary) serves epoch \(epoch) with its standbys back, and never said so\n\(trace)")
+        }
     }
 }
 

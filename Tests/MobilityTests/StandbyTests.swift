@@ -75,3 +75,67 @@ import Testing
         #expect(client.handle(.timerFired(.backoff)) == [.resolve])
     }
 }
+
+/// The failover's phases as a primary's core reports them: `claim` before the claim goes out
+/// (with how long the standby had been quiet), `claimed` once the registry stored it, and
+/// `restored` once a new standby holds the state, after the standbys were announced.
+@Suite struct FailoverPhaseTests {
+    typealias Hosting = ServiceHosting<UInt64>
+
+    static let me = MigrationMessage.Peer(name: "p", overlay: "10.0.0.1:4000")
+    static let identity = ServiceIdentity(kind: "counter", version: 1, digest: [1])
+
+    /// The phases among `outputs`, in order, with each one's place among them.
+    static func phases(_ outputs: [Hosting.Output]) -> [(
+        index: Int, phase: FailoverPhase, epoch: UInt64, quiet: Duration?
+    )] {
+        outputs.enumerated().compactMap { index, output in
+            guard case .failoverPhase(let phase, let epoch, let quiet) = output else { return nil }
+            return (index, phase, epoch, quiet)
+        }
+    }
+
+    /// Recruits `peer` as a standby on `stream` and has it acknowledge the state at `now`.
+    static func standBy(_ hosting: inout Hosting, stream: UInt64, peer: String, now: Duration) -> [Hosting.Output] {
+        let standby = MigrationMessage.Peer(name: peer, overlay: "\(peer):4000")
+        _ = hosting.handle(.recruited(stream: stream, peer: standby, identity: identity))
+        _ = hosting.handle(.message(.accept(migration: stream, contact: "\(peer):7000", data: "\(peer):5000")))
+        _ = hosting.handle(.snapshotTaken(stream: stream, sequence: 0, size: 0, state: [], now: now))
+        return hosting.handle(.message(.acknowledge(migration: stream, sequence: 0)))
+    }
+
+    @Test func aPrimaryWhoseStandbyFellSilentReportsClaimClaimedAndRestored() {
+        var hosting = Hosting(primary: "svc", epoch: 1)
+        _ = hosting.handle(.keepStandbys(count: 1, me: Self.me))
+        let ready = Self.standBy(&hosting, stream: 5, peer: "s1", now: .zero)
+        // Standbys held from the start: no failover, no phase.
+        #expect(Self.phases(ready).isEmpty)
+        #expect(hosting.maySend(now: .milliseconds(99)) && !hosting.maySend(now: .milliseconds(100)))
+
+        let check = hosting.handle(.leaseCheck(now: .milliseconds(130)))
+        let claim = Self.phases(check)
+        #expect(claim.count == 1 && claim[0].phase == .claim && claim[0].epoch == 2)
+        #expect(claim.first?.quiet == .milliseconds(130))
+        guard case .claim(2)? = check.last, claim.first?.index == check.count - 2 else {
+            Issue.record("the phase does not come just before the claim: \(check)")
+            return
+        }
+
+        let stored = hosting.handle(.claimed(epoch: 2, stored: true, now: .milliseconds(140)))
+        let claimed = Self.phases(stored)
+        #expect(claimed.map(\.phase) == [.claimed] && claimed.first?.epoch == 2)
+        #expect(claimed.first?.quiet == .milliseconds(140))
+        #expect(hosting.epoch == 2 && hosting.standbys.isEmpty)
+
+        let back = Self.standBy(&hosting, stream: 6, peer: "s2", now: .milliseconds(200))
+        let restored = Self.phases(back)
+        #expect(restored.map(\.phase) == [.restored] && restored.first?.quiet == nil)
+        guard let at = restored.first?.index, case .standbysChanged(_, let names, 2, 1)? = back[..<at].last else {
+            Issue.record("restored does not follow the standbys' announcement: \(back)")
+            return
+        }
+        #expect(names == ["s2"])
+        // Only once per claim.
+        #expect(Self.phases(Self.standBy(&hosting, stream: 7, peer: "s3", now: .milliseconds(210))).isEmpty)
+    }
+}

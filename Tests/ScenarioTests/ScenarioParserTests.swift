@@ -284,16 +284,23 @@ import Testing
                 pause: {host-of: voice}
               - at: 5s
                 crash: {replica-of: voice}
+              - at: 6s
+                pause: {replica-of: voice, at-phase: claimed}
+              - at: 7s
+                crash: {host-of: voice, at-phase: claim}
             """
         let faults = [
             HostFault(action: .crash, service: "voice", atPhase: "sync"), HostFault(action: .leave, service: "voice"),
             HostFault(action: .pause, service: "voice"), HostFault(action: .crash, service: "voice", replica: true),
+            HostFault(action: .pause, service: "voice", atPhase: "claimed", replica: true),
+            HostFault(action: .crash, service: "voice", atPhase: "claim"),
         ]
         let scenario = try Scenario.parse(yaml, file: "f.yaml")
         #expect(scenario.steps.dropFirst(2).map(\.action) == faults.map(StepAction.hostFault))
         #expect(try scenario.plan().actions.dropFirst(4).map(\.kind) == faults.map(PlannedAction.Kind.hostFault))
         #expect(faults[0].summary == "crash the host of voice at its next sync")
         #expect(faults[3].summary == "crash a standby of voice")
+        #expect(faults[4].summary == "pause a standby of voice as its next failover reaches claimed")
     }
 
     @Test func aDeployTakesItsReplicasAndRefusesAnyOtherCount() throws {
@@ -351,12 +358,13 @@ import Testing
             ])
         #expect(
             problems("crash: {host-of: voice, at-phase: takeover}") == [
-                "7:39: unknown phase 'takeover' (a source's phases: prepare, replicate, sync, commit, redirect, forward, release)"
+                "7:39: unknown phase 'takeover' (a source's phases: prepare, replicate, sync, commit, redirect, forward, release;"
+                    + " a failover's: claim, claimed, restored)"
             ])
         #expect(problems("crash: {host-of: voice}") == ["7:12: no step before this one deploys voice"])
         #expect(
             problems("pause: {replica-of: voice, at-phase: sync}") == [
-                "7:12: at-phase goes with host-of: a standby has no migration phases"
+                "7:12: a standby has no migration phases: replica-of takes a failover's (claim, claimed, restored)"
             ])
         #expect(
             problems("crash: {host-of: voice, replica-of: voice}") == [

@@ -25,6 +25,13 @@ public struct FailoverFigures: Sendable, Equatable, Codable {
     /// From the takeover until the new host had as many standbys as the service runs with
     /// (nil: it never had, or the service runs without).
     public var replicasRestoredMs: Double?
+    /// Unix seconds at which the old host, cut off or woken, found its standby's lease run out
+    /// and stopped serving (its own claim of the epoch, refused later), and how long after it
+    /// sent the last heartbeat that standby answered. It sends nothing to a client from one
+    /// lease after that heartbeat; this is when it noticed (at its next heartbeat or packet).
+    /// nil: it never did (it crashed, or was still hung when the run ended).
+    public var fromStoppedAt: Double?
+    public var fromStoppedMs: Double?
     /// Each receiver whose stream was running when the old host fell silent (absent without a
     /// capture).
     public var receivers: [Receiver]?
@@ -66,11 +73,21 @@ public enum FailoverAnalysis {
                     }
                     return wanted > 0 && peers.count >= wanted
                 }
-                failovers.append(
-                    FailoverFigures(
-                        migration: "", service: service, from: from, to: to, lastHeardAt: t - silence / 1000,
-                        takenOverAt: t, silenceMs: silence, detectedAt: t - claim / 1000, epoch: epoch,
-                        replicasRestoredMs: restored.map { (($0.t.seconds - t) * 1e6).rounded() / 1000 }))
+                let stopped = sorted.first { other in
+                    guard other.peer == from, case .failoverPhase(service, epoch, "claim", _) = other.event else {
+                        return false
+                    }
+                    return true
+                }
+                var figures = FailoverFigures(
+                    migration: "", service: service, from: from, to: to, lastHeardAt: t - silence / 1000,
+                    takenOverAt: t, silenceMs: silence, detectedAt: t - claim / 1000, epoch: epoch,
+                    replicasRestoredMs: restored.map { (($0.t.seconds - t) * 1e6).rounded() / 1000 })
+                if let stopped, case .failoverPhase(_, _, _, let quiet) = stopped.event {
+                    figures.fromStoppedAt = stopped.t.seconds
+                    figures.fromStoppedMs = quiet
+                }
+                failovers.append(figures)
                 continue
             }
             guard case .migrationPhase(let id, let service, let from, let to, let phase) = line.event else { continue }

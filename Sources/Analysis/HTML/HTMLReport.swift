@@ -207,6 +207,59 @@ extension HTMLPage {
     }
 }
 
+extension HTMLPage {
+    /// A table of the failovers, and a chart of each replicated service's standby count over
+    /// time (its primary's ready standbys; none from a takeover until the new primary recruits),
+    /// the failovers and the steps marked.
+    mutating func failovers(
+        _ failovers: [FailoverFigures], replicas: [ReplicaCount], steps: [(t: Double, action: String)]
+    ) {
+        heading("Failovers and hot standbys")
+        if !failovers.isEmpty {
+            func ms(_ value: Double?) -> String { value.map { "\(format($0, 1)) ms" } ?? "-" }
+            table(
+                [
+                    "service", "from", "to", "epoch", "silence", "claim", "old host stopped", "lost", "max gap",
+                    "standbys back",
+                ],
+                failovers.map { failover in
+                    [
+                        failover.service, failover.from, failover.to, failover.epoch.map(String.init) ?? "-",
+                        ms(failover.silenceMs), ms(failover.detectedAt.map { (failover.takenOverAt - $0) * 1000 }),
+                        failover.fromStoppedMs.map { "\(format($0, 1)) ms after its last answered heartbeat" } ?? "-",
+                        failover.lost.map(String.init) ?? "-", ms(failover.maxGapMs), ms(failover.replicasRestoredMs),
+                    ]
+                })
+        }
+        let services = Array(Set(replicas.map(\.service))).sorted()
+        guard !services.isEmpty, let first = (replicas.map(\.at) + steps.map(\.t)).min() else { return }
+        let last = (replicas.map(\.at) + failovers.map(\.takenOverAt) + steps.map(\.t)).max() ?? first
+        let top = replicas.map { max($0.wanted, $0.count) }.max() ?? 1
+        var chart = SVGChart(
+            x: (0, last - first + 1), y: (0, Double(max(1, top)) + 0.5), xLabel: "seconds since the first step",
+            yLabel: "standbys holding the state")
+        for step in steps { chart.marker(at: step.t - first, label: step.action) }
+        for failover in failovers {
+            chart.marker(at: failover.takenOverAt - first, label: "failover to \(failover.to)")
+        }
+        for (index, service) in services.enumerated() {
+            // A step line: each count holds until the next change; a takeover starts from none.
+            let changes =
+                (replicas.filter { $0.service == service }.map { ($0.at, Double($0.count)) }
+                + failovers.filter { $0.service == service }.map { ($0.takenOverAt, 0.0) }).sorted { $0.0 < $1.0 }
+            var points: [(Double, Double)] = []
+            for (at, count) in changes {
+                if let previous = points.last { points.append((at - first, previous.1)) }
+                points.append((at - first, count))
+            }
+            if let end = points.last { points.append((last - first + 1, end.1)) }
+            chart.line(points, color: Self.streamColors[index % Self.streamColors.count], label: service)
+        }
+        chart.legend(services.enumerated().map { ($0.element, Self.streamColors[$0.offset % Self.streamColors.count]) })
+        raw(chart.svg)
+    }
+}
+
 extension RunReport {
     /// report.html of a run.
     public func html(folder: String? = nil) -> String {
@@ -255,6 +308,7 @@ extension RunReport {
         if let bandwidth { page.bandwidthChart(bandwidth, steps: steps) }
         if capture != nil { page.streams(streams, details: streamDetails, steps: steps) }
         if !handoffs.isEmpty { page.handoffs(handoffs, streams: streams, details: streamDetails, steps: steps) }
+        if !failovers.isEmpty || !replicas.isEmpty { page.failovers(failovers, replicas: replicas, steps: steps) }
         if let voice, !voice.recordings.isEmpty { page.recordings(voice.recordings) }
         page.heading("Peers")
         page.table(
