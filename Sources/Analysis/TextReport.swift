@@ -117,7 +117,9 @@ extension RunReport {
             if let stoppedAt = failover.fromStoppedAt, let quiet = failover.fromStoppedMs {
                 line +=
                     " · \(failover.from) stopped \(format(quiet, 1)) ms after its last answered heartbeat, "
-                    + "\(format((stoppedAt - failover.takenOverAt) * 1000, 1)) ms from the takeover"
+                    + (stoppedAt < failover.takenOverAt
+                        ? "\(format((failover.takenOverAt - stoppedAt) * 1000, 1)) ms before the takeover"
+                        : "\(format((stoppedAt - failover.takenOverAt) * 1000, 1)) ms after the takeover")
             }
             if let receivers = failover.receivers {
                 let heard = receivers.filter { $0.firstPacketAt != nil }.count
