@@ -216,7 +216,7 @@ extension ServiceHosting {
             }
             return outputs + leaseCheck(now: now)
         case .standby:
-            guard var following, claiming == nil else { return [] }
+            guard var following, claiming == nil, following.refusedEpoch == nil else { return [] }
             defer { self.following = following }
             guard let heard = following.lastHeard else {
                 following.lastHeard = now
@@ -279,13 +279,15 @@ extension ServiceHosting {
             return [.failoverPhase(.claimed, epoch: claimed, quiet: quiet)] + letGo + drop(silent.keys.sorted())
                 + recruitIfShort()
         case .standby:
-            guard let following else { return [] }
-            self.following = nil
+            guard var following else { return [] }
             guard stored else {
-                // The primary (or another standby) holds the epoch: it serves.
-                role = .closed
-                return [.withdraw, .over(migration: following.stream), .ended]
+                // Another standby holds the epoch and serves, or the primary claimed it itself
+                // (a standby of its own fell silent) before this one heard: which, the record says.
+                (following.refusedEpoch, following.refusedAt) = (claimed, now)
+                self.following = following
+                return [.lookUpRecord]
             }
+            self.following = nil
             role = .primary
             epoch = claimed
             noticesLeft = max(0, standbySettings.notices - 1)
@@ -306,6 +308,32 @@ extension ServiceHosting {
         default:
             return []
         }
+    }
+
+    /// The record of the epoch this standby's claim lost. If its own primary holds it, that
+    /// primary claimed it without another standby and has been silent since (this one's lease
+    /// ran out on it, so it sends nothing): claim the next. If another host holds it, that one
+    /// serves: stop. If the primary spoke again meanwhile, stand by on.
+    mutating func standbyReads(record epoch: UInt64?, contact: String?) -> [Output] {
+        guard var following, let refused = following.refusedEpoch, let refusedAt = following.refusedAt,
+            claiming == nil
+        else { return [] }
+        (following.refusedEpoch, following.refusedAt) = (nil, nil)
+        let heard = following.lastHeard ?? refusedAt
+        if heard > refusedAt {
+            self.following = following
+            return []
+        }
+        let primaryHost = HostPort(following.primary.overlay)?.host
+        if let epoch, epoch >= refused, let contact, HostPort(contact)?.host == primaryHost {
+            following.epoch = epoch
+            self.following = following
+            claiming = epoch + 1
+            return [.failoverPhase(.claim, epoch: epoch + 1, quiet: refusedAt - heard), .claim(epoch: epoch + 1)]
+        }
+        self.following = nil
+        role = .closed
+        return [.withdraw, .over(migration: following.stream), .ended]
     }
 
     mutating func heard(_ heartbeat: StandbyHeartbeat, from sender: String, now: Duration) -> [Output] {

@@ -199,6 +199,9 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
         public var lastHeard: Duration?
         /// When it decided to claim the service.
         public var claimedAt: Duration?
+        /// Its claim of this epoch was refused at `refusedAt`: it looks up who holds the epoch.
+        public var refusedEpoch: UInt64?
+        public var refusedAt: Duration?
     }
 
     public let service: String
@@ -419,7 +422,7 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
             case .target(let machine):
                 return target(.sourceRecord(alive: recordEpoch.map { $0 < machine.epoch } ?? false))
             case nil:
-                return []
+                return role == .standby ? standbyReads(record: recordEpoch, contact: contact) : []
             }
         case .registryShows(let shown):
             guard servesHere, shown > epoch else { return [] }

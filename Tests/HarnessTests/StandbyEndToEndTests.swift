@@ -13,11 +13,11 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(2))) struct StandbyEndToEndTests {
     /// A relay on peer-4 with one standby, three listeners (one speaks for 6 s from 2 s), and
     /// `fault` at 5 s.
-    static func relay(_ name: String, fault: String) -> String {
+    static func relay(_ name: String, fault: String, replicas: Int = 1) -> String {
         """
         \(HostFaultEndToEndTests.head(name, seed: 5, peers: 5))
           - at: 1s
-            deploy: {peer: peer-4, service: voice, kind: voice-relay, replicas: 1}
+            deploy: {peer: peer-4, service: voice, kind: voice-relay, replicas: \(replicas)}
           - at: 1.5s
             clients: {service: voice, peers: [peer-1, peer-2, peer-3]}
           - at: 2s
@@ -107,5 +107,34 @@ import Testing
         // a first standby on the speaker's peer took the speaker down with it.
         guard first.to != "peer-1" else { return }
         try Self.checkHeardFrom(second, report)
+    }
+
+    /// With two standbys, one crashes; the primary claims the next epoch without it and is
+    /// armed to crash the moment the registry stored that claim, before its other standby heard
+    /// of it. That standby's claim of the same epoch is refused; the record names its own silent
+    /// primary, so it claims the next one and serves.
+    @Test func aPrimaryThatCrashesAsItReclaimsIsReplacedByItsOtherStandby() async throws {
+        let fault = """
+              - at: 4s
+                crash: {host-of: voice, at-phase: claimed}
+              - at: 5s
+                crash: {replica-of: voice}
+            """
+        let (report, events) = try await HostFaultEndToEndTests.run(
+            Self.relay("standby-reclaim", fault: fault, replicas: 2))
+        #expect(report.peers.crashed == 2 && report.peers.failed == 0 && report.peers.killed == 0, "\(report.text())")
+        let failover = try #require(report.failovers.first, "no failover: \(report.text())")
+        #expect(report.failovers.count == 1)
+        #expect(failover.from == "peer-4" && failover.epoch == 3, "\(failover)")
+        // The primary's claim of epoch 2 was its last word: it crashed at the phase after it.
+        let claims = events.compactMap { line -> String? in
+            guard case .failoverPhase("voice", let epoch, let phase, _) = line.event else { return nil }
+            return "\(line.peer) \(phase) \(epoch)"
+        }
+        #expect(claims.contains("peer-4 claim 2") && !claims.contains("peer-4 claimed 2"), "\(claims)")
+        #expect(claims.contains("\(failover.to) claim 2") && claims.contains("\(failover.to) claim 3"), "\(claims)")
+        // A crashed standby on the speaker's peer took the speaker with it.
+        guard report.replicas.first?.standbys.first != "peer-1" else { return }
+        try Self.checkHeardFrom(failover, report)
     }
 }

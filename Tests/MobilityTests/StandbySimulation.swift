@@ -33,6 +33,8 @@ struct StandbyWorld {
         case timer(Host, Hosting.Timer, generation: Int)
         case heartbeat(Host, generation: Int)
         case claimAnswer(Host, epoch: UInt64, stored: Bool)
+        case recordAnswer(Host, epoch: UInt64?, contact: String?)
+        case crash(Host)
         case recruitAnswer(Host, stream: UInt64, candidate: Host?)
         case notice(Host)
         case clientChange
@@ -52,6 +54,9 @@ struct StandbyWorld {
     static func host(atData address: String) -> Host? { hosts.first { data($0) == address } }
 
     let fault: Fault
+    /// A second fault, at a failover's phase: whichever host reaches it first crashes, at once
+    /// (nothing after the phase gets out) or this long after.
+    let phaseFault: (phase: FailoverPhase, after: Duration)?
     let wanted: UInt8
     var now: Duration = .zero
     var hosting: [Host: Hosting] = [:]
@@ -68,11 +73,13 @@ struct StandbyWorld {
     var acknowledged: [(value: UInt64, host: Host, epoch: UInt64, at: Duration)] = []
     var delivered = 0
     var faultAt: Duration?
-    /// True when some standby held the state when the fault struck.
+    /// True when some standby held the state when the fault struck; how many did.
     var standbyHeldState = false
+    var readyAtFault = 0
     var log: [String] = []
     /// Every failover phase a host reached, in order.
     var phases: [(host: Host, phase: FailoverPhase, epoch: UInt64)] = []
+    private var phaseFaultFired = false
     private var queue: [(at: Duration, order: Int, event: Event)] = []
     private var order = 0
     private var nextChange: UInt64 = 1
@@ -82,8 +89,9 @@ struct StandbyWorld {
     private var lastArrival: [String: Duration] = [:]
     private var random: SeededGenerator
 
-    init(seed: UInt64, fault: Fault, standbys: UInt8) {
+    init(seed: UInt64, fault: Fault, standbys: UInt8, phaseFault: (FailoverPhase, after: Duration)? = nil) {
         self.fault = fault
+        self.phaseFault = phaseFault
         wanted = standbys
         random = SeededGenerator(seed: seed)
         hosting[0] = Hosting(primary: "svc", epoch: 1)
@@ -132,9 +140,9 @@ struct StandbyWorld {
     private static func target(of event: Event) -> Host? {
         switch event {
         case .deliver(let host, _), .datagram(let host, _, _), .timer(let host, _, _), .heartbeat(let host, _),
-            .claimAnswer(let host, _, _), .recruitAnswer(let host, _, _):
+            .claimAnswer(let host, _, _), .recruitAnswer(let host, _, _), .recordAnswer(let host, _, _):
             host
-        case .notice, .clientChange, .watch, .resume, .heal: nil
+        case .notice, .clientChange, .watch, .resume, .heal, .crash: nil
         }
     }
 
@@ -195,6 +203,12 @@ struct StandbyWorld {
             for host in primaries where pausedUntil[host] == nil {
                 carryOut(host, hosting[host]!.handle(.registryShows(epoch: record.epoch)))
             }
+        case .recordAnswer(let host, let epoch, let contact):
+            guard alive.contains(host) else { return }
+            carryOut(host, hosting[host]!.handle(.record(epoch: epoch, contact: contact)))
+        case .crash(let host):
+            alive.remove(host)
+            log.append("\(now) h\(host) crashes (at its phase)")
         case .resume(let host):
             pausedUntil[host] = nil
             log.append("\(now) h\(host) runs again")
@@ -239,7 +253,7 @@ struct StandbyWorld {
     }
 
     private mutating func carryOut(_ host: Host, _ outputs: [Hosting.Output]) {
-        for output in outputs {
+        for output in outputs where alive.contains(host) {
             switch output {
             case .send(let message, let address):
                 send(message, from: host, to: address)
@@ -305,9 +319,24 @@ struct StandbyWorld {
             case .failoverPhase(let phase, let epoch, _):
                 log.append("\(now) h\(host) \(phase) epoch \(epoch)")
                 phases.append((host, phase, epoch))
+                if let phaseFault, phaseFault.phase == phase, !phaseFaultFired {
+                    phaseFaultFired = true
+                    if phaseFault.after == .zero {
+                        alive.remove(host)
+                        log.append("\(now) h\(host) crashes at its \(phase)")
+                    } else {
+                        schedule(.crash(host), after: phaseFault.after)
+                    }
+                }
+            case .lookUpRecord:
+                // The registry's record, a round trip later; none from a host cut off from it.
+                let answer = isolated == host ? nil : record
+                schedule(
+                    .recordAnswer(host, epoch: answer?.epoch, contact: answer.map { Self.control($0.host) }),
+                    after: .milliseconds(isolated == host ? 50 : 3))
             case .superseded(let epoch):
                 log.append("\(now) h\(host) sees epoch \(epoch) and stops")
-            case .journal, .freeze, .redirectClients, .handleLate, .register, .withdraw, .lookUpRecord, .serving,
+            case .journal, .freeze, .redirectClients, .handleLate, .register, .withdraw, .serving,
                 .ended, .phase, .transfer, .over, .standbysChanged:
                 break
             }
@@ -323,6 +352,7 @@ struct StandbyWorld {
         guard delivered == count, faultAt == nil, let primary = primaries.first else { return }
         let ready = hosting[primary]!.standbys.sorted { $0.key < $1.key }.first { $0.value.acknowledged != nil }
         standbyHeldState = ready != nil
+        readyAtFault = hosting[primary]!.readyStandbys.count
         guard
             let victim = target == .primary
                 ? primary : ready.flatMap({ Self.host(atOverlay: $0.value.peer.overlay) })
