@@ -42,6 +42,15 @@ public struct LoopbackLauncher: PeerLauncher {
 
     /// Kills every recorded peer process that has no `process-ended` entry and is still the
     /// process the manifest recorded (same pid *and* start time: a reused pid is spared).
+    /// Whether `arguments` (a process's command line) are those of peer `name` of the run whose
+    /// coordinator is `coordinator` (`--name NAME`, `--coordinator-pid PID`).
+    static func isPeer(_ name: String, of coordinator: Int32, arguments: [String]) -> Bool {
+        func value(of option: String) -> String? {
+            arguments.firstIndex(of: option).flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
+        }
+        return value(of: "--name") == name && value(of: "--coordinator-pid") == "\(coordinator)"
+    }
+
     public static func clean(runID: String, manifest: [RunManifest.Entry]) -> [String] {
         var open: [Int32: (peer: String, start: Int64)] = [:]
         for entry in manifest {
@@ -51,10 +60,17 @@ public struct LoopbackLauncher: PeerLauncher {
             default: break
             }
         }
+        let coordinator = manifest.coordinatorPid
         return open.keys.sorted().map { pid in
             let (peer, start) = open[pid]!
             guard ProcFS.isSameProcessAlive(pid: pid, start: start) else {
                 return "\(runID): \(peer) (pid \(pid)) already gone"
+            }
+            // Only a peer this run started: named so, and told this run's coordinator.
+            guard let coordinator, let arguments = ProcFS.commandLine(of: pid),
+                Self.isPeer(peer, of: coordinator, arguments: arguments)
+            else {
+                return "\(runID): pid \(pid) is not \(peer) of this run; left alone"
             }
             kill(pid, SIGKILL)
             return "\(runID): killed \(peer) (pid \(pid))"

@@ -47,10 +47,26 @@ public actor NetnsLauncher: PeerLauncher {
 
     /// `s<pid><run number>` in base 36: unique among live coordinators and their runs.
     static func nextPrefix() -> String {
-        let pid = String(Int(getpid()) % (36 * 36 * 36 * 36), radix: 36)
         let run = String(runs.next() % (36 * 36), radix: 36)
-        return "s" + String(repeating: "0", count: 4 - pid.count) + pid + String(repeating: "0", count: 2 - run.count)
-            + run
+        return prefixStart(coordinator: getpid()) + String(repeating: "0", count: 2 - run.count) + run
+    }
+
+    /// What every prefix of a run whose coordinator is `coordinator` starts with.
+    static func prefixStart(coordinator: Int32) -> String {
+        let pid = String(Int(coordinator) % (36 * 36 * 36 * 36), radix: 36)
+        return "s" + String(repeating: "0", count: 4 - pid.count) + pid
+    }
+
+    /// Whether `name` is a peer's namespace of a run whose coordinator is `coordinator`:
+    /// `s`, the coordinator's four digits, two of the run's, `-p`, the peer's number.
+    static func isNamespace(_ name: String, of coordinator: Int32) -> Bool {
+        let start = prefixStart(coordinator: coordinator)
+        guard name.hasPrefix(start) else { return false }
+        let rest = name.dropFirst(start.count)
+        let run = rest.prefix(2)
+        guard run.count == 2, run.allSatisfy({ $0.isASCII && ($0.isNumber || $0.isLowercase) }) else { return false }
+        let peer = rest.dropFirst(2)
+        return peer.hasPrefix("-p") && peer.count > 2 && peer.dropFirst(2).allSatisfy { $0.isASCII && $0.isNumber }
     }
 
     public func spawn(_ peer: PeerName, arguments: [String], logPath: String, manifest: RunManifest) async throws
@@ -118,7 +134,12 @@ public actor NetnsLauncher: PeerLauncher {
             default: break
             }
         }
+        let coordinator = manifest.coordinatorPid
         return names.map { name in
+            // Only a namespace of this run, whatever else the manifest names.
+            guard let coordinator, Self.isNamespace(name, of: coordinator) else {
+                return "\(runID): \(name) is not a namespace of this run; left alone"
+            }
             guard FileManager.default.fileExists(atPath: "/run/netns/\(name)") else {
                 return "\(runID): namespace \(name) already gone"
             }

@@ -32,6 +32,16 @@ enum ProcFS {
         return field("Pss:", in: rollup)
     }
 
+    /// The process's arguments, its executable first (nil if it is gone or they are unreadable).
+    static func commandLine(of pid: pid_t) -> [String]? {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !data.isEmpty else {
+            return nil
+        }
+        return data.split(separator: 0, omittingEmptySubsequences: false).dropLast().map {
+            String(decoding: $0, as: UTF8.self)
+        }
+    }
+
     /// The process's start time in clock ticks since boot, or nil if it is gone. With the pid
     /// it names one process for good.
     static func startTicks(of pid: pid_t) -> Int64? {

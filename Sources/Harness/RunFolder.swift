@@ -26,8 +26,10 @@ public struct RunFolder: Sendable {
         runID = (path as NSString).lastPathComponent
     }
 
-    /// Creates a new, uniquely named run folder under `root`.
-    static func create(root: String, scenario: String, now: Date = Date()) throws -> RunFolder {
+    /// Creates a new, uniquely named run folder under `root`, readable by its owner only (mode
+    /// 0700: its capture holds every packet of the run) unless `shared` (0755).
+    static func create(root: String, scenario: String, shared: Bool = false, now: Date = Date()) throws -> RunFolder {
+        let mode: mode_t = shared ? 0o755 : 0o700
         var time = tm()
         var seconds = time_t(now.timeIntervalSince1970)
         gmtime_r(&seconds, &time)
@@ -43,7 +45,7 @@ public struct RunFolder: Sendable {
         var name = "\(scenario)-\(stamp)"
         var attempt = 1
         // mkdir is atomic: two runs started in the same second get different folders.
-        while mkdir(root + "/" + name, 0o755) != 0 {
+        while mkdir(root + "/" + name, mode) != 0 {
             guard errno == EEXIST, attempt < 100 else {
                 throw HarnessError.system(call: "mkdir \(root)/\(name)", errno: errno)
             }
@@ -52,7 +54,7 @@ public struct RunFolder: Sendable {
         }
         let folder = RunFolder(existing: root + "/" + name)
         for sub in ["peers", "audio"] {
-            guard mkdir(folder.path + "/" + sub, 0o755) == 0 else {
+            guard mkdir(folder.path + "/" + sub, mode) == 0 else {
                 throw HarnessError.system(call: "mkdir \(folder.path)/\(sub)", errno: errno)
             }
         }

@@ -80,7 +80,7 @@ public actor RunManifest {
 
     public init(path: String) throws {
         self.path = path
-        descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw HarnessError.system(call: "open \(path)", errno: errno) }
     }
 
@@ -107,5 +107,13 @@ public actor RunManifest {
         return text.split(separator: "\n").compactMap { line in
             (try? JSONValue.parse(line)).flatMap(Entry.init(json:))
         }
+    }
+}
+
+extension [RunManifest.Entry] {
+    /// The run's coordinator, as its first entry names it.
+    var coordinatorPid: Int32? {
+        guard case .run(_, _, let pid, _)? = first else { return nil }
+        return pid
     }
 }

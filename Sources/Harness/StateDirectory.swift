@@ -21,13 +21,43 @@ public struct StateDirectory: Sendable {
     /// Registered runs: one symlink per live run, named by run id, to its manifest.
     var runsPath: String { path + "/runs" }
 
+    /// Creates the folder and its `runs/`, private to this user: each a real directory (a
+    /// symlink is refused, not followed), owned by this user, mode 0700 (a wider one it owns is
+    /// narrowed). A folder another user owns is refused: its manifests could name anything.
     func create() throws {
-        for directory in [runsPath] {
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty {
             do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
             } catch {
-                throw HarnessError.file(path: directory, reason: "cannot create: \(error.localizedDescription)")
+                throw HarnessError.file(path: parent, reason: "cannot create: \(error.localizedDescription)")
             }
+        }
+        try Self.makePrivateDirectory(path)
+        try Self.makePrivateDirectory(runsPath)
+    }
+
+    static func makePrivateDirectory(_ directory: String) throws {
+        guard mkdir(directory, 0o700) == 0 || errno == EEXIST else {
+            throw HarnessError.system(call: "mkdir \(directory)", errno: errno)
+        }
+        // Opened without following a symlink, then checked and narrowed through the descriptor:
+        // nobody can swap the folder between the check and the chmod.
+        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw HarnessError.file(
+                path: directory,
+                reason: "not a directory (a symlink is not followed): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw HarnessError.system(call: "fstat \(directory)", errno: errno) }
+        guard info.st_uid == geteuid() else {
+            throw HarnessError.file(
+                path: directory, reason: "owned by uid \(info.st_uid), not this user (\(geteuid()))")
+        }
+        if info.st_mode & 0o077 != 0, fchmod(descriptor, 0o700) != 0 {
+            throw HarnessError.system(call: "chmod 0700 \(directory)", errno: errno)
         }
     }
 
@@ -62,9 +92,19 @@ public struct NetworkBlocks: Sendable {
     /// never leak.
     public func claim(in range: ClosedRange<Int>) throws -> NetworkBlock {
         if mkdir(directory, 0o1777) == 0 { chmod(directory, 0o1777) }
+        // Shared by every user: a real directory, and sticky if others may write to it (nobody
+        // can then replace another's lock file); never a symlink followed.
+        var info = stat()
+        guard lstat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR,
+            info.st_mode & 0o002 == 0 || info.st_mode & S_ISVTX != 0
+        else {
+            throw HarnessError.file(
+                path: directory, reason: "not a directory, or one anybody may write to without the sticky bit")
+        }
         for block in range {
-            // Read-only: flock needs no write access, so a lock file another user created works too.
-            let descriptor = open(directory + "/\(block).lock", O_RDONLY | O_CREAT | O_CLOEXEC, 0o644)
+            // Read-only: flock needs no write access, so a lock file another user created works
+            // too; a symlink planted in its place is not followed.
+            let descriptor = open(directory + "/\(block).lock", O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
             guard descriptor >= 0 else {
                 throw HarnessError.system(call: "open \(directory)/\(block).lock", errno: errno)
             }

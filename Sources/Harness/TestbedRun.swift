@@ -23,13 +23,16 @@ public struct RunOptions: Sendable {
     public var profiles: ProfileCatalogue
     /// Capture the run's traffic into capture.pcap (needs root or CAP_NET_RAW).
     public var capture: Bool
+    /// Let other users read the run folder (by default only its owner may).
+    public var shareFolder: Bool
 
     public init(
         outputRoot: String = "Captures", seed: UInt64? = nil, mode: LaunchMode? = nil, peerExecutable: String,
         stateDirectory: StateDirectory = .standard(), networkBlocks: NetworkBlocks = NetworkBlocks(),
         progress: ProgressDisplay.Style = .automatic, capture: Bool = true,
-        profiles: ProfileCatalogue = ProfileCatalogue()
+        profiles: ProfileCatalogue = ProfileCatalogue(), shareFolder: Bool = false
     ) {
+        self.shareFolder = shareFolder
         self.outputRoot = outputRoot
         self.seed = seed
         self.mode = mode
@@ -89,7 +92,8 @@ public enum TestbedRun {
         let block = try options.networkBlocks.claim(in: 100...199)
         defer { block.release() }
 
-        let folder = try RunFolder.create(root: options.outputRoot, scenario: scenario.name)
+        let folder = try RunFolder.create(
+            root: options.outputRoot, scenario: scenario.name, shared: options.shareFolder)
         // Capture starts before anything else exists, so a run that cannot capture leaves
         // nothing behind but its (removed) folder.
         // In netns mode the link emulator writes the capture: it sees every packet it delivers.

@@ -64,6 +64,9 @@ struct Run: AsyncParsableCommand {
     @Flag(help: "Do not capture traffic (capturing on lo needs root or CAP_NET_RAW).")
     var noCapture = false
 
+    @Flag(help: "Let other users read the run folder (by default only its owner may: mode 0700).")
+    var share = false
+
     @Option(
         name: .customLong("profiles"),
         help: "A folder of link profiles, searched after the one beside the scenario's folder and the project's.")
@@ -78,7 +81,8 @@ struct Run: AsyncParsableCommand {
             scenario: scenario, source: loaded.source,
             options: RunOptions(
                 outputRoot: out, seed: seed, mode: mode, peerExecutable: peer ?? defaultPeerExecutable(),
-                progress: quiet ? .quiet : .automatic, capture: !noCapture, profiles: loaded.profiles))
+                progress: quiet ? .quiet : .automatic, capture: !noCapture, profiles: loaded.profiles,
+                shareFolder: share))
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],

@@ -4,7 +4,8 @@ import Testing
 
 @testable import Harness
 
-/// `testbed clean` removes exactly what a dead run's manifest lists, and nothing else.
+/// `testbed clean` removes exactly what a dead run's manifest lists, and of that only its own
+/// peers and namespaces; the files it trusts are the user's own, and no symlink is followed.
 @Suite struct CleanerTests {
     /// A pid and start time that name no living process: a child that has exited.
     static func deadProcess() throws -> (Int32, Int64) {
@@ -13,13 +14,18 @@ import Testing
         return (done.pid, 1)
     }
 
-    @Test func killsRecordedProcessesOfADeadRunAndSparesAReusedPid() async throws {
+    @Test func killsRecordedPeersOfADeadRunAndSparesAReusedPidAndAStranger() async throws {
         let folder = temporaryDirectory("clean")
         let state = StateDirectory(path: folder + "/state")
         try state.create()
-        let leftover = try ChildProcess("/bin/sleep", ["30"])
-        let bystander = try ChildProcess("/bin/sleep", ["30"])
         let (deadCoordinator, deadStart) = try Self.deadProcess()
+        // A process whose arguments are a peer's of that run (the shell ignores them).
+        let leftover = try ChildProcess(
+            "/bin/sh", ["-c", "sleep 30; :", "sh", "--name", "peer-1", "--coordinator-pid", "\(deadCoordinator)"])
+        let bystander = try ChildProcess("/bin/sleep", ["30"])
+        // The right pid and start time, but no peer of the run: a manifest cannot make clean kill it.
+        let stranger = try ChildProcess(
+            "/bin/sh", ["-c", "sleep 30; :", "sh", "--name", "peer-3", "--coordinator-pid", "\(deadCoordinator + 1)"])
 
         let manifest = try RunManifest(path: folder + "/manifest.jsonl")
         try await manifest.record(
@@ -29,13 +35,16 @@ import Testing
         // The bystander's pid with another start time: a pid reused since the run recorded it.
         try await manifest.record(
             .process(peer: "peer-2", pid: bystander.pid, start: ProcFS.startTicks(of: bystander.pid)! - 1))
+        try await manifest.record(
+            .process(peer: "peer-3", pid: stranger.pid, start: ProcFS.startTicks(of: stranger.pid)!))
         try state.register(runID: "dead-run", manifest: manifest.path)
 
         let outcome = await Cleaner.clean(stateDirectory: state)
         #expect(outcome.runsCleaned == 1)
         #expect(outcome.actions.contains("dead-run: killed peer-1 (pid \(leftover.pid))"))
+        #expect(outcome.actions.contains("dead-run: pid \(stranger.pid) is not peer-3 of this run; left alone"))
         #expect(leftover.waitForExit(within: .seconds(3)))
-        #expect(bystander.isRunning)
+        #expect(bystander.isRunning && stranger.isRunning)
         #expect(state.registeredRuns().isEmpty)
         #expect(try RunManifest.read(path: manifest.path).last == .closed)
     }
@@ -59,6 +68,78 @@ import Testing
         #expect(outcome.runsCleaned == 0)
         #expect(peer.isRunning)
         #expect(state.registeredRuns().map(\.runID) == ["live-run"])
+    }
+
+    @Test func aNamespaceIsRemovedOnlyIfItIsOneOfTheRunsPeers() {
+        let coordinator: Int32 = 4242
+        let own = NetnsLauncher.prefixStart(coordinator: coordinator) + "0a-p3"
+        #expect(NetnsLauncher.isNamespace(own, of: coordinator))
+        for other in [
+            "victim", own + "x", NetnsLauncher.prefixStart(coordinator: coordinator + 1) + "0a-p3",
+            NetnsLauncher.prefixStart(coordinator: coordinator) + "0a-p",
+            NetnsLauncher.prefixStart(coordinator: coordinator) + "0A-p3",
+        ] {
+            #expect(!NetnsLauncher.isNamespace(other, of: coordinator), "\(other)")
+        }
+        let manifest: [RunManifest.Entry] = [
+            .run(id: "r", folder: "/nowhere", coordinatorPid: coordinator, coordinatorStart: 1),
+            .namespace(name: "victim"), .namespace(name: own),
+        ]
+        #expect(
+            NetnsLauncher.clean(runID: "r", manifest: manifest) == [
+                "r: victim is not a namespace of this run; left alone", "r: namespace \(own) already gone",
+            ])
+    }
+
+    @Test func theStateFolderIsPrivateAndNoSymlinkIsFollowed() throws {
+        let folder = temporaryDirectory("state-safety")
+        let state = StateDirectory(path: folder + "/state")
+        try state.create()
+        func mode(_ path: String) -> mode_t {
+            var info = stat()
+            lstat(path, &info)
+            return info.st_mode & 0o7777
+        }
+        #expect(mode(state.path) == 0o700 && mode(state.runsPath) == 0o700)
+        // A wider folder of its own is narrowed.
+        chmod(state.path, 0o755)
+        try state.create()
+        #expect(mode(state.path) == 0o700)
+        // A symlink where the folder should be is refused, not followed.
+        let elsewhere = temporaryDirectory("state-elsewhere")
+        #expect(symlink(elsewhere, folder + "/planted") == 0)
+        #expect(throws: HarnessError.self) { try StateDirectory(path: folder + "/planted").create() }
+        #expect(!FileManager.default.fileExists(atPath: elsewhere + "/runs"))
+        // Someone else's folder is refused (as root: one handed to nobody).
+        if getuid() == 0 {
+            let theirs = folder + "/theirs"
+            #expect(mkdir(theirs, 0o700) == 0 && chown(theirs, 65534, 65534) == 0)
+            #expect(throws: HarnessError.self) { try StateDirectory(path: theirs).create() }
+        }
+    }
+
+    @Test func aLockFilePlantedAsASymlinkIsNotFollowed() throws {
+        let directory = temporaryDirectory("blocks-planted")
+        let target = directory + "-target"
+        #expect(symlink(target, directory + "/20.lock") == 0)
+        #expect(throws: HarnessError.self) { try NetworkBlocks(directory: directory).claim(in: 20...20) }
+        #expect(!FileManager.default.fileExists(atPath: target))
+        // Nor a shared folder that is a symlink.
+        #expect(symlink(directory, directory + "-link") == 0)
+        #expect(throws: HarnessError.self) { try NetworkBlocks(directory: directory + "-link").claim(in: 21...21) }
+    }
+
+    @Test func aRunFolderIsItsOwnersUnlessShared() throws {
+        let root = temporaryDirectory("folders")
+        func mode(_ path: String) -> mode_t {
+            var info = stat()
+            lstat(path, &info)
+            return info.st_mode & 0o777
+        }
+        let own = try RunFolder.create(root: root, scenario: "a")
+        let shared = try RunFolder.create(root: root, scenario: "b", shared: true)
+        #expect(mode(own.path) == 0o700 && mode(own.path + "/peers") == 0o700)
+        #expect(mode(shared.path) == 0o755 && mode(shared.path + "/audio") == 0o755)
     }
 
     @Test func networkBlocksAreExclusiveAndFreedWithTheirHolder() throws {
