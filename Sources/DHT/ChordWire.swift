@@ -223,7 +223,7 @@ extension WireReader {
 
     mutating func entry() throws(WireError) -> StoredEntry {
         let key = try id()
-        let epoch = try integer(UInt64.self)
+        let epoch = try epoch()
         let lease = Duration.milliseconds(try integer(UInt32.self))
         let start = offset
         let length = Int(try integer(UInt32.self))

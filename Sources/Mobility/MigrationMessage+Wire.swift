@@ -104,11 +104,11 @@ extension MigrationMessage {
         case .prepare?:
             self = .prepare(
                 migration: migration, service: try reader.text(limit: 255), identity: try reader.identity(),
-                epoch: try reader.integer(), standbys: try reader.integer(), source: try reader.peer())
+                epoch: try reader.epoch(), standbys: try reader.integer(), source: try reader.peer())
         case .follow?:
             self = .follow(
                 migration: migration, service: try reader.text(limit: 255), identity: try reader.identity(),
-                epoch: try reader.integer(), standbys: try reader.integer(), primary: try reader.peer())
+                epoch: try reader.epoch(), standbys: try reader.integer(), primary: try reader.peer())
         case .accept?:
             self = .accept(
                 migration: migration, contact: try reader.text(limit: 255), data: try reader.text(limit: 255))

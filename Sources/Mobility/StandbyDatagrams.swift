@@ -41,7 +41,7 @@ public struct StandbyHeartbeat: MobilityDatagram, Sendable, Equatable {
         var reader = WireReader(bytes)
         try reader.magic(Self.magic, version: Self.version, of: "a standby heartbeat")
         stream = try reader.integer()
-        epoch = try reader.integer()
+        epoch = try reader.epoch()
         sentAt = try reader.integer()
         let offset = reader.offset
         switch try reader.integer(UInt8.self) {
@@ -84,7 +84,7 @@ public struct TakeoverNotice: MobilityDatagram, Sendable, Equatable {
     public init(bytes: [UInt8]) throws(WireError) {
         var reader = WireReader(bytes)
         try reader.magic(Self.magic, version: Self.version, of: "a takeover notice")
-        epoch = try reader.integer()
+        epoch = try reader.epoch()
         control = try reader.text(limit: 255)
         data = try reader.text(limit: 255)
         guard !control.isEmpty, !data.isEmpty else { throw .invalid("takeover notice without an address", offset: 11) }

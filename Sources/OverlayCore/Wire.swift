@@ -53,6 +53,15 @@ public struct WireReader {
         return value
     }
 
+    /// A registry epoch (64 bits on the wire), at most `Epoch.maximum`: far more epochs than a
+    /// service will ever go through, and room for every `epoch + 1` and `Int(epoch)` after it.
+    public mutating func epoch() throws(WireError) -> UInt64 {
+        let start = offset
+        let epoch = try integer(UInt64.self)
+        guard epoch <= Epoch.maximum else { throw .invalid("epoch \(epoch) (at most \(Epoch.maximum))", offset: start) }
+        return epoch
+    }
+
     /// UTF-8 text with a 16-bit length, at most `limit` bytes.
     public mutating func text(limit: Int) throws(WireError) -> String {
         let start = offset
@@ -106,4 +115,9 @@ public struct WireWriter {
         integer(UInt16(text.utf8.count))
         append(text.utf8)
     }
+}
+
+/// The bound on a registry epoch that every decoder enforces (`WireReader.epoch()`).
+public enum Epoch {
+    public static let maximum: UInt64 = 1 << 48
 }

@@ -236,10 +236,11 @@ actor DHTHost {
                 key: key.description, result: outcome.node?.address, hops: outcome.hops,
                 latencyMs: outcome.latency.inMilliseconds)
         case .registered(let name, let epoch, let stored, _):
-            return .registered(service: name, epoch: Int(epoch), stored: stored)
+            return .registered(service: name, epoch: Int(clamping: epoch), stored: stored)
         case .resolved(let name, let record, let outcome, _):
             return .resolved(
-                service: name, host: record?.hosts.first, epoch: record.map { Int($0.epoch) }, hops: outcome.hops,
+                service: name, host: record?.hosts.first, epoch: record.map { Int(clamping: $0.epoch) },
+                hops: outcome.hops,
                 latencyMs: outcome.latency.inMilliseconds)
         case .chord, .unregistered:
             return nil

@@ -3,10 +3,18 @@ import CZlib
 /// Snapshots travel compressed (zlib's deflate): a relay's state is mostly text and small
 /// counters, which deflate to a fraction.
 enum SnapshotCompression {
+    /// The largest snapshot a host takes in: far above any kind's state here (a relay of 64
+    /// participants is a few kB), far below what one frame could make a host allocate (4 GiB).
+    static let maximumSize = 16 << 20
+
     /// Why compressed bytes could not be read back.
     struct Failure: Error, CustomStringConvertible {
         let code: Int32
-        var description: String { "zlib could not inflate the snapshot (error \(code))" }
+        var description: String {
+            code == Z_MEM_ERROR
+                ? "the snapshot says it is larger than \(SnapshotCompression.maximumSize) bytes"
+                : "zlib could not inflate the snapshot (error \(code))"
+        }
     }
 
     static func compress(_ bytes: [UInt8]) -> [UInt8] {
@@ -19,8 +27,10 @@ enum SnapshotCompression {
         return Array(output.prefix(Int(size)))
     }
 
-    /// `size`: the size before compression, as the sender reported it.
+    /// `size`: the size before compression, as the sender reported it (at most `maximumSize`:
+    /// it is what this host allocates).
     static func decompress(_ bytes: [UInt8], size: Int) throws(Failure) -> [UInt8] {
+        guard (0...maximumSize).contains(size) else { throw Failure(code: Z_MEM_ERROR) }
         var length = uLong(size)
         var output = [UInt8](repeating: 0, count: max(size, 1))
         let status = output.withUnsafeMutableBufferPointer { out in

@@ -88,6 +88,15 @@ struct WireTests {
         }
     }
 
+    @Test func aStoredEntryWithAnEpochAboveTheBoundIsRefused() {
+        let high = StoredEntry(key: .hashing("k"), value: [1], epoch: Epoch.maximum + 1, lease: .seconds(1))
+        let bytes = ChordWire.encode(ChordEnvelope(sender: Self.a, message: .store(request: 1, entry: high)))
+        #expect(throws: WireError.self) { try ChordWire.decode(bytes) }
+        let highest = StoredEntry(key: .hashing("k"), value: [1], epoch: Epoch.maximum, lease: .seconds(1))
+        let fine = ChordWire.encode(ChordEnvelope(sender: Self.a, message: .store(request: 1, entry: highest)))
+        #expect((try? ChordWire.decode(fine))?.message == .store(request: 1, entry: highest))
+    }
+
     @Test func manyEntriesAreSpreadOverFramesThatFit() throws {
         let entries = (0..<40).map {
             StoredEntry(key: .hashing("k\($0)"), value: Array(repeating: 7, count: 3000), epoch: 1, lease: .seconds(9))

@@ -139,3 +139,28 @@ import Testing
         #expect(Self.phases(Self.standBy(&hosting, stream: 7, peer: "s3", now: .milliseconds(210))).isEmpty)
     }
 }
+
+/// Every epoch a peer decodes is at most `Epoch.maximum`: one above it is refused with its
+/// offset, so no `epoch + 1` or `Int(epoch)` after it can trap.
+@Suite struct EpochBoundTests {
+    @Test func anEpochAboveTheBoundIsRefusedInEveryFormat() {
+        let high = Epoch.maximum + 1
+        let heartbeat = StandbyHeartbeat(stream: 1, epoch: high, sentAt: 0, echo: false)
+        #expect(throws: WireError.invalid("epoch \(high) (at most \(Epoch.maximum))", offset: 11)) {
+            try StandbyHeartbeat(bytes: heartbeat.bytes)
+        }
+        let notice = TakeoverNotice(epoch: UInt64.max, control: "a:1", data: "a:2")
+        #expect(throws: WireError.self) { try TakeoverNotice(bytes: notice.bytes) }
+        let peer = MigrationMessage.Peer(name: "p", overlay: "10.0.0.1:4000")
+        let identity = ServiceIdentity(kind: "k", version: 1, digest: [1])
+        for message in [
+            MigrationMessage.prepare(
+                migration: 1, service: "s", identity: identity, epoch: high, standbys: 0, source: peer),
+            .follow(migration: 1, service: "s", identity: identity, epoch: UInt64.max, standbys: 1, primary: peer),
+        ] {
+            #expect(throws: WireError.self) { try MigrationMessage(frame: message.frame) }
+        }
+        let fine = StandbyHeartbeat(stream: 1, epoch: Epoch.maximum, sentAt: 0, echo: false)
+        #expect((try? StandbyHeartbeat(bytes: fine.bytes)) == fine)
+    }
+}
