@@ -26,9 +26,11 @@ extension GameState {
         var reader = WireReader(bytes)
         try reader.version(Self.snapshotVersion)
         var state = GameState()
-        state.sequence = try reader.integer()
+        state.sequence = try reader.sequence()
         state.tick = try reader.integer()
+        let nextOffset = reader.offset
         state.nextPlayer = try reader.integer()
+        guard state.nextPlayer < .max else { throw .invalid("next player \(state.nextPlayer)", offset: nextOffset) }
         let countOffset = reader.offset
         let count = Int(try reader.integer(UInt16.self))
         guard count <= GameTick.maximumPlayers else { throw .invalid("\(count) players", offset: countOffset) }
@@ -52,10 +54,18 @@ extension GamePlayer {
         self.init(
             id: try reader.integer(), name: try reader.text(limit: 255), dataAddress: try reader.text(limit: 255),
             session: try reader.integer())
+        let start = reader.offset
         x = Int32(bitPattern: try reader.integer())
         y = Int32(bitPattern: try reader.integer())
         dx = Int8(bitPattern: try reader.integer())
         dy = Int8(bitPattern: try reader.integer())
+        // Inside the arena, moving a step at most: the world's arithmetic relies on it.
+        guard abs(Int64(x)) <= Int64(GameState.arena), abs(Int64(y)) <= Int64(GameState.arena) else {
+            throw .invalid("position (\(x), \(y)) outside the arena", offset: start)
+        }
+        guard (-1...1).contains(dx), (-1...1).contains(dy) else {
+            throw .invalid("direction (\(dx), \(dy))", offset: start + 8)
+        }
         score = try reader.integer()
         lastInput = try reader.integer()
         inputsApplied = try reader.integer()

@@ -1,3 +1,4 @@
+import GameWire
 import Mobility
 
 /// One player in the world.
@@ -58,6 +59,8 @@ public struct GameState: Sendable, Equatable {
         case unknownPlayer(UInt32)
         case playerExists(UInt32)
         case inputOutOfOrder(player: UInt32, number: UInt32)
+        /// A join beyond `GameTick.maximumPlayers`, or with the last id there is.
+        case full
     }
 
     /// Applies `operation` and returns its sequence number; an operation that does not fit
@@ -68,6 +71,9 @@ public struct GameState: Sendable, Equatable {
         case .session(let id, let session):
             sessions.set(id, session)
         case .join(let player):
+            // An operation replayed from another host is checked as a client's join is: a tick
+            // shows at most `maximumPlayers`, and the next id must exist.
+            guard players.count < GameTick.maximumPlayers, player.id < .max, nextPlayer < .max else { throw .full }
             guard !players.contains(where: { $0.id == player.id }) else { throw .playerExists(player.id) }
             players.append(player)
             players.sort { $0.id < $1.id }

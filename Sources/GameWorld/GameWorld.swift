@@ -126,7 +126,7 @@ public struct GameWorld: MobileService {
             if state.players.contains(where: { $0.dataAddress == address }) {
                 return push(.refused(reason: "another player receives at \(address)"), to: session)
             }
-            guard state.players.count < GameTick.maximumPlayers else {
+            guard state.players.count < GameTick.maximumPlayers, state.nextPlayer < .max else {
                 return push(.refused(reason: "the world is full (\(GameTick.maximumPlayers))"), to: session)
             }
             let player = GamePlayer(id: state.nextPlayer, name: name, dataAddress: address, session: session)

@@ -115,19 +115,19 @@ extension MigrationMessage {
         case .refuse?: self = .refuse(migration: migration, reason: try reader.text(limit: 1024))
         case .snapshot?:
             self = .snapshot(
-                migration: migration, sequence: try reader.integer(), size: try reader.integer(), state: try blob())
+                migration: migration, sequence: try reader.sequence(), size: try reader.integer(), state: try blob())
         case .operations?:
-            let first = try reader.integer(UInt64.self)
+            let first = try reader.sequence()
             let countOffset = reader.offset
             let count = Int(try reader.integer(UInt16.self))
             guard count <= Self.maximumOperations else { throw .invalid("\(count) operations", offset: countOffset) }
             var operations: [[UInt8]] = []
             for _ in 0..<count { operations.append(try blob()) }
             self = .operations(migration: migration, first: first, operations: operations)
-        case .acknowledge?: self = .acknowledge(migration: migration, sequence: try reader.integer())
+        case .acknowledge?: self = .acknowledge(migration: migration, sequence: try reader.sequence())
         case .commit?:
             self = .commit(
-                migration: migration, sequence: try reader.integer(), size: try reader.integer(), state: try blob())
+                migration: migration, sequence: try reader.sequence(), size: try reader.integer(), state: try blob())
         case .tookOver?: self = .tookOver(migration: migration)
         case .late?: self = .late(migration: migration, traffic: try blob())
         case .release?: self = .release(migration: migration)

@@ -53,13 +53,23 @@ public struct WireReader {
         return value
     }
 
-    /// A registry epoch (64 bits on the wire), at most `Epoch.maximum`: far more epochs than a
-    /// service will ever go through, and room for every `epoch + 1` and `Int(epoch)` after it.
+    /// A registry epoch (64 bits on the wire), at most `WireBounds.epoch`: far more epochs than
+    /// a service will ever go through, and room for every `epoch + 1` and `Int(epoch)` after it.
     public mutating func epoch() throws(WireError) -> UInt64 {
+        try bounded("epoch", WireBounds.epoch)
+    }
+
+    /// A service state's operation sequence number (64 bits on the wire), at most
+    /// `WireBounds.sequence`: room for every `+ 1` a host makes after it.
+    public mutating func sequence() throws(WireError) -> UInt64 {
+        try bounded("sequence number", WireBounds.sequence)
+    }
+
+    private mutating func bounded(_ what: String, _ maximum: UInt64) throws(WireError) -> UInt64 {
         let start = offset
-        let epoch = try integer(UInt64.self)
-        guard epoch <= Epoch.maximum else { throw .invalid("epoch \(epoch) (at most \(Epoch.maximum))", offset: start) }
-        return epoch
+        let value = try integer(UInt64.self)
+        guard value <= maximum else { throw .invalid("\(what) \(value) (at most \(maximum))", offset: start) }
+        return value
     }
 
     /// UTF-8 text with a 16-bit length, at most `limit` bytes.
@@ -117,7 +127,10 @@ public struct WireWriter {
     }
 }
 
-/// The bound on a registry epoch that every decoder enforces (`WireReader.epoch()`).
-public enum Epoch {
-    public static let maximum: UInt64 = 1 << 48
+/// The bounds every decoder enforces on numbers a host does arithmetic with.
+public enum WireBounds {
+    /// A registry epoch (`WireReader.epoch()`).
+    public static let epoch: UInt64 = 1 << 48
+    /// An operation sequence number (`WireReader.sequence()`).
+    public static let sequence: UInt64 = 1 << 62
 }

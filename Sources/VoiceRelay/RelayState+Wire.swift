@@ -29,8 +29,10 @@ extension RelayState {
     public init(snapshot bytes: [UInt8]) throws(WireError) {
         var reader = WireReader(bytes)
         try reader.version(Self.snapshotVersion)
-        let sequence = try reader.integer(UInt64.self)
+        let sequence = try reader.sequence()
+        let nextOffset = reader.offset
         let nextParticipant = try reader.integer(UInt32.self)
+        guard nextParticipant < .max else { throw .invalid("next participant \(nextParticipant)", offset: nextOffset) }
         var counters = Counters()
         counters.received = try reader.integer()
         counters.forwarded = try reader.integer()

@@ -78,9 +78,11 @@ public struct RelayState: Sendable, Equatable {
         case duplicateDataAddress(String)
         case unknownParticipant(UInt32)
         case staleIdentifier(UInt32)
+        case full
 
         public var description: String {
             switch self {
+            case .full: "the relay has \(RelayInstance.maximumParticipants) participants"
             case .duplicateParticipant(let id): "participant \(id) already joined"
             case .duplicateDataAddress(let address): "another participant receives at \(address)"
             case .unknownParticipant(let id): "no participant \(id)"
@@ -126,7 +128,12 @@ public struct RelayState: Sendable, Equatable {
     public mutating func apply(_ operation: RelayOperation) throws(Rejection) -> UInt64 {
         switch operation {
         case .join(let participant):
-            guard participant.id >= nextParticipant else { throw .staleIdentifier(participant.id) }
+            // An operation replayed from another host is checked as a client's join is: the
+            // encoders and the next id rely on both bounds.
+            guard participants.count < RelayInstance.maximumParticipants else { throw .full }
+            guard participant.id >= nextParticipant, participant.id < .max else {
+                throw .staleIdentifier(participant.id)
+            }
             guard self.participant(participant.id) == nil else { throw .duplicateParticipant(participant.id) }
             guard self.participant(receivingAt: participant.dataAddress) == nil else {
                 throw .duplicateDataAddress(participant.dataAddress)

@@ -31,9 +31,11 @@ extension ServiceKind {
     /// What the relay counted, for the coordinator.
     static func traffic(_ service: String, _ state: RelayState) -> Event {
         VoiceEvent.relayTraffic(
-            service: service, received: Int(state.counters.received), forwarded: Int(state.counters.forwarded),
-            forwardedBytes: Int(state.counters.forwardedBytes), unknownSender: Int(state.counters.droppedUnknownSender),
-            malformed: Int(state.counters.droppedMalformed)
+            service: service, received: Int(clamping: state.counters.received),
+            forwarded: Int(clamping: state.counters.forwarded),
+            forwardedBytes: Int(clamping: state.counters.forwardedBytes),
+            unknownSender: Int(clamping: state.counters.droppedUnknownSender),
+            malformed: Int(clamping: state.counters.droppedMalformed)
         ).event
     }
 }

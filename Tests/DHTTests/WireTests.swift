@@ -89,10 +89,10 @@ struct WireTests {
     }
 
     @Test func aStoredEntryWithAnEpochAboveTheBoundIsRefused() {
-        let high = StoredEntry(key: .hashing("k"), value: [1], epoch: Epoch.maximum + 1, lease: .seconds(1))
+        let high = StoredEntry(key: .hashing("k"), value: [1], epoch: WireBounds.epoch + 1, lease: .seconds(1))
         let bytes = ChordWire.encode(ChordEnvelope(sender: Self.a, message: .store(request: 1, entry: high)))
         #expect(throws: WireError.self) { try ChordWire.decode(bytes) }
-        let highest = StoredEntry(key: .hashing("k"), value: [1], epoch: Epoch.maximum, lease: .seconds(1))
+        let highest = StoredEntry(key: .hashing("k"), value: [1], epoch: WireBounds.epoch, lease: .seconds(1))
         let fine = ChordWire.encode(ChordEnvelope(sender: Self.a, message: .store(request: 1, entry: highest)))
         #expect((try? ChordWire.decode(fine))?.message == .store(request: 1, entry: highest))
     }

@@ -140,13 +140,13 @@ import Testing
     }
 }
 
-/// Every epoch a peer decodes is at most `Epoch.maximum`: one above it is refused with its
+/// Every epoch a peer decodes is at most `WireBounds.epoch`: one above it is refused with its
 /// offset, so no `epoch + 1` or `Int(epoch)` after it can trap.
 @Suite struct EpochBoundTests {
     @Test func anEpochAboveTheBoundIsRefusedInEveryFormat() {
-        let high = Epoch.maximum + 1
+        let high = WireBounds.epoch + 1
         let heartbeat = StandbyHeartbeat(stream: 1, epoch: high, sentAt: 0, echo: false)
-        #expect(throws: WireError.invalid("epoch \(high) (at most \(Epoch.maximum))", offset: 11)) {
+        #expect(throws: WireError.invalid("epoch \(high) (at most \(WireBounds.epoch))", offset: 11)) {
             try StandbyHeartbeat(bytes: heartbeat.bytes)
         }
         let notice = TakeoverNotice(epoch: UInt64.max, control: "a:1", data: "a:2")
@@ -160,7 +160,15 @@ import Testing
         ] {
             #expect(throws: WireError.self) { try MigrationMessage(frame: message.frame) }
         }
-        let fine = StandbyHeartbeat(stream: 1, epoch: Epoch.maximum, sentAt: 0, echo: false)
+        // Sequence numbers too: a snapshot, operations, an acknowledgement, a commit.
+        for message in [
+            MigrationMessage.snapshot(migration: 1, sequence: .max, size: 1, state: [0]),
+            .operations(migration: 1, first: WireBounds.sequence + 1, operations: [[1]]),
+            .acknowledge(migration: 1, sequence: .max), .commit(migration: 1, sequence: .max, size: 1, state: [0]),
+        ] {
+            #expect(throws: WireError.self) { try MigrationMessage(frame: message.frame) }
+        }
+        let fine = StandbyHeartbeat(stream: 1, epoch: WireBounds.epoch, sentAt: 0, echo: false)
         #expect((try? StandbyHeartbeat(bytes: fine.bytes)) == fine)
     }
 }
