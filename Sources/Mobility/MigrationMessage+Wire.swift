@@ -15,6 +15,31 @@ extension MigrationMessage {
         case hostQuery, hostAnswer, follow
     }
 
+    /// `operations` from sequence number `first` on, as as many `operations` messages as it
+    /// takes for each to hold at most `maximumOperations` and fit `maximumBytes` (an operation
+    /// too large for any frame goes alone, and the receiver refuses it).
+    public static func operations(migration: UInt64, first: UInt64, _ operations: [[UInt8]]) -> [MigrationMessage] {
+        var messages: [MigrationMessage] = []
+        var (start, bytes) = (0, 0)
+        for (index, operation) in operations.enumerated() {
+            let size = 4 + operation.count
+            if index > start, index - start == maximumOperations || bytes + size > maximumBytes {
+                messages.append(
+                    .operations(
+                        migration: migration, first: first + UInt64(start), operations: Array(operations[start..<index])
+                    ))
+                (start, bytes) = (index, 0)
+            }
+            bytes += size
+        }
+        if start < operations.count {
+            messages.append(
+                .operations(migration: migration, first: first + UInt64(start), operations: Array(operations[start...]))
+            )
+        }
+        return messages
+    }
+
     public var frame: [UInt8] {
         var writer = WireWriter()
         writer.envelope(.migration, version: Self.version)

@@ -168,11 +168,7 @@ public struct MigrationSourceStateMachine: Sendable {
                         migration: migration, sequence: snapshot.sequence, size: snapshot.size, state: snapshot.state)),
                 .phase(.sync),
             ]
-            if !waiting.isEmpty {
-                outputs.append(.send(.operations(migration: migration, first: sent + 1, operations: waiting)))
-                sent += UInt64(waiting.count)
-                waiting = []
-            }
+            outputs += sendWaiting()
             return outputs + [.setTimer(.answer, after: settings.answerTimeout)]
         case (.message(.refuse(_, let reason)), .prepare?):
             return abort(because: reason, tell: false)
@@ -188,13 +184,7 @@ public struct MigrationSourceStateMachine: Sendable {
             return [.replicated(through: acknowledged), .phase(.commit), .freeze]
         case (.frozen(let size, let state), .commit?) where !commitSent:
             commitSent = true
-            var outputs: [Output] = []
-            if !waiting.isEmpty {
-                outputs.append(.send(.operations(migration: migration, first: sent + 1, operations: waiting)))
-                sent += UInt64(waiting.count)
-                waiting = []
-            }
-            return outputs + [
+            return sendWaiting() + [
                 .send(.commit(migration: migration, sequence: sent, size: size, state: state)),
                 .setTimer(.answer, after: settings.answerTimeout),
             ]
@@ -245,6 +235,15 @@ public struct MigrationSourceStateMachine: Sendable {
         case (.timerFired, _), (.targetUnreachable, _), (.start, _), (.targetRecord, _):
             return []
         }
+    }
+
+    /// The operations made since the last were sent, in frames that fit.
+    private mutating func sendWaiting() -> [Output] {
+        defer {
+            sent += UInt64(waiting.count)
+            waiting = []
+        }
+        return MigrationMessage.operations(migration: migration, first: sent + 1, waiting).map { .send($0) }
     }
 
     private mutating func abort(because reason: String, tell: Bool) -> [Output] {

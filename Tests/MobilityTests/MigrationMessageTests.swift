@@ -96,4 +96,35 @@ struct MigrationMessageTests {
         #expect(answer.contains(.resume) && answer.contains(.phase(.aborted)))
         #expect(!answer.contains(.freeze))
     }
+
+    /// However many operations a source holds when it may send them (a slow target lets them pile
+    /// up), they go in order, in frames the target takes: at most `maximumOperations` each,
+    /// within the frame limit, numbered on from one another.
+    @Test func operationsThatPiledUpGoInFramesThatFit() throws {
+        let host = MigrationMessage.Peer(name: "peer-1", overlay: "127.0.0.2:4000")
+        var source = MigrationSourceStateMachine(
+            migration: 1, service: "voice", source: host, identity: Self.identity, epoch: 2, snapshot: (0, 0, []))
+        _ = source.handle(.start)
+        let small = (1...70_000).map { [UInt8(truncatingIfNeeded: $0)] }
+        let large = (1...20).map { [UInt8](repeating: UInt8($0), count: 10_000) }
+        for (sequence, operation) in zip(1..., small + large) {
+            _ = source.handle(.changed(sequence: UInt64(sequence), operation: operation))
+        }
+        let outputs = source.handle(.message(.accept(migration: 1, contact: "t:1", data: "t:2")))
+        let sent = outputs.compactMap { output -> (first: UInt64, operations: [[UInt8]])? in
+            guard case .send(.operations(_, let first, let operations)) = output else { return nil }
+            return (first, operations)
+        }
+        #expect(sent.count >= 70_000 / MigrationMessage.maximumOperations + 4)
+        #expect(sent.flatMap(\.operations) == small + large)
+        var next: UInt64 = 1
+        for (first, operations) in sent {
+            #expect(first == next)
+            next += UInt64(operations.count)
+            let frame = MigrationMessage.operations(migration: 1, first: first, operations: operations).frame
+            #expect(frame.count <= 65_535 && operations.count <= MigrationMessage.maximumOperations)
+            #expect(
+                try MigrationMessage(frame: frame) == .operations(migration: 1, first: first, operations: operations))
+        }
+    }
 }
