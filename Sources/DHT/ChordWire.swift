@@ -68,8 +68,6 @@ public enum ChordWire {
     /// entries than fit, which are then spread over further `replicate` frames (the receiver
     /// merges entries one by one, so the split changes nothing it keeps).
     public static func frames(_ envelope: ChordEnvelope, maximumBytes: Int) -> [[UInt8]] {
-        let whole = encode(envelope)
-        guard whole.count > maximumBytes else { return [whole] }
         let entries: [StoredEntry]
         let head: ChordMessage
         switch envelope.message {
@@ -78,26 +76,36 @@ public enum ChordWire {
         case .leaving(let predecessor, let successors, let all):
             (entries, head) = (all, .leaving(predecessor: predecessor, successors: successors, entries: []))
         default:
-            return [whole]  // nothing to spread: the transport refuses it and counts it
+            return [encode(envelope)]  // nothing to spread: the transport refuses it if too large, and counts it
+        }
+        // A receiver takes at most `maximumEntries` in a list: a longer one is spread whatever
+        // its size (and its count, 16 bits, could not say more than 65,535).
+        if entries.count <= maximumEntries {
+            let whole = encode(envelope)
+            if whole.count <= maximumBytes { return [whole] }
+        }
+        func replicate(_ batch: [StoredEntry]) -> [UInt8] {
+            encode(ChordEnvelope(sender: envelope.sender, message: .replicate(entries: batch)))
         }
         var frames = [encode(ChordEnvelope(sender: envelope.sender, message: head))]
-        var batch: [StoredEntry] = []
+        let empty = replicate([]).count
+        var (batch, size) = ([StoredEntry](), empty)
         for entry in entries {
-            let candidate = batch + [entry]
-            if batch.isEmpty
-                || encode(ChordEnvelope(sender: envelope.sender, message: .replicate(entries: candidate))).count
-                    <= maximumBytes
-            {
-                batch = candidate
-            } else {
-                frames.append(encode(ChordEnvelope(sender: envelope.sender, message: .replicate(entries: batch))))
-                batch = [entry]
+            let entrySize = encodedSize(of: entry)
+            if !batch.isEmpty, size + entrySize > maximumBytes || batch.count == maximumEntries {
+                frames.append(replicate(batch))
+                (batch, size) = ([], empty)
             }
+            batch.append(entry)
+            size += entrySize
         }
-        if !batch.isEmpty {
-            frames.append(encode(ChordEnvelope(sender: envelope.sender, message: .replicate(entries: batch))))
-        }
+        if !batch.isEmpty { frames.append(replicate(batch)) }
         return frames
+    }
+
+    /// An entry's bytes in a list: key, epoch, lease, length, value.
+    static func encodedSize(of entry: StoredEntry) -> Int {
+        20 + 8 + 4 + 4 + entry.value.count
     }
 
     public static func decode(_ bytes: [UInt8]) throws(WireError) -> ChordEnvelope {

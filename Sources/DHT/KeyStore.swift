@@ -30,6 +30,10 @@ public struct KeyStore: Sendable, Equatable {
 
     private(set) var held: [ChordID: Held] = [:]
 
+    /// The most keys one node holds: a new key beyond them is refused (a peer storing keys
+    /// without end would otherwise fill its memory and the frames that replicate them).
+    public static let maximumKeys = 16_384
+
     public init() {}
 
     /// Keys held, live or not yet expired by `expire(now:)`.
@@ -47,6 +51,9 @@ public struct KeyStore: Sendable, Equatable {
                     || (entry.epoch == current.epoch && entry.value == current.value
                         && incoming.expires > current.expires)
             else { return false }
+        } else if held[entry.key] == nil, held.count >= Self.maximumKeys {
+            expire(now: now)
+            guard held.count < Self.maximumKeys else { return false }
         }
         held[entry.key] = incoming
         return true

@@ -22,4 +22,28 @@ import Testing
         // Once the lease ran out, any value may take the key again.
         #expect(merge([3], epoch: 1, lease: .seconds(10), at: .seconds(20)))
     }
+
+    /// A node holds at most `maximumKeys`: a new key beyond them is refused (an expired one
+    /// makes room), a key it holds is still renewed or replaced.
+    @Test func theStoreHoldsAtMostItsLimitOfKeys() {
+        var store = KeyStore()
+        func merge(
+            _ key: String, _ value: UInt8, epoch: UInt64, lease: Duration = .seconds(60), at now: Duration = .zero
+        )
+            -> Bool
+        {
+            store.merge(StoredEntry(key: .hashing(key), value: [value], epoch: epoch, lease: lease), now: now)
+        }
+        for index in 0..<KeyStore.maximumKeys {
+            _ = merge("k\(index)", 1, epoch: 1, lease: .seconds(index == 0 ? 1 : 60))
+        }
+        #expect(store.count == KeyStore.maximumKeys)
+        let refused = merge("new", 1, epoch: 1)
+        let replaced = merge("k5", 2, epoch: 2)
+        #expect(!refused && replaced)
+        // Once the first key's lease ran out, there is room for one more.
+        let roomMade = merge("new", 1, epoch: 1, at: .seconds(2))
+        #expect(roomMade && store.count == KeyStore.maximumKeys)
+    }
+
 }

@@ -118,6 +118,22 @@ struct WireTests {
                 == 1)
     }
 
+    /// More entries than a list may carry (and than its 16-bit count could say), each tiny: spread
+    /// over frames a receiver takes, none over the limit, all of them there in order.
+    @Test func moreEntriesThanAListTakesAreSpreadToo() throws {
+        let entries = (0..<70_000).map {
+            StoredEntry(key: .hashing("k\($0)"), value: [], epoch: 1, lease: .seconds(9))
+        }
+        let frames = ChordWire.frames(
+            ChordEnvelope(sender: Self.a, message: .replicate(entries: entries)), maximumBytes: 65535)
+        let decoded = try frames.map { try ChordWire.decode($0).message }
+        let carried = decoded.flatMap { message -> [StoredEntry] in
+            if case .replicate(let entries) = message { entries } else { [] }
+        }
+        #expect(carried == entries)
+        #expect(frames.allSatisfy { $0.count <= 65535 })
+    }
+
     @Test func serviceRecordsRoundTripAndRejectForeignKeys() throws {
         let record = ServiceRecord(
             name: "voice", hosts: ["127.100.0.3:7000", "127.100.0.4:7000"], epoch: 3, lease: .seconds(30))
