@@ -341,7 +341,9 @@ extension ServiceHosting {
             guard role == .primary, var standby = standbys[heartbeat.stream], standby.address?.data == sender else {
                 return []
             }
-            let sent = Duration.nanoseconds(Int64(clamping: heartbeat.sentAt))
+            // No heartbeat was sent later than now: an echo stamped in the future extends the
+            // lease no further than this instant.
+            let sent = min(Duration.nanoseconds(Int64(clamping: heartbeat.sentAt)), now)
             // An echo of an old heartbeat (read late, after a pause) extends nothing.
             standby.leaseFrom = max(standby.leaseFrom ?? sent, sent)
             standbys[heartbeat.stream] = standby

@@ -120,6 +120,10 @@ public final class SpeakerTrack {
     private var decoded: [(slot: Int, sequence: UInt16)] = []
     /// Packets handed in.
     public private(set) var packets = 0
+    /// The most frames a track holds from its first one: an hour (a recording of 58 MB for
+    /// narrowband, 115 MB wideband). A packet whose timestamp lies further on is not heard: two
+    /// packets 2^31 timestamps apart must not make a listener allocate 4 GiB.
+    public static let maximumSlots = 50 * 3600
 
     /// How long after a speaker's first packet its playout ticks begin: the delay a packet may
     /// have behind its speaker's clock (set by the first packet) and still be played. Three and
@@ -151,7 +155,9 @@ public final class SpeakerTrack {
             self.origin = origin
             let slot = Int(Int32(bitPattern: timestamp &- origin)) / frameSize
             let samples = decoder.decode(payload)
-            guard slot >= (decoded.last?.slot ?? -1) + 1 else { return }  // out of place: not heard
+            // Out of place (before the last frame heard, or further from the first than a
+            // recording holds): not heard.
+            guard slot >= (decoded.last?.slot ?? -1) + 1, slot < Self.maximumSlots else { return }
             frames[slot] = (samples, true)
             decoded.append((slot, sequence))
         case .missing(let timestamp):

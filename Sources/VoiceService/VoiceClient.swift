@@ -73,6 +73,8 @@ public final class VoiceClient: @unchecked Sendable {
     private var tracks: [UInt32: (track: SpeakerTrack, playout: Scheduled<Void>?)] = [:]
     /// Datagrams that were not RTP.
     public private(set) var malformed = 0
+    /// The most streams (SSRCs) a client plays and records.
+    public static let maximumStreams = RelayInstance.maximumParticipants
     /// This client's one RTP stream (a random SSRC, sequence numbers and timestamps), its
     /// encoder, and its media clock: frame slot n is due at `origin` + n × 20 ms.
     private let encoder: SpeexEncoder
@@ -282,6 +284,12 @@ public final class VoiceClient: @unchecked Sendable {
         if let known = tracks[packet.ssrc] {
             known.track.receive(packet)
         } else {
+            // Each stream costs a track, a playout clock and a recording: no more streams than a
+            // relay has speakers; a packet of one more is counted with the malformed.
+            guard tracks.count < Self.maximumStreams else {
+                malformed += 1
+                return
+            }
             let track = SpeakerTrack(ssrc: packet.ssrc, band: band)
             track.receive(packet)
             tracks[packet.ssrc] = (track, nil)

@@ -140,6 +140,20 @@ import Testing
     }
 }
 
+/// An echo stamped later than the primary's clock (a standby that lies, or a clock it does not
+/// share) extends the lease no further than the instant it came.
+@Suite struct EchoStampTests {
+    @Test func anEchoFromTheFutureExtendsTheLeaseOnlyToNow() {
+        var hosting = FailoverPhaseTests.Hosting(primary: "svc", epoch: 1)
+        _ = hosting.handle(.keepStandbys(count: 1, me: FailoverPhaseTests.me))
+        _ = FailoverPhaseTests.standBy(&hosting, stream: 5, peer: "s1", now: .zero)
+        let forged = StandbyHeartbeat(stream: 5, epoch: 1, sentAt: 3_600_000_000_000, echo: true)
+        _ = hosting.handle(.heartbeat(forged, from: "s1:5000", now: .milliseconds(50)))
+        #expect(hosting.maySend(now: .milliseconds(149)))
+        #expect(!hosting.maySend(now: .milliseconds(150)))
+    }
+}
+
 /// Every epoch a peer decodes is at most `WireBounds.epoch`: one above it is refused with its
 /// offset, so no `epoch + 1` or `Int(epoch)` after it can trap.
 @Suite struct EpochBoundTests {

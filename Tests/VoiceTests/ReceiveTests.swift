@@ -56,6 +56,24 @@ struct ReceiveTests {
         return track
     }
 
+    /// A stream whose next packet claims a timestamp 2^31 - 256 further on (after a silence long
+    /// enough for the buffer to start over at it) is not heard there: what the track holds stays
+    /// the first talk spurt, not a recording of 6.7 M frames (4 GiB).
+    @Test func aPacketFarBeyondAnHourOfFramesIsNotHeard() throws {
+        let (_, packets) = try Self.speech(seconds: 1)
+        var far = packets[10]
+        far.timestamp = packets[0].timestamp &+ 0x7FFF_FF00
+        far.sequenceNumber = packets[10].sequenceNumber
+        let spurt = Array(packets.prefix(10))
+        // The spurt, 40 ticks of silence, then the far packet, and ticks to play it.
+        let arrivals: [Double?] = spurt.indices.map { Double($0) * 20 } + [Double(10 + 40) * 20]
+        let track = Self.play(spurt + [far], arrivals: arrivals, ticks: 70)
+        #expect(track.framesHeard <= 10, "\(track.framesHeard) frames")
+        #expect(track.heard.count <= 10 * 320)
+        // One packet an hour minus a frame on is still heard (the bound is not the spurt's).
+        #expect((SpeakerTrack.maximumSlots - 1) * 320 < 0x7FFF_FF00)
+    }
+
     @Test func aCleanStreamComesOutAsTheSourceAndContinuous() throws {
         let (source, packets) = try Self.speech(seconds: 6)
         let track = Self.play(packets, arrivals: packets.indices.map { Double($0) * 20 }, ticks: packets.count + 10)
