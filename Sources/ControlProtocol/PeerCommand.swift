@@ -1,3 +1,5 @@
+import OverlayCore
+
 /// ControlProtocol is the only thing the coordinator (`testbed`) and a peer process share:
 /// commands go to a peer's stdin and events come from its stdout, one JSON object per line
 /// (JSON Lines). Keeping the overlay's own sockets free of control traffic means the capture
@@ -38,7 +40,7 @@ public enum PeerCommand: Sendable, Equatable {
     case faultAt(service: String, phase: String, action: String)
 
     /// A service runs with at most this many hot standbys.
-    public static let maximumReplicas = 8
+    public static let maximumReplicas = Int(WireBounds.standbys)
 
     /// Why a command line was rejected; the peer reports it in an `error` event and goes on.
     public enum DecodingError: Error, Equatable, CustomStringConvertible {
@@ -94,10 +96,12 @@ public enum PeerCommand: Sendable, Equatable {
             guard let service = value["service"]?.string, !service.isEmpty else {
                 throw .badField(command: name, field: "service")
             }
-            guard let epoch = value["epoch"]?.double.flatMap({ Int(exactly: $0) }), epoch >= 0 else {
+            guard let epoch = value["epoch"]?.double.flatMap({ Int(exactly: $0) }), epoch >= 0,
+                UInt64(epoch) <= WireBounds.epoch
+            else {
                 throw .badField(command: name, field: "epoch")
             }
-            guard let lease = value["leaseSeconds"]?.double, lease > 0, lease <= 86_400 else {
+            guard let lease = value["leaseSeconds"]?.double, lease > 0, .seconds(lease) <= WireBounds.lease else {
                 throw .badField(command: name, field: "leaseSeconds")
             }
             self = .register(service: service, epoch: epoch, leaseSeconds: lease)

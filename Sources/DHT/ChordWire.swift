@@ -232,7 +232,12 @@ extension WireReader {
     mutating func entry() throws(WireError) -> StoredEntry {
         let key = try id()
         let epoch = try epoch()
-        let lease = Duration.milliseconds(try integer(UInt32.self))
+        let leaseOffset = offset
+        let milliseconds = try integer(UInt32.self)
+        guard Duration.milliseconds(milliseconds) <= WireBounds.lease else {
+            throw .invalid("lease of \(milliseconds) ms", offset: leaseOffset)
+        }
+        let lease = Duration.milliseconds(milliseconds)
         let start = offset
         let length = Int(try integer(UInt32.self))
         guard length <= ChordWire.maximumValueBytes else { throw .invalid("value of \(length) bytes", offset: start) }

@@ -40,8 +40,6 @@ public struct LoopbackLauncher: PeerLauncher {
     /// Loopback has no links to change; validation keeps link steps out of loopback runs.
     public func apply(_ change: LinkChange) async throws { throw HarnessError.linksNeedNetns }
 
-    /// Kills every recorded peer process that has no `process-ended` entry and is still the
-    /// process the manifest recorded (same pid *and* start time: a reused pid is spared).
     /// Whether `arguments` (a process's command line) are those of peer `name` of the run whose
     /// coordinator is `coordinator` (`--name NAME`, `--coordinator-pid PID`).
     static func isPeer(_ name: String, of coordinator: Int32, arguments: [String]) -> Bool {
@@ -51,6 +49,9 @@ public struct LoopbackLauncher: PeerLauncher {
         return value(of: "--name") == name && value(of: "--coordinator-pid") == "\(coordinator)"
     }
 
+    /// Kills every recorded peer process that has no `process-ended` entry, is still the
+    /// process the manifest recorded (same pid *and* start time: a reused pid is spared), and is
+    /// a peer of that run (`isPeer`: a manifest cannot name any other process to kill).
     public static func clean(runID: String, manifest: [RunManifest.Entry]) -> [String] {
         var open: [Int32: (peer: String, start: Int64)] = [:]
         for entry in manifest {

@@ -119,6 +119,12 @@ extension MigrationMessage {
         let typeOffset = reader.offset
         let type = try reader.integer(UInt8.self)
         let migration = try reader.integer(UInt64.self)
+        func standbys() throws(WireError) -> UInt8 {
+            let offset = reader.offset
+            let count = try reader.integer(UInt8.self)
+            guard count <= WireBounds.standbys else { throw .invalid("\(count) standbys", offset: offset) }
+            return count
+        }
         func blob() throws(WireError) -> [UInt8] {
             let offset = reader.offset
             let count = Int(try reader.integer(UInt32.self))
@@ -129,11 +135,11 @@ extension MigrationMessage {
         case .prepare?:
             self = .prepare(
                 migration: migration, service: try reader.text(limit: 255), identity: try reader.identity(),
-                epoch: try reader.epoch(), standbys: try reader.integer(), source: try reader.peer())
+                epoch: try reader.epoch(), standbys: try standbys(), source: try reader.peer())
         case .follow?:
             self = .follow(
                 migration: migration, service: try reader.text(limit: 255), identity: try reader.identity(),
-                epoch: try reader.epoch(), standbys: try reader.integer(), primary: try reader.peer())
+                epoch: try reader.epoch(), standbys: try standbys(), primary: try reader.peer())
         case .accept?:
             self = .accept(
                 migration: migration, contact: try reader.text(limit: 255), data: try reader.text(limit: 255))

@@ -72,11 +72,16 @@ extension ServiceHosting {
     /// wanted, the failover's `restored` phase (after the clients were told who they are).
     private mutating func announce() -> [Output] {
         let ready = readyStandbys
-        let changed = Output.standbysChanged(
-            ready.map(\.address), names: ready.map(\.name), epoch: epoch, wanted: wantedStandbys)
-        guard restoring, role == .primary, ready.count >= Int(wantedStandbys) else { return [changed] }
+        return [.standbysChanged(ready.map(\.address), names: ready.map(\.name), epoch: epoch, wanted: wantedStandbys)]
+            + restoredIfDue()
+    }
+
+    /// The failover's `restored` phase, once after a claim, when this primary has as many
+    /// standbys holding the state as it wants.
+    private mutating func restoredIfDue() -> [Output] {
+        guard restoring, role == .primary, readyStandbys.count >= Int(wantedStandbys) else { return [] }
         restoring = false
-        return [changed, .failoverPhase(.restored, epoch: epoch, quiet: nil)]
+        return [.failoverPhase(.restored, epoch: epoch, quiet: nil)]
     }
 
     /// Answers held for standbys that now hold their change.
@@ -232,7 +237,7 @@ extension ServiceHosting {
             claiming = following.epoch + 1
             return [
                 .failoverPhase(.claim, epoch: following.epoch + 1, quiet: now - heard),
-                .claim(epoch: following.epoch + 1),
+                .claim(epoch: following.epoch + 1, keeping: []),
             ]
         default:
             return []
@@ -250,10 +255,22 @@ extension ServiceHosting {
 
     /// A primary whose standby's lease ran out claims the next epoch without it.
     mutating func leaseCheck(now: Duration) -> [Output] {
-        let expired = standbys.values.compactMap(\.leaseFrom).filter { now >= $0 + standbySettings.lease }
-        guard role == .primary, claiming == nil, let oldest = expired.min() else { return [] }
+        let expired = expiredStandbys(now: now)
+        guard role == .primary, claiming == nil, let oldest = expired.values.compactMap(\.leaseFrom).min() else {
+            return []
+        }
         claiming = epoch + 1
-        return [.failoverPhase(.claim, epoch: epoch + 1, quiet: now - oldest), .claim(epoch: epoch + 1)]
+        let keeping = standbys.filter { expired[$0.key] == nil }.sorted { $0.key < $1.key }.compactMap {
+            $0.value.address?.control
+        }
+        return [
+            .failoverPhase(.claim, epoch: epoch + 1, quiet: now - oldest), .claim(epoch: epoch + 1, keeping: keeping),
+        ]
+    }
+
+    /// The standbys whose lease ran out by `now` (any of them may claim the service).
+    func expiredStandbys(now: Duration) -> [UInt64: Standby] {
+        standbys.filter { _, standby in standby.leaseFrom.map { now >= $0 + standbySettings.lease } ?? false }
     }
 
     mutating func claimed(_ claimed: UInt64, stored: Bool, now: Duration) -> [Output] {
@@ -268,16 +285,15 @@ extension ServiceHosting {
                 return letGo + endMigration() + [.lostClaim(epoch: claimed), .withdraw, .ended]
             }
             epoch = claimed
-            let silent = standbys.filter { _, standby in
-                standby.leaseFrom.map { now >= $0 + standbySettings.lease } ?? false
-            }
+            let silent = expiredStandbys(now: now)
             let letGo = silent.keys.sorted().compactMap { stream in
                 silent[stream].map { Output.send(.release(migration: stream), to: $0.peer.overlay) }
             }
             let quiet = silent.values.compactMap(\.leaseFrom).min().map { now - $0 } ?? .zero
             restoring = true
+            // Those it kept may be all it wants (an echo came in while it claimed): restored now.
             return [.failoverPhase(.claimed, epoch: claimed, quiet: quiet)] + letGo + drop(silent.keys.sorted())
-                + recruitIfShort()
+                + restoredIfDue() + recruitIfShort()
         case .standby:
             guard var following else { return [] }
             guard stored else {
@@ -310,11 +326,12 @@ extension ServiceHosting {
         }
     }
 
-    /// The record of the epoch this standby's claim lost. If its own primary holds it, that
-    /// primary claimed it without another standby and has been silent since (this one's lease
-    /// ran out on it, so it sends nothing): claim the next. If another host holds it, that one
-    /// serves: stop. If the primary spoke again meanwhile, stand by on.
-    mutating func standbyReads(record epoch: UInt64?, contact: String?) -> [Output] {
+    /// The record of the epoch this standby's claim lost. If its own primary holds it and named
+    /// this standby in it, that primary claimed it keeping this one (without another that fell
+    /// silent), so it sends nothing without this one's lease, which ran out: claim the next. If
+    /// the record does not name this one (the primary let it go, and may serve without it), or
+    /// another host holds the epoch, stop. If the primary spoke again meanwhile, stand by on.
+    mutating func standbyReads(record epoch: UInt64?, hosts: [String]) -> [Output] {
         guard var following, let refused = following.refusedEpoch, let refusedAt = following.refusedAt,
             claiming == nil
         else { return [] }
@@ -322,14 +339,19 @@ extension ServiceHosting {
         let heard = following.lastHeard ?? refusedAt
         if heard > refusedAt {
             self.following = following
-            return []
+            return [.withdraw]  // its refused claim is not to be renewed
         }
         let primaryHost = HostPort(following.primary.overlay)?.host
-        if let epoch, epoch >= refused, let contact, HostPort(contact)?.host == primaryHost {
+        if let epoch, epoch >= refused, let contact = hosts.first, HostPort(contact)?.host == primaryHost,
+            let me = ownAddress?.control, hosts.dropFirst().contains(me)
+        {
             following.epoch = epoch
             self.following = following
             claiming = epoch + 1
-            return [.failoverPhase(.claim, epoch: epoch + 1, quiet: refusedAt - heard), .claim(epoch: epoch + 1)]
+            return [
+                .failoverPhase(.claim, epoch: epoch + 1, quiet: refusedAt - heard),
+                .claim(epoch: epoch + 1, keeping: []),
+            ]
         }
         self.following = nil
         role = .closed

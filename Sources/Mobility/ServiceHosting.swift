@@ -71,9 +71,10 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
         case timerFired(Timer)
         /// The connection to the other host of the migration failed.
         case peerUnreachable
-        /// The registry's record of the service, asked for by `.lookUpRecord`: its epoch and
-        /// where it is served, nil if there is none (or it expired).
-        case record(epoch: UInt64?, contact: String?)
+        /// The registry's record of the service, asked for by `.lookUpRecord`: its epoch and its
+        /// hosts (where it is served first, then the standbys its claim named), nil and none if
+        /// there is no record (or it expired).
+        case record(epoch: UInt64?, hosts: [String])
         /// The registry shows the service under `epoch` (a host's periodic check).
         case registryShows(epoch: UInt64)
         /// Traffic for the service (as the service encodes it) that reached this host after its
@@ -155,8 +156,10 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
         /// Call `.heartbeatTick` every heartbeat interval from now on, or stop.
         case heartbeats(Bool)
         /// Register the service at this host under `epoch` if no host holds that epoch or a higher
-        /// one: answer with `.claimed`. Until then a primary sends nothing to its clients.
-        case claim(epoch: UInt64)
+        /// one: answer with `.claimed`. Until then a primary sends nothing to its clients. The
+        /// record names after this host the standbys it keeps (`keeping`, their control
+        /// addresses): only one named there may claim the next epoch if this host falls silent.
+        case claim(epoch: UInt64, keeping: [String])
         /// The standbys that hold the service now (ready ones: they hold its state), for its
         /// clients and the run's events; `epoch`: the primary's.
         case standbysChanged([StandbyAddress], names: [String], epoch: UInt64, wanted: UInt8)
@@ -413,7 +416,8 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
             case .target: return target(.sourceUnreachable)
             case nil: return []
             }
-        case .record(let recordEpoch, let contact):
+        case .record(let recordEpoch, let hosts):
+            let contact = hosts.first
             switch migration {
             case .source(let machine, _):
                 let serving = recordEpoch.map { $0 >= machine.epoch } ?? false
@@ -422,7 +426,7 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
             case .target(let machine):
                 return target(.sourceRecord(alive: recordEpoch.map { $0 < machine.epoch } ?? false))
             case nil:
-                return role == .standby ? standbyReads(record: recordEpoch, contact: contact) : []
+                return role == .standby ? standbyReads(record: recordEpoch, hosts: hosts) : []
             }
         case .registryShows(let shown):
             guard servesHere, shown > epoch else { return [] }

@@ -133,4 +133,9 @@ public enum WireBounds {
     public static let epoch: UInt64 = 1 << 48
     /// An operation sequence number (`WireReader.sequence()`).
     public static let sequence: UInt64 = 1 << 62
+    /// How many hot standbys a service runs with (a `prepare`'s or a `follow`'s count).
+    public static let standbys: UInt8 = 8
+    /// The longest lease a stored DHT entry carries (a service's record has 10 s): a longer one
+    /// would let a peer fill a node's keys for good.
+    public static let lease: Duration = .seconds(3600)
 }

@@ -6,7 +6,7 @@ import OverlayCore
 /// out is gone. A record with no hosts is a tombstone: the service was unregistered.
 public struct ServiceRecord: Hashable, Sendable {
     public var name: String
-    /// Addresses (`ip:port`) of the service's host or hosts.
+    /// Addresses (`ip:port`) of the service's host, then of the standbys its claim kept.
     public var hosts: [String]
     public var epoch: UInt64
     /// How long the record lives without a renewal; a resolved record carries what is left.

@@ -100,7 +100,7 @@ public struct Step: Sendable, Equatable {
 /// `StepParser`, its expansion in `TimelinePlanner`, and its executor in `Harness`.
 public enum StepAction: Sendable, Equatable {
     /// A `deploy` runs a service with at most this many hot standbys.
-    public static let maximumReplicas = 8
+    public static let maximumReplicas = Int(WireBounds.standbys)
 
     /// Start peers: `spawn: all` (every declared peer not yet started), `spawn: peer-3`,
     /// `spawn: [peer-1, peer-2]`, or `spawn: {count: 4}` (the next four never-used names).

@@ -202,8 +202,8 @@ extension ScenarioReader {
                 service = name
             case "lease" where verb == "register":
                 guard let parsed = duration(value) else { return nil }
-                guard parsed >= .seconds(1) else {
-                    error("a lease lasts at least 1s", at: value)
+                guard parsed >= .seconds(1), parsed <= WireBounds.lease else {
+                    error("a lease lasts from 1s to \(WireBounds.lease.components.seconds)s", at: value)
                     return nil
                 }
                 lease = parsed

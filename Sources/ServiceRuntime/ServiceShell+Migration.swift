@@ -292,7 +292,7 @@ extension ServiceShell {
                 host.spawn {
                     let record = await host.resolve(service)
                     self.loop.execute {
-                        self.perform(self.hosting.handle(.record(epoch: record?.epoch, contact: record?.hosts.first)))
+                        self.perform(self.hosting.handle(.record(epoch: record?.epoch, hosts: record?.hosts ?? [])))
                     }
                 }
             case .serving:
@@ -338,9 +338,10 @@ extension ServiceShell {
                 heartbeating = loop.scheduleRepeatedTask(initialDelay: .zero, delay: interval) { [self] _ in
                     perform(hosting.handle(.heartbeatTick(now: Self.now())))
                 }
-            case .claim(let epoch):
+            case .claim(let epoch, let keeping):
                 guard let host else { continue }
-                let record = ServiceRecord(name: service, hosts: [controlAddress], epoch: epoch, lease: host.lease)
+                let record = ServiceRecord(
+                    name: service, hosts: [controlAddress] + keeping, epoch: epoch, lease: host.lease)
                 host.spawn {
                     let stored = await host.register(record)
                     self.loop.execute {

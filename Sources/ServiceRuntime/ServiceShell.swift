@@ -253,13 +253,17 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
     func sendBatch(context: ChannelHandlerContext) {
         guard !batch.isEmpty else { return context.flush() }
         defer { batch.removeAll(keepingCapacity: true) }
-        guard hosting.role != .closed, hosting.role != .primary || maySend() else {
+        guard mayForward() else {
             logger.warning("\(service): withheld \(batch.count) forwarded datagrams (no longer sure to serve)")
             return
         }
         for envelope in batch { context.write(NIOAny(envelope), promise: nil) }
         context.flush()
     }
+
+    /// Whether what the service forwarded may leave now: not from a closed host, nor from a
+    /// primary that may have been replaced.
+    func mayForward() -> Bool { hosting.role != .closed && (hosting.role != .primary || maySend()) }
 
     /// Hands a datagram to the service and carries out what it says.
     func deliver(_ packet: ByteBuffer, from sender: String, context: ChannelHandlerContext?) {
@@ -321,7 +325,9 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
                     perform(hosting.answer(.message(standbys, to: connection), through: instance.sequence))
                 }
             case .forward(let targets):
-                guard let packet else { continue }
+                // Outside a read batch (the late traffic's ordering let it go), the lease is
+                // checked here, as `sendBatch` checks it for a batch.
+                guard let packet, context != nil || mayForward() else { continue }
                 for target in targets {
                     guard let address = socketAddress(target) else { continue }
                     let envelope = AddressedEnvelope(remoteAddress: address, data: packet)

@@ -164,7 +164,7 @@ public struct RelayInstance: MobileService {
             if state.participant(receivingAt: address) != nil {
                 return push(.refused(reason: "another participant receives at \(address)"), to: session)
             }
-            guard state.participants.count < Self.maximumParticipants else {
+            guard state.participants.count < Self.maximumParticipants, state.nextParticipant < .max else {
                 return push(.refused(reason: "the relay is full (\(Self.maximumParticipants))"), to: session)
             }
             let participant = Participant(

@@ -46,6 +46,14 @@ import Testing
             "{\"command\":\"register\",\"service\":\"v\",\"epoch\":-1,\"leaseSeconds\":5}",
             .badField(command: "register", field: "epoch")
         ),
+        (
+            "{\"command\":\"register\",\"service\":\"v\",\"epoch\":281474976710657,\"leaseSeconds\":5}",
+            .badField(command: "register", field: "epoch")
+        ),
+        (
+            "{\"command\":\"register\",\"service\":\"v\",\"epoch\":1,\"leaseSeconds\":3601}",
+            .badField(command: "register", field: "leaseSeconds")
+        ),
         ("{\"command\":\"resolve\"}", .badField(command: "resolve", field: "service")),
         ("{\"command\":\"deploy\",\"service\":\"v\"}", .badField(command: "deploy", field: "kind")),
         (

@@ -92,7 +92,12 @@ struct WireTests {
         let high = StoredEntry(key: .hashing("k"), value: [1], epoch: WireBounds.epoch + 1, lease: .seconds(1))
         let bytes = ChordWire.encode(ChordEnvelope(sender: Self.a, message: .store(request: 1, entry: high)))
         #expect(throws: WireError.self) { try ChordWire.decode(bytes) }
-        let highest = StoredEntry(key: .hashing("k"), value: [1], epoch: WireBounds.epoch, lease: .seconds(1))
+        // Nor one whose lease would hold a key for longer than an hour.
+        let long = StoredEntry(key: .hashing("k"), value: [1], epoch: 1, lease: WireBounds.lease + .milliseconds(1))
+        #expect(throws: WireError.self) {
+            try ChordWire.decode(ChordWire.encode(ChordEnvelope(sender: Self.a, message: .replicate(entries: [long]))))
+        }
+        let highest = StoredEntry(key: .hashing("k"), value: [1], epoch: WireBounds.epoch, lease: WireBounds.lease)
         let fine = ChordWire.encode(ChordEnvelope(sender: Self.a, message: .store(request: 1, entry: highest)))
         #expect((try? ChordWire.decode(fine))?.message == .store(request: 1, entry: highest))
     }

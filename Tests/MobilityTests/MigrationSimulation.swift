@@ -271,7 +271,8 @@ struct MigrationWorld {
             case .lookUpRecord:
                 let fresh = record.flatMap { now - $0.renewed < Self.lease ? $0 : nil }
                 carryOut(
-                    side, hosting[side]!.handle(.record(epoch: fresh?.epoch, contact: fresh.map { "\($0.side)" })))
+                    side, hosting[side]!.handle(.record(epoch: fresh?.epoch, hosts: fresh.map { ["\($0.side)"] } ?? []))
+                )
             case .superseded(let epoch):
                 log.append("\(now) \(side) sees epoch \(epoch) > \(self.epoch(side)) and stops")
             case .phase(_, _, _, let phase):

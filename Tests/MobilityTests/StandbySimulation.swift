@@ -25,6 +25,9 @@ struct StandbyWorld {
         case crash(Target, afterFrames: Int)
         case pause(Target, afterFrames: Int)
         case cut(Target, afterFrames: Int)
+        /// Only the link between the primary and its first standby fails, for a second: both
+        /// still reach the registry and the client.
+        case sever(afterFrames: Int)
     }
 
     enum Event {
@@ -33,7 +36,7 @@ struct StandbyWorld {
         case timer(Host, Hosting.Timer, generation: Int)
         case heartbeat(Host, generation: Int)
         case claimAnswer(Host, epoch: UInt64, stored: Bool)
-        case recordAnswer(Host, epoch: UInt64?, contact: String?)
+        case recordAnswer(Host, epoch: UInt64?, hosts: [String])
         case crash(Host)
         case recruitAnswer(Host, stream: UInt64, candidate: Host?)
         case notice(Host)
@@ -66,8 +69,11 @@ struct StandbyWorld {
     /// Hosts that are hung, until when; the host cut off from the others, if any.
     var pausedUntil: [Host: Duration] = [:]
     var isolated: Host?
-    /// The registry: the host and epoch of the service's record.
-    var record: (host: Host, epoch: UInt64) = (0, 1)
+    /// The two hosts that cannot reach each other, if any.
+    var severed: Set<Host> = []
+    /// The registry: the host and epoch of the service's record, and the standbys its claim
+    /// named (control addresses).
+    var record: (host: Host, epoch: UInt64, named: [String]) = (0, 1, [])
     var clientsAt: Host = 0
     /// Every change a host confirmed to the client: which, by whom, under which epoch, when.
     var acknowledged: [(value: UInt64, host: Host, epoch: UInt64, at: Duration)] = []
@@ -146,7 +152,9 @@ struct StandbyWorld {
         }
     }
 
-    private func linked(_ a: Host, _ b: Host) -> Bool { isolated != a && isolated != b }
+    private func linked(_ a: Host, _ b: Host) -> Bool {
+        isolated != a && isolated != b && !(severed.contains(a) && severed.contains(b) && a != b)
+    }
 
     private mutating func handle(_ event: Event) {
         switch event {
@@ -203,9 +211,9 @@ struct StandbyWorld {
             for host in primaries where pausedUntil[host] == nil {
                 carryOut(host, hosting[host]!.handle(.registryShows(epoch: record.epoch)))
             }
-        case .recordAnswer(let host, let epoch, let contact):
+        case .recordAnswer(let host, let epoch, let hosts):
             guard alive.contains(host) else { return }
-            carryOut(host, hosting[host]!.handle(.record(epoch: epoch, contact: contact)))
+            carryOut(host, hosting[host]!.handle(.record(epoch: epoch, hosts: hosts)))
         case .crash(let host):
             alive.remove(host)
             log.append("\(now) h\(host) crashes (at its phase)")
@@ -214,6 +222,7 @@ struct StandbyWorld {
             log.append("\(now) h\(host) runs again")
         case .heal:
             isolated = nil
+            severed = []
             log.append("\(now) healed")
         }
     }
@@ -300,7 +309,7 @@ struct StandbyWorld {
                         .snapshotTaken(
                             stream: stream, sequence: UInt64(state.count), size: UInt32(state.count * 8),
                             state: Self.encode(state), now: now)))
-            case .claim(let epoch):
+            case .claim(let epoch, let keeping):
                 // The registry stores one record per epoch: the first claim of it wins. A host
                 // cut off from the others does not reach it.
                 guard isolated != host else {
@@ -308,7 +317,7 @@ struct StandbyWorld {
                     continue
                 }
                 let stored = epoch > record.epoch
-                if stored { record = (host, epoch) }
+                if stored { record = (host, epoch, keeping) }
                 schedule(.claimAnswer(host, epoch: epoch, stored: stored), after: .milliseconds(3))
             case .notifyClients:
                 schedule(.notice(host), after: .milliseconds(1))
@@ -332,7 +341,8 @@ struct StandbyWorld {
                 // The registry's record, a round trip later; none from a host cut off from it.
                 let answer = isolated == host ? nil : record
                 schedule(
-                    .recordAnswer(host, epoch: answer?.epoch, contact: answer.map { Self.control($0.host) }),
+                    .recordAnswer(
+                        host, epoch: answer?.epoch, hosts: answer.map { [Self.control($0.host)] + $0.named } ?? []),
                     after: .milliseconds(isolated == host ? 50 : 3))
             case .superseded(let epoch):
                 log.append("\(now) h\(host) sees epoch \(epoch) and stops")
@@ -348,6 +358,7 @@ struct StandbyWorld {
         switch fault {
         case .none: return
         case .crash(let t, let n), .pause(let t, let n), .cut(let t, let n): (target, count) = (t, n)
+        case .sever(let n): (target, count) = (.standby, n)
         }
         guard delivered == count, faultAt == nil, let primary = primaries.first else { return }
         let ready = hosting[primary]!.standbys.sorted { $0.key < $1.key }.first { $0.value.acknowledged != nil }
@@ -370,6 +381,10 @@ struct StandbyWorld {
             isolated = victim
             schedule(.heal, after: .seconds(1))
             log.append("\(now) h\(victim) (the \(target)) is cut off")
+        case .sever:
+            severed = [primary, victim]
+            schedule(.heal, after: .seconds(1))
+            log.append("\(now) the link between h\(primary) and h\(victim) fails")
         case .none:
             break
         }

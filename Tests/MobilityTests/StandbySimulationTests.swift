@@ -93,6 +93,29 @@ import Testing
         #expect(struck >= 10, "only \(struck) runs had both standbys ready at the first fault")
     }
 
+    /// Only the link between the primary and a standby fails: each thinks the other silent, and
+    /// both reach the registry. The primary claims the next epoch without that standby and
+    /// serves on; the standby's claim of the same epoch is refused, and the record, which does
+    /// not name it, tells it to stop, not to claim the next one beside a primary that serves.
+    @Test(arguments: [1, 2] as [UInt8])
+    func aStandbyCutOffFromItsPrimaryAloneNeverServesBesideIt(standbys: UInt8) {
+        var faultless = StandbyWorld(seed: 1, fault: .none, standbys: standbys)
+        faultless.run()
+        var struck = 0
+        for seed in 1...2 as ClosedRange<UInt64> {
+            for point in stride(from: 1, to: faultless.delivered, by: 7) {
+                var world = StandbyWorld(seed: seed, fault: .sever(afterFrames: point), standbys: standbys)
+                world.run()
+                guard world.standbyHeldState else { continue }
+                struck += 1
+                let context = "seed \(seed), the link to a standby fails after \(point) frames"
+                Self.check(world, context: context)
+                #expect(world.primaries == [0], "\(context)\n\(world.log.suffix(30).joined(separator: "\n"))")
+            }
+        }
+        #expect(struck >= 10, "only \(struck) runs had a standby to cut off")
+    }
+
     static func check(_ world: StandbyWorld, context: String) {
         let trace = world.log.suffix(40).joined(separator: "\n")
         // Never two primaries the client hears from: once an epoch spoke, no older one does,
@@ -143,7 +166,7 @@ import Testing
 extension StandbyWorld.Fault {
     var struckAStandby: Bool {
         switch self {
-        case .crash(.standby, _), .pause(.standby, _), .cut(.standby, _): true
+        case .crash(.standby, _), .pause(.standby, _), .cut(.standby, _), .sever: true
         default: false
         }
     }

@@ -116,7 +116,7 @@ import Testing
         let claim = Self.phases(check)
         #expect(claim.count == 1 && claim[0].phase == .claim && claim[0].epoch == 2)
         #expect(claim.first?.quiet == .milliseconds(130))
-        guard case .claim(2)? = check.last, claim.first?.index == check.count - 2 else {
+        guard case .claim(2, let keeping)? = check.last, keeping.isEmpty, claim.first?.index == check.count - 2 else {
             Issue.record("the phase does not come just before the claim: \(check)")
             return
         }
@@ -171,6 +171,8 @@ import Testing
             MigrationMessage.prepare(
                 migration: 1, service: "s", identity: identity, epoch: high, standbys: 0, source: peer),
             .follow(migration: 1, service: "s", identity: identity, epoch: UInt64.max, standbys: 1, primary: peer),
+            // More standbys than a service runs with.
+            .follow(migration: 1, service: "s", identity: identity, epoch: 1, standbys: 9, primary: peer),
         ] {
             #expect(throws: WireError.self) { try MigrationMessage(frame: message.frame) }
         }

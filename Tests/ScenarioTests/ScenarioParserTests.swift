@@ -132,7 +132,11 @@ import Testing
         ),
         (
             "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    register: {peer: peer-1, service: v, lease: 0s}\n",
-            "7:49: a lease lasts at least 1s"
+            "7:49: a lease lasts from 1s to 3600s"
+        ),
+        (
+            "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    register: {peer: peer-1, service: v, lease: 2h}\n",
+            "7:49: a lease lasts from 1s to 3600s"
         ),
         (
             "name: a\npeers: 2\ntimeline:\n  - at: 0s\n    spawn: all\n  - at: 1s\n    deploy: {peer: peer-1, service: v, kind: chat}\n",
