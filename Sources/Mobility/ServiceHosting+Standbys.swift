@@ -234,11 +234,7 @@ extension ServiceHosting {
             guard now - heard > standbySettings.detection else { return [] }
             // The primary fell silent: claim the next epoch. Its lease ran out already.
             following.claimedAt = now
-            claiming = following.epoch + 1
-            return [
-                .failoverPhase(.claim, epoch: following.epoch + 1, quiet: now - heard),
-                .claim(epoch: following.epoch + 1, keeping: []),
-            ]
+            return claim(following.epoch + 1, quiet: now - heard)
         default:
             return []
         }
@@ -259,13 +255,17 @@ extension ServiceHosting {
         guard role == .primary, claiming == nil, let oldest = expired.values.compactMap(\.leaseFrom).min() else {
             return []
         }
-        claiming = epoch + 1
         let keeping = standbys.filter { expired[$0.key] == nil }.sorted { $0.key < $1.key }.compactMap {
             $0.value.address?.control
         }
-        return [
-            .failoverPhase(.claim, epoch: epoch + 1, quiet: now - oldest), .claim(epoch: epoch + 1, keeping: keeping),
-        ]
+        return claim(epoch + 1, quiet: now - oldest, keeping: keeping)
+    }
+
+    /// Claims `epoch` in the registry (the failover's `claim` phase first), naming the standbys
+    /// kept; nothing goes to a client until the answer.
+    private mutating func claim(_ epoch: UInt64, quiet: Duration, keeping: [String] = []) -> [Output] {
+        claiming = epoch
+        return [.failoverPhase(.claim, epoch: epoch, quiet: quiet), .claim(epoch: epoch, keeping: keeping)]
     }
 
     /// The standbys whose lease ran out by `now` (any of them may claim the service).
@@ -279,7 +279,10 @@ extension ServiceHosting {
         switch role {
         case .primary:
             guard stored else {
-                // A standby holds the epoch: it serves now, and this host stops.
+                // A standby holds the epoch: it serves now, and this host stops. What waits for
+                // a standby to hold it is confirmed by nobody here: the standby may lack it
+                // (the client asks the new host again).
+                held = []
                 let letGo = releaseStandbys()
                 role = .closed
                 return letGo + endMigration() + [.lostClaim(epoch: claimed), .withdraw, .ended]
@@ -347,11 +350,7 @@ extension ServiceHosting {
         {
             following.epoch = epoch
             self.following = following
-            claiming = epoch + 1
-            return [
-                .failoverPhase(.claim, epoch: epoch + 1, quiet: refusedAt - heard),
-                .claim(epoch: epoch + 1, keeping: []),
-            ]
+            return claim(epoch + 1, quiet: refusedAt - heard)
         }
         self.following = nil
         role = .closed

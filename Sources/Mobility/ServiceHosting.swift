@@ -430,6 +430,9 @@ public struct ServiceHosting<Answer: Sendable>: Sendable {
             }
         case .registryShows(let shown):
             guard servesHere, shown > epoch else { return [] }
+            // Answers waiting for standbys are confirmed by nobody here (a migration's go out as
+            // its end says).
+            if migration == nil { held = [] }
             let letGo = letStandbysGo(because: "superseded")
             role = .closed
             return letGo + endMigration() + [.superseded(epoch: shown), .withdraw, .ended]

@@ -8,12 +8,17 @@ enum SnapshotCompression {
     static let maximumSize = 16 << 20
 
     /// Why compressed bytes could not be read back.
-    struct Failure: Error, CustomStringConvertible {
-        let code: Int32
+    enum Failure: Error, Equatable, CustomStringConvertible {
+        /// The sender said the snapshot inflates to more than `maximumSize` bytes.
+        case tooLarge(size: Int)
+        /// zlib's error code.
+        case zlib(Int32)
+
         var description: String {
-            code == Z_MEM_ERROR
-                ? "the snapshot says it is larger than \(SnapshotCompression.maximumSize) bytes"
-                : "zlib could not inflate the snapshot (error \(code))"
+            switch self {
+            case .tooLarge(let size): "a snapshot of \(size) bytes (at most \(SnapshotCompression.maximumSize))"
+            case .zlib(let code): "zlib could not inflate the snapshot (error \(code))"
+            }
         }
     }
 
@@ -30,13 +35,13 @@ enum SnapshotCompression {
     /// `size`: the size before compression, as the sender reported it (at most `maximumSize`:
     /// it is what this host allocates).
     static func decompress(_ bytes: [UInt8], size: Int) throws(Failure) -> [UInt8] {
-        guard (0...maximumSize).contains(size) else { throw Failure(code: Z_MEM_ERROR) }
+        guard (0...maximumSize).contains(size) else { throw .tooLarge(size: size) }
         var length = uLong(size)
         var output = [UInt8](repeating: 0, count: max(size, 1))
         let status = output.withUnsafeMutableBufferPointer { out in
             bytes.withUnsafeBufferPointer { uncompress(out.baseAddress, &length, $0.baseAddress, uLong($0.count)) }
         }
-        guard status == Z_OK, Int(length) == size else { throw Failure(code: status == Z_OK ? Z_DATA_ERROR : status) }
+        guard status == Z_OK, Int(length) == size else { throw .zlib(status == Z_OK ? Z_DATA_ERROR : status) }
         return Array(output.prefix(size))
     }
 }

@@ -104,6 +104,20 @@ import Testing
         return hosting.handle(.message(.acknowledge(migration: stream, sequence: 0)))
     }
 
+    /// A primary that loses its claim (a standby took over) confirms nothing that was waiting
+    /// for that standby: it may not hold the change.
+    @Test func aPrimaryThatLosesItsClaimConfirmsNothingItHeld() {
+        var hosting = Hosting(primary: "svc", epoch: 1)
+        _ = hosting.handle(.keepStandbys(count: 1, me: Self.me))
+        _ = Self.standBy(&hosting, stream: 5, peer: "s1", now: .zero)
+        _ = hosting.handle(.changed(sequence: 1, operation: [1]))
+        #expect(hosting.answer(7, through: 1).isEmpty)  // held until s1 holds change 1
+        _ = hosting.handle(.leaseCheck(now: .milliseconds(130)))
+        let lost = hosting.handle(.claimed(epoch: 2, stored: false, now: .milliseconds(140)))
+        #expect(!lost.contains { if case .deliver = $0 { true } else { false } }, "\(lost)")
+        #expect(hosting.role == .closed)
+    }
+
     @Test func aPrimaryWhoseStandbyFellSilentReportsClaimClaimedAndRestored() {
         var hosting = Hosting(primary: "svc", epoch: 1)
         _ = hosting.handle(.keepStandbys(count: 1, me: Self.me))

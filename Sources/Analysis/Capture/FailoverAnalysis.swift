@@ -73,21 +73,18 @@ public enum FailoverAnalysis {
                     }
                     return wanted > 0 && peers.count >= wanted
                 }
-                let stopped = sorted.first { other in
-                    guard other.peer == from, case .failoverPhase(service, epoch, "claim", _) = other.event else {
-                        return false
-                    }
-                    return true
-                }
-                var figures = FailoverFigures(
-                    migration: "", service: service, from: from, to: to, lastHeardAt: t - silence / 1000,
-                    takenOverAt: t, silenceMs: silence, detectedAt: t - claim / 1000, epoch: epoch,
-                    replicasRestoredMs: restored.map { (($0.t.seconds - t) * 1e6).rounded() / 1000 })
-                if let stopped, case .failoverPhase(_, _, _, let quiet) = stopped.event {
-                    figures.fromStoppedAt = stopped.t.seconds
-                    figures.fromStoppedMs = quiet
-                }
-                failovers.append(figures)
+                // The old host's own claim of the epoch: when it stopped, if it lived to.
+                let stopped = sorted.lazy.compactMap { other -> (at: Double, quiet: Double?)? in
+                    guard other.peer == from, case .failoverPhase(service, epoch, "claim", let quiet) = other.event
+                    else { return nil }
+                    return (other.t.seconds, quiet)
+                }.first
+                failovers.append(
+                    FailoverFigures(
+                        migration: "", service: service, from: from, to: to, lastHeardAt: t - silence / 1000,
+                        takenOverAt: t, silenceMs: silence, detectedAt: t - claim / 1000, epoch: epoch,
+                        replicasRestoredMs: restored.map { (($0.t.seconds - t) * 1e6).rounded() / 1000 },
+                        fromStoppedAt: stopped?.at, fromStoppedMs: stopped?.quiet))
                 continue
             }
             guard case .migrationPhase(let id, let service, let from, let to, let phase) = line.event else { continue }
