@@ -73,8 +73,8 @@ extension RunReport {
             let gaps = handoffs.compactMap(\.maxGapMs)
             if let worst = gaps.max() {
                 line += " · largest gap \(format(worst, 1)) ms"
-                if let service = handoffs.compactMap(\.maxServiceGapMs).max() {
-                    line += " (\(format(service, 1)) ms less the links' drops)"
+                if let service = handoffs.compactMap(\.maxServiceGapMs).max(), service < worst {
+                    line += " (\(format(service, 1)) ms the service's: less the links' drops and the senders' lateness)"
                 }
             }
             if handoffs.contains(where: { $0.lost != nil }) {

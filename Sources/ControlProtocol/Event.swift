@@ -56,6 +56,11 @@ public enum Event: Sendable, Equatable {
     /// A service of `kind` runs here now: clients reach its control channel at `control` and
     /// send data to `data` (both `ip:port`).
     case deployed(service: String, kind: String, control: String, data: String)
+    /// A shell of `service` bound its sockets on this peer (a deploy's, a migration target's
+    /// or a hot standby's): its control listener at `control`, its data socket at `data`. The
+    /// judge takes an address bound again for a new receiver from then on: the system may give
+    /// a later shell the port an earlier one closed.
+    case bound(service: String, control: String, data: String)
     /// A service or a client of it could not start or stopped on an error.
     case serviceFailed(service: String, reason: String)
     /// A participant joined (`change` is `joined`) or left (`left`) the service hosted here.
@@ -140,6 +145,7 @@ public enum Event: Sendable, Equatable {
         case .resolved: "resolved"
         case .dhtTraffic: "dht-traffic"
         case .deployed: "deployed"
+        case .bound: "bound"
         case .serviceFailed: "service-failed"
         case .membership: "membership"
         case .clientJoined: "client-joined"
@@ -208,6 +214,8 @@ public enum Event: Sendable, Equatable {
             ]
         case .deployed(let service, let kind, let control, let data):
             ["service": .string(service), "kind": .string(kind), "control": .string(control), "data": .string(data)]
+        case .bound(let service, let control, let data):
+            ["service": .string(service), "control": .string(control), "data": .string(data)]
         case .serviceFailed(let service, let reason): ["service": .string(service), "reason": .string(reason)]
         case .handover(let service, let migration, let to, let outcome, let reason):
             [
@@ -308,7 +316,7 @@ public enum Event: Sendable, Equatable {
             case "registered": Self.registered(f)
             case "resolved": Self.resolved(f)
             case "dht-traffic": Self.dhtTraffic(f)
-            case "deployed", "service-failed", "membership", "client-joined", "migration-transfer", "handover",
+            case "deployed", "bound", "service-failed", "membership", "client-joined", "migration-transfer", "handover",
                 "standbys", "failover", "failover-phase":
                 Self.service(name, f)
             case "run-started":
@@ -449,6 +457,9 @@ extension Event {
         case "deployed":
             guard let kind = f.str("kind"), let control = f.str("control"), let data = f.str("data") else { return nil }
             return .deployed(service: service, kind: kind, control: control, data: data)
+        case "bound":
+            guard let control = f.str("control"), let data = f.str("data") else { return nil }
+            return .bound(service: service, control: control, data: data)
         case "service-failed":
             return f.str("reason").map { .serviceFailed(service: service, reason: $0) }
         case "membership":

@@ -24,7 +24,9 @@ public enum ReportWriter {
                 }
             }
             do {
-                report.attach(try CaptureAnalysis.analyse(file: folder.capture), drops: drops, events: events)
+                let capture = try CaptureAnalysis.analyse(
+                    file: folder.capture, bindings: SocketBindings(events: events))
+                report.attach(capture, drops: drops, events: events)
                 report.capture?.networkDropsError = dropsError
             } catch {
                 report.attachCaptureError("\(error)")

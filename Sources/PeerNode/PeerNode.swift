@@ -85,14 +85,15 @@ public struct PeerNode: Service {
                         me: NodeRef(host: configuration.address, port: UInt16(tcpPort)),
                         configuration: configuration.dht, transport: transport, logger: logger,
                         emit: { try? await emitter.emit($0) })
-                    // Applications' events queue here and go out in order.
-                    let (appEvents, appEventSink) = AsyncStream<Event>.makeStream()
+                    // Applications' events queue here and go out in order, each stamped when
+                    // it happened, not when its turn to be written came.
+                    let (appEvents, appEventSink) = AsyncStream<(Event, Timestamp)>.makeStream()
                     let context = PeerContext(
                         name: configuration.name, seed: configuration.seed, address: configuration.address,
                         overlayAddress: "\(configuration.address):\(tcpPort)", group: group, logger: logger,
                         emit: { event in
                             faults.check(event)
-                            appEventSink.yield(event)
+                            appEventSink.yield((event, WallClock.now()))
                         },
                         resolve: { await dht.resolve(service: $0) },
                         register: { await dht.register($0) },
@@ -105,7 +106,7 @@ public struct PeerNode: Service {
                         },
                         neighbours: { await dht.neighbours() })
                     async let appEventsSent: Void = {
-                        for await event in appEvents { try? await emitter.emit(event) }
+                        for await (event, t) in appEvents { try? await emitter.emit(event, at: t) }
                     }()
                     try await withThrowingTaskGroup(of: Void.self) { tasks in
                         for application in applications { tasks.addTask { await application.run(peer: context) } }
@@ -278,8 +279,8 @@ struct EventEmitter: Sendable {
     let peer: PeerName
     let writer: NIOAsyncChannelOutboundWriter<ByteBuffer>
 
-    func emit(_ event: Event) async throws {
-        let line = EventLine(t: WallClock.now(), peer: peer.description, event: event).line
+    func emit(_ event: Event, at t: Timestamp = WallClock.now()) async throws {
+        let line = EventLine(t: t, peer: peer.description, event: event).line
         try await writer.write(ByteBuffer(string: line))
     }
 }

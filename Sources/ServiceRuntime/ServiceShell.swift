@@ -94,7 +94,7 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
     }
 
     /// Binds both sockets; `hosting` makes the core from the control listener's and the data
-    /// socket's addresses.
+    /// socket's addresses; the peer hears of both (`bound`).
     static func bind(
         service: String, address: String, controlPort: Int = 0, dataPort: Int = 0, group: any EventLoopGroup,
         seed: UInt64, host: ShellContext?, logger: Logger, report: @escaping @Sendable (String, Service) -> Event?,
@@ -103,8 +103,9 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
     ) async throws -> ServiceShell {
         let loop = group.next()
         let box = OwnerSlot<ServiceShell>()
+        // No SO_REUSEADDR: on Linux a UDP socket bound to port 0 with it may be given a port
+        // that another live socket with it holds, and two shells would share one data port.
         let datagrams = try await DatagramBootstrap(group: loop)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
             // Up to 64 datagrams a read (recvmmsg), each with room for 2 KiB: the allocator's
             // buffer is shared out among them.
@@ -146,6 +147,7 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
             shell.datagrams = datagrams
             box.owner = shell
         }.get()
+        host?.emit(.bound(service: service, control: controlAddress, data: dataAddress))
         return shell
     }
 

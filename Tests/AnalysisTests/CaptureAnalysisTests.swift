@@ -134,6 +134,36 @@ import Testing
         #expect(report.streams.allSatisfy { $0.packets == 10 && $0.lost == 0 })
     }
 
+    /// A speaker's stream at a relay's data socket, 0-49, then 150-199 at the same address from a
+    /// shell that peer bound 10 s later (100-149 went to another host in between).
+    static func speakerToARelayBoundTwice() -> PcapBuilder {
+        var builder = PcapBuilder(link: .raw)
+        for sequence in Array(0..<50) + Array(150..<200) {
+            let later: Int64 = sequence >= 150 ? 10_000_000 : 0
+            builder.udp(
+                at: Self.t0 + Int64(sequence) * 20_000 + later, from: ("127.100.0.2", 41081),
+                to: ("127.100.0.1", 51826),
+                payload: rtpBytes(sequence: UInt16(sequence), timestamp: UInt32(sequence * 320), ssrc: 5))
+        }
+        return builder
+    }
+
+    @Test func anAddressBoundAgainIsANewReceiver() throws {
+        let bytes = Self.speakerToARelayBoundTwice().bytes
+        var bindings = SocketBindings()
+        bindings.add("127.100.0.1:51826", at: Self.t0 - 1_000_000)
+        bindings.add("127.100.0.1:51826", at: Self.t0 + 5_000_000)
+        bindings.add("127.100.0.9:51826", at: Self.t0 + 2_000_000)
+        let report = try bytes.withUnsafeBytes { try CaptureAnalysis.analyse($0, bindings: bindings) }
+        #expect(report.streams.map(\.receiver) == ["127.100.0.1:51826", "127.100.0.1:51826"])
+        #expect(report.streams.map(\.packets) == [50, 50])
+        #expect(report.streams.allSatisfy { $0.lost == 0 && $0.maxGapMs == 20 })
+        #expect(report.capture.rtpPackets == 100)
+        // Without the run's bindings the two sockets are one receiver, missing 100-149.
+        let bare = try bytes.withUnsafeBytes { try CaptureAnalysis.analyse($0) }
+        #expect(bare.streams.map(\.lost) == [100])
+    }
+
     @Test func jitterFollowsRFC3550() throws {
         // Arrivals alternate 18 and 22 ms apart; timestamps advance 20 ms. The reference below
         // is RFC 3550's estimator written out independently.

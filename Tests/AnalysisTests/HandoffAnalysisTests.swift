@@ -106,6 +106,27 @@ import Testing
         #expect(loss.excessZ == (z * 100).rounded() / 100)
     }
 
+    /// A speaker (peer-4) sends seq k at k × 20 ms, except 80, which its own process sends 16 ms
+    /// late; the relay forwards each to peer-3 0.3 ms after, except 100, held 15 ms at the seam.
+    @Test func aSpeakersOwnLatenessIsNotTheServicesGap() throws {
+        var builder = PcapBuilder(link: .raw)
+        for sequence in 0..<200 {
+            let sent = Int64(sequence) * 20_000 + (sequence == 80 ? 16_000 : 0)
+            let payload = rtpBytes(sequence: UInt16(sequence), timestamp: UInt32(sequence * 320), ssrc: 77)
+            builder.udp(at: Self.t0 + sent, from: ("127.100.0.4", 5000), to: ("127.100.0.1", 7002), payload: payload)
+            builder.udp(
+                at: Self.t0 + sent + (sequence == 100 ? 15_300 : 300), from: ("127.100.0.1", 7002),
+                to: ("127.100.0.3", 5000), payload: payload)
+        }
+        var report = RunReport(events: Self.events)
+        report.attach(try CaptureAnalysisTests.analyse(builder), events: Self.events)
+        let handoff = try #require(report.handoffs.first)
+        #expect(handoff.maxGapMs == 36)
+        #expect(handoff.senderLateMs == 16)
+        #expect(handoff.maxServiceGapMs == 35)
+        #expect(handoff.lost == 0)
+    }
+
     @Test func theSourceSaysWhatTheMigrationMoved() {
         let events =
             Self.events + [

@@ -42,6 +42,9 @@ public struct StreamDetail: Sendable, Equatable {
     public var gapHistogram: [Int]
     /// The sequence number `sequence` counts from: RTP's extended one, or the first tick.
     public var origin: Int64 = 0
+    /// The RTP stream's SSRC (nil for game ticks): arrivals of one SSRC at every receiver
+    /// tell when its sender put each packet on the wire.
+    public var ssrc: UInt32?
     /// The missing sequences (counted as `sequence` is) that the network dropped, known when
     /// the run has a drops capture (`NetworkDrops`); the other holes are the service's.
     public var lostByNetwork: Set<Int> = []
@@ -171,9 +174,11 @@ public enum CaptureAnalysis {
 
     /// Analyses a pcap file's bytes. `dynamicClockRate` is the rate of a stream whose payload
     /// type is dynamic when neither an SDP in the capture nor its timestamps tell (held within
-    /// `CaptureAnalysis.acceptedClockRates`).
+    /// `CaptureAnalysis.acceptedClockRates`). `bindings`: when a run bound its shells' data
+    /// sockets, so a port one shell closed and a later one was given is two receivers.
     public static func analyse(
-        _ bytes: UnsafeRawBufferPointer, dynamicClockRate: Int = 16000, overlayPort: UInt16 = 7000
+        _ bytes: UnsafeRawBufferPointer, dynamicClockRate: Int = 16000, overlayPort: UInt16 = 7000,
+        bindings: SocketBindings = SocketBindings()
     ) throws(CaptureError) -> CaptureReport {
         let flagRate = min(
             max(dynamicClockRate, CaptureAnalysis.acceptedClockRates.lowerBound),
@@ -183,7 +188,7 @@ public enum CaptureAnalysis {
         guard let linkType = LinkType(rawValue: format.linkType) else { throw .unknownLinkType(format.linkType) }
         var reading = CaptureReading(
             linkType: linkType, format: format, flagRate: flagRate, overlayPort: overlayPort,
-            captureBytes: bytes.count)
+            captureBytes: bytes.count, bindings: bindings)
         let stoppedBy: PcapError?
         do throws(PcapError) {
             stoppedBy = try PcapReader.read(bytes, into: &reading).stoppedBy
@@ -203,7 +208,8 @@ public enum CaptureAnalysis {
             let received = tracker.distinct + tracker.duplicates
             figures.rtpPackets += received
             let detail = StreamDetail(
-                arrivals: tracker.samples, gapHistogram: tracker.gapHistogram, origin: tracker.origin)
+                arrivals: tracker.samples, gapHistogram: tracker.gapHistogram, origin: tracker.origin,
+                ssrc: tracker.ssrc)
             let clock = tracker.clock ?? ClockRate(hertz: flagRate, source: .flag)
             reported.append(
                 (
@@ -231,8 +237,12 @@ public enum CaptureAnalysis {
     }
 
     /// Reads and analyses a pcap file.
-    public static func analyse(file path: String, dynamicClockRate: Int = 16000) throws(CaptureError) -> CaptureReport {
-        try readMapped(path) { bytes throws(CaptureError) in try analyse(bytes, dynamicClockRate: dynamicClockRate) }
+    public static func analyse(
+        file path: String, dynamicClockRate: Int = 16000, bindings: SocketBindings = SocketBindings()
+    ) throws(CaptureError) -> CaptureReport {
+        try readMapped(path) { bytes throws(CaptureError) in
+            try analyse(bytes, dynamicClockRate: dynamicClockRate, bindings: bindings)
+        }
     }
 
     /// Maps the file at `path` into memory and reads its bytes with `read`. The pages are
@@ -279,11 +289,14 @@ private struct CaptureReading: PcapRecordVisitor {
     var earliest = Int64.max
     var latest = Int64.min
 
-    init(linkType: LinkType, format: PcapFormat, flagRate: Int, overlayPort: UInt16, captureBytes: Int) {
+    init(
+        linkType: LinkType, format: PcapFormat, flagRate: Int, overlayPort: UInt16, captureBytes: Int,
+        bindings: SocketBindings
+    ) {
         self.linkType = linkType
         self.format = format
         self.overlayPort = overlayPort
-        rtp = RTPStreams(flagRate: flagRate, overlayPort: overlayPort, captureBytes: captureBytes)
+        rtp = RTPStreams(flagRate: flagRate, overlayPort: overlayPort, captureBytes: captureBytes, bindings: bindings)
     }
 
     mutating func visit(_ record: PcapRecord) {

@@ -43,9 +43,15 @@ public struct HandoffFigures: Sendable, Equatable, Codable {
     public var duplicates: Int?
     public var reordered: Int?
     public var maxGapMs: Double?
-    /// The largest gap less a frame for each packet inside it that the emulated network dropped
-    /// (nil without a drops capture): what the migration itself kept the receivers waiting.
+    /// The largest gap less what the service did not cause: a frame for each packet inside it
+    /// that the emulated network dropped (netns mode), and how late the sender itself put the
+    /// packet after it on the wire (`senderLateMs`). What the migration kept the receivers
+    /// waiting.
     public var maxServiceGapMs: Double?
+    /// Inside the window, the most a voice sender (a speaking client) itself was behind its
+    /// pace between two packets, as its own packets show on the wire before any relay had
+    /// them: its process not scheduled in time, which no host of the service can cause.
+    public var senderLateMs: Double?
 }
 
 /// Turns a run's migration events and capture into `handoffs[]`.
@@ -101,6 +107,7 @@ public enum HandoffAnalysis {
         _ handoffs: inout [HandoffFigures], streams: [StreamDetail], hostTraffic: [HostPacket],
         addresses: [String: String], networkKnown: Bool = false
     ) {
+        let sent = SendTimes(streams)
         for index in handoffs.indices {
             let window = (handoffs[index].start - margin)...(handoffs[index].end + margin)
             var lost = 0
@@ -110,6 +117,7 @@ public enum HandoffAnalysis {
             var reordered = 0
             var maxGap = 0.0
             var maxServiceGap = 0.0
+            var senderLate: Int64 = 0
             for stream in streams {
                 for arrival in stream.arrivals where window.contains(arrival.t) {
                     if !arrival.duplicate { packets += 1 }
@@ -126,7 +134,10 @@ public enum HandoffAnalysis {
                     let dropped =
                         b.sequence > a.sequence + 1
                         ? (a.sequence + 1..<b.sequence).count { stream.lostByNetwork.contains($0) } : 0
-                    maxServiceGap = max(maxServiceGap, Double(max(0, gap - Int64(dropped) * frame)) / 1000)
+                    // Less how far behind its pace the sender itself sent b.
+                    let late = sent.lateness(of: stream, from: a, to: b, frame: frame)
+                    if late > 0, a.t >= window.lowerBound { senderLate = max(senderLate, late) }
+                    maxServiceGap = max(maxServiceGap, Double(max(0, gap - Int64(dropped) * frame - late)) / 1000)
                 }
                 // A hole in the sequence counts if the arrivals around it overlap the window.
                 let bySequence = fresh.sorted { $0.sequence < $1.sequence }
@@ -140,7 +151,8 @@ public enum HandoffAnalysis {
             handoffs[index].lost = lost
             handoffs[index].lostByNetwork = networkKnown ? lostByNetwork : nil
             handoffs[index].lostByService = networkKnown ? lost - lostByNetwork : nil
-            handoffs[index].maxServiceGapMs = networkKnown ? maxServiceGap : nil
+            handoffs[index].maxServiceGapMs = maxServiceGap
+            handoffs[index].senderLateMs = Double(senderLate) / 1000
             handoffs[index].packets = packets
             handoffs[index].duplicates = duplicates
             handoffs[index].reordered = reordered
@@ -152,6 +164,49 @@ public enum HandoffAnalysis {
                 }.reduce(0) { $0 + $1.bytes }
             }
         }
+    }
+}
+
+/// When each RTP sender put each of its packets on the wire: the earliest arrival of an
+/// (SSRC, sequence number) at any receiver of the capture (a speaker's packet reaches its relay
+/// before the relay forwards it).
+struct SendTimes {
+    /// Arrival times (Unix µs, ascending) per SSRC and 16-bit sequence number.
+    private var times: [UInt32: [UInt16: [Int64]]] = [:]
+    /// How far back from an arrival its sending is looked for: well under the 21 minutes in
+    /// which 50 packets a second wrap the 16-bit sequence number.
+    static let horizon: Int64 = 10_000_000
+
+    init(_ streams: [StreamDetail]) {
+        for stream in streams {
+            guard let ssrc = stream.ssrc else { continue }
+            for arrival in stream.arrivals where !arrival.duplicate {
+                times[ssrc, default: [:]][Self.sequence(arrival, in: stream), default: []].append(arrival.microseconds)
+            }
+        }
+        for ssrc in times.keys {
+            for sequence in times[ssrc]!.keys { times[ssrc]![sequence]!.sort() }
+        }
+    }
+
+    private static func sequence(_ arrival: StreamDetail.Arrival, in stream: StreamDetail) -> UInt16 {
+        UInt16(truncatingIfNeeded: stream.origin &+ Int64(arrival.sequence))
+    }
+
+    /// When the packet that arrived as `arrival` was first on the wire.
+    private func sent(_ arrival: StreamDetail.Arrival, in stream: StreamDetail) -> Int64? {
+        guard let ssrc = stream.ssrc, let seen = times[ssrc]?[Self.sequence(arrival, in: stream)] else { return nil }
+        return seen.first { $0 > arrival.microseconds - Self.horizon && $0 <= arrival.microseconds }
+    }
+
+    /// How much later than its pace (`frame` per sequence number, silences aside) the sender
+    /// put `b` on the wire after `a`; 0 for ticks, or when the sender kept its pace.
+    func lateness(
+        of stream: StreamDetail, from a: StreamDetail.Arrival, to b: StreamDetail.Arrival, frame: Int64
+    ) -> Int64 {
+        guard frame > 0, let sentA = sent(a, in: stream), let sentB = sent(b, in: stream) else { return 0 }
+        let paced = Int64(b.sequence - a.sequence) * frame + b.silenceMicroseconds
+        return max(0, sentB - sentA - paced)
     }
 }
 

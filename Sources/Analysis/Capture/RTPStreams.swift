@@ -1,18 +1,19 @@
 import RTP
 
 /// Sorts a capture's UDP datagrams that look like RTP into streams, one per (SSRC, receiving
-/// address): RTCP is told apart as RFC 5761 does it, and a key becomes a stream only once its
-/// packets look like one (`StreamCandidate`); what never does is set aside and counted.
+/// address) for as long as the address stays bound (`SocketBindings`): RTCP is told apart as
+/// RFC 5761 does it, and a key becomes a stream only once its packets look like one
+/// (`StreamCandidate`); what never does is set aside and counted.
 struct RTPStreams {
-    /// What a key is so far.
+    /// What a key is so far, and until when (Unix µs): its receiver's address is bound again then.
     private enum Slot {
-        case candidate(Int)
-        case stream(Int)
+        case candidate(Int, until: Int64)
+        case stream(Int, until: Int64)
     }
 
     private var slots: [StreamKey: Slot] = [:]
     /// Recently measured streams by a few bits of their key: most packets skip the hashing.
-    private var recent = [(key: StreamKey, stream: Int)?](repeating: nil, count: 64)
+    private var recent = [(key: StreamKey, stream: Int, until: Int64)?](repeating: nil, count: 64)
     private var candidates: [StreamCandidate] = []
     private(set) var trackers: [RTPStreamTracker] = []
     /// SIP calls' media descriptions seen so far.
@@ -23,11 +24,13 @@ struct RTPStreams {
     let overlayPort: UInt16
     /// The capture's size, which bounds how many packets any stream can still have.
     let captureBytes: Int
+    let bindings: SocketBindings
 
-    init(flagRate: Int, overlayPort: UInt16, captureBytes: Int = 0) {
+    init(flagRate: Int, overlayPort: UInt16, captureBytes: Int = 0, bindings: SocketBindings = SocketBindings()) {
         self.flagRate = flagRate
         self.overlayPort = overlayPort
         self.captureBytes = captureBytes
+        self.bindings = bindings
     }
 
     /// RTCP sent on an RTP port (RFC 5761, section 4): version 2, and a second byte of
@@ -45,31 +48,39 @@ struct RTPStreams {
             sender: segment.source, at: microseconds, bytes: bytes)
         let key = StreamKey(ssrc: header.ssrc, receiver: segment.destination)
         let line = Int(truncatingIfNeeded: header.ssrc ^ UInt32(segment.destination.port)) & (recent.count - 1)
-        if let hit = recent[line], hit.key == key {
+        if let hit = recent[line], hit.key == key, microseconds < hit.until {
             return measure(packet, in: hit.stream, bandwidth: &bandwidth)
         }
         switch slots[key] {
-        case .stream(let index):
-            recent[line] = (key, index)
+        case .stream(let index, let until) where microseconds < until:
+            recent[line] = (key, index, until)
             measure(packet, in: index, bandwidth: &bandwidth)
-        case .candidate(let index):
-            consider(candidates[index].offer(packet), key: key, bandwidth: &bandwidth)
-        case nil:
+        case .candidate(let index, let until) where microseconds < until:
+            consider(candidates[index].offer(packet), key: key, until: until, bandwidth: &bandwidth)
+        case let slot:
+            // A new key, or its receiver's address was bound again: a new receiver from here.
+            if case .candidate(let index, _) = slot { setAside(candidates[index].held, to: key, bandwidth: &bandwidth) }
+            let until = bindings.end(of: key.receiver, after: microseconds)
             candidates.append(StreamCandidate())
-            slots[key] = .candidate(candidates.count - 1)
             let index = candidates.count - 1
-            consider(candidates[index].offer(packet), key: key, bandwidth: &bandwidth)
+            slots[key] = .candidate(index, until: until)
+            consider(candidates[index].offer(packet), key: key, until: until, bandwidth: &bandwidth)
         }
     }
 
-    private mutating func consider(_ verdict: StreamCandidate.Verdict, key: StreamKey, bandwidth: inout BandwidthMeter)
-    {
+    private mutating func setAside(_ packets: [RTPObservation], to key: StreamKey, bandwidth: inout BandwidthMeter) {
+        setAside += packets.count
+        for packet in packets { count(packet, to: key.receiver, bandwidth: &bandwidth) }
+    }
+
+    private mutating func consider(
+        _ verdict: StreamCandidate.Verdict, key: StreamKey, until: Int64, bandwidth: inout BandwidthMeter
+    ) {
         switch verdict {
         case .held:
             break
         case .setAside(let packets):
-            setAside += packets.count
-            for packet in packets { count(packet, to: key.receiver, bandwidth: &bandwidth) }
+            setAside(packets, to: key, bandwidth: &bandwidth)
         case .confirmed(let packets):
             let index = trackers.count
             trackers.append(
@@ -80,7 +91,7 @@ struct RTPStreams {
             // streams so far: an estimate only (the arrivals grow past it as any array does).
             let records = captureBytes / (16 + max(1, Int(packets[0].bytes)))
             trackers[index].expectedSamples = records / trackers.count
-            slots[key] = .stream(index)
+            slots[key] = .stream(index, until: until)
             for packet in packets { measure(packet, in: index, bandwidth: &bandwidth) }
         }
     }
@@ -112,9 +123,8 @@ struct RTPStreams {
     /// for its clock rate gets one. The streams, in the order they were confirmed.
     mutating func finish(bandwidth: inout BandwidthMeter) -> [RTPStreamTracker] {
         for (key, slot) in slots {
-            guard case .candidate(let index) = slot else { continue }
-            setAside += candidates[index].held.count
-            for packet in candidates[index].held { count(packet, to: key.receiver, bandwidth: &bandwidth) }
+            guard case .candidate(let index, _) = slot else { continue }
+            setAside(candidates[index].held, to: key, bandwidth: &bandwidth)
         }
         candidates = []
         for index in trackers.indices { trackers[index].finish(sessions: sessions, flagRate: flagRate) }
