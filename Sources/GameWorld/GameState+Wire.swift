@@ -2,11 +2,12 @@ import GameWire
 import Mobility
 import OverlayCore
 
-/// The world's state and operations as bytes, version 1: what a migration copies (the
+/// The world's state and operations as bytes, version 2 (128-bit session ids and tokens): what
+/// a migration copies (the
 /// snapshot) and streams (the operations). Lists carry a count with a limit, so a hostile
 /// snapshot cannot make the decoder allocate without bound.
 extension GameState {
-    static let snapshotVersion: UInt8 = 1
+    static let snapshotVersion: UInt8 = 2
 
     /// The whole state as bytes.
     public var snapshot: [UInt8] {
@@ -53,7 +54,7 @@ extension GamePlayer {
     init(from reader: inout WireReader) throws(WireError) {
         self.init(
             id: try reader.integer(), name: try reader.text(limit: 255), dataAddress: try reader.text(limit: 255),
-            session: try reader.integer())
+            session: try reader.session())
         let start = reader.offset
         x = Int32(bitPattern: try reader.integer())
         y = Int32(bitPattern: try reader.integer())
@@ -75,7 +76,7 @@ extension GamePlayer {
         writer.integer(id)
         writer.text(name)
         writer.text(dataAddress)
-        writer.integer(session)
+        writer.session(session)
         writer.integer(UInt32(bitPattern: x))
         writer.integer(UInt32(bitPattern: y))
         writer.integer(UInt8(bitPattern: dx))
@@ -96,7 +97,7 @@ extension GameOperation {
         switch self {
         case .session(let id, let session):
             writer.integer(Kind.session.rawValue)
-            writer.integer(id)
+            writer.session(id)
             writer.integer(UInt8(session == nil ? 0 : 1))
             session?.write(to: &writer)
         case .join(let player):
@@ -123,7 +124,7 @@ extension GameOperation {
         let type = try reader.integer(UInt8.self)
         switch Kind(rawValue: type) {
         case .session?:
-            let id = try reader.integer(UInt64.self)
+            let id = try reader.session()
             let present = try reader.integer(UInt8.self)
             guard present <= 1 else { throw .invalid("session flag \(present)", offset: reader.offset - 1) }
             self = .session(id: id, present == 1 ? try SessionTable.Session(from: &reader) : nil)

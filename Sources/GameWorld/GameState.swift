@@ -7,7 +7,7 @@ public struct GamePlayer: Sendable, Equatable {
     public var name: String
     /// Where the player's ticks go, `ip:port`.
     public var dataAddress: String
-    public var session: UInt64
+    public var session: SessionID
     public var x: Int32 = 0
     public var y: Int32 = 0
     /// The move the player's last input asked for, applied every tick.
@@ -18,7 +18,7 @@ public struct GamePlayer: Sendable, Equatable {
     public var lastInput: UInt32 = 0
     public var inputsApplied: UInt32 = 0
 
-    public init(id: UInt32, name: String, dataAddress: String, session: UInt64) {
+    public init(id: UInt32, name: String, dataAddress: String, session: SessionID) {
         self.id = id
         self.name = name
         self.dataAddress = dataAddress
@@ -29,7 +29,7 @@ public struct GamePlayer: Sendable, Equatable {
 /// A change of the world; every change goes through one, so a replica that replays them ends
 /// where the primary is.
 public enum GameOperation: Sendable, Equatable {
-    case session(id: UInt64, SessionTable.Session?)
+    case session(id: SessionID, SessionTable.Session?)
     case join(GamePlayer)
     case leave(player: UInt32)
     case input(player: UInt32, number: UInt32, dx: Int8, dy: Int8)

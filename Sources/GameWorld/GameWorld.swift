@@ -9,7 +9,8 @@ import OverlayCore
 /// positions, scores, inputs applied, sessions.
 public struct GameWorld: MobileService {
     public static let kind = GameEvent.kind
-    public static let version: UInt32 = 1
+    /// 2: sessions have 128-bit ids and tokens.
+    public static let version: UInt32 = 2
     public static let tickInterval: Duration? = .milliseconds(50)
     /// Players send no datagrams: nothing to put back in order.
     public static func sequenceNumber(ofDatagram bytes: UnsafeRawBufferPointer) -> UInt16? { nil }
@@ -32,27 +33,27 @@ public struct GameWorld: MobileService {
     /// Datagrams that reached the world (players send none).
     public private(set) var strayDatagrams = 0
     private var channels = SessionChannels()
-    private var random: SeededGenerator
+    private var secrets: SessionSecrets
     private var journal: [Output] = []
 
-    public init(dataAddress: String, seed: UInt64) {
-        self.init(dataAddress: dataAddress, state: GameState(), seed: seed)
+    public init(dataAddress: String, secrets: SessionSecrets) {
+        self.init(dataAddress: dataAddress, state: GameState(), secrets: secrets)
     }
 
-    public init(snapshot: [UInt8], dataAddress: String, seed: UInt64) throws {
-        self.init(dataAddress: dataAddress, state: try GameState(snapshot: snapshot), seed: seed)
+    public init(snapshot: [UInt8], dataAddress: String, secrets: SessionSecrets) throws {
+        self.init(dataAddress: dataAddress, state: try GameState(snapshot: snapshot), secrets: secrets)
     }
 
-    public init(dataAddress: String, state: GameState, seed: UInt64) {
+    public init(dataAddress: String, state: GameState, secrets: SessionSecrets) {
         self.dataAddress = dataAddress
         self.state = state
-        self.random = SeededGenerator(seed: seed)
+        self.secrets = secrets
     }
 
     public var snapshot: [UInt8] { state.snapshot }
     public var sequence: UInt64 { state.sequence }
 
-    public func session(on connection: ServiceConnection) -> UInt64? { channels.session(on: connection) }
+    public func session(on connection: ServiceConnection) -> SessionID? { channels.session(on: connection) }
     public var clientDataAddresses: [String] { state.players.map(\.dataAddress) }
 
     public mutating func replay(_ operation: [UInt8]) throws {
@@ -93,12 +94,12 @@ public struct GameWorld: MobileService {
     // MARK: Sessions and requests
 
     /// `connection` is nil for late messages: answers go to the session's channel, if any.
-    private mutating func receive(_ message: SessionMessage, on connection: ServiceConnection?, session: UInt64?)
+    private mutating func receive(_ message: SessionMessage, on connection: ServiceConnection?, session: SessionID?)
         -> [Output]
     {
         let (steps, changed, _) = channels.receive(
             message, on: connection, late: session, table: state.sessions, dataAddress: dataAddress,
-            entropy: (random.next(), random.next()))
+            secrets: &secrets)
         for (id, value) in changed { apply(.session(id: id, value)) }
         return steps.flatMap { step -> [Output] in
             switch step {
@@ -108,11 +109,11 @@ public struct GameWorld: MobileService {
         }
     }
 
-    private func push(_ message: GameMessage, to session: UInt64) -> [Output] {
+    private func push(_ message: GameMessage, to session: SessionID) -> [Output] {
         channels.connection(carrying: session).map { [.send(to: $0, .push(body: message.frame))] } ?? []
     }
 
-    private mutating func request(_ body: [UInt8], session: UInt64) -> [Output] {
+    private mutating func request(_ body: [UInt8], session: SessionID) -> [Output] {
         let message: GameMessage
         do {
             message = try GameMessage(frame: body)

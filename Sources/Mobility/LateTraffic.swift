@@ -5,7 +5,7 @@ import OverlayCore
 /// control message with its session.
 public enum LateTraffic: Sendable, Equatable {
     case data(sender: String, packet: [UInt8])
-    case control(session: UInt64, SessionMessage)
+    case control(session: SessionID, SessionMessage)
 
     enum Kind: UInt8 {
         case data = 1, control
@@ -25,7 +25,7 @@ public enum LateTraffic: Sendable, Equatable {
             writer.append(packet.prefix(Int(UInt16.max)))
         case .control(let session, let message):
             writer.integer(Kind.control.rawValue)
-            writer.integer(session)
+            writer.session(session)
             let frame = message.frame
             writer.integer(UInt16(clamping: frame.count))
             writer.append(frame.prefix(Int(UInt16.max)))
@@ -42,7 +42,7 @@ public enum LateTraffic: Sendable, Equatable {
             let sender = try reader.text(limit: 255)
             self = .data(sender: sender, packet: Array(try reader.bytes(Int(try reader.integer(UInt16.self)))))
         case .control?:
-            let session = try reader.integer(UInt64.self)
+            let session = try reader.session()
             self = .control(
                 session: session,
                 try SessionMessage(frame: Array(try reader.bytes(Int(try reader.integer(UInt16.self))))))

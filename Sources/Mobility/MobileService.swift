@@ -18,11 +18,11 @@ public protocol MobileService: Sendable {
     /// takeover, the runtime puts late and direct datagrams of each sender back in this order.
     static func sequenceNumber(ofDatagram bytes: UnsafeRawBufferPointer) -> UInt16?
 
-    /// A new, empty service whose clients send data to `dataAddress` (`ip:port`); `seed` drives
-    /// every random draw it makes.
-    init(dataAddress: String, seed: UInt64)
+    /// A new, empty service whose clients send data to `dataAddress` (`ip:port`); its sessions'
+    /// ids and tokens come from `secrets`.
+    init(dataAddress: String, secrets: SessionSecrets)
     /// The service as a snapshot left it, now reached at `dataAddress`.
-    init(snapshot: [UInt8], dataAddress: String, seed: UInt64) throws
+    init(snapshot: [UInt8], dataAddress: String, secrets: SessionSecrets) throws
 
     /// The whole movable state, as bytes `init(snapshot:)` reads.
     var snapshot: [UInt8] { get }
@@ -31,7 +31,7 @@ public protocol MobileService: Sendable {
     /// While true, every operation is also an output (`.changed`): a migration streams them.
     var journaling: Bool { get set }
     /// The session a control connection carries, if it opened or resumed one.
-    func session(on connection: ServiceConnection) -> UInt64?
+    func session(on connection: ServiceConnection) -> SessionID?
     /// Where its clients take data (`ip:port` each), as its state holds them: a standby that
     /// takes the service over tells them there.
     var clientDataAddresses: [String] { get }
@@ -55,7 +55,7 @@ public enum ServiceInput: Sendable, Equatable {
     case disconnected(ServiceConnection)
     /// A control message of `session` that reached the service's previous host after it
     /// stopped, forwarded here: handled as if it came on the session's channel.
-    case late(session: UInt64, SessionMessage)
+    case late(session: SessionID, SessionMessage)
     /// The tick the primary's clock calls every `tickInterval`.
     case tick
 }

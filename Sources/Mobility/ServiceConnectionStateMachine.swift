@@ -69,12 +69,14 @@ public struct ServiceConnectionStateMachine: Sendable {
 
     public let client: String
     public let settings: Settings
-    public private(set) var session: (id: UInt64, token: UInt64)?
+    public private(set) var session: (id: SessionID, token: SessionToken)?
     /// The channel requests go on, and whether its session is ready; the channel being opened
     /// to the host a redirect named.
     public private(set) var current: (channel: Channel, control: String, ready: Bool)?
     public private(set) var moving: (channel: Channel, control: String)?
     public private(set) var data: String?
+    /// Where data went before the last move: that host sends on what still reached it.
+    public private(set) var previousData: String?
     /// The service's hot standbys, as it last named them; those tried since the last ready
     /// channel.
     public private(set) var standbys: [StandbyAddress] = []
@@ -93,6 +95,19 @@ public struct ServiceConnectionStateMachine: Sendable {
     private var heard = false
     private var silentChecks = 0
     private var livenessSet = false
+
+    /// Whether a datagram from `sender` (`ip:port`) is the service's: from where data goes now,
+    /// from where it went before the last move, or from a hot standby the service named. The
+    /// client plays nothing else (anyone could send it RTP).
+    public func expects(dataFrom sender: String) -> Bool {
+        sender == data || sender == previousData || standbys.contains { $0.data == sender }
+    }
+
+    private mutating func moveData(to address: String) -> [Output] {
+        previousData = data
+        data = address
+        return [.useData(address)]
+    }
 
     public init(client: String, settings: Settings = Settings()) {
         self.client = client
@@ -162,8 +177,7 @@ public struct ServiceConnectionStateMachine: Sendable {
             // Only the host data goes to may send it elsewhere (anyone else could steal the
             // stream with one datagram).
             guard from == data, !to.isEmpty, to != data else { return [] }
-            data = to
-            return [.useData(to)]
+            return moveData(to: to)
         case .takeover(let from, let notice):
             let standby = StandbyAddress(control: notice.control, data: notice.data)
             guard standbys.contains(standby), from == notice.data, notice.control != current?.control,
@@ -171,10 +185,7 @@ public struct ServiceConnectionStateMachine: Sendable {
             else { return [] }
             // Data goes there at once; the session resumes on a channel to it, as after a redirect.
             var outputs: [Output] = []
-            if data != notice.data {
-                data = notice.data
-                outputs.append(.useData(notice.data))
-            }
+            if data != notice.data { outputs += moveData(to: notice.data) }
             lastChannel += 1
             if current == nil {
                 current = (lastChannel, notice.control, false)
@@ -239,10 +250,7 @@ public struct ServiceConnectionStateMachine: Sendable {
             } else if let current, !current.ready {
                 self.current = (current.channel, current.control, true)
             }
-            if data != dataAddress {
-                data = dataAddress
-                outputs.append(.useData(dataAddress))
-            }
+            if data != dataAddress { outputs += moveData(to: dataAddress) }
             silentChecks = 0
             return outputs + unapplied.map { .transmit(channel, .request(sequence: $0.sequence, body: $0.body)) }
                 + armResend() + armLiveness()
@@ -264,8 +272,7 @@ public struct ServiceConnectionStateMachine: Sendable {
             // The new host serves already: data goes there now, not after the session resumed
             // (the old host would forward it, one hop later, for a round trip or two).
             guard !dataAddress.isEmpty, dataAddress != data else { return [.connect(lastChannel, to: control)] }
-            data = dataAddress
-            return [.useData(dataAddress), .connect(lastChannel, to: control)]
+            return moveData(to: dataAddress) + [.connect(lastChannel, to: control)]
         case .push(let body):
             return [.deliver(body: body)]
         case .standbys(let list):

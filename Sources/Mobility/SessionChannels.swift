@@ -2,7 +2,7 @@
 /// service moves), and the way a session message goes through a service's `SessionTable`: every
 /// kind handles its clients' control messages with this, and applies only its own requests.
 public struct SessionChannels: Sendable {
-    private var sessionByConnection: [ServiceConnection: UInt64] = [:]
+    private var sessionByConnection: [ServiceConnection: SessionID] = [:]
 
     public init() {}
 
@@ -11,14 +11,14 @@ public struct SessionChannels: Sendable {
         /// Send this to the connection.
         case reply(ServiceConnection, SessionMessage)
         /// Apply this request of `session` to the service's state, now.
-        case apply(session: UInt64, body: [UInt8])
+        case apply(session: SessionID, body: [UInt8])
     }
 
     /// The session a connection carries, if it opened or resumed one.
-    public func session(on connection: ServiceConnection) -> UInt64? { sessionByConnection[connection] }
+    public func session(on connection: ServiceConnection) -> SessionID? { sessionByConnection[connection] }
 
     /// The connection that carries `session` now, if any.
-    public func connection(carrying session: UInt64) -> ServiceConnection? {
+    public func connection(carrying session: SessionID) -> ServiceConnection? {
         sessionByConnection.filter { $0.value == session }.keys.min()
     }
 
@@ -33,14 +33,14 @@ public struct SessionChannels: Sendable {
     /// Returns the steps, the sessions whose entry changed (for the service to record as
     /// operations, before it takes the steps), and the session the message belongs to.
     public mutating func receive(
-        _ message: SessionMessage, on connection: ServiceConnection?, late session: UInt64? = nil,
-        table: SessionTable, dataAddress: String, entropy: (UInt64, UInt64)
-    ) -> (steps: [Step], changed: [(id: UInt64, session: SessionTable.Session?)], session: UInt64?) {
+        _ message: SessionMessage, on connection: ServiceConnection?, late session: SessionID? = nil,
+        table: SessionTable, dataAddress: String, secrets: inout SessionSecrets
+    ) -> (steps: [Step], changed: [(id: SessionID, session: SessionTable.Session?)], session: SessionID?) {
         var table = table
         let before = table
         let channel = connection.flatMap { sessionByConnection[$0] } ?? session
         let (answers, channelSession) = table.handle(
-            message, on: channel, dataAddress: dataAddress, entropy: entropy)
+            message, on: channel, dataAddress: dataAddress, secrets: &secrets)
         if let connection { sessionByConnection[connection] = channelSession }
         let changed = Set(table.sessions.keys).union(before.sessions.keys).sorted()
             .filter { table.sessions[$0] != before.sessions[$0] }.map { ($0, table.sessions[$0]) }

@@ -9,7 +9,7 @@ public enum SessionMessage: Sendable, Equatable {
     /// Start a new session as `client`.
     case open(client: String)
     /// Carry on `session` (the token proves it is mine) on this channel.
-    case resume(session: UInt64, token: UInt64)
+    case resume(session: SessionID, token: SessionToken)
     /// Request number `sequence` (1, 2, ...) of the session.
     case request(sequence: UInt64, body: [UInt8])
     /// Are you there? (A client that heard nothing for a while asks; the host answers `pong`.)
@@ -18,7 +18,7 @@ public enum SessionMessage: Sendable, Equatable {
     // Service to client.
     /// The session is open (or resumed): its id and token, the requests applied so far, and
     /// where to send data (`ip:port`).
-    case ready(session: UInt64, token: UInt64, appliedThrough: UInt64, data: String)
+    case ready(session: SessionID, token: SessionToken, appliedThrough: UInt64, data: String)
     /// The session cannot be resumed here (unknown or a wrong token): open a new one.
     case unknownSession
     /// Request `sequence` was applied.
@@ -38,7 +38,7 @@ public enum SessionMessage: Sendable, Equatable {
     /// A `standbys` message lists at most this many.
     public static let maximumStandbys = 16
 
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
 
     enum Kind: UInt8 {
         case open = 1, resume, request, ready, unknownSession, applied, redirect, push, ping, pong, standbys
@@ -58,16 +58,16 @@ public enum SessionMessage: Sendable, Equatable {
             writer.text(client)
         case .resume(let session, let token):
             writer.integer(Kind.resume.rawValue)
-            writer.integer(session)
-            writer.integer(token)
+            writer.session(session)
+            writer.token(token)
         case .request(let sequence, let body):
             writer.integer(Kind.request.rawValue)
             writer.integer(sequence)
             blob(body)
         case .ready(let session, let token, let applied, let data):
             writer.integer(Kind.ready.rawValue)
-            writer.integer(session)
-            writer.integer(token)
+            writer.session(session)
+            writer.token(token)
             writer.integer(applied)
             writer.text(data)
         case .unknownSession: writer.integer(Kind.unknownSession.rawValue)
@@ -109,11 +109,11 @@ public enum SessionMessage: Sendable, Equatable {
         }
         switch Kind(rawValue: type) {
         case .open?: self = .open(client: try reader.text(limit: 255))
-        case .resume?: self = .resume(session: try reader.integer(), token: try reader.integer())
+        case .resume?: self = .resume(session: try reader.session(), token: try reader.token())
         case .request?: self = .request(sequence: try reader.integer(), body: try blob())
         case .ready?:
             self = .ready(
-                session: try reader.integer(), token: try reader.integer(), appliedThrough: try reader.integer(),
+                session: try reader.session(), token: try reader.token(), appliedThrough: try reader.integer(),
                 data: try reader.text(limit: 255))
         case .unknownSession?: self = .unknownSession
         case .applied?: self = .applied(sequence: try reader.integer())

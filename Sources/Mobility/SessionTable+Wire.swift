@@ -5,12 +5,12 @@ import OverlayCore
 extension SessionTable.Session {
     public init(from reader: inout WireReader) throws(WireError) {
         self.init(
-            client: try reader.text(limit: 255), token: try reader.integer(), appliedThrough: try reader.integer())
+            client: try reader.text(limit: 255), token: try reader.token(), appliedThrough: try reader.integer())
     }
 
     public func write(to writer: inout WireWriter) {
         writer.text(client)
-        writer.integer(token)
+        writer.token(token)
         writer.integer(appliedThrough)
     }
 }
@@ -24,7 +24,7 @@ extension SessionTable {
     public func write(to writer: inout WireWriter) {
         writer.integer(UInt16(clamping: sessions.count))
         for (id, session) in sessions.sorted(by: { $0.key < $1.key }).prefix(Int(UInt16.max)) {
-            writer.integer(id)
+            writer.session(id)
             session.write(to: &writer)
         }
     }
@@ -35,6 +35,6 @@ extension SessionTable {
         let count = Int(try reader.integer(UInt16.self))
         guard count <= limit else { throw .invalid("\(count) sessions", offset: offset) }
         self.init()
-        for _ in 0..<count { set(try reader.integer(), try Session(from: &reader)) }
+        for _ in 0..<count { set(try reader.session(), try Session(from: &reader)) }
     }
 }

@@ -6,42 +6,43 @@ public struct SessionTable: Sendable, Equatable {
     /// One client's session.
     public struct Session: Sendable, Equatable {
         public var client: String
-        public var token: UInt64
+        public var token: SessionToken
         /// Requests 1...appliedThrough were applied.
         public var appliedThrough: UInt64
 
-        public init(client: String, token: UInt64, appliedThrough: UInt64) {
+        public init(client: String, token: SessionToken, appliedThrough: UInt64) {
             self.client = client
             self.token = token
             self.appliedThrough = appliedThrough
         }
     }
 
-    public private(set) var sessions: [UInt64: Session] = [:]
+    public private(set) var sessions: [SessionID: Session] = [:]
 
-    public init(sessions: [UInt64: Session] = [:]) { self.sessions = sessions }
+    public init(sessions: [SessionID: Session] = [:]) { self.sessions = sessions }
 
     /// Sets one session as a replica learns it (nil removes it).
-    public mutating func set(_ id: UInt64, _ session: Session?) { sessions[id] = session }
+    public mutating func set(_ id: SessionID, _ session: Session?) { sessions[id] = session }
 
     public enum Output: Sendable, Equatable {
         /// Answer on the channel the message came on.
         case answer(SessionMessage)
         /// Apply this request of `session` to the service's state, now.
-        case apply(session: UInt64, body: [UInt8])
+        case apply(session: SessionID, body: [UInt8])
     }
 
     /// Handles one session message; `session` is the channel's session so far (nil before
-    /// `open` or `resume`), `dataAddress` where this host takes data, `entropy` two random
-    /// numbers for a new session's id and token. Returns the outputs and the channel's session.
+    /// `open` or `resume`), `dataAddress` where this host takes data, `secrets` where a new
+    /// session's id and token come from. Returns the outputs and the channel's session.
     public mutating func handle(
-        _ message: SessionMessage, on session: UInt64?, dataAddress: String, entropy: (UInt64, UInt64)
-    ) -> (outputs: [Output], session: UInt64?) {
+        _ message: SessionMessage, on session: SessionID?, dataAddress: String, secrets: inout SessionSecrets
+    ) -> (outputs: [Output], session: SessionID?) {
         switch message {
         case .open(let client):
-            let id = entropy.0 | 1
-            sessions[id] = Session(client: client, token: entropy.1, appliedThrough: 0)
-            return ([.answer(.ready(session: id, token: entropy.1, appliedThrough: 0, data: dataAddress))], id)
+            var (id, token) = secrets.next()
+            while sessions[id] != nil { (id, token) = secrets.next() }
+            sessions[id] = Session(client: client, token: token, appliedThrough: 0)
+            return ([.answer(.ready(session: id, token: token, appliedThrough: 0, data: dataAddress))], id)
         case .resume(let id, let token):
             guard let known = sessions[id], known.token == token else { return ([.answer(.unknownSession)], nil) }
             return (

@@ -49,6 +49,10 @@ public final class ServiceClient: @unchecked Sendable {
     public private(set) var moves = 0
     /// Frames on the control channel that did not read as session messages.
     public private(set) var malformedControl = 0
+    /// Datagrams from senders that are not the service's, held until one becomes it.
+    private var strangers = DatagramQuarantine<ByteBuffer>()
+    /// Datagrams dropped unplayed because their sender never became the service's.
+    public var strangerDatagrams: Int { strangers.dropped }
 
     private init(
         name: String, localDataAddress: String, loop: any EventLoop, box: OwnerSlot<ServiceClient>, logger: Logger,
@@ -151,6 +155,7 @@ public final class ServiceClient: @unchecked Sendable {
             case .useData(let address):
                 dataAddress = address
                 serviceData = SocketAddress(endpoint: address)
+                for datagram in strangers.release(from: address, at: Self.now()) { handlers?.datagram(datagram) }
             case .deliver(let body):
                 handlers?.pushed(body)
             case .moved(let control):
@@ -235,8 +240,14 @@ public final class ServiceClient: @unchecked Sendable {
         {
             return run(.takeover(from: envelope.remoteAddress.endpoint, notice))
         }
+        let sender = envelope.remoteAddress.endpoint
+        guard connection.expects(dataFrom: sender) else {
+            return strangers.hold(envelope.data, from: sender, at: Self.now())
+        }
         handlers?.datagram(envelope.data)
     }
+
+    private static func now() -> Duration { .nanoseconds(Int64(clamping: NIODeadline.now().uptimeNanoseconds)) }
 }
 
 /// The client's data socket: every datagram to the client.

@@ -260,7 +260,7 @@ extension ServiceShell {
             case .install(let size, let state):
                 do {
                     let bytes = try SnapshotCompression.decompress(state, size: Int(size))
-                    instance = try Service(snapshot: bytes, dataAddress: dataAddress, seed: random.next())
+                    instance = try Service(snapshot: bytes, dataAddress: dataAddress, secrets: .system)
                 } catch {
                     return giveUp(because: "the snapshot does not read: \(error)")
                 }

@@ -43,7 +43,7 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
     var connections: [ServiceConnection: any Channel] = [:]
     /// After the commit: the highest request of each session handed to the target, so a
     /// client's resends of it do not cross the overlay again.
-    var forwardedRequests: [UInt64: UInt64] = [:]
+    var forwardedRequests: [SessionID: UInt64] = [:]
     /// After the redirect: when each sender still sending data here was last told where data
     /// goes now (a `DataRedirect`, at most every `dataRedirectInterval`).
     var dataRedirected: [String: NIODeadline] = [:]
@@ -71,9 +71,8 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
         self.onEvent = onEvent
         self.hosting = hosting
         self.host = host
-        var random = SeededGenerator(seed: seed).derived("shell \(service)")
-        self.instance = Service(dataAddress: dataAddress, seed: random.next())
-        self.random = random
+        self.instance = Service(dataAddress: dataAddress, secrets: .system)
+        self.random = SeededGenerator(seed: seed).derived("shell \(service)")
     }
 
     /// Binds both sockets on `address` (ports chosen by the system unless given) and serves

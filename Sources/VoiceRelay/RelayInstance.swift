@@ -9,8 +9,8 @@ import RTP
 /// carries which session is this host's own business and stays here.
 public struct RelayInstance: MobileService {
     public static let kind = "voice-relay"
-    /// 2: sessions are part of the state.
-    public static let version: UInt32 = 2
+    /// 3: sessions have 128-bit ids and tokens (2: sessions are part of the state).
+    public static let version: UInt32 = 3
     public static let tickInterval: Duration? = nil
 
     /// An RTP packet's sequence number; nil for anything that is not RTP version 2.
@@ -35,30 +35,30 @@ public struct RelayInstance: MobileService {
     private var channels = SessionChannels()
     /// Data addresses to forward to, by the sending participant's data address.
     private var routes: [String: (participant: UInt32, targets: [String])] = [:]
-    private var random: SeededGenerator
+    private var secrets: SessionSecrets
     private var journal: [Output] = []
 
     public static let maximumParticipants = 64
 
-    public init(dataAddress: String, seed: UInt64) {
-        self.init(dataAddress: dataAddress, state: RelayState(), seed: seed)
+    public init(dataAddress: String, secrets: SessionSecrets) {
+        self.init(dataAddress: dataAddress, state: RelayState(), secrets: secrets)
     }
 
-    public init(snapshot: [UInt8], dataAddress: String, seed: UInt64) throws {
-        self.init(dataAddress: dataAddress, state: try RelayState(snapshot: snapshot), seed: seed)
+    public init(snapshot: [UInt8], dataAddress: String, secrets: SessionSecrets) throws {
+        self.init(dataAddress: dataAddress, state: try RelayState(snapshot: snapshot), secrets: secrets)
     }
 
-    public init(dataAddress: String, state: RelayState, seed: UInt64) {
+    public init(dataAddress: String, state: RelayState, secrets: SessionSecrets) {
         self.dataAddress = dataAddress
         self.state = state
-        self.random = SeededGenerator(seed: seed)
+        self.secrets = secrets
         rebuildRoutes()
     }
 
     public var snapshot: [UInt8] { state.snapshot }
     public var sequence: UInt64 { state.sequence }
 
-    public func session(on connection: ConnectionID) -> UInt64? { channels.session(on: connection) }
+    public func session(on connection: ConnectionID) -> SessionID? { channels.session(on: connection) }
     public var clientDataAddresses: [String] { state.participants.map(\.dataAddress) }
 
     /// Every connection that carries a session.
@@ -115,12 +115,12 @@ public struct RelayInstance: MobileService {
     // MARK: Sessions
 
     /// `connection` is nil for late messages: answers go to the session's channel, if any.
-    private mutating func receive(_ message: SessionMessage, on connection: ConnectionID?, session: UInt64?)
+    private mutating func receive(_ message: SessionMessage, on connection: ConnectionID?, session: SessionID?)
         -> [Output]
     {
         let (steps, changed, channelSession) = channels.receive(
             message, on: connection, late: session, table: state.sessions, dataAddress: dataAddress,
-            entropy: (random.next(), random.next()))
+            secrets: &secrets)
         for case (let id, let value?) in changed { apply(.session(id: id, value)) }
         var outputs: [Output] = []
         for step in steps {
@@ -138,19 +138,17 @@ public struct RelayInstance: MobileService {
         return outputs
     }
 
-    private func push(_ message: RelayMessage, to session: UInt64) -> [Output] {
+    private func push(_ message: RelayMessage, to session: SessionID) -> [Output] {
         channels.connection(carrying: session).map { [.send(to: $0, .push(body: message.frame))] } ?? []
     }
 
     private func welcome(_ participant: Participant) -> RelayMessage {
-        .welcome(
-            participant: participant.id, session: participant.session, resumeToken: participant.resumeToken,
-            relayDataAddress: dataAddress)
+        .welcome(participant: participant.id, relayDataAddress: dataAddress)
     }
 
     // MARK: Requests
 
-    private mutating func request(_ body: [UInt8], session: UInt64) -> [Output] {
+    private mutating func request(_ body: [UInt8], session: SessionID) -> [Output] {
         let message: RelayMessage
         do {
             message = try RelayMessage(frame: body)
@@ -168,8 +166,7 @@ public struct RelayInstance: MobileService {
                 return push(.refused(reason: "the relay is full (\(Self.maximumParticipants))"), to: session)
             }
             let participant = Participant(
-                id: state.nextParticipant, name: name, dataAddress: address, session: session,
-                resumeToken: state.sessions.sessions[session]?.token ?? 0)
+                id: state.nextParticipant, name: name, dataAddress: address, session: session)
             apply(.join(participant))
             return push(welcome(participant), to: session) + [.emit(.joined(participant))] + announceMembers()
         case .leave:

@@ -12,8 +12,8 @@ public enum RelayMessage: Sendable, Equatable {
     case listParticipants
 
     // Relay to client.
-    /// You are in: your id, your session and resume token, and where to send data.
-    case welcome(participant: UInt32, session: UInt64, resumeToken: UInt64, relayDataAddress: String)
+    /// You are in: your id, and where to send data.
+    case welcome(participant: UInt32, relayDataAddress: String)
     /// Everyone here now, in the order they joined; sent on request and after every change.
     case participants([Member])
     /// Your request was not taken, and why.
@@ -30,7 +30,7 @@ public enum RelayMessage: Sendable, Equatable {
         }
     }
 
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
 
     enum Kind: UInt8 {
         case join = 1, leave, listParticipants, welcome, participants, refused
@@ -47,11 +47,9 @@ public enum RelayMessage: Sendable, Equatable {
             writer.text(dataAddress)
         case .leave: writer.integer(Kind.leave.rawValue)
         case .listParticipants: writer.integer(Kind.listParticipants.rawValue)
-        case .welcome(let participant, let session, let token, let address):
+        case .welcome(let participant, let address):
             writer.integer(Kind.welcome.rawValue)
             writer.integer(participant)
-            writer.integer(session)
-            writer.integer(token)
             writer.text(address)
         case .participants(let members):
             writer.integer(Kind.participants.rawValue)
@@ -79,9 +77,7 @@ public enum RelayMessage: Sendable, Equatable {
         case .leave?: self = .leave
         case .listParticipants?: self = .listParticipants
         case .welcome?:
-            self = .welcome(
-                participant: try reader.integer(), session: try reader.integer(), resumeToken: try reader.integer(),
-                relayDataAddress: try reader.text(limit: 255))
+            self = .welcome(participant: try reader.integer(), relayDataAddress: try reader.text(limit: 255))
         case .participants?:
             let countOffset = reader.offset
             let count = Int(try reader.integer(UInt16.self))

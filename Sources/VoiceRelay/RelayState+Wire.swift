@@ -1,11 +1,12 @@
 import Mobility
 import OverlayCore
 
-/// The relay's state and operations as bytes, version 2 (sessions added): what a migration copies (the snapshot)
+/// The relay's state and operations as bytes, version 3 (128-bit session ids and tokens; 2 added
+/// the sessions): what a migration copies (the snapshot)
 /// and streams (the operations). Integers are big-endian, text has a 16-bit length, and lists a
 /// count with a limit, so a hostile snapshot cannot make the decoder allocate without bound.
 extension RelayState {
-    static let snapshotVersion: UInt8 = 2
+    static let snapshotVersion: UInt8 = 3
 
     /// The whole state as bytes.
     public var snapshot: [UInt8] {
@@ -66,9 +67,7 @@ extension Participant {
         let id = try reader.integer(UInt32.self)
         let name = try reader.text(limit: 255)
         let dataAddress = try reader.text(limit: 255)
-        self.init(
-            id: id, name: name, dataAddress: dataAddress, session: try reader.integer(),
-            resumeToken: try reader.integer())
+        self.init(id: id, name: name, dataAddress: dataAddress, session: try reader.session())
         packetsFrom = try reader.integer()
         bytesFrom = try reader.integer()
     }
@@ -77,8 +76,7 @@ extension Participant {
         writer.integer(id)
         writer.text(name)
         writer.text(dataAddress)
-        writer.integer(session)
-        writer.integer(resumeToken)
+        writer.session(session)
         writer.integer(packetsFrom)
         writer.integer(bytesFrom)
     }
@@ -114,7 +112,7 @@ extension RelayOperation {
             writer.integer(id)
         case .session(let id, let session):
             writer.integer(Kind.session.rawValue)
-            writer.integer(id)
+            writer.session(id)
             session.write(to: &writer)
         }
     }
@@ -125,7 +123,7 @@ extension RelayOperation {
         switch Kind(rawValue: type) {
         case .join?: self = .join(try Participant(from: &reader))
         case .leave?: self = .leave(participant: try reader.integer())
-        case .session?: self = .session(id: try reader.integer(), try SessionTable.Session(from: &reader))
+        case .session?: self = .session(id: try reader.session(), try SessionTable.Session(from: &reader))
         case nil: throw .unknownType(type, offset: offset)
         }
     }

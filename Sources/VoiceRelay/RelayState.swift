@@ -12,19 +12,17 @@ public struct Participant: Sendable, Equatable {
     public var name: String
     /// Where the client receives data: `ip:port` of its UDP socket.
     public var dataAddress: String
-    /// The client's persistent session (see `RelayState.sessions`) and its resume token.
-    public var session: UInt64
-    public var resumeToken: UInt64
+    /// The client's persistent session (see `RelayState.sessions`, which holds its token).
+    public var session: SessionID
     /// Data packets (and their bytes) this participant sent through the relay.
     public var packetsFrom: UInt64 = 0
     public var bytesFrom: UInt64 = 0
 
-    public init(id: UInt32, name: String, dataAddress: String, session: UInt64, resumeToken: UInt64) {
+    public init(id: UInt32, name: String, dataAddress: String, session: SessionID) {
         self.id = id
         self.name = name
         self.dataAddress = dataAddress
         self.session = session
-        self.resumeToken = resumeToken
     }
 }
 
@@ -43,7 +41,7 @@ public enum RelayOperation: Sendable, Equatable {
     case join(Participant)
     case leave(participant: UInt32)
     /// A client's session was opened or applied a request: its new value.
-    case session(id: UInt64, SessionTable.Session)
+    case session(id: SessionID, SessionTable.Session)
 }
 
 /// One data packet counted: the counters change with every packet, so they stay out of the

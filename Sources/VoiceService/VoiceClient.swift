@@ -256,7 +256,7 @@ public final class VoiceClient: @unchecked Sendable {
             return logger.warning("malformed message from the relay: \(error)")
         }
         switch message {
-        case .welcome(let participant, _, _, _):
+        case .welcome(let participant, _):
             self.participant = participant
             welcome?.succeed(message)
             welcome = nil

@@ -36,7 +36,7 @@ struct GameWorldTests {
     }
 
     @Test func playersJoinMoveByTheirInputsAndGetEveryTick() throws {
-        var world = GameWorld(dataAddress: "10.0.0.1:9000", seed: 1)
+        var world = GameWorld(dataAddress: "10.0.0.1:9000", secrets: .seeded(SeededGenerator(seed: 1)))
         let welcome = Self.pushes(Self.join(&world, on: 1, name: "a", address: "10.0.0.2:1"), to: 1)
         #expect(welcome == [.welcome(player: 1, tick: 0)])
         _ = Self.join(&world, on: 2, name: "b", address: "10.0.0.3:1")
@@ -59,7 +59,7 @@ struct GameWorldTests {
     }
 
     @Test func anInputSentTwiceIsAppliedOnce() {
-        var world = GameWorld(dataAddress: "10.0.0.1:9000", seed: 2)
+        var world = GameWorld(dataAddress: "10.0.0.1:9000", secrets: .seeded(SeededGenerator(seed: 2)))
         _ = Self.join(&world, on: 1, name: "a", address: "10.0.0.2:1")
         let input = Self.request(.input(number: 1, dx: 1, dy: 0), 2)
         _ = world.handle(.message(from: 1, input))
@@ -71,7 +71,7 @@ struct GameWorldTests {
     }
 
     @Test func theWorldRefusesWhatDoesNotFit() {
-        var world = GameWorld(dataAddress: "10.0.0.1:9000", seed: 3)
+        var world = GameWorld(dataAddress: "10.0.0.1:9000", secrets: .seeded(SeededGenerator(seed: 3)))
         let early =
             world.handle(.message(from: 1, .open(client: "a")))
             + world.handle(.message(from: 1, Self.request(.input(number: 1, dx: 1, dy: 0), 1)))
@@ -85,7 +85,7 @@ struct GameWorldTests {
 
     @Test(arguments: [1, 2, 3] as [UInt64])
     func aSnapshotPlusTheJournaledOperationsIsTheState(seed: UInt64) throws {
-        var world = GameWorld(dataAddress: "10.0.0.1:9000", seed: seed)
+        var world = GameWorld(dataAddress: "10.0.0.1:9000", secrets: .seeded(SeededGenerator(seed: seed)))
         _ = Self.join(&world, on: 1, name: "a", address: "10.0.0.2:1")
         let snapshot = world.snapshot
         world.journaling = true
@@ -111,7 +111,8 @@ struct GameWorldTests {
                 next[connection]! += 1
             }
         }
-        var replica = try GameWorld(snapshot: snapshot, dataAddress: "10.0.0.9:9000", seed: 99)
+        var replica = try GameWorld(
+            snapshot: snapshot, dataAddress: "10.0.0.9:9000", secrets: .seeded(SeededGenerator(seed: 99)))
         var expected = replica.sequence + 1
         for case .changed(let sequence, let operation) in outputs {
             #expect(sequence == expected)
@@ -125,7 +126,7 @@ struct GameWorldTests {
     }
 
     @Test func everyProperPrefixOfASnapshotIsRejected() throws {
-        var world = GameWorld(dataAddress: "10.0.0.1:9000", seed: 4)
+        var world = GameWorld(dataAddress: "10.0.0.1:9000", secrets: .seeded(SeededGenerator(seed: 4)))
         _ = Self.join(&world, on: 1, name: "a", address: "10.0.0.2:1")
         _ = world.handle(.tick)
         let snapshot = world.snapshot
@@ -146,9 +147,11 @@ struct GameWorldTests {
     }
 
     @Test(arguments: [
-        GameOperation.session(id: 5, SessionTable.Session(client: "a", token: 9, appliedThrough: 3)),
-        .session(id: 5, nil), .leave(player: 2), .input(player: 1, number: 4, dx: 1, dy: 0), .tick,
-        .join(GamePlayer(id: 3, name: "c", dataAddress: "10.0.0.4:1", session: 77)),
+        GameOperation.session(
+            id: SessionID(high: 1, low: 5),
+            SessionTable.Session(client: "a", token: SessionToken(high: .max, low: 9), appliedThrough: 3)),
+        .session(id: SessionID(high: 0, low: 5), nil), .leave(player: 2), .input(player: 1, number: 4, dx: 1, dy: 0),
+        .tick, .join(GamePlayer(id: 3, name: "c", dataAddress: "10.0.0.4:1", session: SessionID(high: 7, low: 77))),
     ])
     func anOperationReadsBack(operation: GameOperation) throws {
         #expect(try GameOperation(bytes: operation.bytes) == operation)

@@ -1,4 +1,5 @@
 import GameWire
+import Mobility
 import OverlayCore
 import Testing
 
@@ -10,7 +11,9 @@ import Testing
 /// a trap at the next tick.
 struct HostileStateTests {
     static func player(_ id: UInt32) -> GamePlayer {
-        GamePlayer(id: id, name: "p\(id)", dataAddress: "10.0.0.\(id % 250):\(id)", session: UInt64(id))
+        GamePlayer(
+            id: id, name: "p\(id)", dataAddress: "10.0.0.\(id % 250):\(id)",
+            session: SessionID(high: 0, low: UInt64(id)))
     }
 
     /// A state's snapshot with one player changed by `change`.

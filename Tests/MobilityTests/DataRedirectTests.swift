@@ -26,7 +26,8 @@ import Testing
     }
 
     @Test func onlyTheHostDataGoesToCanSendItElsewhere() {
-        var client = SessionSimulationTests.readyClient("c", session: 5, token: 9)
+        var client = SessionSimulationTests.readyClient(
+            "c", session: SessionID(high: 0, low: 5), token: SessionToken(high: 0, low: 9))
         #expect(client.data == "old:2")
         // Someone the client does not send to: ignored.
         #expect(client.handle(.dataMoved(from: "elsewhere:2", to: "thief:2")).isEmpty)
@@ -43,7 +44,12 @@ import Testing
         #expect(
             client.handle(.message(1, .redirect(control: "new:1", data: "new:2"))) == [.connect(2, to: "new:1")])
         _ = client.handle(.connected(2))
-        let moved = client.handle(.message(2, .ready(session: 5, token: 9, appliedThrough: 0, data: "new:2")))
+        let moved = client.handle(
+            .message(
+                2,
+                .ready(
+                    session: SessionID(high: 0, low: 5), token: SessionToken(high: 0, low: 9), appliedThrough: 0,
+                    data: "new:2")))
         #expect(moved.prefix(2) == [.close(1), .moved(control: "new:1")])
         #expect(!moved.contains(.useData("new:2")))
     }

@@ -86,7 +86,7 @@ import Testing
         var pair = Pair()
         pair.start()
         #expect(pair.target.role == .primary)
-        let control = LateTraffic.control(session: 3, .request(sequence: 1, body: [1])).bytes
+        let control = LateTraffic.control(session: SessionID(high: 2, low: 3), .request(sequence: 1, body: [1])).bytes
         pair.fromSource(pair.source.handle(.late(traffic: control)))
         #expect(pair.datagrams.isEmpty)
         #expect(pair.handledAtTarget == [control])
@@ -97,7 +97,7 @@ import Testing
         #expect(throws: WireError.unsupportedVersion(2)) {
             try LateDatagram(bytes: [0x4D, 0x4C, 2] + [UInt8](repeating: 0, count: 8))
         }
-        let control = LateTraffic.control(session: 3, .request(sequence: 1, body: [1])).bytes
+        let control = LateTraffic.control(session: SessionID(high: 2, low: 3), .request(sequence: 1, body: [1])).bytes
         #expect(throws: WireError.self) { try LateDatagram(bytes: LateDatagram(migration: 1, traffic: control).bytes) }
         let bytes = LateDatagram(migration: 1, traffic: Self.packet).bytes
         for length in 0..<bytes.count {

@@ -21,7 +21,7 @@ struct SessionWorld {
     enum Event {
         case toHost(Host, channel: Int, SessionMessage)
         case toClient(channel: Int, SessionMessage)
-        case late(session: UInt64, SessionMessage)
+        case late(session: SessionID, SessionMessage)
         case connect(channel: Int, Host)
         case clientTimer(ServiceConnectionStateMachine.Timer)
         case appSends
@@ -36,7 +36,7 @@ struct SessionWorld {
     var client = ServiceConnectionStateMachine(client: "peer-2")
     var services: [Host: Service] = [.a: Service(serving: true), .b: Service()]
     /// Open channels: which host, the session on it (host side), open or not.
-    var channels: [Int: (host: Host, session: UInt64?, open: Bool)] = [:]
+    var channels: [Int: (host: Host, session: SessionID?, open: Bool)] = [:]
     var sent: [[UInt8]] = []
     var moves = 0
     /// Requests A forwarded late, and requests a host saw again after applying them.
@@ -44,11 +44,13 @@ struct SessionWorld {
     var repeats = 0
     private var counter: UInt32 = 0
     private var random: SeededGenerator
+    private var secrets: SessionSecrets
     private var lastArrival: [String: Duration] = [:]
     var log: [String] = []
 
     init(seed: UInt64, breaks: Int) {
         random = SeededGenerator(seed: seed)
+        secrets = .seeded(SeededGenerator(seed: seed).derived("sessions"))
         schedule(.migrate, at: .milliseconds(2000 + Int64(random.next() % 4000)))
         for _ in 0..<breaks { schedule(.breakChannel, at: .milliseconds(500 + Int64(random.next() % 9000))) }
     }
@@ -103,7 +105,7 @@ struct SessionWorld {
             carryOut(client.handle(.message(channel, message)))
         case .late(let session, let message):
             // A request that reached A after the freeze, applied by B.
-            let (outputs, _) = services[.b]!.table.handle(message, on: session, dataAddress: "b", entropy: (0, 0))
+            let (outputs, _) = services[.b]!.table.handle(message, on: session, dataAddress: "b", secrets: &secrets)
             apply(outputs, at: .b)
         case .clientTimer(let timer):
             carryOut(client.handle(.timerFired(timer)))
@@ -153,9 +155,8 @@ struct SessionWorld {
         {
             repeats += 1
         }
-        let entropy = (random.next(), random.next())
         let (outputs, session) = services[host]!.table.handle(
-            message, on: channels[channel]!.session, dataAddress: host == .a ? "a" : "b", entropy: entropy)
+            message, on: channels[channel]!.session, dataAddress: host == .a ? "a" : "b", secrets: &secrets)
         channels[channel]!.session = session
         for case .answer(let answer) in outputs {
             deliver(.toClient(channel: channel, answer), link: "c\(channel)")
@@ -216,7 +217,7 @@ struct SessionSimulationTests {
     }
 
     /// A client whose session is ready on channel 1, at the host `old:1` (data to `old:2`).
-    static func readyClient(_ name: String, session: UInt64, token: UInt64) -> ServiceConnectionStateMachine {
+    static func readyClient(_ name: String, session: SessionID, token: SessionToken) -> ServiceConnectionStateMachine {
         var client = ServiceConnectionStateMachine(client: name)
         _ = client.handle(.start)
         _ = client.handle(.resolved(control: "old:1"))
@@ -226,30 +227,40 @@ struct SessionSimulationTests {
     }
 
     @Test func aRedirectNamingTheNewHostsDataAddressMovesTheDataAtOnce() {
-        var client = Self.readyClient("c", session: 5, token: 9)
+        var client = Self.readyClient("c", session: SessionID(high: 0, low: 5), token: SessionToken(high: 0, low: 9))
         // The new host serves already: data goes there before its control channel is open.
         #expect(
             client.handle(.message(1, .redirect(control: "new:1", data: "new:2")))
                 == [.useData("new:2"), .connect(2, to: "new:1")])
         _ = client.handle(.connected(2))
         // Its ready names the same address: no second move.
-        let moved = client.handle(.message(2, .ready(session: 5, token: 9, appliedThrough: 0, data: "new:2")))
+        let moved = client.handle(
+            .message(
+                2,
+                .ready(
+                    session: SessionID(high: 0, low: 5), token: SessionToken(high: 0, low: 9), appliedThrough: 0,
+                    data: "new:2")))
         #expect(moved.prefix(2) == [.close(1), .moved(control: "new:1")])
         #expect(!moved.contains(.useData("new:2")))
     }
 
     @Test func aRedirectWhoseNewHostDoesNotAnswerIsTriedAgainWhileTheOldChannelCarriesOn() {
-        var client = Self.readyClient("c", session: 5, token: 9)
+        var client = Self.readyClient("c", session: SessionID(high: 0, low: 5), token: SessionToken(high: 0, low: 9))
         #expect(client.handle(.message(1, .redirect(control: "new:1", data: ""))) == [.connect(2, to: "new:1")])
         // The connection to the new host fails (a lost SYN): back off, keep the old channel.
         #expect(client.handle(.closed(2)) == [.setTimer(.backoff, after: .milliseconds(100))])
         #expect(client.current?.channel == 1 && client.moving == nil)
         #expect(client.handle(.timerFired(.backoff)) == [.connect(3, to: "new:1")])
         _ = client.handle(.connected(3))
-        let moved = client.handle(.message(3, .ready(session: 5, token: 9, appliedThrough: 0, data: "new:2")))
+        let moved = client.handle(
+            .message(
+                3,
+                .ready(
+                    session: SessionID(high: 0, low: 5), token: SessionToken(high: 0, low: 9), appliedThrough: 0,
+                    data: "new:2")))
         #expect(moved.prefix(3) == [.close(1), .moved(control: "new:1"), .useData("new:2")])
         // A retry pending when the old channel breaks gives way to the registry.
-        var other = Self.readyClient("d", session: 6, token: 1)
+        var other = Self.readyClient("d", session: SessionID(high: 0, low: 6), token: SessionToken(high: 0, low: 1))
         _ = other.handle(.message(1, .redirect(control: "new:1", data: "")))
         _ = other.handle(.closed(2))
         _ = other.handle(.closed(1))
@@ -257,7 +268,7 @@ struct SessionSimulationTests {
     }
 
     @Test func aChannelWhoseHostFallsSilentIsPingedThenGivenUpForTheRegistry() {
-        var client = Self.readyClient("c", session: 5, token: 9)
+        var client = Self.readyClient("c", session: SessionID(high: 0, low: 5), token: SessionToken(high: 0, low: 9))
         let check = ServiceConnectionStateMachine.Output.setTimer(.liveness, after: .milliseconds(500))
         // The ready was a word from the host: nothing to ask at the first check.
         #expect(client.handle(.timerFired(.liveness)) == [check])
@@ -281,22 +292,27 @@ struct SessionSimulationTests {
         #expect(waiting.handle(.timerFired(.liveness)) == [.close(1), .setTimer(.backoff, after: .milliseconds(100))])
         // A host's session table answers a ping at once.
         var table = SessionTable()
+        var secrets = SessionSecrets.seeded(SeededGenerator(seed: 1))
         #expect(
-            table.handle(.ping(nonce: 7), on: nil, dataAddress: "a", entropy: (0, 0)).outputs == [
+            table.handle(.ping(nonce: 7), on: nil, dataAddress: "a", secrets: &secrets).outputs == [
                 .answer(.pong(nonce: 7))
             ])
     }
 
     @Test func aSessionTableAppliesEachRequestOnce() {
         var table = SessionTable()
-        let (opened, session) = table.handle(.open(client: "c"), on: nil, dataAddress: "d", entropy: (4, 9))
-        #expect(opened == [.answer(.ready(session: 5, token: 9, appliedThrough: 0, data: "d"))])
+        var secrets = SessionSecrets.seeded(SeededGenerator(seed: 4))
+        var drawn = secrets
+        let (id, token) = drawn.next()
+        let (opened, session) = table.handle(.open(client: "c"), on: nil, dataAddress: "d", secrets: &secrets)
+        #expect(opened == [.answer(.ready(session: id, token: token, appliedThrough: 0, data: "d"))])
+        #expect(session == id)
         var applied: [[UInt8]] = []
         for message in [
             SessionMessage.request(sequence: 1, body: [1]), .request(sequence: 1, body: [1]),
             .request(sequence: 3, body: [3]), .request(sequence: 2, body: [2]), .request(sequence: 3, body: [3]),
         ] {
-            for case .apply(_, let body) in table.handle(message, on: session, dataAddress: "d", entropy: (0, 0))
+            for case .apply(_, let body) in table.handle(message, on: session, dataAddress: "d", secrets: &secrets)
                 .outputs
             {
                 applied.append(body)
@@ -304,18 +320,25 @@ struct SessionSimulationTests {
         }
         #expect(applied == [[1], [2], [3]])
         #expect(
-            table.handle(.resume(session: 5, token: 8), on: nil, dataAddress: "d", entropy: (0, 0)).outputs == [
+            table.handle(
+                .resume(session: id, token: SessionToken(high: token.high ^ 1, low: token.low)), on: nil,
+                dataAddress: "d", secrets: &secrets
+            ).outputs == [
                 .answer(.unknownSession)
             ])
         #expect(
-            table.handle(.resume(session: 5, token: 9), on: nil, dataAddress: "e", entropy: (0, 0)).outputs == [
-                .answer(.ready(session: 5, token: 9, appliedThrough: 3, data: "e"))
+            table.handle(.resume(session: id, token: token), on: nil, dataAddress: "e", secrets: &secrets).outputs == [
+                .answer(.ready(session: id, token: token, appliedThrough: 3, data: "e"))
             ])
     }
 
     @Test(arguments: [
-        SessionMessage.open(client: "peer-2"), .resume(session: 3, token: .max), .request(sequence: 9, body: [1, 2]),
-        .ready(session: 3, token: 4, appliedThrough: 5, data: "10.0.0.2:40000"), .unknownSession, .applied(sequence: 7),
+        SessionMessage.open(client: "peer-2"),
+        .resume(session: SessionID(high: .max, low: 3), token: SessionToken(high: 1, low: .max)),
+        .request(sequence: 9, body: [1, 2]),
+        .ready(
+            session: SessionID(high: 2, low: 3), token: SessionToken(high: .max, low: 4), appliedThrough: 5,
+            data: "10.0.0.2:40000"), .unknownSession, .applied(sequence: 7),
         .redirect(control: "10.0.0.2:7000", data: "10.0.0.2:7001"), .push(body: []), .ping(nonce: 1),
         .pong(nonce: .max), .standbys([]),
         .standbys([

@@ -39,7 +39,8 @@ import Testing
     static let standby = StandbyAddress(control: "standby:1", data: "standby:2")
 
     @Test func aClientFollowsATakeoverNoticeOnlyFromAStandbyItWasTold() {
-        var client = SessionSimulationTests.readyClient("c", session: 5, token: 9)
+        var client = SessionSimulationTests.readyClient(
+            "c", session: SessionID(high: 0, low: 5), token: SessionToken(high: 0, low: 9))
         let notice = TakeoverNotice(epoch: 2, control: Self.standby.control, data: Self.standby.data)
         // Before the service named its standbys: a stranger's notice.
         #expect(client.handle(.takeover(from: "standby:2", notice)).isEmpty)
@@ -56,14 +57,20 @@ import Testing
                 .useData("standby:2"), .connect(2, to: "standby:1"),
             ])
         _ = client.handle(.connected(2))
-        let moved = client.handle(.message(2, .ready(session: 5, token: 9, appliedThrough: 0, data: "standby:2")))
+        let moved = client.handle(
+            .message(
+                2,
+                .ready(
+                    session: SessionID(high: 0, low: 5), token: SessionToken(high: 0, low: 9), appliedThrough: 0,
+                    data: "standby:2")))
         #expect(moved.prefix(2) == [.close(1), .moved(control: "standby:1")])
         // Its next notices: nothing more.
         #expect(client.handle(.takeover(from: "standby:2", notice)).isEmpty)
     }
 
     @Test func aClientWhoseHostFallsSilentTriesItsStandbysBeforeTheRegistry() {
-        var client = SessionSimulationTests.readyClient("c", session: 5, token: 9)
+        var client = SessionSimulationTests.readyClient(
+            "c", session: SessionID(high: 0, low: 5), token: SessionToken(high: 0, low: 9))
         _ = client.handle(.message(1, .standbys([Self.standby])))
         // The check after its last word, then three silent ones: the channel is given up, and
         // the standby tried first.

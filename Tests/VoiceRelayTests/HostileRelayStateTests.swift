@@ -1,3 +1,4 @@
+import Mobility
 import OverlayCore
 import Testing
 
@@ -8,7 +9,7 @@ import Testing
 /// is one more), no sequence number a host could not count on from.
 struct HostileRelayStateTests {
     static func participant(_ id: UInt32) -> Participant {
-        Participant(id: id, name: "p\(id)", dataAddress: "10.0.0.1:\(id)", session: UInt64(id), resumeToken: 1)
+        Participant(id: id, name: "p\(id)", dataAddress: "10.0.0.1:\(id)", session: SessionID(high: 0, low: UInt64(id)))
     }
 
     @Test func joinsBeyondTheLimitOrWithTheLastIdAreRefused() throws {

@@ -23,7 +23,7 @@ struct RelayInstanceTests {
 
     /// A relay with participants joined on connections 1, 2, 3... receiving at 127.0.0.1:(6000 + n).
     static func relay(participants: Int) -> RelayInstance {
-        var relay = RelayInstance(dataAddress: relayData, seed: 1)
+        var relay = RelayInstance(dataAddress: relayData, secrets: .seeded(SeededGenerator(seed: 1)))
         for index in 1...max(1, participants) where participants > 0 {
             join(&relay, on: index, name: "peer-\(index)", address: "127.0.0.1:\(6000 + index)")
         }
@@ -49,11 +49,12 @@ struct RelayInstanceTests {
             Issue.record("no session first: \(outputs)")
             return
         }
-        guard case .welcome(let id, session, token, Self.relayData)? = Self.pushes(outputs, to: 2).first else {
+        guard case .welcome(let id, Self.relayData)? = Self.pushes(outputs, to: 2).first else {
             Issue.record("no welcome for the session: \(outputs)")
             return
         }
-        #expect(id == 2 && session != token)
+        #expect(id == 2 && (session.high, session.low) != (token.high, token.low))
+        #expect(relay.state.participant(2)?.session == session)
         #expect(outputs.contains(.send(to: 2, .applied(sequence: 1))))
         let members = RelayMessage.participants([.init(id: 1, name: "peer-1"), .init(id: 2, name: "peer-2")])
         #expect(Self.pushes(outputs, to: 1) == [members])
@@ -105,21 +106,14 @@ struct RelayInstanceTests {
     @Test func aResumedSessionIsWelcomedAgainAndARepeatedRequestAppliesOnce() throws {
         var relay = Self.relay(participants: 2)
         let participant = try #require(relay.state.participant(2))
+        let token = try #require(relay.state.sessions.sessions[participant.session]?.token)
         _ = relay.handle(.disconnected(2))
-        let resumed = relay.handle(
-            .message(from: 7, .resume(session: participant.session, token: participant.resumeToken)))
+        let resumed = relay.handle(.message(from: 7, .resume(session: participant.session, token: token)))
         #expect(
             resumed.first
                 == .send(
-                    to: 7,
-                    .ready(
-                        session: participant.session, token: participant.resumeToken, appliedThrough: 1,
-                        data: Self.relayData)))
-        #expect(
-            Self.pushes(resumed, to: 7).first
-                == .welcome(
-                    participant: 2, session: participant.session, resumeToken: participant.resumeToken,
-                    relayDataAddress: Self.relayData))
+                    to: 7, .ready(session: participant.session, token: token, appliedThrough: 1, data: Self.relayData)))
+        #expect(Self.pushes(resumed, to: 7).first == .welcome(participant: 2, relayDataAddress: Self.relayData))
         // The join sent again after the move is answered, not applied twice.
         let before = relay.state
         let again = relay.handle(
@@ -128,7 +122,11 @@ struct RelayInstanceTests {
         #expect(relay.state == before)
         // A wrong token resumes nothing.
         #expect(
-            relay.handle(.message(from: 8, .resume(session: participant.session, token: 1))) == [
+            relay.handle(
+                .message(
+                    from: 8,
+                    .resume(session: participant.session, token: SessionToken(high: token.high, low: ~token.low)))
+            ) == [
                 .send(to: 8, .unknownSession)
             ])
     }
@@ -150,7 +148,7 @@ struct RelayInstanceTests {
             (1, RelayMessage.join(name: "again", dataAddress: "127.0.0.1:6100"), UInt64(2)),
             (9, .join(name: "thief", dataAddress: "127.0.0.1:6001"), 1),
             (9, .leave, 2),
-            (1, .welcome(participant: 1, session: 1, resumeToken: 1, relayDataAddress: "x"), 3),
+            (1, .welcome(participant: 1, relayDataAddress: "x"), 3),
         ] {
             let outputs = relay.handle(.message(from: connection, Self.request(message, sequence)))
             guard case .refused? = Self.pushes(outputs, to: connection).first else {

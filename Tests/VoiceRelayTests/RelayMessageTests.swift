@@ -11,7 +11,7 @@ struct RelayMessageTests {
         .join(name: "peer-3", dataAddress: "127.0.0.3:40000"),
         .leave,
         .listParticipants,
-        .welcome(participant: 7, session: .max, resumeToken: 0x0123_4567_89AB_CDEF, relayDataAddress: "10.0.0.1:9"),
+        .welcome(participant: 7, relayDataAddress: "10.0.0.1:9"),
         .participants([]),
         .participants([.init(id: 1, name: "peer-1"), .init(id: 2, name: "pëer-2")]),
         .refused(reason: "the relay is full (64)"),
@@ -32,23 +32,25 @@ struct RelayMessageTests {
 
     @Test func malformedFramesNameTheirOffset() {
         #expect(throws: WireError.unsupportedVersion(9)) { try RelayMessage(frame: [9, 1]) }
-        #expect(throws: WireError.unknownType(42, offset: 1)) { try RelayMessage(frame: [1, 42]) }
+        #expect(throws: WireError.unknownType(42, offset: 1)) { try RelayMessage(frame: [2, 42]) }
         #expect(throws: WireError.trailingBytes(offset: 2)) { try RelayMessage(frame: RelayMessage.leave.frame + [0]) }
         // A participant list claiming more than a relay holds.
         #expect(throws: WireError.invalid("65535 participants", offset: 2)) {
-            try RelayMessage(frame: [1, 5, 0xFF, 0xFF])
+            try RelayMessage(frame: [2, 5, 0xFF, 0xFF])
         }
         // Text that is not UTF-8.
         #expect(throws: WireError.invalid("text not UTF-8", offset: 2)) {
-            try RelayMessage(frame: [1, 6, 0, 2, 0xC3, 0x28])
+            try RelayMessage(frame: [2, 6, 0, 2, 0xC3, 0x28])
         }
     }
 
     @Test func operationsDecodeBackAndRejectUnknownKinds() throws {
         let operations: [RelayOperation] = [
-            .join(Participant(id: 3, name: "peer-3", dataAddress: "1.2.3.4:5", session: 6, resumeToken: 7)),
+            .join(Participant(id: 3, name: "peer-3", dataAddress: "1.2.3.4:5", session: SessionID(high: 6, low: 7))),
             .leave(participant: 3),
-            .session(id: 9, SessionTable.Session(client: "peer-3", token: 11, appliedThrough: 4)),
+            .session(
+                id: SessionID(high: .max, low: 9),
+                SessionTable.Session(client: "peer-3", token: SessionToken(high: 11, low: .max), appliedThrough: 4)),
         ]
         for operation in operations {
             #expect(try RelayOperation(bytes: operation.bytes) == operation)

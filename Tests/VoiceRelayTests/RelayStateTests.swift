@@ -12,7 +12,7 @@ struct RelayStateTests {
     /// strangers, with every operation it made in order (its journal).
     static func life(seed: UInt64, steps: Int) -> (state: RelayState, operations: [RelayOperation]) {
         var random = SeededGenerator(seed: seed)
-        var relay = RelayInstance(dataAddress: "10.0.0.1:4000", seed: seed)
+        var relay = RelayInstance(dataAddress: "10.0.0.1:4000", secrets: .seeded(SeededGenerator(seed: seed ^ 1)))
         relay.journaling = true
         var replayed = RelayState()
         var operations: [RelayOperation] = []
@@ -82,13 +82,15 @@ struct RelayStateTests {
 
     @Test func anOperationThatDoesNotFitLeavesTheStateAsItWas() throws {
         var state = RelayState()
-        try state.apply(.join(Participant(id: 1, name: "a", dataAddress: "x:1", session: 1, resumeToken: 2)))
+        try state.apply(.join(Participant(id: 1, name: "a", dataAddress: "x:1", session: SessionID(high: 0, low: 1))))
         let before = state
         #expect(throws: RelayState.Rejection.staleIdentifier(1)) {
-            try state.apply(.join(Participant(id: 1, name: "b", dataAddress: "x:2", session: 3, resumeToken: 4)))
+            try state.apply(
+                .join(Participant(id: 1, name: "b", dataAddress: "x:2", session: SessionID(high: 0, low: 3))))
         }
         #expect(throws: RelayState.Rejection.duplicateDataAddress("x:1")) {
-            try state.apply(.join(Participant(id: 2, name: "b", dataAddress: "x:1", session: 3, resumeToken: 4)))
+            try state.apply(
+                .join(Participant(id: 2, name: "b", dataAddress: "x:1", session: SessionID(high: 0, low: 3))))
         }
         #expect(throws: RelayState.Rejection.unknownParticipant(7)) { try state.apply(.leave(participant: 7)) }
         #expect(state == before)

@@ -117,12 +117,34 @@ import VoiceRelay
         }
     }
 
+    /// The seed replays an experiment's draws; it must not replay secrets: two relays started
+    /// with the same seed hand the same client different session ids and tokens.
+    @Test func sessionSecretsComeFromTheSystemNotTheSeed() async throws {
+        try await withEventLoops(1) { group in
+            var sessions: [(SessionID, SessionToken)] = []
+            for _ in 0..<2 {
+                let relay = try await RelayShell.start(
+                    service: "voice", address: "127.0.0.1", group: group, seed: 1, logger: Self.logger)
+                let (participant, _) = try await RawParticipant.join(relay, name: "peer-1", group: group)
+                try await participant.data.executeThenClose { _, _ in }
+                try await participant.control.close()
+                let table = try await relay.inspect { $0.state.sessions.sessions }
+                #expect(table.count == 1)
+                if let (id, session) = table.first { sessions.append((id, session.token)) }
+                await relay.close()
+            }
+            try #require(sessions.count == 2)
+            #expect(sessions[0].0 != sessions[1].0)
+            #expect(sessions[0].1 != sessions[1].1)
+        }
+    }
+
     @Test func everyPacketReachesEveryOtherParticipantUnchanged() async throws {
         try await withEventLoops(1) { group in
             let relay = try await RelayShell.start(
                 service: "voice", address: "127.0.0.1", group: group, seed: 1, logger: Self.logger)
             let (speaker, welcome) = try await RawParticipant.join(relay, name: "peer-1", group: group)
-            guard case .welcome(1, _, _, let relayData) = welcome else {
+            guard case .welcome(1, let relayData) = welcome else {
                 Issue.record("no welcome: \(welcome)")
                 return
             }
@@ -194,6 +216,24 @@ import VoiceRelay
             let (one, two) = (again + third.count / 320, second.count / 320)
             #expect(try await eventually { await clients[0].reached([clients[1], clients[2]], frames: one) })
             #expect(try await eventually { await clients[1].reached([clients[0], clients[2]], frames: two) })
+            // A stranger sends peer-3 RTP of its own: held, never played, dropped once stale.
+            let stranger = try await DatagramBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
+            let listener = try #require(SocketAddress(endpoint: clients[2].localDataAddress))
+            for index in 0..<30 {
+                let packet = RTPPacket(
+                    marker: index == 0, payloadType: 97, sequenceNumber: UInt16(index), timestamp: UInt32(index * 320),
+                    ssrc: 0x5757_5757, payload: [UInt8](repeating: 1, count: 40))
+                try await stranger.writeAndFlush(
+                    AddressedEnvelope(remoteAddress: listener, data: ByteBuffer(bytes: packet.bytes)))
+            }
+            try await Task.sleep(for: .milliseconds(600))
+            try await stranger.writeAndFlush(
+                AddressedEnvelope(remoteAddress: listener, data: ByteBuffer(bytes: [0x80, 97])))
+            #expect(
+                try await eventually {
+                    try await clients[2].connection.loop.submit { clients[2].connection.strangerDatagrams }.get() == 30
+                })
+            try await stranger.close()
             var heard: [[VoiceClient.Heard]] = []
             for client in clients { heard.append(await client.finish()) }
 
