@@ -206,7 +206,7 @@ let package = Package(
             name: "VoiceServiceTests",
             dependencies: [
                 "VoiceService", "ServiceRuntime", "Voice", "VoiceRelay", "VoiceWire", "Mobility", "Registry",
-                "ControlProtocol", "RTP",
+                "ControlProtocol", "RTP", "PeerNode", "OverlayCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),

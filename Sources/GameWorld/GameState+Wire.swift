@@ -97,9 +97,7 @@ extension GameOperation {
         switch self {
         case .session(let id, let session):
             writer.integer(Kind.session.rawValue)
-            writer.session(id)
-            writer.integer(UInt8(session == nil ? 0 : 1))
-            session?.write(to: &writer)
+            SessionChange.write(id, session, to: &writer)
         case .join(let player):
             writer.integer(Kind.join.rawValue)
             player.write(to: &writer)
@@ -124,10 +122,8 @@ extension GameOperation {
         let type = try reader.integer(UInt8.self)
         switch Kind(rawValue: type) {
         case .session?:
-            let id = try reader.session()
-            let present = try reader.integer(UInt8.self)
-            guard present <= 1 else { throw .invalid("session flag \(present)", offset: reader.offset - 1) }
-            self = .session(id: id, present == 1 ? try SessionTable.Session(from: &reader) : nil)
+            let (id, session) = try SessionChange.read(from: &reader)
+            self = .session(id: id, session)
         case .join?: self = .join(try GamePlayer(from: &reader))
         case .leave?: self = .leave(player: try reader.integer())
         case .input?:

@@ -3,6 +3,12 @@
 /// kind handles its clients' control messages with this, and applies only its own requests.
 public struct SessionChannels: Sendable {
     private var sessionByConnection: [ServiceConnection: SessionID] = [:]
+    /// Resumes each connection asked for with a wrong id or token.
+    private var failedResumes: [ServiceConnection: Int] = [:]
+    /// A connection gets this many wrong resumes answered; it is not answered after that.
+    public static let maximumFailedResumes = 3
+    /// Resumes not answered because their connection had failed too often.
+    public private(set) var droppedResumes = 0
 
     public init() {}
 
@@ -26,7 +32,10 @@ public struct SessionChannels: Sendable {
     public var connections: [ServiceConnection] { sessionByConnection.keys.sorted() }
 
     /// A control connection closed (its session lives on, to be resumed).
-    public mutating func closed(_ connection: ServiceConnection) { sessionByConnection[connection] = nil }
+    public mutating func closed(_ connection: ServiceConnection) {
+        sessionByConnection[connection] = nil
+        failedResumes[connection] = nil
+    }
 
     /// Runs `message` through `table`: from `connection`, or (nil) a late message of `session`
     /// forwarded by the service's previous host, answered on the session's channel if any.
@@ -36,12 +45,20 @@ public struct SessionChannels: Sendable {
         _ message: SessionMessage, on connection: ServiceConnection?, late session: SessionID? = nil,
         table: SessionTable, dataAddress: String, secrets: inout SessionSecrets
     ) -> (steps: [Step], changed: [(id: SessionID, session: SessionTable.Session?)], session: SessionID?) {
+        if let connection, case .resume = message, failedResumes[connection, default: 0] >= Self.maximumFailedResumes {
+            droppedResumes += 1
+            return ([], [], sessionByConnection[connection])
+        }
         var table = table
         let before = table
         let channel = connection.flatMap { sessionByConnection[$0] } ?? session
         let (answers, channelSession) = table.handle(
-            message, on: channel, dataAddress: dataAddress, secrets: &secrets)
-        if let connection { sessionByConnection[connection] = channelSession }
+            message, on: channel, dataAddress: dataAddress, secrets: &secrets,
+            carried: Set(sessionByConnection.values))
+        if let connection {
+            sessionByConnection[connection] = channelSession
+            if case .resume = message, channelSession == nil { failedResumes[connection, default: 0] += 1 }
+        }
         let changed = Set(table.sessions.keys).union(before.sessions.keys).sorted()
             .filter { table.sessions[$0] != before.sessions[$0] }.map { ($0, table.sessions[$0]) }
         let replyTo = connection ?? channelSession.flatMap(self.connection(carrying:))

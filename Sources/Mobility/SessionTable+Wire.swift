@@ -15,11 +15,31 @@ extension SessionTable.Session {
     }
 }
 
+/// One session's change as operations write it: its id, a flag (1: its new value follows, 0:
+/// it was removed), then the value.
+public enum SessionChange {
+    public static func write(_ id: SessionID, _ session: SessionTable.Session?, to writer: inout WireWriter) {
+        writer.session(id)
+        writer.integer(UInt8(session == nil ? 0 : 1))
+        session?.write(to: &writer)
+    }
+
+    public static func read(from reader: inout WireReader) throws(WireError) -> (
+        id: SessionID, session: SessionTable.Session?
+    ) {
+        let id = try reader.session()
+        let present = try reader.integer(UInt8.self)
+        guard present <= 1 else { throw .invalid("session flag \(present)", offset: reader.offset - 1) }
+        return (id, present == 1 ? try SessionTable.Session(from: &reader) : nil)
+    }
+}
+
 /// The table as snapshots write it: a 16-bit count, then each session's id and session, by id.
 extension SessionTable {
-    /// Sessions outlive their clients (a session is never forgotten, so a late request is still
-    /// recognised): as many as the 16-bit count holds, which also bounds what a decoder allocates.
-    public static let maximumSessions = Int(UInt16.max)
+    /// A table holds at most this many sessions (`handle` makes room), and a snapshot with more
+    /// is malformed: at about 50 bytes each, every service's snapshot stays far inside a
+    /// migration frame (65,000 bytes) however many clients come and go.
+    public static let maximumSessions = 256
 
     public func write(to writer: inout WireWriter) {
         writer.integer(UInt16(clamping: sessions.count))

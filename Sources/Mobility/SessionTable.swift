@@ -33,12 +33,23 @@ public struct SessionTable: Sendable, Equatable {
 
     /// Handles one session message; `session` is the channel's session so far (nil before
     /// `open` or `resume`), `dataAddress` where this host takes data, `secrets` where a new
-    /// session's id and token come from. Returns the outputs and the channel's session.
+    /// session's id and token come from, `carried` the sessions a control channel carries now.
+    /// A table that is full makes room for an `open` by forgetting one session: of those no
+    /// channel carries, the one with the fewest requests applied (then the lowest id); only if
+    /// every one is carried, any. Returns the outputs and the channel's session.
     public mutating func handle(
-        _ message: SessionMessage, on session: SessionID?, dataAddress: String, secrets: inout SessionSecrets
+        _ message: SessionMessage, on session: SessionID?, dataAddress: String, secrets: inout SessionSecrets,
+        carried: Set<SessionID> = []
     ) -> (outputs: [Output], session: SessionID?) {
         switch message {
         case .open(let client):
+            if sessions.count >= Self.maximumSessions {
+                let byUse = { (a: (key: SessionID, value: Session), b: (key: SessionID, value: Session)) in
+                    (a.value.appliedThrough, a.key) < (b.value.appliedThrough, b.key)
+                }
+                let idle = sessions.filter { !carried.contains($0.key) }.min(by: byUse)
+                if let forgotten = idle ?? sessions.min(by: byUse) { sessions[forgotten.key] = nil }
+            }
             var (id, token) = secrets.next()
             while sessions[id] != nil { (id, token) = secrets.next() }
             sessions[id] = Session(client: client, token: token, appliedThrough: 0)

@@ -86,9 +86,8 @@ public actor ServiceRuntime: PeerApplication {
             return peer.logger.debug("a migration frame for no migration here: \(message)")
         }
         let catalogue = ServiceCatalogue(kinds.values.map { $0.identity() })
-        if leaving {
-            outbox(peer).yield(
-                (MigrationMessage.refuse(migration: id, reason: Self.leavingRefusal).frame, source.overlay))
+        if let refusal = leaving ? Self.leavingRefusal : busyRefusal {
+            outbox(peer).yield((MigrationMessage.refuse(migration: id, reason: refusal).frame, source.overlay))
             return
         }
         guard let kind = kinds[identity.kind] else {
@@ -211,10 +210,17 @@ public actor ServiceRuntime: PeerApplication {
     }
 
     static let leavingRefusal = "the peer is leaving"
+    /// At most this many migrations and standby streams are under way here at once: a `prepare`
+    /// or `follow` beyond them is refused before any socket is bound for it.
+    static let maximumMigrations = 32
+    private var busyRefusal: String? {
+        migrations.count >= Self.maximumMigrations ? "busy: \(migrations.count) migrations under way" : nil
+    }
 
     /// Why this peer would not take `service` running this code, or nil if it would.
     private func refusal(of service: String, _ identity: ServiceIdentity) -> String? {
         if leaving { return Self.leavingRefusal }
+        if let busyRefusal { return busyRefusal }
         if let refusal = ServiceCatalogue(kinds.values.map { $0.identity() }).refusal(for: identity) {
             return refusal.description
         }

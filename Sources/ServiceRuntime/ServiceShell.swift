@@ -52,6 +52,13 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
     private var lastConnection: ServiceConnection = 0
     private var socketAddresses: [String: SocketAddress] = [:]
     private var malformedControl = 0
+    /// Control connections closed because their host held `maximumConnectionsPerHost` already.
+    private var refusedConnections = 0
+
+    /// How many control connections were closed because their host held too many already.
+    public func refusedConnectionCount() async -> Int {
+        (try? await loop.submit { self.refusedConnections }.get()) ?? 0
+    }
     /// What the read batch forwarded, sent at its end (`sendBatch`).
     var batch: [AddressedEnvelope<ByteBuffer>] = []
     var listener: (any Channel)?
@@ -184,9 +191,19 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
 
     // MARK: On the loop
 
+    /// A remote host may hold this many control connections at once; more are closed at once
+    /// (each would carry a session: the table's room is not one host's to take).
+    static var maximumConnectionsPerHost: Int { 16 }
+
     func connected(_ channel: any Channel) -> ServiceConnection? {
         loop.assertInEventLoop()
         guard hosting.role != .closed, hosting.role != .replica, hosting.role != .standby else { return nil }
+        let host = channel.remoteAddress?.ipAddress
+        guard connections.values.count(where: { $0.remoteAddress?.ipAddress == host }) < Self.maximumConnectionsPerHost
+        else {
+            refusedConnections += 1
+            return nil
+        }
         lastConnection += 1
         connections[lastConnection] = channel
         return lastConnection

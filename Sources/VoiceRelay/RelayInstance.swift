@@ -121,7 +121,7 @@ public struct RelayInstance: MobileService {
         let (steps, changed, channelSession) = channels.receive(
             message, on: connection, late: session, table: state.sessions, dataAddress: dataAddress,
             secrets: &secrets)
-        for case (let id, let value?) in changed { apply(.session(id: id, value)) }
+        for (id, value) in changed { apply(.session(id: id, value)) }
         var outputs: [Output] = []
         for step in steps {
             switch step {

@@ -112,8 +112,7 @@ extension RelayOperation {
             writer.integer(id)
         case .session(let id, let session):
             writer.integer(Kind.session.rawValue)
-            writer.session(id)
-            session.write(to: &writer)
+            SessionChange.write(id, session, to: &writer)
         }
     }
 
@@ -123,7 +122,9 @@ extension RelayOperation {
         switch Kind(rawValue: type) {
         case .join?: self = .join(try Participant(from: &reader))
         case .leave?: self = .leave(participant: try reader.integer())
-        case .session?: self = .session(id: try reader.session(), try SessionTable.Session(from: &reader))
+        case .session?:
+            let (id, session) = try SessionChange.read(from: &reader)
+            self = .session(id: id, session)
         case nil: throw .unknownType(type, offset: offset)
         }
     }

@@ -41,7 +41,7 @@ public enum RelayOperation: Sendable, Equatable {
     case join(Participant)
     case leave(participant: UInt32)
     /// A client's session was opened or applied a request: its new value.
-    case session(id: SessionID, SessionTable.Session)
+    case session(id: SessionID, SessionTable.Session?)
 }
 
 /// One data packet counted: the counters change with every packet, so they stay out of the

@@ -1,3 +1,4 @@
+import OverlayCore
 import Testing
 
 @testable import Mobility
@@ -40,5 +41,55 @@ import Testing
         for index in 0..<100 { held.hold(index, from: "thief:2", at: .milliseconds(600)) }
         #expect(held.dropped == 1 + 36)
         #expect(held.release(from: "thief:2", at: .milliseconds(601)) == Array(36..<100))
+    }
+}
+
+/// A service's sessions are bounded: a full table forgets the stalest session no channel
+/// carries to make room, and a channel that guesses wrong resumes three times is not answered
+/// again.
+@Suite struct SessionQuotaTests {
+    @Test func aFullTableForgetsTheStalestUncarriedSession() {
+        var table = SessionTable()
+        var secrets = SessionSecrets.seeded(SeededGenerator(seed: 7))
+        var opened: [SessionID] = []
+        for index in 0..<SessionTable.maximumSessions {
+            let (_, id) = table.handle(.open(client: "c\(index)"), on: nil, dataAddress: "d", secrets: &secrets)
+            opened.append(id!)
+        }
+        // Every session but the first two applied a request; the first is carried by a channel.
+        for id in opened.dropFirst(2) {
+            _ = table.handle(.request(sequence: 1, body: []), on: id, dataAddress: "d", secrets: &secrets)
+        }
+        let (_, newcomer) = table.handle(
+            .open(client: "new"), on: nil, dataAddress: "d", secrets: &secrets, carried: [opened[0]])
+        #expect(table.sessions.count == SessionTable.maximumSessions)
+        #expect(table.sessions[opened[1]] == nil)
+        #expect(table.sessions[opened[0]] != nil && table.sessions[newcomer!] != nil)
+        // With every session carried, one goes all the same: the table never grows past its bound.
+        _ = table.handle(
+            .open(client: "newer"), on: nil, dataAddress: "d", secrets: &secrets, carried: Set(table.sessions.keys))
+        #expect(table.sessions.count == SessionTable.maximumSessions)
+        // One of the two that applied nothing (the lower id) went.
+        #expect([opened[0], newcomer!].filter { table.sessions[$0] == nil } == [min(opened[0], newcomer!)])
+    }
+
+    @Test func aChannelThatGuessesWrongThreeTimesIsNotAnsweredAgain() {
+        var channels = SessionChannels()
+        var secrets = SessionSecrets.seeded(SeededGenerator(seed: 8))
+        var table = SessionTable()
+        let (_, id) = table.handle(.open(client: "owner"), on: nil, dataAddress: "d", secrets: &secrets)
+        let token = table.sessions[id!]!.token
+        let guess = SessionMessage.resume(session: id!, token: SessionToken(high: token.high, low: token.low &+ 1))
+        for _ in 0..<SessionChannels.maximumFailedResumes {
+            let (steps, _, _) = channels.receive(guess, on: 5, table: table, dataAddress: "d", secrets: &secrets)
+            #expect(steps == [.reply(5, .unknownSession)])
+        }
+        let (silence, _, _) = channels.receive(
+            .resume(session: id!, token: token), on: 5, table: table, dataAddress: "d", secrets: &secrets)
+        #expect(silence.isEmpty && channels.droppedResumes == 1)
+        // Another channel with the token resumes.
+        let (steps, _, session) = channels.receive(
+            .resume(session: id!, token: token), on: 6, table: table, dataAddress: "d", secrets: &secrets)
+        #expect(session == id && steps.count == 1)
     }
 }

@@ -139,6 +139,21 @@ import VoiceRelay
         }
     }
 
+    @Test func oneHostGetsSixteenControlConnectionsAtMost() async throws {
+        try await withEventLoops(1) { group in
+            let relay = try await RelayShell.start(
+                service: "voice", address: "127.0.0.1", group: group, seed: 1, logger: Self.logger)
+            let port = Int(relay.controlAddress.split(separator: ":").last!)!
+            var channels: [any Channel] = []
+            for _ in 0..<20 {
+                channels.append(try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get())
+            }
+            #expect(try await eventually { await relay.refusedConnectionCount() == 4 })
+            for channel in channels { try? await channel.close() }
+            await relay.close()
+        }
+    }
+
     @Test func everyPacketReachesEveryOtherParticipantUnchanged() async throws {
         try await withEventLoops(1) { group in
             let relay = try await RelayShell.start(
