@@ -216,7 +216,10 @@ let package = Package(
         .testTarget(name: "MobilityTests", dependencies: ["Mobility", "OverlayCore"]),
         .testTarget(name: "GameWorldTests", dependencies: ["GameWorld", "GameWire", "Mobility", "OverlayCore"]),
         .testTarget(
-            name: "HarnessTests", dependencies: ["Harness", "SeamlessTestKit", "DHT", "Voice", "Analysis", "Scenario"]),
+            name: "HarnessTests",
+            dependencies: [
+                "Harness", "SeamlessTestKit", "DHT", "Voice", "Analysis", "Scenario", "Mobility", "RTP", "OverlayCore",
+            ]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CPcap", "CSpeex", "CSpeexDSP", "CZlib"]),
         .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets"]),
     ]
