@@ -175,5 +175,6 @@ extension RunReport {
         self.dht = DHTFigures(events: events)
         self.voice = VoiceFigures(events: events)
         self.game = GameFigures(events: events)
+        self.security = SecurityFigures(events: events)
     }
 }

@@ -34,6 +34,8 @@ public struct RunReport: Sendable, Equatable, Codable {
     public var voice: VoiceFigures?
     /// Game bots' inputs and every receiver's ticks, when the run had a game service.
     public var game: GameFigures?
+    /// What the peers refused of what others sent them, when they refused anything.
+    public var security: SecurityFigures?
     public var expectations: [ExpectationResult]
     /// Per-packet samples of each stream, for the HTML charts; not part of report.json.
     public var streamDetails: [StreamDetail] = []
@@ -45,7 +47,7 @@ public struct RunReport: Sendable, Equatable, Codable {
         case run, peers, startup, coordinator, capture, streams, bandwidth, handoffs, handoffLoss, failovers, replicas,
             links,
             dht,
-            voice, game, expectations
+            voice, game, security, expectations
     }
 
     public static func == (lhs: RunReport, rhs: RunReport) -> Bool {
@@ -54,7 +56,7 @@ public struct RunReport: Sendable, Equatable, Codable {
             && lhs.handoffs == rhs.handoffs && lhs.handoffLoss == rhs.handoffLoss && lhs.failovers == rhs.failovers
             && lhs.replicas == rhs.replicas
             && lhs.links == rhs.links
-            && lhs.dht == rhs.dht && lhs.voice == rhs.voice && lhs.game == rhs.game
+            && lhs.dht == rhs.dht && lhs.voice == rhs.voice && lhs.game == rhs.game && lhs.security == rhs.security
             && lhs.expectations == rhs.expectations && lhs.streamDetails == rhs.streamDetails
     }
 
@@ -77,7 +79,31 @@ public struct RunReport: Sendable, Equatable, Codable {
         self.dht = nil
         self.voice = nil
         self.game = nil
+        self.security = nil
         self.expectations = expectations
+    }
+}
+
+/// What the peers refused of what others sent them (`security` in report.json), from their
+/// `rejected` events: summed by reason over the run, and by peer.
+public struct SecurityFigures: Sendable, Equatable, Codable {
+    public var rejected: [String: Int]
+    public var byPeer: [String: [String: Int]]
+
+    /// Nil when no peer refused anything.
+    public init?(events: [EventLine]) {
+        var rejected: [String: Int] = [:]
+        var byPeer: [String: [String: Int]] = [:]
+        for line in events {
+            guard case .rejected(let counts) = line.event else { continue }
+            for (reason, count) in counts {
+                rejected[reason] = (rejected[reason] ?? 0).saturatingAdd(count)
+                byPeer[line.peer, default: [:]][reason] = (byPeer[line.peer]?[reason] ?? 0).saturatingAdd(count)
+            }
+        }
+        guard !rejected.isEmpty else { return nil }
+        self.rejected = rejected
+        self.byPeer = byPeer
     }
 }
 

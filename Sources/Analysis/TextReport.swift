@@ -164,6 +164,10 @@ extension RunReport {
             }
             for failure in game.failures { out.append("game      FAILED \(failure)") }
         }
+        if let security {
+            let reasons = security.rejected.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }
+            out.append("security  rejected: " + reasons.joined(separator: " · "))
+        }
         if let capture {
             var line = "capture   \(capture.packets) packets, \(capture.bytes) bytes"
             if let drops = capture.kernelDrops { line += ", \(drops) kernel drops" }

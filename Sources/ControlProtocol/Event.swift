@@ -53,6 +53,11 @@ public enum Event: Sendable, Equatable {
     /// The peer's own DHT counters so far: frame bytes sent (length prefixes included), the
     /// part of them that was ring maintenance, bytes received, malformed frames dropped.
     case dhtTraffic(sentBytes: Int, maintenanceBytes: Int, receivedBytes: Int, malformed: Int)
+    /// What a part of the peer refused of what others sent it, by reason (a client's
+    /// `stranger-datagrams`; a service shell's `refused-connections`, `dropped-resumes` and
+    /// `malformed-control`; the runtime's `busy-migrations`), told by each part as it stops,
+    /// and only the reasons that occurred.
+    case rejected(counts: [String: Int])
     /// A service of `kind` runs here now: clients reach its control channel at `control` and
     /// send data to `data` (both `ip:port`).
     case deployed(service: String, kind: String, control: String, data: String)
@@ -144,6 +149,7 @@ public enum Event: Sendable, Equatable {
         case .registered: "registered"
         case .resolved: "resolved"
         case .dhtTraffic: "dht-traffic"
+        case .rejected: "rejected"
         case .deployed: "deployed"
         case .bound: "bound"
         case .serviceFailed: "service-failed"
@@ -207,6 +213,7 @@ public enum Event: Sendable, Equatable {
                 "service": .string(service), "host": host.map(JSONValue.string) ?? .null,
                 "epoch": epoch.map(JSONValue.int) ?? .null, "hops": .int(hops), "latencyMs": .number(latencyMs),
             ]
+        case .rejected(let counts): ["counts": .object(counts.mapValues(JSONValue.int))]
         case .dhtTraffic(let sentBytes, let maintenanceBytes, let receivedBytes, let malformed):
             [
                 "sentBytes": .int(sentBytes), "maintenanceBytes": .int(maintenanceBytes),
@@ -316,6 +323,7 @@ public enum Event: Sendable, Equatable {
             case "registered": Self.registered(f)
             case "resolved": Self.resolved(f)
             case "dht-traffic": Self.dhtTraffic(f)
+            case "rejected": Self.rejected(f)
             case "deployed", "bound", "service-failed", "membership", "client-joined", "migration-transfer", "handover",
                 "standbys", "failover", "failover-phase":
                 Self.service(name, f)
@@ -438,6 +446,16 @@ extension Event {
             let epoch = f.optional("epoch", f.int), let hops = f.int("hops"), let latency = f["latencyMs"]?.double
         else { return nil }
         return .resolved(service: service, host: host, epoch: epoch, hops: hops, latencyMs: latency)
+    }
+
+    fileprivate static func rejected(_ f: [String: JSONValue]) -> Event? {
+        guard case .object(let fields)? = f["counts"] else { return nil }
+        var counts: [String: Int] = [:]
+        for (reason, value) in fields {
+            guard let count = value.integer, count >= 0 else { return nil }
+            counts[reason] = count
+        }
+        return .rejected(counts: counts)
     }
 
     fileprivate static func dhtTraffic(_ f: [String: JSONValue]) -> Event? {

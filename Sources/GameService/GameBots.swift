@@ -73,6 +73,8 @@ public actor GameBots: PeerApplication {
         for (service, bot) in bots.sorted(by: { $0.key < $1.key }) {
             let tally = await bot.finish()
             peer.emit(GameEvent.bot(service: service, local: bot.connection.localDataAddress, tally: tally).event)
+            let rejected = await bot.connection.closingRejections()
+            if !rejected.isEmpty { peer.emit(.rejected(counts: rejected)) }
         }
         bots = [:]
         jobs.finish()

@@ -54,6 +54,7 @@ public struct GameWorld: MobileService {
     public var sequence: UInt64 { state.sequence }
 
     public func session(on connection: ServiceConnection) -> SessionID? { channels.session(on: connection) }
+    public var droppedResumes: Int { channels.droppedResumes }
     public var clientDataAddresses: [String] { state.players.map(\.dataAddress) }
 
     public mutating func replay(_ operation: [UInt8]) throws {

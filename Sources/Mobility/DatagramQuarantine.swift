@@ -31,6 +31,12 @@ public struct DatagramQuarantine<Payload> {
         return released
     }
 
+    /// Drops and counts everything still held: the client is done.
+    public mutating func dropAll() {
+        dropped += held.count
+        held = []
+    }
+
     private mutating func expire(at now: Duration) {
         let before = held.count
         held.removeAll { now - $0.at > limit }

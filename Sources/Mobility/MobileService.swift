@@ -30,6 +30,9 @@ public protocol MobileService: Sendable {
     var sequence: UInt64 { get }
     /// While true, every operation is also an output (`.changed`): a migration streams them.
     var journaling: Bool { get set }
+    /// Resumes left unanswered because their connection had guessed wrong too often
+    /// (`SessionChannels.droppedResumes`).
+    var droppedResumes: Int { get }
     /// The session a control connection carries, if it opened or resumed one.
     func session(on connection: ServiceConnection) -> SessionID?
     /// Where its clients take data (`ip:port` each), as its state holds them: a standby that

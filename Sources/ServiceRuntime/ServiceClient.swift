@@ -247,6 +247,17 @@ public final class ServiceClient: @unchecked Sendable {
         handlers?.datagram(envelope.data)
     }
 
+    /// What this client refused, by reason (`Event.rejected`), for its end: the strangers'
+    /// datagrams still held count as dropped. Empty if nothing.
+    public func closingRejections() async -> [String: Int] {
+        let strangers =
+            (try? await loop.submit {
+                self.strangers.dropAll()
+                return self.strangers.dropped
+            }.get()) ?? 0
+        return strangers > 0 ? ["stranger-datagrams": strangers] : [:]
+    }
+
     private static func now() -> Duration { .nanoseconds(Int64(clamping: NIODeadline.now().uptimeNanoseconds)) }
 }
 

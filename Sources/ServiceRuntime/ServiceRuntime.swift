@@ -86,7 +86,7 @@ public actor ServiceRuntime: PeerApplication {
             return peer.logger.debug("a migration frame for no migration here: \(message)")
         }
         let catalogue = ServiceCatalogue(kinds.values.map { $0.identity() })
-        if let refusal = leaving ? Self.leavingRefusal : busyRefusal {
+        if let refusal = leaving ? Self.leavingRefusal : busyRefusal() {
             outbox(peer).yield((MigrationMessage.refuse(migration: id, reason: refusal).frame, source.overlay))
             return
         }
@@ -127,6 +127,7 @@ public actor ServiceRuntime: PeerApplication {
         services = [:]
         for shell in migrations.values { await shell.close() }
         migrations = [:]
+        if busyRefusals > 0 { peer.emit(.rejected(counts: ["busy-migrations": busyRefusals])) }
         // No more work: the sender drains, the watches see no service, and run(peer:) returns.
         outbox?.finish()
         jobs.finish()
@@ -213,14 +214,20 @@ public actor ServiceRuntime: PeerApplication {
     /// At most this many migrations and standby streams are under way here at once: a `prepare`
     /// or `follow` beyond them is refused before any socket is bound for it.
     static let maximumMigrations = 32
-    private var busyRefusal: String? {
-        migrations.count >= Self.maximumMigrations ? "busy: \(migrations.count) migrations under way" : nil
+    /// Why a `prepare` or `follow` is refused now for the migrations under way, if it is
+    /// (counted).
+    private func busyRefusal() -> String? {
+        guard migrations.count >= Self.maximumMigrations else { return nil }
+        busyRefusals += 1
+        return "busy: \(migrations.count) migrations under way"
     }
+    /// `prepare`s and `follow`s refused as busy.
+    private var busyRefusals = 0
 
     /// Why this peer would not take `service` running this code, or nil if it would.
     private func refusal(of service: String, _ identity: ServiceIdentity) -> String? {
         if leaving { return Self.leavingRefusal }
-        if let busyRefusal { return busyRefusal }
+        if let busy = busyRefusal() { return busy }
         if let refusal = ServiceCatalogue(kinds.values.map { $0.identity() }).refusal(for: identity) {
             return refusal.description
         }

@@ -182,6 +182,12 @@ public final class ServiceShell<Service: MobileService>: @unchecked Sendable {
         heartbeating = nil
         orderingTimer?.cancel()
         orderingTimer = nil
+        // The first close tells the peer what the shell refused.
+        let counts = [
+            "refused-connections": refusedConnections, "malformed-control": malformedControl,
+            "dropped-resumes": instance.droppedResumes,
+        ].filter { $0.value > 0 }
+        if listener != nil || datagrams != nil, !counts.isEmpty { host?.emit(.rejected(counts: counts)) }
         let all = Array(connections.values) + [listener, datagrams].compactMap { $0 }
         connections = [:]
         listener = nil

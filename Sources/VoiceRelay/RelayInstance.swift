@@ -59,6 +59,7 @@ public struct RelayInstance: MobileService {
     public var sequence: UInt64 { state.sequence }
 
     public func session(on connection: ConnectionID) -> SessionID? { channels.session(on: connection) }
+    public var droppedResumes: Int { channels.droppedResumes }
     public var clientDataAddresses: [String] { state.participants.map(\.dataAddress) }
 
     /// Every connection that carries a session.

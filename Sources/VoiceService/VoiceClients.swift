@@ -76,6 +76,8 @@ public actor VoiceClients: PeerApplication {
                         malformed: entry.client.malformed
                     ).event)
             }
+            let rejected = await entry.client.connection.closingRejections()
+            if !rejected.isEmpty { peer.emit(.rejected(counts: rejected)) }
         }
         clients = [:]
         jobs.finish()

@@ -46,6 +46,7 @@ import Testing
         .resolved(service: "voice", host: "127.100.0.4:7000", epoch: 2, hops: 2, latencyMs: 0.8),
         .resolved(service: "gone", host: nil, epoch: nil, hops: 2, latencyMs: 0.8),
         .dhtTraffic(sentBytes: 1000, maintenanceBytes: 800, receivedBytes: 990, malformed: 1),
+        .rejected(counts: ["stranger-datagrams": 50, "dropped-resumes": 1]),
         .deployed(service: "voice", kind: "voice-relay", control: "127.100.0.1:40001", data: "127.100.0.1:40002"),
         .bound(service: "voice", control: "127.100.0.5:40003", data: "127.100.0.5:40004"),
         .serviceFailed(service: "voice", reason: "not found in the registry"),

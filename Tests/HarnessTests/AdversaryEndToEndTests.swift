@@ -114,5 +114,12 @@ import Testing
         if getuid() == 0 {
             #expect(handoff.lost == 0 && handoff.duplicates == 0, "\(handoff)")
         }
+        // The report counts what was refused, and where: peer-3 dropped the stranger's 50
+        // datagrams; the relay's first host left the fourth guess unanswered.
+        let security = try #require(report.security, "\(report.text())")
+        #expect(security.byPeer["peer-3"]?["stranger-datagrams"] == 50, "\(security)")
+        #expect(security.byPeer["peer-1"]?["dropped-resumes"] == 1, "\(security)")
+        #expect(report.text().contains("security  rejected:"))
+        #expect(report.html().contains("<h2>Refused input</h2>"))
     }
 }

@@ -41,6 +41,11 @@ import Testing
         for index in 0..<100 { held.hold(index, from: "thief:2", at: .milliseconds(600)) }
         #expect(held.dropped == 1 + 36)
         #expect(held.release(from: "thief:2", at: .milliseconds(601)) == Array(36..<100))
+        // At the client's end, whatever is still held counts as dropped.
+        held.hold(100, from: "thief:2", at: .milliseconds(602))
+        held.dropAll()
+        #expect(held.dropped == 1 + 36 + 1)
+        #expect(held.release(from: "thief:2", at: .milliseconds(603)).isEmpty)
     }
 }
 

@@ -321,6 +321,15 @@ extension RunReport {
                     $0.maxRssMB.map { "\(format($0, 1)) MB" } ?? "-",
                 ]
             })
+        if let security {
+            page.heading("Refused input")
+            let reasons = security.rejected.keys.sorted()
+            page.table(
+                ["peer"] + reasons,
+                security.byPeer.keys.sorted().map { peer in
+                    [peer] + reasons.map { String(security.byPeer[peer]?[$0] ?? 0) }
+                })
+        }
         return page.html
     }
 }
