@@ -1,3 +1,4 @@
+import Mobility
 import OverlayCore
 
 /// What a game's clients and server say inside their sessions: a client's requests (join,
@@ -46,7 +47,10 @@ public enum GameMessage: Sendable, Equatable {
         let offset = reader.offset
         let type = try reader.integer(UInt8.self)
         switch Kind(rawValue: type) {
-        case .join?: self = .join(name: try reader.text(limit: 255), dataAddress: try reader.text(limit: 255))
+        case .join?:
+            self = .join(
+                name: try reader.text(limit: SessionMessage.maximumClientBytes),
+                dataAddress: try reader.text(limit: SessionMessage.maximumAddressBytes))
         case .input?:
             let number = try reader.integer(UInt32.self)
             let dx = Int8(bitPattern: try reader.integer(UInt8.self))

@@ -53,7 +53,8 @@ extension GameState {
 extension GamePlayer {
     init(from reader: inout WireReader) throws(WireError) {
         self.init(
-            id: try reader.integer(), name: try reader.text(limit: 255), dataAddress: try reader.text(limit: 255),
+            id: try reader.integer(), name: try reader.text(limit: SessionMessage.maximumClientBytes),
+            dataAddress: try reader.text(limit: SessionMessage.maximumAddressBytes),
             session: try reader.session())
         let start = reader.offset
         x = Int32(bitPattern: try reader.integer())

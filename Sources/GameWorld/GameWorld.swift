@@ -101,13 +101,22 @@ public struct GameWorld: MobileService {
         let (steps, changed, _) = channels.receive(
             message, on: connection, late: session, table: state.sessions, dataAddress: dataAddress,
             secrets: &secrets)
-        for (id, value) in changed { apply(.session(id: id, value)) }
-        return steps.flatMap { step -> [Output] in
-            switch step {
-            case .reply(let connection, let reply): [.send(to: connection, reply)]
-            case .apply(let session, let body): request(body, session: session)
+        var outputs: [Output] = []
+        for (id, value) in changed {
+            apply(.session(id: id, value))
+            // A session the table forgot to make room takes its player along.
+            if value == nil, let orphan = state.players.first(where: { $0.session == id }) {
+                apply(.leave(player: orphan.id))
+                outputs.append(.emit(.left(orphan)))
             }
         }
+        return outputs
+            + steps.flatMap { step -> [Output] in
+                switch step {
+                case .reply(let connection, let reply): [.send(to: connection, reply)]
+                case .apply(let session, let body): request(body, session: session)
+                }
+            }
     }
 
     private func push(_ message: GameMessage, to session: SessionID) -> [Output] {

@@ -20,6 +20,10 @@ public struct SessionChannels: Sendable {
         case apply(session: SessionID, body: [UInt8])
     }
 
+    private func isOpen(_ message: SessionMessage) -> Bool {
+        if case .open = message { true } else { false }
+    }
+
     /// The session a connection carries, if it opened or resumed one.
     public func session(on connection: ServiceConnection) -> SessionID? { sessionByConnection[connection] }
 
@@ -54,7 +58,8 @@ public struct SessionChannels: Sendable {
         let channel = connection.flatMap { sessionByConnection[$0] } ?? session
         let (answers, channelSession) = table.handle(
             message, on: channel, dataAddress: dataAddress, secrets: &secrets,
-            carried: Set(sessionByConnection.values))
+            carried: isOpen(message) && table.sessions.count >= SessionTable.maximumSessions
+                ? Set(sessionByConnection.values) : [])
         if let connection {
             sessionByConnection[connection] = channelSession
             if case .resume = message, channelSession == nil { failedResumes[connection, default: 0] += 1 }

@@ -35,6 +35,11 @@ public enum SessionMessage: Sendable, Equatable {
     /// one of these.
     case standbys([StandbyAddress])
 
+    /// The longest client name an `open` carries: a session's name stays small in the state
+    /// every migration copies.
+    public static let maximumClientBytes = 64
+    /// The longest data address (`ip:port`) a kind's join carries: `[IPv6]:port` takes 47.
+    public static let maximumAddressBytes = 64
     /// A `standbys` message lists at most this many.
     public static let maximumStandbys = 16
 
@@ -108,7 +113,7 @@ public enum SessionMessage: Sendable, Equatable {
             Array(try reader.bytes(Int(try reader.integer(UInt16.self))))
         }
         switch Kind(rawValue: type) {
-        case .open?: self = .open(client: try reader.text(limit: 255))
+        case .open?: self = .open(client: try reader.text(limit: Self.maximumClientBytes))
         case .resume?: self = .resume(session: try reader.session(), token: try reader.token())
         case .request?: self = .request(sequence: try reader.integer(), body: try blob())
         case .ready?:

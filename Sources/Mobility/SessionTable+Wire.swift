@@ -1,17 +1,20 @@
 import OverlayCore
 
-/// A session as a service's snapshot and operations write it: the client's name (255 bytes at
-/// most), its token, and how many of its requests were applied.
+/// A session as a service's snapshot and operations write it: the client's name
+/// (`maximumClientBytes` at most), its token, how many of its requests were applied, and when it
+/// was last active.
 extension SessionTable.Session {
     public init(from reader: inout WireReader) throws(WireError) {
         self.init(
-            client: try reader.text(limit: 255), token: try reader.token(), appliedThrough: try reader.integer())
+            client: try reader.text(limit: SessionMessage.maximumClientBytes), token: try reader.token(),
+            appliedThrough: try reader.sequence(), lastActive: try reader.sequence())
     }
 
     public func write(to writer: inout WireWriter) {
         writer.text(client)
         writer.token(token)
         writer.integer(appliedThrough)
+        writer.integer(lastActive)
     }
 }
 
@@ -37,8 +40,8 @@ public enum SessionChange {
 /// The table as snapshots write it: a 16-bit count, then each session's id and session, by id.
 extension SessionTable {
     /// A table holds at most this many sessions (`handle` makes room), and a snapshot with more
-    /// is malformed: at about 50 bytes each, every service's snapshot stays far inside a
-    /// migration frame (65,000 bytes) however many clients come and go.
+    /// is malformed: at 122 bytes each at most (a 64-byte client name), 31 kB, so a service's
+    /// snapshot stays inside a migration frame (65,000 bytes) however many clients come and go.
     public static let maximumSessions = 256
 
     public func write(to writer: inout WireWriter) {

@@ -1,3 +1,5 @@
+import OverlayCore
+
 /// The service's side of persistent connections, as a value that moves with the service's
 /// state: every session with its token and how many of its requests were applied, so a
 /// request that arrives twice (resent after a move, or forwarded late by the old host) is
@@ -9,20 +11,39 @@ public struct SessionTable: Sendable, Equatable {
         public var token: SessionToken
         /// Requests 1...appliedThrough were applied.
         public var appliedThrough: UInt64
+        /// When it was last opened, resumed or had a request applied, on the table's own count
+        /// of such moments (the least recently active goes first when the table is full).
+        public var lastActive: UInt64
 
-        public init(client: String, token: SessionToken, appliedThrough: UInt64) {
+        public init(client: String, token: SessionToken, appliedThrough: UInt64, lastActive: UInt64 = 0) {
             self.client = client
             self.token = token
             self.appliedThrough = appliedThrough
+            self.lastActive = lastActive
         }
     }
 
     public private(set) var sessions: [SessionID: Session] = [:]
+    /// The latest `lastActive` of any session so far.
+    private var clock: UInt64 = 0
 
-    public init(sessions: [SessionID: Session] = [:]) { self.sessions = sessions }
+    public init(sessions: [SessionID: Session] = [:]) {
+        self.sessions = sessions
+        clock = sessions.values.map(\.lastActive).max() ?? 0
+    }
 
     /// Sets one session as a replica learns it (nil removes it).
-    public mutating func set(_ id: SessionID, _ session: Session?) { sessions[id] = session }
+    public mutating func set(_ id: SessionID, _ session: Session?) {
+        sessions[id] = session
+        if let session { clock = max(clock, session.lastActive) }
+    }
+
+    /// The next moment of activity (it stops at `WireBounds.sequence`, which a decoded
+    /// session's count never exceeds, rather than wrap).
+    private mutating func tick() -> UInt64 {
+        if clock < WireBounds.sequence { clock += 1 }
+        return clock
+    }
 
     public enum Output: Sendable, Equatable {
         /// Answer on the channel the message came on.
@@ -35,8 +56,8 @@ public struct SessionTable: Sendable, Equatable {
     /// `open` or `resume`), `dataAddress` where this host takes data, `secrets` where a new
     /// session's id and token come from, `carried` the sessions a control channel carries now.
     /// A table that is full makes room for an `open` by forgetting one session: of those no
-    /// channel carries, the one with the fewest requests applied (then the lowest id); only if
-    /// every one is carried, any. Returns the outputs and the channel's session.
+    /// channel carries, the least recently active (then the lowest id); only if every one is
+    /// carried, the least recently active of all. Returns the outputs and the channel's session.
     public mutating func handle(
         _ message: SessionMessage, on session: SessionID?, dataAddress: String, secrets: inout SessionSecrets,
         carried: Set<SessionID> = []
@@ -45,17 +66,19 @@ public struct SessionTable: Sendable, Equatable {
         case .open(let client):
             if sessions.count >= Self.maximumSessions {
                 let byUse = { (a: (key: SessionID, value: Session), b: (key: SessionID, value: Session)) in
-                    (a.value.appliedThrough, a.key) < (b.value.appliedThrough, b.key)
+                    (a.value.lastActive, a.key) < (b.value.lastActive, b.key)
                 }
                 let idle = sessions.filter { !carried.contains($0.key) }.min(by: byUse)
                 if let forgotten = idle ?? sessions.min(by: byUse) { sessions[forgotten.key] = nil }
             }
             var (id, token) = secrets.next()
             while sessions[id] != nil { (id, token) = secrets.next() }
-            sessions[id] = Session(client: client, token: token, appliedThrough: 0)
+            sessions[id] = Session(client: client, token: token, appliedThrough: 0, lastActive: tick())
             return ([.answer(.ready(session: id, token: token, appliedThrough: 0, data: dataAddress))], id)
         case .resume(let id, let token):
-            guard let known = sessions[id], known.token == token else { return ([.answer(.unknownSession)], nil) }
+            guard var known = sessions[id], known.token == token else { return ([.answer(.unknownSession)], nil) }
+            known.lastActive = tick()
+            sessions[id] = known
             return (
                 [.answer(.ready(session: id, token: token, appliedThrough: known.appliedThrough, data: dataAddress))],
                 id
@@ -67,6 +90,7 @@ public struct SessionTable: Sendable, Equatable {
             // resends until this one is applied.
             guard sequence == known.appliedThrough + 1 else { return ([], session) }
             known.appliedThrough = sequence
+            known.lastActive = tick()
             sessions[session] = known
             return ([.apply(session: session, body: body), .answer(.applied(sequence: sequence))], session)
         case .ping(let nonce):

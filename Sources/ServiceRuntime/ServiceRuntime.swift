@@ -86,7 +86,8 @@ public actor ServiceRuntime: PeerApplication {
             return peer.logger.debug("a migration frame for no migration here: \(message)")
         }
         let catalogue = ServiceCatalogue(kinds.values.map { $0.identity() })
-        if let refusal = leaving ? Self.leavingRefusal : busyRefusal() {
+        if let refusal = leaving ? Self.leavingRefusal : busyRefusal {
+            if refusal == busyRefusal { busyRefusals += 1 }
             outbox(peer).yield((MigrationMessage.refuse(migration: id, reason: refusal).frame, source.overlay))
             return
         }
@@ -140,6 +141,7 @@ public actor ServiceRuntime: PeerApplication {
         primary: MigrationMessage.Peer, peer: PeerContext
     ) async {
         if let refusal = refusal(of: service, identity) {
+            if refusal == busyRefusal { busyRefusals += 1 }
             outbox(peer).yield((MigrationMessage.refuse(migration: id, reason: refusal).frame, primary.overlay))
             return
         }
@@ -214,20 +216,18 @@ public actor ServiceRuntime: PeerApplication {
     /// At most this many migrations and standby streams are under way here at once: a `prepare`
     /// or `follow` beyond them is refused before any socket is bound for it.
     static let maximumMigrations = 32
-    /// Why a `prepare` or `follow` is refused now for the migrations under way, if it is
-    /// (counted).
-    private func busyRefusal() -> String? {
-        guard migrations.count >= Self.maximumMigrations else { return nil }
-        busyRefusals += 1
-        return "busy: \(migrations.count) migrations under way"
+    /// Why a `prepare`, `follow` or host query is refused now for the migrations under way, if
+    /// it is.
+    private var busyRefusal: String? {
+        migrations.count >= Self.maximumMigrations ? "busy: \(migrations.count) migrations under way" : nil
     }
-    /// `prepare`s and `follow`s refused as busy.
+    /// `prepare`s and `follow`s refused as busy (host queries answered so are not counted).
     private var busyRefusals = 0
 
     /// Why this peer would not take `service` running this code, or nil if it would.
     private func refusal(of service: String, _ identity: ServiceIdentity) -> String? {
         if leaving { return Self.leavingRefusal }
-        if let busy = busyRefusal() { return busy }
+        if let busyRefusal { return busyRefusal }
         if let refusal = ServiceCatalogue(kinds.values.map { $0.identity() }).refusal(for: identity) {
             return refusal.description
         }

@@ -122,8 +122,16 @@ public struct RelayInstance: MobileService {
         let (steps, changed, channelSession) = channels.receive(
             message, on: connection, late: session, table: state.sessions, dataAddress: dataAddress,
             secrets: &secrets)
-        for (id, value) in changed { apply(.session(id: id, value)) }
         var outputs: [Output] = []
+        for (id, value) in changed {
+            apply(.session(id: id, value))
+            // A session the table forgot to make room takes its participant along: nobody can
+            // speak for it any more, and its client may join again under a new session.
+            if value == nil, let orphan = state.participants.first(where: { $0.session == id }) {
+                apply(.leave(participant: orphan.id))
+                outputs += [.emit(.left(orphan))] + announceMembers()
+            }
+        }
         for step in steps {
             switch step {
             case .reply(let connection, let reply): outputs.append(.send(to: connection, reply))

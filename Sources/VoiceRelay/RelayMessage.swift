@@ -1,3 +1,4 @@
+import Mobility
 import OverlayCore
 
 /// A message on the relay's TCP control channel, either way. Each travels as one frame with a
@@ -73,7 +74,10 @@ public enum RelayMessage: Sendable, Equatable {
         let typeOffset = reader.offset
         let type = try reader.integer(UInt8.self)
         switch Kind(rawValue: type) {
-        case .join?: self = .join(name: try reader.text(limit: 255), dataAddress: try reader.text(limit: 255))
+        case .join?:
+            self = .join(
+                name: try reader.text(limit: SessionMessage.maximumClientBytes),
+                dataAddress: try reader.text(limit: SessionMessage.maximumAddressBytes))
         case .leave?: self = .leave
         case .listParticipants?: self = .listParticipants
         case .welcome?:
@@ -85,7 +89,10 @@ public enum RelayMessage: Sendable, Equatable {
                 throw .invalid("\(count) participants", offset: countOffset)
             }
             var members: [Member] = []
-            for _ in 0..<count { members.append(Member(id: try reader.integer(), name: try reader.text(limit: 255))) }
+            for _ in 0..<count {
+                members.append(
+                    Member(id: try reader.integer(), name: try reader.text(limit: SessionMessage.maximumClientBytes)))
+            }
             self = .participants(members)
         case .refused?: self = .refused(reason: try reader.text(limit: 1024))
         case nil: throw .unknownType(type, offset: typeOffset)

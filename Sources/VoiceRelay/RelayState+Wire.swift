@@ -65,8 +65,8 @@ extension RelayState {
 extension Participant {
     init(from reader: inout WireReader) throws(WireError) {
         let id = try reader.integer(UInt32.self)
-        let name = try reader.text(limit: 255)
-        let dataAddress = try reader.text(limit: 255)
+        let name = try reader.text(limit: SessionMessage.maximumClientBytes)
+        let dataAddress = try reader.text(limit: SessionMessage.maximumAddressBytes)
         self.init(id: id, name: name, dataAddress: dataAddress, session: try reader.session())
         packetsFrom = try reader.integer()
         bytesFrom = try reader.integer()

@@ -118,13 +118,26 @@ import Testing
                 at: Self.t0 + sent + (sequence == 100 ? 15_300 : 300), from: ("127.100.0.1", 7002),
                 to: ("127.100.0.3", 5000), payload: payload)
         }
-        var report = RunReport(events: Self.events)
-        report.attach(try CaptureAnalysisTests.analyse(builder), events: Self.events)
+        // peer-4 is a client of the run: its stream to the relay tells when each packet left.
+        let events =
+            Self.events + [
+                Self.at(
+                    0.5, "peer-4",
+                    .clientJoined(
+                        service: "voice", participant: 1, control: "127.100.0.1:7001", data: "127.100.0.1:7002",
+                        local: "127.100.0.4:5000"))
+            ]
+        var report = RunReport(events: events)
+        report.attach(try CaptureAnalysisTests.analyse(builder), events: events)
         let handoff = try #require(report.handoffs.first)
         #expect(handoff.maxGapMs == 36)
         #expect(handoff.senderLateMs == 16)
         #expect(handoff.maxServiceGapMs == 35)
         #expect(handoff.lost == 0)
+        // Without the run's clients nothing tells when the speaker sent: nothing is left out.
+        var bare = RunReport(events: Self.events)
+        bare.attach(try CaptureAnalysisTests.analyse(builder), events: Self.events)
+        #expect(bare.handoffs.first?.senderLateMs == 0 && bare.handoffs.first?.maxServiceGapMs == 36)
     }
 
     @Test func theSourceSaysWhatTheMigrationMoved() {

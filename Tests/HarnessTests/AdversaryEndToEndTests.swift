@@ -23,10 +23,10 @@ import Testing
           - at: 2s
             clients: {service: voice, peers: [peer-2, peer-3]}
           - at: 3s
-            clients: {service: voice, peers: [peer-2], speak: Testbed/audio/reference.wav, from: 0s, for: 9s}
-          - at: 9s
+            clients: {service: voice, peers: [peer-2], speak: Testbed/audio/reference.wav, from: 0s, for: 10s}
+          - at: 10s
             migrate: {service: voice, to: peer-4}
-          - at: 14s
+          - at: 15s
             stop:
         """
 
@@ -40,8 +40,9 @@ import Testing
     }
 
     /// The attack, from 127.0.0.1 (no peer's address): it waits until peer-3 listens, then
-    /// floods the relay with sessions, guesses a token, and speaks to peer-3 itself.
-    static func attack(under root: String) async throws -> (sessions: Int, guesses: [SessionMessage?]) {
+    /// floods the relay with sessions, guesses a token, and speaks to peer-3 itself (on a thread
+    /// of its own: its sockets block). Returns when it was done (Unix seconds).
+    static func attack(under root: String) async throws -> (sessions: Int, guesses: [SessionMessage?], done: Double) {
         var control: (host: String, port: UInt16)?
         var listener: (host: String, port: UInt16)?
         for _ in 0..<200 where listener == nil {
@@ -57,7 +58,13 @@ import Testing
                 }
             }
         }
-        guard let control, let listener else { return (0, []) }
+        guard let control, let listener else { return (0, [], 0) }
+        return await onThread { flood(control, listener) }
+    }
+
+    static func flood(_ control: (host: String, port: UInt16), _ listener: (host: String, port: UInt16)) -> (
+        sessions: Int, guesses: [SessionMessage?], done: Double
+    ) {
         var sessions = 0
         var last: (SessionID, SessionToken)?
         for index in 0..<2000 {
@@ -83,15 +90,15 @@ import Testing
                 guesses.append(connection.receive().flatMap { try? SessionMessage(frame: $0) })
             }
         }
-        let stranger = try UDPSender(bindingTo: "127.0.0.1")
+        guard let stranger = try? UDPSender(bindingTo: "127.0.0.1") else { return (sessions, guesses, 0) }
         for index in 0..<50 {
             let packet = RTPPacket(
                 marker: index == 0, payloadType: 97, sequenceNumber: UInt16(index), timestamp: UInt32(index * 320),
                 ssrc: 0x5757_5757, payload: [UInt8](repeating: 0x55, count: 40))
             stranger.send(packet.bytes, to: listener.host, port: listener.port)
-            try await Task.sleep(for: .milliseconds(20))
+            Thread.sleep(forTimeInterval: 0.02)
         }
-        return (sessions, guesses)
+        return (sessions, guesses, Date().timeIntervalSince1970)
     }
 
     @Test func aHostileNeighbourCrashesNothingAndTheRelayStillMovesWhole() async throws {
@@ -100,13 +107,15 @@ import Testing
         async let attacked = Self.attack(under: folder + "/Captures")
         let result = try await TestbedRun.execute(
             try Scenario.parse(Self.scenario, file: "adversary.yaml"), source: Self.scenario, options: options)
-        let (sessions, guesses) = try await attacked
+        let (sessions, guesses, done) = try await attacked
         let report = result.report
         #expect(sessions == 2000, "the relay opened \(sessions) sessions")
         #expect(guesses.prefix(3).allSatisfy { $0 == .unknownSession } && guesses.count == 4 && guesses[3] == nil)
         #expect(report.peers.failed == 0 && report.peers.crashed == 0, "\(report.text())")
         let handoff = try #require(report.handoffs.first, "no migration: \(report.text())")
         #expect(handoff.outcome == "release", "\(handoff.phases)")
+        // The whole attack came before the migration: it moved what the attack left.
+        #expect(done > 0 && done < handoff.start, "attack done at \(done), migration at \(handoff.start)")
         let voice = try #require(report.voice)
         // peer-3 recorded the speaker only, and none of it concealed.
         let heard = voice.recordings.filter { $0.receiverName == "peer-3" }

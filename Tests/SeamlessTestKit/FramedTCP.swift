@@ -9,7 +9,9 @@ public final class FramedTCP {
     public init(from: String = "127.0.0.1", to host: String, port: UInt16, timeout: Duration = .seconds(2)) throws {
         socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { throw POSIXError(.EMFILE) }
-        var wait = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
+        let microseconds = max(
+            1, timeout.components.seconds * 1_000_000 + timeout.components.attoseconds / 1_000_000_000_000)
+        var wait = timeval(tv_sec: Int(microseconds / 1_000_000), tv_usec: Int(microseconds % 1_000_000))
         setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
         var local = UDPSender.address(from, port: 0)
         var remote = UDPSender.address(host, port: port)
@@ -52,5 +54,13 @@ public final class FramedTCP {
             done += got
         }
         return bytes
+    }
+}
+
+/// Runs blocking work (sockets, sleeps) on a thread of its own and waits for it: a test's
+/// blocking calls must not hold one of the concurrency pool's few threads while peers run.
+public func onThread<Value: Sendable>(_ work: @escaping @Sendable () -> Value) async -> Value {
+    await withCheckedContinuation { continuation in
+        Thread { continuation.resume(returning: work()) }.start()
     }
 }

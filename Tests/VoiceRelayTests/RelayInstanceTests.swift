@@ -63,7 +63,7 @@ struct RelayInstanceTests {
         #expect(relay.state.participants.map(\.name) == ["peer-1", "peer-2"])
         #expect(
             relay.state.sessions.sessions[session]
-                == SessionTable.Session(client: "peer-2", token: token, appliedThrough: 1))
+                == SessionTable.Session(client: "peer-2", token: token, appliedThrough: 1, lastActive: 4))
     }
 
     @Test func aPacketGoesToEveryOtherParticipantAndIsCounted() {
@@ -208,5 +208,49 @@ extension RelayInstance {
         var packet = [UInt8](repeating: 0, count: bytes)
         if isRTP { packet[0] = 0x80 }
         return packet.withUnsafeBytes { receive(datagram: $0, from: sender) }
+    }
+}
+
+/// What a full session table does to the relay: a forgotten session takes its participant along,
+/// so its client can join again, and the largest state the limits allow fits a migration frame.
+struct RelayQuotaTests {
+    @Test func aForgottenSessionTakesItsParticipantAlongAndItsClientRejoins() throws {
+        var relay = RelayInstanceTests.relay(participants: 1)
+        _ = relay.handle(.disconnected(1))
+        // Strangers open sessions until the participant's, the least recently active, goes.
+        var left = false
+        for connection in 100..<(100 + SessionTable.maximumSessions) {
+            let outputs = relay.handle(.message(from: connection, .open(client: "x")))
+            _ = relay.handle(.disconnected(connection))
+            left = left || outputs.contains { if case .emit(.left(let p)) = $0 { p.id == 1 } else { false } }
+        }
+        #expect(left && relay.state.participants.isEmpty)
+        #expect(relay.state.sessions.sessions.count == SessionTable.maximumSessions)
+        // Its client's resume is refused; it opens a new session and joins from the same address.
+        let joined = RelayInstanceTests.join(&relay, on: 2, name: "peer-1", address: "127.0.0.1:6001")
+        #expect(joined.contains { if case .emit(.joined) = $0 { true } else { false } }, "\(joined)")
+    }
+
+    @Test func theLargestStateTheLimitsAllowFitsAMigrationFrame() throws {
+        var state = RelayState()
+        let long = String(repeating: "n", count: SessionMessage.maximumClientBytes)
+        let address = String(repeating: "a", count: SessionMessage.maximumAddressBytes)
+        var generator = SeededGenerator(seed: 3)
+        for id in 1...UInt32(RelayInstance.maximumParticipants) {
+            let session = SessionID(high: generator.next(), low: generator.next())
+            try state.apply(
+                .join(Participant(id: id, name: long, dataAddress: address.dropLast(2) + "\(id)", session: session)))
+        }
+        for _ in 0..<SessionTable.maximumSessions {
+            try state.apply(
+                .session(
+                    id: SessionID(high: generator.next(), low: generator.next()),
+                    SessionTable.Session(
+                        client: long, token: SessionToken(high: generator.next(), low: generator.next()),
+                        appliedThrough: .max >> 2, lastActive: .max >> 2)))
+        }
+        // Uncompressed, so it fits whatever the names are.
+        #expect(state.snapshot.count <= 65_000, "\(state.snapshot.count) bytes")
+        #expect(try RelayState(snapshot: state.snapshot) == state)
     }
 }

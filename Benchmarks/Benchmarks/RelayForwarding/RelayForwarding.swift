@@ -4,12 +4,13 @@
 // ×1000 on the throughput line.
 import Benchmark
 import Mobility
+import OverlayCore
 import RTP
 import Support
 import VoiceRelay
 
 let benchmarks: @Sendable () -> Void = {
-    var relay = RelayInstance(dataAddress: "127.0.0.9:5000", seed: 1)
+    var relay = RelayInstance(dataAddress: "127.0.0.9:5000", secrets: .seeded(SeededGenerator(seed: 1)))
     for index in 1...4 {
         _ = relay.handle(.message(from: index, .open(client: "peer-\(index)")))
         _ = relay.handle(

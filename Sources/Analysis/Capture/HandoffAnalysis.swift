@@ -102,12 +102,14 @@ public enum HandoffAnalysis {
     }
 
     /// Fills each handoff's window figures from the streams' arrivals and the overlay traffic
-    /// between its hosts; `addresses` maps peer names to their IP addresses.
+    /// between its hosts; `addresses` maps peer names to their IP addresses. `origins`: the
+    /// streams as their senders put them on the wire (every sender a client of the run), which
+    /// tell each sender's own lateness; none for a bare capture.
     public static func measure(
         _ handoffs: inout [HandoffFigures], streams: [StreamDetail], hostTraffic: [HostPacket],
-        addresses: [String: String], networkKnown: Bool = false
+        addresses: [String: String], networkKnown: Bool = false, origins: [StreamDetail] = []
     ) {
-        let sent = SendTimes(streams)
+        let sent = SendTimes(origins)
         for index in handoffs.indices {
             let window = (handoffs[index].start - margin)...(handoffs[index].end + margin)
             var lost = 0
@@ -137,7 +139,10 @@ public enum HandoffAnalysis {
                     // Less how far behind its pace the sender itself sent b.
                     let late = sent.lateness(of: stream, from: a, to: b, frame: frame)
                     if late > 0, a.t >= window.lowerBound { senderLate = max(senderLate, late) }
-                    maxServiceGap = max(maxServiceGap, Double(max(0, gap - Int64(dropped) * frame - late)) / 1000)
+                    // (Each part taken at most once the gap, so a crafted capture cannot overflow.)
+                    let drops = Int64(dropped).multipliedReportingOverflow(by: frame)
+                    let ownGap = gap - min(gap, drops.overflow ? gap : drops.partialValue)
+                    maxServiceGap = max(maxServiceGap, Double(ownGap - min(ownGap, late)) / 1000)
                 }
                 // A hole in the sequence counts if the arrivals around it overlap the window.
                 let bySequence = fresh.sorted { $0.sequence < $1.sequence }
@@ -168,8 +173,8 @@ public enum HandoffAnalysis {
 }
 
 /// When each RTP sender put each of its packets on the wire: the earliest arrival of an
-/// (SSRC, sequence number) at any receiver of the capture (a speaker's packet reaches its relay
-/// before the relay forwards it).
+/// (SSRC, sequence number) in the streams a client sent (a speaker's packets to its relay).
+/// Only those: a packet with a speaker's SSRC from anyone else would move the time.
 struct SendTimes {
     /// Arrival times (Unix µs, ascending) per SSRC and 16-bit sequence number.
     private var times: [UInt32: [UInt16: [Int64]]] = [:]
@@ -205,8 +210,12 @@ struct SendTimes {
         of stream: StreamDetail, from a: StreamDetail.Arrival, to b: StreamDetail.Arrival, frame: Int64
     ) -> Int64 {
         guard frame > 0, let sentA = sent(a, in: stream), let sentB = sent(b, in: stream) else { return 0 }
-        let paced = Int64(b.sequence - a.sequence) * frame + b.silenceMicroseconds
-        return max(0, sentB - sentA - paced)
+        let (steps, over) = Int64(b.sequence - a.sequence).multipliedReportingOverflow(by: frame)
+        let (paced, beyond) = steps.addingReportingOverflow(b.silenceMicroseconds)
+        let (took, wrapped) = sentB.subtractingReportingOverflow(sentA)
+        guard !over, !beyond, !wrapped else { return 0 }
+        let (lateness, overflow) = took.subtractingReportingOverflow(paced)
+        return overflow ? 0 : max(0, lateness)
     }
 }
 

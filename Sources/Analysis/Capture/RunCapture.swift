@@ -12,9 +12,11 @@ extension RunReport {
         var figures = capture.capture
         figures.networkDrops = drops?.packets
         var peerByAddress: [String: String] = [:]
+        var clients: Set<String> = []
         for line in events {
             switch line.event {
             case .spawned(_, let address): peerByAddress[address] = line.peer
+            case .clientJoined(_, _, _, _, let local): clients.insert(local)
             case .captureStopped(_, let kernelDrops, let interfaceDrops):
                 figures.kernelDrops = kernelDrops
                 figures.interfaceDrops = interfaceDrops
@@ -33,9 +35,13 @@ extension RunReport {
         for (address, peer) in peerByAddress { addresses[peer] = address }
         // Game ticks are streams too: a handoff window judges them as it judges RTP.
         let judged = capture.details + capture.gameDetails
+        // A stream only clients sent (a speaker's to its relay) shows when each packet left.
+        let origins = zip(capture.streams, capture.details).filter { stream, _ in
+            !stream.senders.isEmpty && stream.senders.allSatisfy(clients.contains)
+        }.map(\.1)
         HandoffAnalysis.measure(
             &handoffs, streams: judged, hostTraffic: capture.hostTraffic, addresses: addresses,
-            networkKnown: drops != nil)
+            networkKnown: drops != nil, origins: origins)
         handoffLoss = HandoffLoss(handoffs: handoffs, streams: judged, networkKnown: drops != nil)
         FailoverAnalysis.measure(
             &failovers,
