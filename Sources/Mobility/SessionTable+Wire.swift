@@ -58,6 +58,12 @@ extension SessionTable {
         let count = Int(try reader.integer(UInt16.self))
         guard count <= limit else { throw .invalid("\(count) sessions", offset: offset) }
         self.init()
-        for _ in 0..<count { set(try reader.session(), try Session(from: &reader)) }
+        for _ in 0..<count {
+            let idOffset = reader.offset
+            let id = try reader.session()
+            // The writer lists each session once, by id: a repeated id is not a table.
+            guard sessions[id] == nil else { throw .invalid("session \(id) twice", offset: idOffset) }
+            set(id, try Session(from: &reader))
+        }
     }
 }

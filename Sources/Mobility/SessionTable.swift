@@ -24,8 +24,11 @@ public struct SessionTable: Sendable, Equatable {
     }
 
     public private(set) var sessions: [SessionID: Session] = [:]
-    /// The latest `lastActive` of any session so far.
+    /// The latest `lastActive` of any session so far: this host's own count, not part of
+    /// what two tables compare.
     private var clock: UInt64 = 0
+
+    public static func == (a: SessionTable, b: SessionTable) -> Bool { a.sessions == b.sessions }
 
     public init(sessions: [SessionID: Session] = [:]) {
         self.sessions = sessions

@@ -79,6 +79,22 @@ import Testing
         #expect(table.sessions[opened[0]] == nil && table.sessions[newcomer!] != nil)
     }
 
+    /// Found by fuzz-game: a snapshot naming one session twice read as a table that wrote back
+    /// differently. It is malformed.
+    @Test func aTableThatNamesASessionTwiceIsMalformed() {
+        var writer = WireWriter()
+        writer.integer(UInt16(2))
+        for _ in 0..<2 {
+            writer.session(SessionID(high: 1, low: 2))
+            SessionTable.Session(client: "c", token: SessionToken(high: 3, low: 4), appliedThrough: 0).write(
+                to: &writer)
+        }
+        var reader = WireReader(writer.bytes)
+        #expect(throws: WireError.invalid("session 00000000000000010000000000000002 twice", offset: 2 + 16 + 35)) {
+            try SessionTable(from: &reader, limit: SessionTable.maximumSessions)
+        }
+    }
+
     @Test func aChannelThatGuessesWrongThreeTimesIsNotAnsweredAgain() {
         var channels = SessionChannels()
         var secrets = SessionSecrets.seeded(SeededGenerator(seed: 8))
