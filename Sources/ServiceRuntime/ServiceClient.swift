@@ -51,8 +51,11 @@ public final class ServiceClient: @unchecked Sendable {
     public private(set) var malformedControl = 0
     /// Datagrams from senders that are not the service's, held until one becomes it.
     private var strangers = DatagramQuarantine<ByteBuffer>()
-    /// Datagrams dropped unplayed because their sender never became the service's.
-    public var strangerDatagrams: Int { strangers.dropped }
+    /// On the loop: datagrams dropped unplayed because their sender never became the service's.
+    public var strangerDatagrams: Int {
+        loop.assertInEventLoop()
+        return strangers.dropped
+    }
 
     private init(
         name: String, localDataAddress: String, loop: any EventLoop, box: OwnerSlot<ServiceClient>, logger: Logger,
