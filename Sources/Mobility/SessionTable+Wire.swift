@@ -40,7 +40,7 @@ public enum SessionChange {
 /// The table as snapshots write it: a 16-bit count, then each session's id and session, by id.
 extension SessionTable {
     /// A table holds at most this many sessions (`handle` makes room), and a snapshot with more
-    /// is malformed: at 122 bytes each at most (a 64-byte client name), 31 kB, so a service's
+    /// is malformed: at 114 bytes each at most (a 64-byte client name), 29 kB, so a service's
     /// snapshot stays inside a migration frame (65,000 bytes) however many clients come and go.
     public static let maximumSessions = 256
 
